@@ -1,0 +1,159 @@
+/*
+ * backends/backend.c — address + shared connection pool (see backend.h).
+ */
+#include "backends/backend.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxy/log.h"
+
+int backend_init(struct backend *b, uv_loop_t *loop, const char *host, int port,
+                 enum backend_role role, int nconns, uint64_t connect_timeout_ms,
+                 uint64_t timeout_ms)
+{
+    struct addrinfo hints, *res = NULL;
+    char portstr[16];
+
+    memset(b, 0, sizeof(*b));
+    if (strchr(host, ':'))
+        snprintf(b->name, sizeof(b->name), "[%s]:%d", host, port);
+    else
+        snprintf(b->name, sizeof(b->name), "%s:%d", host, port);
+    b->loop = loop;
+    b->role = role;
+    b->nconns = nconns < 1 ? 1 : nconns > BACKEND_MAX_CONNS ? BACKEND_MAX_CONNS : nconns;
+    b->connect_timeout = connect_timeout_ms;
+    b->timeout = timeout_ms;
+    b->backoff = BACKEND_BACKOFF_MIN_MS;
+    b->healthy = 1;
+
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    snprintf(portstr, sizeof(portstr), "%d", port);
+    int rc = getaddrinfo(host, portstr, &hints, &res);
+    if (rc != 0 || res == NULL) {
+        snprintf(b->err, sizeof(b->err), "cannot resolve %s (%s)", host, gai_strerror(rc));
+        return -EINVAL;
+    }
+    memcpy(&b->addr, res->ai_addr, res->ai_addrlen);
+    freeaddrinfo(res);
+    return 0;
+}
+
+static void backend_slot_closed(struct server *s)
+{
+    struct backend *b = s->backend;
+
+    for (int i = 0; i < b->nconns; i++)
+        if (b->conns[i] == s)
+            b->conns[i] = NULL;
+    free(s);
+}
+
+static void backend_slot_connected(struct server *s)
+{
+    struct backend *b = s->backend;
+    b->backoff = BACKEND_BACKOFF_MIN_MS;
+    b->err[0] = '\0';
+}
+
+static struct server *backend_new_server(struct backend *b)
+{
+    struct server *s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        snprintf(b->err, sizeof(b->err), "out of memory");
+        return NULL;
+    }
+    s->backend = b;
+    if (server_connect(s, b->loop, (const struct sockaddr *)&b->addr, b->name,
+                       b->connect_timeout, b->timeout) < 0) {
+        snprintf(b->err, sizeof(b->err), "unavailable (cannot create socket)");
+        free(s);
+        return NULL;
+    }
+    b->connections_opened++;
+    return s;
+}
+
+/* A shared slot's connection closed: remember why and back off. */
+static void backend_slot_failed(struct server *s)
+{
+    struct backend *b = s->backend;
+
+    if (s->err[0] && strcmp(s->err, "shutting down") != 0) {
+        snprintf(b->err, sizeof(b->err), "%s", s->err);
+        uint64_t now = uv_now(b->loop);
+        b->retry_at = now + b->backoff;
+        b->backoff = b->backoff * 2 > BACKEND_BACKOFF_MAX_MS ? BACKEND_BACKOFF_MAX_MS : b->backoff * 2;
+    }
+    backend_slot_closed(s);
+}
+
+struct server *backend_pick(struct backend *b)
+{
+    struct server *best = NULL;
+    int empty = -1;
+
+    for (int k = 0; k < b->nconns; k++) {
+        int i = (b->next + k) % b->nconns;
+        struct server *s = b->conns[i];
+        if (s == NULL) {
+            if (empty < 0)
+                empty = i;
+            continue;
+        }
+        if (s->state == SERVER_CLOSING)
+            continue;
+        if (best == NULL || (best->state != SERVER_CONNECTED && s->state == SERVER_CONNECTED) ||
+            (s->state == best->state && s->nreqs < best->nreqs))
+            best = s;
+    }
+    b->next = (b->next + 1) % b->nconns;
+    /* Open another connection while some are missing, unless backing off. */
+    if (empty >= 0 && (best == NULL || best->nreqs > 0) && uv_now(b->loop) >= b->retry_at) {
+        struct server *s = backend_new_server(b);
+        if (s != NULL) {
+            s->on_connect = backend_slot_connected;
+            s->on_close = backend_slot_failed;
+            b->conns[empty] = s;
+            if (best == NULL)
+                best = s;
+        }
+    }
+    if (best == NULL && b->err[0] == '\0')
+        snprintf(b->err, sizeof(b->err), "unavailable");
+    return best;
+}
+
+struct server *backend_dedicated(struct backend *b)
+{
+    if (uv_now(b->loop) < b->retry_at && backend_connected(b) == 0)
+        return NULL;                  /* known down: fail fast */
+    return backend_new_server(b);
+}
+
+void backend_server_free(struct server *s)
+{
+    free(s);
+}
+
+void backend_close_all(struct backend *b, const char *why)
+{
+    for (int i = 0; i < b->nconns; i++)
+        if (b->conns[i])
+            server_close(b->conns[i], why);
+}
+
+int backend_connected(const struct backend *b)
+{
+    int n = 0;
+    for (int i = 0; i < b->nconns; i++)
+        if (b->conns[i] && b->conns[i]->state == SERVER_CONNECTED)
+            n++;
+    return n;
+}

@@ -1,0 +1,74 @@
+/*
+ * backends/backend.h — one Redis server address and its connection pool.
+ *
+ *   proxy/router.c ── backend_pick() ──> a shared struct server (least busy)
+ *   proxy/client.c ── backend_dedicated() ──> a new struct server for one client
+ *
+ * A backend keeps `backend-connections` shared connections, opened on
+ * demand. A connection that fails leaves its slot empty; the slot is
+ * reopened by the next pick after a backoff (100 ms doubling to 3.2 s), and
+ * picks in between fail fast with the last error instead of queueing.
+ *
+ * Contract: backend_pick() returns a connection that is connected or
+ * connecting, or NULL with the reason in b->err. backend_dedicated()
+ * returns a connecting connection owned by the caller (freed by
+ * backend_server_free from its on_close), or NULL. Counters are for INFO.
+ */
+#ifndef REDSNANO_BACKENDS_BACKEND_H
+#define REDSNANO_BACKENDS_BACKEND_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+#include <uv.h>
+
+#include "backends/server.h"
+
+#define BACKEND_MAX_CONNS 64
+#define BACKEND_BACKOFF_MIN_MS 100
+#define BACKEND_BACKOFF_MAX_MS 3200
+
+enum backend_role { BACKEND_PRIMARY = 0, BACKEND_REPLICA };
+
+struct backend {
+    char name[280];                   /* "host:port" */
+    struct sockaddr_storage addr;     /* resolved address */
+    uv_loop_t *loop;                  /* the loop */
+    enum backend_role role;           /* primary or replica */
+    int nconns;                       /* shared connections wanted */
+    struct server *conns[BACKEND_MAX_CONNS]; /* shared connections; NULL = closed */
+    uint64_t retry_at;                /* no reconnect before this loop time (ms) */
+    uint64_t backoff;                 /* current backoff, ms */
+    uint64_t connect_timeout;         /* ms */
+    uint64_t timeout;                 /* backend-timeout, ms */
+    int next;                         /* round-robin start for picks */
+    int healthy;                      /* passes health checks (1 until told otherwise) */
+    char err[160];                    /* the last failure */
+    /* figures for INFO */
+    uint64_t requests;                /* requests routed here */
+    uint64_t errors;                  /* requests answered with a local error */
+    uint64_t connections_opened;      /* connections opened */
+    double latency_us;                /* EWMA of health-check round trips (us) */
+};
+
+/* Resolve host:port and prepare the pool (no connection yet). Returns 0 or
+ * a negative error with b->err set. */
+int backend_init(struct backend *b, uv_loop_t *loop, const char *host, int port,
+                 enum backend_role role, int nconns, uint64_t connect_timeout_ms,
+                 uint64_t timeout_ms);
+
+/* A shared connection for the next request, or NULL (see contract). */
+struct server *backend_pick(struct backend *b);
+
+/* A new connection for one owner. on_close must call backend_server_free. */
+struct server *backend_dedicated(struct backend *b);
+
+/* Free a connection made by backend_dedicated (from its on_close). */
+void backend_server_free(struct server *s);
+
+/* Close every shared connection (shutdown or role change). */
+void backend_close_all(struct backend *b, const char *why);
+
+/* Shared connections currently connected. */
+int backend_connected(const struct backend *b);
+
+#endif

@@ -1,0 +1,168 @@
+/*
+ * backends/outq.c — per-connection output, one write per loop iteration.
+ */
+#include "backends/outq.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+static struct outq *flush_head;       /* queues waiting for the next flush */
+static uv_prepare_t flush_prepare;    /* runs outq_flush_all before polling */
+static void (*before_flush)(void);    /* deferred work that produces output */
+
+void outq_init(struct outq *q, void (*on_error)(struct outq *, int))
+{
+    memset(q, 0, sizeof(*q));
+    q->on_error = on_error;
+}
+
+void outq_schedule(struct outq *q)
+{
+    if (q->scheduled || q->stream == NULL || q->failed)
+        return;
+    q->scheduled = 1;
+    q->next = flush_head;
+    flush_head = q;
+}
+
+void outq_attach(struct outq *q, uv_stream_t *stream)
+{
+    q->stream = stream;
+    if (buf_unread(&q->pending))
+        outq_schedule(q);
+}
+
+int outq_append(struct outq *q, const void *p, size_t n)
+{
+    if (q->failed)
+        return 0;
+    if (buf_append(&q->pending, p, n) != 0)
+        return -ENOMEM;
+    outq_schedule(q);
+    return 0;
+}
+
+static void outq_fail(struct outq *q, int status)
+{
+    if (q->failed)
+        return;
+    q->failed = 1;
+    buf_reset(&q->pending);
+    if (q->on_error)
+        q->on_error(q, status);
+}
+
+static void outq_flush(struct outq *q);
+
+static void outq_write_done(uv_write_t *req, int status)
+{
+    struct outq *q = req->data;
+
+    q->busy = 0;
+    buf_reset(&q->writing);
+    buf_shrink(&q->writing, 64 * 1024);
+    if (status < 0) {
+        if (status != UV_ECANCELED)
+            outq_fail(q, status);
+        return;
+    }
+    if (buf_unread(&q->pending))
+        outq_flush(q);
+    else if (q->on_drained)
+        q->on_drained(q);
+}
+
+static void outq_flush(struct outq *q)
+{
+    if (q->busy || q->failed || q->stream == NULL || buf_unread(&q->pending) == 0)
+        return;
+    uv_buf_t b = uv_buf_init(q->pending.data + q->pending.pos, (unsigned)buf_unread(&q->pending));
+    int n = uv_try_write(q->stream, &b, 1);
+    if (n == (int)b.len) {
+        buf_reset(&q->pending);
+        buf_shrink(&q->pending, 64 * 1024);
+        if (q->on_drained)
+            q->on_drained(q);
+        return;
+    }
+    if (n < 0 && n != UV_EAGAIN) {
+        outq_fail(q, n);
+        return;
+    }
+    if (n > 0)
+        buf_consume(&q->pending, (size_t)n);
+    /* Hand the rest to uv_write: swap buffers so appends continue. */
+    struct buf t = q->writing;
+    q->writing = q->pending;
+    q->pending = t;
+    buf_reset(&q->pending);
+    b = uv_buf_init(q->writing.data + q->writing.pos, (unsigned)buf_unread(&q->writing));
+    q->wreq.data = q;
+    q->busy = 1;
+    int rc = uv_write(&q->wreq, q->stream, &b, 1, outq_write_done);
+    if (rc < 0) {
+        q->busy = 0;
+        outq_fail(q, rc);
+    }
+}
+
+void outq_detach(struct outq *q)
+{
+    if (q->scheduled) {
+        for (struct outq **pp = &flush_head; *pp; pp = &(*pp)->next) {
+            if (*pp == q) {
+                *pp = q->next;
+                break;
+            }
+        }
+        q->scheduled = 0;
+    }
+    q->failed = 1;
+    q->on_drained = NULL;
+    q->on_error = NULL;
+}
+
+void outq_free(struct outq *q)
+{
+    buf_free(&q->pending);
+    buf_free(&q->writing);
+}
+
+void outq_set_before_flush(void (*fn)(void))
+{
+    before_flush = fn;
+}
+
+void outq_flush_all(void)
+{
+    if (before_flush)
+        before_flush();
+    while (flush_head) {
+        struct outq *q = flush_head;
+        flush_head = q->next;
+        q->scheduled = 0;
+        q->next = NULL;
+        outq_flush(q);
+    }
+}
+
+static void flush_cb(uv_prepare_t *h)
+{
+    (void)h;
+    outq_flush_all();
+}
+
+int outq_loop_init(uv_loop_t *loop)
+{
+    int rc = uv_prepare_init(loop, &flush_prepare);
+    if (rc < 0)
+        return rc;
+    uv_unref((uv_handle_t *)&flush_prepare);
+    return uv_prepare_start(&flush_prepare, flush_cb);
+}
+
+void outq_loop_close(void)
+{
+    uv_prepare_stop(&flush_prepare);
+    uv_close((uv_handle_t *)&flush_prepare, NULL);
+}

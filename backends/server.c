@@ -1,0 +1,286 @@
+/*
+ * backends/server.c — a connection to one Redis server (see server.h).
+ *
+ *   server_send ─> outq (flushed before poll) ─> socket
+ *   socket ─> server_read ─> s->in ─> replyframe_scan ─> head srvreq ─> on_reply
+ *                                                     └─> push (pub/sub)
+ *   error / EOF / timeout ─> server_close ─> every srvreq gets an -ERR
+ */
+#include "backends/server.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxy/log.h"
+
+#define SERVER_READ_CHUNK (64 * 1024)   /* room offered to each read */
+#define SERVER_IN_KEEP (256 * 1024)     /* keep an empty input buffer up to this size */
+
+uint64_t server_now(const struct server *s)
+{
+    return uv_now(s->tcp.loop);
+}
+
+static void server_handle_closed(uv_handle_t *h)
+{
+    struct server *s = h->data;
+
+    if (--s->handles > 0)
+        return;
+    outq_free(&s->out);
+    buf_free(&s->in);
+    replyframe_free(&s->rf);
+    if (s->on_close)
+        s->on_close(s);
+}
+
+/* Answer every queued request with an error built from why. */
+static void server_fail_all(struct server *s, const char *why)
+{
+    char msg[400];
+    int n = snprintf(msg, sizeof(msg), "-ERR redsnano: backend %s %s\r\n", s->name, why);
+    if (n < 0 || (size_t)n >= sizeof(msg))
+        n = (int)sizeof(msg) - 1;
+
+    while (s->head) {
+        struct srvreq *r = s->head;
+        s->head = r->next;
+        s->nreqs--;
+        r->next = NULL;
+        r->server = NULL;
+        r->on_reply(r, msg, (size_t)n, 1);
+    }
+    s->tail = NULL;
+}
+
+void server_close(struct server *s, const char *why)
+{
+    if (s->state == SERVER_CLOSING)
+        return;
+    s->state = SERVER_CLOSING;
+    snprintf(s->err, sizeof(s->err), "%s", why);
+    outq_detach(&s->out);
+    uv_timer_stop(&s->timer);
+    uv_read_stop((uv_stream_t *)&s->tcp);
+    uv_close((uv_handle_t *)&s->tcp, server_handle_closed);
+    uv_close((uv_handle_t *)&s->timer, server_handle_closed);
+    server_fail_all(s, why);
+}
+
+static void server_out_error(struct outq *q, int status)
+{
+    struct server *s = (struct server *)((char *)q - offsetof(struct server, out));
+    char why[128];
+    snprintf(why, sizeof(why), "write failed (%s)", uv_strerror(status));
+    log_verbose("Backend %s: %s", s->name, why);
+    server_close(s, why);
+}
+
+static void server_arm_timer(struct server *s);
+
+static void server_timer_cb(uv_timer_t *t)
+{
+    struct server *s = t->data;
+    char why[96];
+
+    if (s->state == SERVER_CONNECTING) {
+        snprintf(why, sizeof(why), "connect timed out");
+        log_verbose("Backend %s: %s", s->name, why);
+        server_close(s, why);
+        return;
+    }
+    if (s->head == NULL || s->head->deadline == SRVREQ_NO_DEADLINE)
+        return;
+    uint64_t now = server_now(s);
+    if (now >= s->head->deadline) {
+        snprintf(why, sizeof(why), "timed out after %llu ms", (unsigned long long)s->timeout_ms);
+        log_verbose("Backend %s: %s", s->name, why);
+        server_close(s, why);
+        return;
+    }
+    server_arm_timer(s);
+}
+
+/* Make sure the timer fires by the head request's deadline. */
+static void server_arm_timer(struct server *s)
+{
+    if (s->head == NULL || s->head->deadline == SRVREQ_NO_DEADLINE || uv_is_active((uv_handle_t *)&s->timer))
+        return;
+    uint64_t now = server_now(s);
+    uint64_t wait = s->head->deadline > now ? s->head->deadline - now : 0;
+    uv_timer_start(&s->timer, server_timer_cb, wait, 0);
+}
+
+/* Deliver the complete reply at the start of s->in. */
+static void server_deliver(struct server *s, const char *reply, size_t len)
+{
+    if (s->push) {
+        s->push(s, reply, len);
+        return;
+    }
+    struct srvreq *r = s->head;
+    if (r == NULL) {
+        /* A reply nobody asked for: the stream is out of sync. */
+        log_warn("Backend %s: unexpected reply with no request outstanding; closing", s->name);
+        server_close(s, "sent an unexpected reply");
+        return;
+    }
+    s->head = r->next;
+    if (s->head == NULL)
+        s->tail = NULL;
+    s->nreqs--;
+    r->next = NULL;
+    r->server = NULL;
+    r->on_reply(r, reply, len, 0);
+}
+
+static void server_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+    struct server *s = h->data;
+    (void)suggested;
+
+    if (buf_reserve(&s->in, SERVER_READ_CHUNK) != 0) {
+        *b = uv_buf_init(NULL, 0);
+        return;
+    }
+    *b = uv_buf_init(s->in.data + s->in.len, (unsigned)(s->in.cap - s->in.len));
+}
+
+static void server_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
+{
+    struct server *s = stream->data;
+    (void)b;
+
+    if (nread < 0) {
+        char why[128];
+        snprintf(why, sizeof(why), "connection lost (%s)",
+                 nread == UV_EOF ? "closed by the server" : uv_strerror((int)nread));
+        log_verbose("Backend %s: %s", s->name, why);
+        server_close(s, why);
+        return;
+    }
+    if (nread == 0)
+        return;
+    s->in.len += (size_t)nread;
+
+    while (s->state == SERVER_CONNECTED && buf_unread(&s->in) > 0) {
+        const char *p = s->in.data + s->in.pos;
+        long long n = replyframe_scan(&s->rf, p, buf_unread(&s->in));
+        if (n == 0)
+            break;
+        if (n < 0) {
+            log_warn("Backend %s: reply is not valid RESP; closing", s->name);
+            server_close(s, "sent a reply that is not valid RESP");
+            return;
+        }
+        server_deliver(s, p, (size_t)n);
+        buf_consume(&s->in, (size_t)n);
+    }
+    if (s->state == SERVER_CONNECTED) {
+        buf_shrink(&s->in, SERVER_IN_KEEP);
+        server_arm_timer(s);
+    }
+}
+
+static void server_connected(uv_connect_t *req, int status)
+{
+    struct server *s = req->data;
+
+    if (s->state == SERVER_CLOSING)
+        return;
+    if (status < 0) {
+        char why[128];
+        snprintf(why, sizeof(why), "unavailable (%s)", uv_strerror(status));
+        log_verbose("Backend %s: %s", s->name, why);
+        server_close(s, why);
+        return;
+    }
+    uv_timer_stop(&s->timer);
+    s->state = SERVER_CONNECTED;
+    uv_tcp_nodelay(&s->tcp, 1);
+    int rc = uv_read_start((uv_stream_t *)&s->tcp, server_alloc, server_read);
+    if (rc < 0) {
+        server_close(s, "could not read");
+        return;
+    }
+    outq_attach(&s->out, (uv_stream_t *)&s->tcp);
+    server_arm_timer(s);
+    if (s->on_connect)
+        s->on_connect(s);
+}
+
+int server_connect(struct server *s, uv_loop_t *loop, const struct sockaddr *addr,
+                   const char *name, uint64_t connect_timeout_ms, uint64_t timeout_ms)
+{
+    int rc;
+
+    snprintf(s->name, sizeof(s->name), "%s", name);
+    outq_init(&s->out, server_out_error);
+    s->timeout_ms = timeout_ms;
+    s->state = SERVER_CONNECTING;
+    if ((rc = uv_tcp_init(loop, &s->tcp)) < 0)
+        return rc;
+    s->tcp.data = s;
+    if ((rc = uv_timer_init(loop, &s->timer)) < 0) {
+        s->handles = 1;
+        s->on_close = NULL;
+        uv_close((uv_handle_t *)&s->tcp, NULL);
+        return rc;
+    }
+    s->timer.data = s;
+    s->handles = 2;
+    s->connect_req.data = s;
+    rc = uv_tcp_connect(&s->connect_req, &s->tcp, addr, server_connected);
+    if (rc < 0) {
+        char why[128];
+        snprintf(why, sizeof(why), "unavailable (%s)", uv_strerror(rc));
+        server_close(s, why);
+        return 0;                 /* on_close will be called: report through it */
+    }
+    if (connect_timeout_ms)
+        uv_timer_start(&s->timer, server_timer_cb, connect_timeout_ms, 0);
+    return 0;
+}
+
+void server_send(struct server *s, struct srvreq *r, const char *bytes, size_t len)
+{
+    r->next = NULL;
+    if (s->state == SERVER_CLOSING) {
+        char msg[400];
+        int n = snprintf(msg, sizeof(msg), "-ERR redsnano: backend %s %s\r\n", s->name,
+                         s->err[0] ? s->err : "unavailable");
+        if (n < 0 || (size_t)n >= sizeof(msg))
+            n = (int)sizeof(msg) - 1;
+        r->server = NULL;
+        r->on_reply(r, msg, (size_t)n, 1);
+        return;
+    }
+    if (outq_append(&s->out, bytes, len) != 0) {
+        server_close(s, "out of memory");
+        r->server = NULL;
+        r->on_reply(r, "-ERR redsnano: out of memory\r\n", 30, 1);
+        return;
+    }
+    r->server = s;
+    if (r->deadline == 0)
+        r->deadline = s->timeout_ms ? server_now(s) + s->timeout_ms : SRVREQ_NO_DEADLINE;
+    if (s->tail)
+        s->tail->next = r;
+    else
+        s->head = r;
+    s->tail = r;
+    s->nreqs++;
+    s->requests++;
+    if (s->state == SERVER_CONNECTED)
+        server_arm_timer(s);
+}
+
+void server_send_raw(struct server *s, const char *bytes, size_t len)
+{
+    if (s->state == SERVER_CLOSING)
+        return;
+    if (outq_append(&s->out, bytes, len) != 0)
+        server_close(s, "out of memory");
+}

@@ -1,0 +1,110 @@
+/*
+ * backends/server.h — one connection to a Redis server.
+ *
+ *   proxy/client.c ── server_send(req, bytes) ──> outq ──> Redis
+ *                                                          │
+ *   req->on_reply(req, reply bytes) <── replyframe_scan <──┘
+ *
+ * A connection carries requests of many clients (shared), of one client
+ * (pinned: MULTI, blocking, SUBSCRIBE...) or of the proxy itself (health
+ * checks, L1 fills, Sentinel). Requests wait in a FIFO; each reply is
+ * matched to the head. In push mode (pub/sub) every reply goes to the push
+ * callback instead.
+ *
+ * Contract:
+ * - server_send() never fails synchronously: if the connection is down the
+ *   request is answered (via on_reply with failed != 0) before it returns
+ *   or on the next failure. Each srvreq gets exactly one on_reply call
+ *   unless it is abandoned with srvreq_abandon(), after which the reply is
+ *   read and dropped.
+ * - On any failure (connect error, timeout, reset, protocol desync) every
+ *   request in the FIFO is answered with
+ *   "-ERR redsnano: backend HOST:PORT <what happened>", the connection is
+ *   closed, and s->on_close(s) is called from the close callback; only
+ *   then may the owner free s.
+ * - backend-timeout applies to the oldest request (unless its deadline is
+ *   0: blocking commands); connect-timeout to the connection attempt.
+ */
+#ifndef REDSNANO_BACKENDS_SERVER_H
+#define REDSNANO_BACKENDS_SERVER_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+#include <uv.h>
+
+#include "backends/outq.h"
+#include "protocol/buf.h"
+#include "protocol/reply.h"
+
+struct server;
+struct backend;
+
+#define SRVREQ_NO_DEADLINE UINT64_MAX  /* blocking commands: wait as long as Redis does */
+
+/* One request waiting for its reply on a server connection. */
+struct srvreq {
+    struct srvreq *next;              /* next in the server's FIFO */
+    struct server *server;            /* where it was sent (NULL before / after) */
+    /* The reply (failed = 0) or a local error reply (failed != 0: the
+     * request may not have reached Redis, or its reply was lost). */
+    void (*on_reply)(struct srvreq *r, const char *reply, size_t len, int failed);
+    uint64_t deadline;                /* loop ms by which the reply is due: 0 = backend-timeout
+                                         from now (set by server_send), SRVREQ_NO_DEADLINE = none */
+    int abandoned;                    /* its owner is gone: drop the reply */
+};
+
+enum server_state {
+    SERVER_CONNECTING = 0,            /* connect in progress; sends are queued */
+    SERVER_CONNECTED,                 /* ready */
+    SERVER_CLOSING,                   /* failed or closed; waiting for the close callback */
+};
+
+struct server {
+    uv_tcp_t tcp;                     /* the socket */
+    uv_connect_t connect_req;         /* in-flight connect */
+    uv_timer_t timer;                 /* connect / request deadline */
+    struct backend *backend;          /* address, stats (may be NULL for an ad-hoc address) */
+    char name[280];                   /* "host:port" for messages */
+    enum server_state state;          /* see above */
+    int handles;                      /* libuv handles still open (tcp, timer) */
+    struct outq out;                  /* bytes to send */
+    struct buf in;                    /* received bytes of unfinished replies */
+    struct replyframe rf;             /* scanner state for the reply at in.pos */
+    struct srvreq *head;              /* oldest request waiting for a reply */
+    struct srvreq *tail;              /* newest request */
+    unsigned nreqs;                   /* requests in the FIFO */
+    uint64_t timeout_ms;              /* backend-timeout (0 = none) */
+    /* Push mode: replies go here instead of to the FIFO (pub/sub, MONITOR). */
+    void (*push)(struct server *s, const char *reply, size_t len);
+    void (*on_connect)(struct server *s);         /* connected (may be NULL) */
+    void (*on_close)(struct server *s);           /* handles closed: owner may free s */
+    void *data;                       /* owner's pointer */
+    char err[160];                    /* why it failed, "" if it did not */
+    uint64_t requests;                /* requests sent over its life */
+};
+
+/* Start connecting to addr. s must be zeroed or freshly allocated by the
+ * caller and stay valid until on_close. Returns 0, or a negative uv error
+ * (then nothing was started and on_close will not be called). */
+int server_connect(struct server *s, uv_loop_t *loop, const struct sockaddr *addr,
+                   const char *name, uint64_t connect_timeout_ms, uint64_t timeout_ms);
+
+/* Queue one request: its bytes go out before the loop next polls, r joins
+ * the FIFO. See the contract for failures. */
+void server_send(struct server *s, struct srvreq *r, const char *bytes, size_t len);
+
+/* Queue bytes that expect no reply of their own (push mode). */
+void server_send_raw(struct server *s, const char *bytes, size_t len);
+
+/* Fail every request and close the connection, with a reason for the
+ * errors and the log ("connection lost", "timed out after 5000 ms"...).
+ * Safe to call more than once. */
+void server_close(struct server *s, const char *why);
+
+/* The owner of r is gone: its reply will be read and dropped. */
+static inline void srvreq_abandon(struct srvreq *r) { r->abandoned = 1; }
+
+/* Loop time in ms (uv_now). */
+uint64_t server_now(const struct server *s);
+
+#endif

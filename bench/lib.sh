@@ -1,0 +1,203 @@
+# bench/lib.sh — shared helpers of bench/compare, bench/instructions and bench/memory.
+#
+#   compare / instructions / memory ──source──> lib.sh ──starts──> redis-server
+#                                                         ├──────> redsnano (L1 off / on)
+#                                                         └──────> nutcracker (twemproxy)
+#
+# Contract:
+# - Sourced, never run. The caller sets BENCH_NAME (used in messages and the
+#   temp dir name) before sourcing, and calls bench_init once.
+# - Every process started here is recorded (bench_track) and stopped by
+#   bench_cleanup, which bench_init installs as the EXIT trap; INT and TERM
+#   exit through it too. Processes are stopped by their pid, never by name.
+# - Everything listens on 127.0.0.1 only. Ports are passed in by the caller.
+# - The redsnano binary is $REDSNANO if set, else the first of
+#   <tree>/build/redsnano and /work/bench-build/redsnano that exists.
+#   bench_redsnano_ok tells whether it exists and answers PING; the scripts
+#   print "not available" rows instead of failing when it does not.
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+BENCH_TREE=$(cd "$BENCH_DIR/.." && pwd)
+BENCH_RESULTS=${BENCH_RESULTS:-$BENCH_DIR/results}
+BENCH_PIDS=()                 # pids to stop on exit, in start order
+BENCH_TMP=""                  # private temp dir (logs, configs); removed on exit unless BENCH_KEEP=1
+
+bench_log() { printf '[%s %s] %s\n' "$BENCH_NAME" "$(date +%H:%M:%S)" "$*" >&2; }
+bench_die() { bench_log "error: $*"; exit 1; }
+
+# Stop every tracked process (TERM, then KILL after 5 s) and remove the temp dir.
+bench_cleanup() {
+    local pid i
+    trap - EXIT INT TERM
+    for ((i = ${#BENCH_PIDS[@]} - 1; i >= 0; i--)); do
+        pid=${BENCH_PIDS[$i]}
+        kill -0 "$pid" 2>/dev/null && kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "${BENCH_PIDS[@]}"; do
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    BENCH_PIDS=()
+    if [[ -n $BENCH_TMP && -d $BENCH_TMP ]]; then
+        if [[ ${BENCH_KEEP:-0} == 1 ]]; then bench_log "kept $BENCH_TMP"; else rm -rf "$BENCH_TMP"; fi
+    fi
+}
+
+# Create the temp dir and results dir, install the traps, check the tools.
+bench_init() {
+    local t
+    for t in redis-server redis-cli redis-benchmark "$@"; do
+        command -v "$t" >/dev/null || bench_die "$t not found (apt-get install redis-server redis-tools nutcracker gnuplot-nox valgrind)"
+    done
+    BENCH_TMP=$(mktemp -d "/tmp/redsnano-$BENCH_NAME.XXXXXX")
+    mkdir -p "$BENCH_RESULTS"
+    trap bench_cleanup EXIT
+    trap 'bench_log "interrupted"; exit 130' INT TERM
+}
+
+bench_track() { BENCH_PIDS+=("$1"); }
+
+# Stop one tracked process now (TERM, wait up to 30 s, then KILL).
+bench_stop() {
+    local pid=$1
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    return 0
+}
+
+# True if nothing listens on 127.0.0.1:PORT.
+bench_port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# Wait until 127.0.0.1:PORT answers PING with PONG (up to SECS, default 10),
+# as long as PID lives. Returns 0 when it does, 1 otherwise.
+bench_wait_ping() {
+    local port=$1 pid=$2 secs=${3:-10} i
+    for ((i = 0; i < secs * 10; i++)); do
+        kill -0 "$pid" 2>/dev/null || return 1
+        [[ $(redis-cli -h 127.0.0.1 -p "$port" PING 2>/dev/null) == PONG ]] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# Start redis-server on PORT (no persistence); sets REDIS_PID.
+bench_start_redis() {
+    local port=$1
+    bench_port_free "$port" || bench_die "port $port is in use"
+    redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
+        --protected-mode yes --daemonize no --logfile "$BENCH_TMP/redis-$port.log" &
+    REDIS_PID=$!
+    bench_track "$REDIS_PID"
+    bench_wait_ping "$port" "$REDIS_PID" || bench_die "redis-server on $port did not start (see $BENCH_TMP/redis-$port.log)"
+}
+
+# The redsnano binary, or "" if there is none.
+bench_redsnano_bin() {
+    local b
+    for b in "${REDSNANO:-}" "$BENCH_TREE/build/redsnano" /work/bench-build/redsnano; do
+        [[ -n $b && -x $b ]] && { echo "$b"; return 0; }
+    done
+    echo ""
+}
+
+# Start redsnano on PORT in front of 127.0.0.1:RPORT with extra directives
+# (--name value ...), optionally under a wrapper command given in
+# BENCH_WRAP (e.g. valgrind). Sets RS_PID. Returns 1 (and leaves nothing
+# running) if there is no binary or it does not answer PING within SECS
+# (BENCH_WAIT, default 10).
+bench_start_redsnano() {
+    local port=$1 rport=$2; shift 2
+    local bin; bin=$(bench_redsnano_bin)
+    RS_PID=""
+    [[ -n $bin ]] || { bench_log "redsnano: no binary (build/redsnano)"; return 1; }
+    bench_port_free "$port" || bench_die "port $port is in use"
+    # shellcheck disable=SC2086
+    ${BENCH_WRAP:-} "$bin" --port "$port" --bind 127.0.0.1 --primary "127.0.0.1:$rport" \
+        --loglevel warning "$@" >"$BENCH_TMP/redsnano-$port.log" 2>&1 &
+    RS_PID=$!
+    bench_track "$RS_PID"
+    if ! bench_wait_ping "$port" "$RS_PID" "${BENCH_WAIT:-10}"; then
+        bench_log "redsnano on $port did not answer PING: $(tail -n 3 "$BENCH_TMP/redsnano-$port.log" | tr '\n' ' ')"
+        bench_stop "$RS_PID"
+        RS_PID=""
+        return 1
+    fi
+    return 0
+}
+
+# Write the twemproxy config for one pool listening on PORT with the single
+# server 127.0.0.1:RPORT. Fairness choices (see bench/README.md): one server
+# connection, connected before the first request, never ejected, no request
+# timeout (a timeout costs twemproxy a timer per request; none is the
+# cheapest setting for it).
+bench_nutcracker_yml() {
+    local port=$1 rport=$2 file=$3
+    cat >"$file" <<EOF
+bench:
+  listen: 127.0.0.1:$port
+  redis: true
+  hash: fnv1a_64
+  distribution: ketama
+  preconnect: true
+  auto_eject_hosts: false
+  server_connections: ${NC_SERVER_CONNECTIONS:-1}
+  backlog: 1024
+  servers:
+   - 127.0.0.1:$rport:1
+EOF
+}
+
+# Start nutcracker on PORT (stats on SPORT) in front of 127.0.0.1:RPORT,
+# optionally under BENCH_WRAP. Log level 4 (warnings), as redsnano's
+# "warning"; mbuf size left at its default (16 KiB). Sets NC_PID.
+bench_start_nutcracker() {
+    local port=$1 sport=$2 rport=$3
+    local yml=$BENCH_TMP/nutcracker-$port.yml
+    bench_port_free "$port" || bench_die "port $port is in use"
+    bench_port_free "$sport" || bench_die "port $sport is in use"
+    bench_nutcracker_yml "$port" "$rport" "$yml"
+    nutcracker -t -c "$yml" >/dev/null 2>&1 || bench_die "nutcracker rejected $yml"
+    # shellcheck disable=SC2086
+    ${BENCH_WRAP:-} nutcracker -c "$yml" -s "$sport" -a 127.0.0.1 -v 4 \
+        -o "$BENCH_TMP/nutcracker-$port.log" -p "$BENCH_TMP/nutcracker-$port.pid" \
+        >"$BENCH_TMP/nutcracker-$port.out" 2>&1 &
+    NC_PID=$!
+    bench_track "$NC_PID"
+    bench_wait_ping "$port" "$NC_PID" "${BENCH_WAIT:-10}" || bench_die "nutcracker on $port did not start (see $BENCH_TMP)"
+}
+
+# Set every key of redis-benchmark's -r 100000 keyspace (key:%012d) to a
+# value of SIZE bytes, directly on the redis-server at RPORT (one Lua call).
+bench_populate() {
+    local rport=$1 size=$2 nkeys=${3:-100000}
+    redis-cli -h 127.0.0.1 -p "$rport" EVAL \
+        "for i=0,tonumber(ARGV[1])-1 do redis.call('SET', string.format('key:%012d', i), string.rep('x', tonumber(ARGV[2]))) end return 1" \
+        0 "$nkeys" "$size" >/dev/null || bench_die "populate on $rport failed"
+}
+
+# Send one command to a server or proxy; prints the reply (raw).
+bench_cmd() { local port=$1; shift; redis-cli -h 127.0.0.1 -p "$port" "$@" 2>/dev/null; }
+
+# VmRSS of PID in KiB.
+bench_rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null; }
+
+# The machine, one line: "N cores, CPU model, Linux kernel".
+bench_machine() {
+    local cpu
+    cpu=$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo)
+    printf '%s cores, %s, Linux %s' "$(nproc)" "${cpu:-unknown CPU}" "$(uname -r)"
+}
+
+# Percent of all CPUs busy over SECS seconds (default 1), from /proc/stat;
+# taken while the benchmark is idle, it tells how much else the machine runs.
+bench_cpu_busy() {
+    local secs=${1:-1} a b
+    a=$(awk '/^cpu / {print $2+$3+$4+$7+$8+$9, $5+$6; exit}' /proc/stat)
+    sleep "$secs"
+    b=$(awk '/^cpu / {print $2+$3+$4+$7+$8+$9, $5+$6; exit}' /proc/stat)
+    awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " ");
+        busy = y[1] - x[1]; idle = y[2] - x[2]; printf "%.0f", (busy + idle) ? 100 * busy / (busy + idle) : 0 }'
+}

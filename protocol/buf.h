@@ -1,0 +1,56 @@
+/*
+ * protocol/buf.h — a growable byte buffer with a read cursor.
+ *
+ *   [0 ........ pos ............ len ......... cap)
+ *     consumed   unread bytes      free space
+ *
+ * Used for client query buffers, reply buffers and output queues. All
+ * functions keep data[pos, len) intact; buf_reserve may move data (pointers
+ * into the buffer die), buf_consume never does.
+ *
+ * Contract: functions returning int return 0 or -ENOMEM; on -ENOMEM the
+ * buffer is unchanged. A zeroed struct is a valid empty buffer.
+ */
+#ifndef REDSNANO_PROTOCOL_BUF_H
+#define REDSNANO_PROTOCOL_BUF_H
+
+#include <stddef.h>
+#include <string.h>
+
+struct buf {
+    char *data;      /* heap storage, or NULL when nothing was ever reserved */
+    size_t pos;      /* first unread byte */
+    size_t len;      /* end of the bytes written */
+    size_t cap;      /* bytes allocated */
+};
+
+/* Bytes not yet consumed. */
+static inline size_t buf_unread(const struct buf *b) { return b->len - b->pos; }
+
+/* Make room for at least extra more bytes after len. Compacts (moves the
+ * unread bytes to the front) before growing. */
+int buf_reserve(struct buf *b, size_t extra);
+
+/* Append n bytes. */
+int buf_append(struct buf *b, const void *p, size_t n);
+
+/* Append a NUL-terminated string. */
+int buf_append_str(struct buf *b, const char *s);
+
+/* Append printf-formatted text. */
+int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Mark n unread bytes consumed; the buffer empties (pos = len = 0) when
+ * everything is consumed. */
+void buf_consume(struct buf *b, size_t n);
+
+/* Forget all bytes, keep the allocation. */
+static inline void buf_reset(struct buf *b) { b->pos = b->len = 0; }
+
+/* Release the storage when it is larger than keep bytes and empty. */
+void buf_shrink(struct buf *b, size_t keep);
+
+/* Free the storage; the buffer is empty and reusable afterwards. */
+void buf_free(struct buf *b);
+
+#endif

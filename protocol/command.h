@@ -1,0 +1,129 @@
+/*
+ * protocol/command.h — the Redis 7.0 command table.
+ *
+ *   client bytes -> request.c (framing) -> [command.c: name -> struct cmd,
+ *   flags, key positions] -> proxy/router.c (where does it go?)
+ *                                      -> backends/l1.c (which keys to drop?)
+ *
+ * Contract:
+ * - The table (command_table.c) is generated from `COMMAND INFO` of
+ *   redis-server 7.0 by tools/gen_command_table.py, plus the proxy's own
+ *   flags (CMD_PROXY_*) from the override list kept in that script.
+ * - Lookups are case-insensitive, never allocate, and return NULL for an
+ *   unknown name. Container commands (CONFIG, CLIENT, OBJECT, XINFO, ...)
+ *   have subcommands; cmd_lookup_argv() resolves "CONFIG GET" to its own entry.
+ * - cmd_keys() reads key positions from the Redis 7 key specifications
+ *   (begin_search index|keyword, find_keys range|keynum), so variable-key
+ *   commands (EVAL, ZUNIONSTORE, XREAD, SORT ... STORE, MIGRATE) come out
+ *   right. It never reads past argc.
+ */
+#ifndef REDSNANO_PROTOCOL_COMMAND_H
+#define REDSNANO_PROTOCOL_COMMAND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Flags, from Redis's COMMAND INFO (first group) and the proxy's own (second). */
+enum cmd_flag {
+    CMD_WRITE        = 1u << 0,  /* may modify the keyspace */
+    CMD_READONLY     = 1u << 1,  /* only reads (eligible for replicas and the L1) */
+    CMD_ADMIN        = 1u << 2,  /* Redis's "admin" flag */
+    CMD_PUBSUB       = 1u << 3,  /* pub/sub related */
+    CMD_NOSCRIPT     = 1u << 4,  /* not allowed in scripts */
+    CMD_BLOCKING     = 1u << 5,  /* may block the connection (BLPOP, XREAD BLOCK, WAIT...) */
+    CMD_FAST         = 1u << 6,  /* O(1) or O(log N) */
+    CMD_NO_MANDATORY_KEYS = 1u << 7, /* key specs may find no keys */
+    CMD_MOVABLEKEYS  = 1u << 8,  /* key positions depend on arguments */
+    CMD_DENYOOM      = 1u << 9,  /* may grow memory */
+
+    CMD_PROXY_DENY   = 1u << 16, /* changes a server: refused unless allow-admin-commands */
+    CMD_PROXY_PIN    = 1u << 17, /* creates connection state: pin the client to its own connection */
+    CMD_PROXY_LOCAL  = 1u << 18, /* answered by the proxy itself (PING, ECHO, QUIT, HELLO...) */
+    CMD_PROXY_TXN    = 1u << 19, /* MULTI/EXEC/DISCARD/WATCH/UNWATCH */
+    CMD_PROXY_SUBSCRIBE = 1u << 20, /* (P|S)SUBSCRIBE, MONITOR: connection becomes a push stream */
+    CMD_PROXY_FLUSH  = 1u << 21, /* may touch keys it does not name (FLUSHALL, SWAPDB, scripts...) */
+};
+
+/* begin_search types */
+enum cmd_bs { CMD_BS_INVALID = 0, CMD_BS_INDEX, CMD_BS_KEYWORD };
+/* find_keys types */
+enum cmd_fk { CMD_FK_INVALID = 0, CMD_FK_RANGE, CMD_FK_KEYNUM };
+
+/* One Redis 7 key specification. */
+struct cmd_keyspec {
+    uint8_t bs;              /* enum cmd_bs */
+    int16_t bs_pos;          /* INDEX: argv position; KEYWORD: startfrom (negative = from the end) */
+    const char *bs_keyword;  /* KEYWORD: keyword to find (case-insensitive), else NULL */
+    uint8_t fk;              /* enum cmd_fk */
+    int16_t fk_a;            /* RANGE: lastkey (-1 = last arg, -2 = one before...); KEYNUM: keynumidx */
+    int16_t fk_b;            /* RANGE: keystep;   KEYNUM: firstkey */
+    int16_t fk_c;            /* RANGE: limit;     KEYNUM: keystep */
+    uint16_t flags;          /* CMD_KS_* */
+};
+
+/* Key spec flags (subset of Redis's), used to tell written keys from read ones. */
+enum cmd_ks_flag {
+    CMD_KS_RO = 1u << 0,     /* key is only read */
+    CMD_KS_RW = 1u << 1,     /* read and written */
+    CMD_KS_OW = 1u << 2,     /* overwritten */
+    CMD_KS_RM = 1u << 3,     /* deleted */
+    CMD_KS_INCOMPLETE = 1u << 4, /* spec may miss keys (then treat the command as CMD_PROXY_FLUSH) */
+};
+
+struct cmd {
+    const char *name;        /* lower case, e.g. "get" or, for a subcommand, "get" under "config" */
+    int16_t arity;           /* Redis arity: N exact, -N at least N (counting the name) */
+    uint32_t flags;          /* enum cmd_flag */
+    const struct cmd_keyspec *keyspecs;
+    uint8_t nkeyspecs;
+    const struct cmd *subcommands; /* NULL unless a container command */
+    uint16_t nsubcommands;
+};
+
+/* Look up a top-level command by name (any case). NULL if unknown. */
+const struct cmd *cmd_lookup(const char *name, size_t len);
+
+/* Look up a subcommand of a container command (any case). NULL if unknown
+ * or if parent has no subcommands. */
+const struct cmd *cmd_lookup_sub(const struct cmd *parent, const char *name, size_t len);
+
+/* Resolve argv[0] (and argv[1] for container commands) to the most specific
+ * entry. Returns NULL when argv[0] is unknown; returns the container itself
+ * when the subcommand is unknown or missing. */
+const struct cmd *cmd_lookup_argv(int argc, const char *const *argv, const size_t *argvlen);
+
+/* Does argc satisfy the command's arity? 1 yes, 0 no. */
+int cmd_arity_ok(const struct cmd *c, int argc);
+
+/* Key positions of a command call. Writes up to max argv indexes into out,
+ * in key-spec order, and returns how many keys there are in total (which may
+ * exceed max: call again with a larger array). Returns -1 when the arguments
+ * do not fit the key specs (bad numkeys, keys past argc...): Redis will
+ * refuse the call, the caller should treat it as touching unknown keys.
+ * An optional keyword that is absent (SORT without STORE, GEORADIUS without
+ * STORE) only means no keys from that spec. Keys found by an INCOMPLETE spec
+ * are returned flagged CMD_KS_INCOMPLETE: there may be others.
+ * If flags_out is not NULL it receives, per returned key, the CMD_KS_* flags
+ * of the spec that found it.
+ * In both argv functions argvlen may be NULL when every argv[i] is a
+ * NUL-terminated string (tests, literals); the proxy passes lengths. */
+int cmd_keys(const struct cmd *c, int argc, const char *const *argv, const size_t *argvlen,
+             int *out, uint16_t *flags_out, int max);
+
+/* Number of top-level commands in the table (for tests and COMMAND COUNT checks). */
+size_t cmd_count(void);
+
+/* The generated table itself (command_table.c): top-level commands sorted by
+ * name (byte order, lower case), as are each container's subcommands. Read
+ * it only to iterate (tests, COMMAND-like listings); look names up with
+ * cmd_lookup*(). */
+extern const struct cmd cmd_table[];
+extern const size_t cmd_table_len;
+
+/* Internal to command.c: open-addressing index of the top-level names,
+ * generated with the table (slot = FNV-1a of the lower-case name masked to
+ * the size, linear probing; value = 1 + index into cmd_table, 0 = empty). */
+#define CMD_TABLE_HASH_SIZE 1024
+extern const uint16_t cmd_table_hash[];
+
+#endif

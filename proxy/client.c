@@ -1,0 +1,517 @@
+/*
+ * proxy/client.c — client sessions (see client.h).
+ *
+ *   accept ─> client_read ─> client_process ─┬─> router_dispatch ─> client_forward ─> server
+ *                                            └─> protocol error: -ERR, close
+ *   server ─> req_on_reply ─> (FIFO head?) ─> c->out ─> socket
+ */
+#include "proxy/client.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backends/backend.h"
+#include "protocol/reply.h"
+#include "proxy/log.h"
+#include "proxy/proxy.h"
+#include "proxy/router.h"
+
+#define CLIENT_READ_CHUNK (16 * 1024)       /* room offered to each read */
+#define CLIENT_IN_KEEP (64 * 1024)          /* keep an empty input buffer up to this size */
+#define CLIENT_OUT_PAUSE (32 * 1024 * 1024) /* stop reading while this much output waits */
+#define REQ_FREELIST_MAX 4096               /* spare struct req kept for reuse */
+
+static uint64_t next_client_id = 1;
+static struct req *req_freelist;            /* spare requests (linked by next) */
+static unsigned req_nfree;
+static struct client *resume_head;          /* clients to resume before the next poll */
+
+/* ---- requests --------------------------------------------------------- */
+
+static struct req *req_get(struct client *c)
+{
+    struct req *r = req_freelist;
+    if (r != NULL) {
+        req_freelist = r->next;
+        req_nfree--;
+        struct buf keep = r->reply;
+        memset(r, 0, sizeof(*r));
+        r->reply = keep;
+        buf_reset(&r->reply);
+    } else {
+        r = calloc(1, sizeof(*r));
+        if (r == NULL)
+            return NULL;
+    }
+    r->client = c;
+    if (c->tail)
+        c->tail->next = r;
+    else
+        c->head = r;
+    c->tail = r;
+    c->nreqs++;
+    return r;
+}
+
+static void req_put(struct req *r)
+{
+    if (req_nfree >= REQ_FREELIST_MAX || r->reply.cap > 4096) {
+        buf_free(&r->reply);
+        free(r);
+        return;
+    }
+    r->next = req_freelist;
+    req_freelist = r;
+    req_nfree++;
+}
+
+/* Pop the FIFO head. */
+static void client_pop(struct client *c)
+{
+    struct req *r = c->head;
+    c->head = r->next;
+    if (c->head == NULL)
+        c->tail = NULL;
+    c->nreqs--;
+    req_put(r);
+}
+
+static void client_maybe_finish(struct client *c)
+{
+    if ((c->flags & CLIENT_CLOSE_AFTER_REPLY) && c->head == NULL && outq_size(&c->out) == 0)
+        client_close(c);
+}
+
+/* Write every finished request at the FIFO head. */
+static void client_drain(struct client *c)
+{
+    while (c->head && c->head->done) {
+        struct req *r = c->head;
+        if (buf_unread(&r->reply))
+            outq_append(&c->out, r->reply.data + r->reply.pos, buf_unread(&r->reply));
+        client_pop(c);
+    }
+    client_maybe_finish(c);
+}
+
+static void client_schedule_resume(struct client *c);
+
+static void req_on_reply(struct srvreq *sr, const char *reply, size_t len, int failed)
+{
+    struct req *r = (struct req *)((char *)sr - offsetof(struct req, sr));
+    struct client *c = r->client;
+
+    if (c == NULL) {                    /* client gone: drop the reply */
+        req_put(r);
+        return;
+    }
+    if (failed)
+        proxy->stats.backend_errors++;
+    r->forwarded = 0;
+    c->inflight--;
+    if (c->head == r) {
+        outq_append(&c->out, reply, len);
+        client_pop(c);
+        client_drain(c);
+    } else {
+        buf_append(&r->reply, reply, len);
+        r->done = 1;
+    }
+    if (c->inflight == 0) {
+        c->inflight_server = NULL;
+        if (c->flags & CLIENT_STALLED)
+            client_schedule_resume(c);
+    }
+}
+
+struct buf *client_reply_buf(struct client *c)
+{
+    if (c->head == NULL)
+        return outq_buf(&c->out);
+    struct req *r = req_get(c);
+    if (r == NULL)
+        return NULL;
+    r->done = 1;
+    return &r->reply;
+}
+
+void client_reply_done(struct client *c)
+{
+    outq_schedule(&c->out);
+    client_maybe_finish(c);
+}
+
+void client_forward(struct client *c, struct server *s, const char *bytes, size_t len,
+                    uint64_t deadline)
+{
+    struct req *r = req_get(c);
+    if (r == NULL) {
+        client_close(c);
+        return;
+    }
+    r->forwarded = 1;
+    r->sr.on_reply = req_on_reply;
+    r->sr.deadline = deadline;
+    c->inflight++;
+    c->inflight_server = s;
+    proxy->stats.forwarded++;
+    server_send(s, &r->sr, bytes, len);
+}
+
+/* ---- reading and framing ------------------------------------------------ */
+
+static void client_read_start(struct client *c);
+static void client_read_stop(struct client *c);
+
+/* Drop the input bytes every framed request is done with. */
+static void client_trim(struct client *c)
+{
+    uint64_t keep = reqframe_consumed(&c->rf);
+    size_t drop = (size_t)(keep - c->in_base);
+
+    if (drop == 0)
+        return;
+    if (drop >= c->in.len) {
+        c->in.len = 0;
+        c->in_base = keep;
+        buf_shrink(&c->in, CLIENT_IN_KEEP);
+        return;
+    }
+    memmove(c->in.data, c->in.data + drop, c->in.len - drop);
+    c->in.len -= drop;
+    c->in_base = keep;
+}
+
+static void client_protocol_error(struct client *c, const char *msg)
+{
+    proxy->stats.protocol_errors++;
+    log_verbose("Client %llu: %s; closing", (unsigned long long)c->id, msg);
+    struct buf *b = client_reply_buf(c);
+    if (b != NULL)
+        reply_errorf(b, "ERR %s", msg);
+    c->flags |= CLIENT_CLOSE_AFTER_REPLY;
+    client_read_stop(c);
+    client_reply_done(c);
+}
+
+/* Frame and dispatch every complete request in c->in. */
+static void client_process(struct client *c)
+{
+    while (!(c->flags & (CLIENT_CLOSING | CLIENT_CLOSE_AFTER_REPLY))) {
+        struct reqmsg *m = &c->stalled;
+        if (!(c->flags & CLIENT_STALLED)) {
+            int rc = reqframe_next(&c->rf, c->in.data, c->in.len, c->in_base, m);
+            if (rc == REQ_MORE) {
+                uint64_t unread = c->in_base + c->in.len - reqframe_consumed(&c->rf);
+                if ((long long)unread > proxy->cfg->client_query_buffer_limit)
+                    client_protocol_error(c, "Protocol error: query buffer limit exceeded");
+                break;
+            }
+            if (rc == REQ_ERR) {
+                client_protocol_error(c, c->rf.errstr);
+                break;
+            }
+            reqmsg_resolve(&c->rf, m, c->in.data, c->in_base);
+            proxy->stats.commands++;
+        }
+        c->flags &= ~CLIENT_STALLED;
+        if (router_dispatch(c, m) == ROUTER_STALL) {
+            c->flags |= CLIENT_STALLED;
+            proxy->stats.stalls++;
+            client_read_stop(c);
+            return;
+        }
+    }
+    if (!(c->flags & CLIENT_CLOSING))
+        client_trim(c);
+}
+
+static void client_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+    struct client *c = h->data;
+    (void)suggested;
+
+    client_trim(c);
+    if (buf_reserve(&c->in, CLIENT_READ_CHUNK) != 0) {
+        *b = uv_buf_init(NULL, 0);
+        return;
+    }
+    *b = uv_buf_init(c->in.data + c->in.len, (unsigned)(c->in.cap - c->in.len));
+}
+
+static void client_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
+{
+    struct client *c = stream->data;
+    (void)b;
+
+    if (nread < 0) {
+        client_close(c);
+        return;
+    }
+    if (nread == 0)
+        return;
+    c->in.len += (size_t)nread;
+    c->last_active = uv_now(proxy->loop);
+    client_process(c);
+    if (outq_size(&c->out) > CLIENT_OUT_PAUSE)
+        client_read_stop(c);
+}
+
+static void client_read_start(struct client *c)
+{
+    if (c->flags & (CLIENT_READING | CLIENT_CLOSING | CLIENT_STALLED | CLIENT_CLOSE_AFTER_REPLY))
+        return;
+    if (uv_read_start(&c->h.stream, client_alloc, client_read) == 0)
+        c->flags |= CLIENT_READING;
+}
+
+static void client_read_stop(struct client *c)
+{
+    if (!(c->flags & CLIENT_READING))
+        return;
+    uv_read_stop(&c->h.stream);
+    c->flags &= ~CLIENT_READING;
+}
+
+/* ---- resuming after a stall -------------------------------------------- */
+
+/* Resumes run from outq's before-flush hook: never from inside a server's
+ * reply loop, so the request and reply paths do not recurse into each other. */
+static void client_schedule_resume(struct client *c)
+{
+    if (c->flags & (CLIENT_RESUME_QUEUED | CLIENT_CLOSING))
+        return;
+    c->flags |= CLIENT_RESUME_QUEUED;
+    c->resume_next = resume_head;
+    resume_head = c;
+}
+
+static void client_unqueue_resume(struct client *c)
+{
+    if (!(c->flags & CLIENT_RESUME_QUEUED))
+        return;
+    for (struct client **pp = &resume_head; *pp; pp = &(*pp)->resume_next) {
+        if (*pp == c) {
+            *pp = c->resume_next;
+            break;
+        }
+    }
+    c->flags &= ~CLIENT_RESUME_QUEUED;
+}
+
+static void client_run_resumes(void)
+{
+    while (resume_head) {
+        struct client *c = resume_head;
+        resume_head = c->resume_next;
+        c->flags &= ~CLIENT_RESUME_QUEUED;
+        client_resume(c);
+    }
+}
+
+void client_module_init(void)
+{
+    outq_set_before_flush(client_run_resumes);
+}
+
+void client_resume(struct client *c)
+{
+    if (!(c->flags & CLIENT_STALLED) || (c->flags & CLIENT_CLOSING))
+        return;
+    client_process(c);
+    if (!(c->flags & CLIENT_STALLED) && outq_size(&c->out) <= CLIENT_OUT_PAUSE)
+        client_read_start(c);
+}
+
+/* ---- output ------------------------------------------------------------ */
+
+static void client_out_error(struct outq *q, int status)
+{
+    struct client *c = (struct client *)((char *)q - offsetof(struct client, out));
+    (void)status;
+    client_close(c);
+}
+
+static void client_out_drained(struct outq *q)
+{
+    struct client *c = (struct client *)((char *)q - offsetof(struct client, out));
+    client_maybe_finish(c);
+    if (!(c->flags & (CLIENT_CLOSING | CLIENT_READING)))
+        client_read_start(c);
+}
+
+/* ---- life cycle ------------------------------------------------------- */
+
+static void client_closed(uv_handle_t *h)
+{
+    struct client *c = h->data;
+
+    reqframe_free(&c->rf);
+    buf_free(&c->in);
+    outq_free(&c->out);
+    free(c);
+}
+
+static void client_pinned_closed(struct server *s)
+{
+    struct client *c = s->data;
+
+    if (c != NULL) {
+        c->pinned = NULL;
+        /* Its state (transaction, subscriptions, db) is gone with it. */
+        client_close_after_reply(c);
+    }
+    backend_server_free(s);
+}
+
+void client_close(struct client *c)
+{
+    if (c->flags & CLIENT_CLOSING)
+        return;
+    c->flags |= CLIENT_CLOSING;
+    client_unqueue_resume(c);
+    client_read_stop(c);
+    outq_detach(&c->out);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        proxy->clients = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    proxy->nclients--;
+
+    while (c->head) {
+        struct req *r = c->head;
+        c->head = r->next;
+        if (r->forwarded) {
+            r->client = NULL;           /* its reply is read and dropped */
+            srvreq_abandon(&r->sr);
+        } else {
+            req_put(r);
+        }
+    }
+    c->tail = NULL;
+    if (c->pinned) {
+        struct server *s = c->pinned;
+        c->pinned = NULL;
+        s->data = NULL;
+        server_close(s, "closed: its client left");
+    }
+    uv_close((uv_handle_t *)&c->h, client_closed);
+}
+
+void client_close_after_reply(struct client *c)
+{
+    c->flags |= CLIENT_CLOSE_AFTER_REPLY;
+    client_read_stop(c);
+    /* Requests still waiting on the dead pinned connection were answered
+     * with errors already; write what is left, then close. */
+    client_maybe_finish(c);
+}
+
+static void client_push(struct server *s, const char *reply, size_t len)
+{
+    struct client *c = s->data;
+    if (c != NULL)
+        outq_append(&c->out, reply, len);
+}
+
+void client_enter_push(struct client *c)
+{
+    c->flags |= CLIENT_PUSH;
+    c->pinned->push = client_push;
+}
+
+struct server *client_pin(struct client *c, struct backend *b)
+{
+    struct server *s = backend_dedicated(b);
+    if (s == NULL)
+        return NULL;
+    s->data = c;
+    s->on_close = client_pinned_closed;
+    c->pinned = s;
+    return s;
+}
+
+int client_accept(uv_stream_t *listener, int is_unix)
+{
+    struct client *c = calloc(1, sizeof(*c));
+    int rc;
+
+    if (c == NULL)
+        return -ENOMEM;
+    if (is_unix)
+        rc = uv_pipe_init(proxy->loop, &c->h.pipe, 0);
+    else
+        rc = uv_tcp_init(proxy->loop, &c->h.tcp);
+    if (rc < 0) {
+        free(c);
+        return rc;
+    }
+    c->h.stream.data = c;
+    c->id = next_client_id++;
+    c->flags = is_unix ? CLIENT_UNIX : 0;
+    reqframe_init(&c->rf, &proxy->limits);
+    outq_init(&c->out, client_out_error);
+    c->out.on_drained = client_out_drained;
+
+    /* Link first so client_close works on every path below. */
+    c->next = proxy->clients;
+    if (proxy->clients)
+        proxy->clients->prev = c;
+    proxy->clients = c;
+    proxy->nclients++;
+
+    rc = uv_accept(listener, &c->h.stream);
+    if (rc < 0) {
+        client_close(c);
+        return rc;
+    }
+    proxy->stats.connections_received++;
+    if (!is_unix)
+        uv_tcp_nodelay(&c->h.tcp, 1);
+    outq_attach(&c->out, &c->h.stream);
+    c->last_active = uv_now(proxy->loop);
+
+    if ((int)proxy->nclients > proxy->cfg->maxclients || proxy->shutting_down) {
+        proxy->stats.rejected_connections++;
+        outq_append(&c->out, "-ERR max number of clients reached\r\n", 36);
+        c->flags |= CLIENT_CLOSE_AFTER_REPLY;
+        return 0;
+    }
+    client_read_start(c);
+    return 0;
+}
+
+void client_close_all(void)
+{
+    while (proxy->clients)
+        client_close(proxy->clients);
+}
+
+int client_any_pending(void)
+{
+    for (struct client *c = proxy->clients; c; c = c->next)
+        if (c->inflight > 0 || outq_size(&c->out) > 0)
+            return 1;
+    return 0;
+}
+
+void client_idle_check(uint64_t now)
+{
+    uint64_t limit = (uint64_t)proxy->cfg->timeout * 1000;
+    if (limit == 0)
+        return;
+    struct client *c = proxy->clients;
+    while (c) {
+        struct client *next = c->next;
+        /* Like Redis: blocked and subscribed clients are not idle. */
+        if (c->inflight == 0 && !(c->flags & CLIENT_PUSH) && now - c->last_active > limit) {
+            log_verbose("Closing idle client %llu", (unsigned long long)c->id);
+            client_close(c);
+        }
+        c = next;
+    }
+}

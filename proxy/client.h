@@ -1,0 +1,121 @@
+/*
+ * proxy/client.h — one client session.
+ *
+ *   socket ─> client_read ─> c->in ─> reqframe_next ─> router_dispatch
+ *                                                        │ local reply / forward
+ *   socket <─ c->out <─ replies in request order <───────┘ (struct req FIFO)
+ *
+ * Ordering: every request, forwarded or answered locally, takes a place in
+ * the client's FIFO; a reply is written only when every earlier one has
+ * been. A client's in-flight requests all sit on one server connection, so
+ * Redis sees them in the order sent; a request that needs another
+ * connection (a replica, a pinned connection) waits until the in-flight
+ * ones are answered ("stall": reading stops meanwhile).
+ *
+ * Lifetimes: a client is freed in its close callback. Requests still in
+ * flight when it closes are abandoned: their replies are read and dropped
+ * (the shared connection stays in sync). A pinned connection is closed with
+ * its client, and a client whose pinned connection dies is closed.
+ */
+#ifndef REDSNANO_PROXY_CLIENT_H
+#define REDSNANO_PROXY_CLIENT_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "backends/outq.h"
+#include "backends/server.h"
+#include "protocol/buf.h"
+#include "protocol/request.h"
+
+struct client;
+
+/* A request in the client's FIFO. */
+struct req {
+    struct srvreq sr;                 /* the server-side half (FIFO on a server) */
+    struct req *next;                 /* next in the client's FIFO */
+    struct client *client;            /* owner; NULL once the client is gone */
+    struct buf reply;                 /* reply bytes, kept until this is the FIFO head */
+    uint8_t done;                     /* the reply is complete */
+    uint8_t forwarded;                /* waiting on a server (counted in inflight) */
+};
+
+enum client_flag {
+    CLIENT_CLOSE_AFTER_REPLY = 1u << 0, /* close once the FIFO is empty and output written */
+    CLIENT_CLOSING = 1u << 1,           /* uv_close called */
+    CLIENT_STALLED = 1u << 2,           /* waiting for in-flight requests before the next one */
+    CLIENT_READING = 1u << 3,           /* uv_read_start active */
+    CLIENT_PUSH = 1u << 4,              /* pinned connection in push mode (pub/sub, MONITOR) */
+    CLIENT_UNIX = 1u << 5,              /* came through the Unix socket */
+    CLIENT_RESUME_QUEUED = 1u << 6,     /* on the resume list */
+};
+
+struct client {
+    union {
+        uv_stream_t stream;
+        uv_tcp_t tcp;
+        uv_pipe_t pipe;
+    } h;                              /* the client's socket */
+    struct client *prev, *next;       /* proxy->clients list */
+    struct client *resume_next;       /* resume list link */
+    uint64_t id;                      /* CLIENT ID-like counter */
+    unsigned flags;                   /* enum client_flag */
+    struct buf in;                    /* unread input; byte in.data[in.pos] is at stream offset in_base + in.pos */
+    uint64_t in_base;                 /* stream offset of in.data[0] */
+    struct reqframe rf;               /* request framer */
+    struct reqmsg stalled;            /* the framed request waiting for the stall to end */
+    struct outq out;                  /* replies to write */
+    struct req *head, *tail;          /* FIFO of requests not yet answered to the client */
+    unsigned nreqs;                   /* requests in the FIFO */
+    unsigned inflight;                /* of those, waiting on a server */
+    struct server *inflight_server;   /* where the in-flight ones went */
+    struct server *pinned;            /* the client's own connection, or NULL */
+    uint64_t last_active;             /* loop ms of the last request */
+    uint64_t last_write;              /* loop ms of the last write command (read-your-writes) */
+};
+
+/* Accept a client from a listening stream. Returns 0 or a negative error
+ * (the pending connection is dropped). */
+int client_accept(uv_stream_t *server, int is_unix);
+
+/* Start closing c (safe to call twice). Output not yet written is dropped. */
+void client_close(struct client *c);
+
+/* Close after every request is answered and written. */
+void client_close_after_reply(struct client *c);
+
+/* The buffer a local reply must be written into, keeping reply order:
+ * the output queue when nothing is pending before it, else a new FIFO
+ * entry. Call client_reply_done() after writing. NULL on out of memory. */
+struct buf *client_reply_buf(struct client *c);
+void client_reply_done(struct client *c);
+
+/* Forward a framed request to s and give it a FIFO place. deadline as in
+ * struct srvreq (0 = backend-timeout). */
+void client_forward(struct client *c, struct server *s, const char *bytes, size_t len,
+                    uint64_t deadline);
+
+/* Resume a stalled client (its in-flight requests are answered). */
+void client_resume(struct client *c);
+
+/* Install the resume hook (once, before the loop runs). */
+void client_module_init(void);
+
+/* Give c its own connection to b (MULTI, blocking, SUBSCRIBE...). NULL if
+ * b is known to be down. */
+struct backend;
+struct server *client_pin(struct client *c, struct backend *b);
+
+/* Turn c's pinned connection into a push stream (pub/sub, MONITOR). */
+void client_enter_push(struct client *c);
+
+/* Close every client (shutdown). */
+void client_close_all(void);
+
+/* Are there clients with requests or output pending? (graceful shutdown) */
+int client_any_pending(void);
+
+/* Close clients idle longer than the `timeout` directive. */
+void client_idle_check(uint64_t now);
+
+#endif

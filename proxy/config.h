@@ -1,0 +1,120 @@
+/*
+ * proxy/config.h — redsnano's configuration, redis.conf style.
+ *
+ *   redsnano.conf ─┐
+ *   REDSNANO_*   ──┼─> config_load() -> struct config -> main.c -> everything
+ *   --directive  ──┘
+ *
+ * Contract:
+ * - Every directive lives in one data table in config.c (name, type, where it
+ *   is stored, default, bounds, help line). Adding a directive = adding a row.
+ * - Precedence: command line > environment (REDSNANO_<NAME>, upper case,
+ *   '-' -> '_') > config file > default. A repeatable directive (replica,
+ *   sentinel) given at a higher level replaces the lower levels' list.
+ * - Files are redis.conf-like: `directive value ...`, '#' comments, blank
+ *   lines, values quoted with "..." (C escapes) or '...'.
+ * - Errors name the place: "file:line: message", "command line: message" or
+ *   "environment REDSNANO_X: message"; config_load returns -1 and the message
+ *   is in err. Nothing is half-applied: on error the config is left freed.
+ */
+#ifndef REDSNANO_PROXY_CONFIG_H
+#define REDSNANO_PROXY_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define CONFIG_ERR_LEN 512
+#define CONFIG_MAX_ADDRS 32      /* replicas / sentinels at most */
+
+/* A host:port backend address ("127.0.0.1:6379", "[::1]:6379", "localhost:6379"). */
+struct config_addr {
+    char host[256];              /* host name or literal address, without brackets */
+    int port;                    /* 1..65535 */
+};
+
+enum loglevel { LL_DEBUG = 0, LL_VERBOSE, LL_NOTICE, LL_WARNING, LL_NOTHING };
+
+enum read_policy {
+    READ_PRIMARY = 0,            /* all reads to the primary */
+    READ_REPLICA,                /* replicas only; the primary if none is healthy */
+    READ_PREFER_REPLICA,         /* replicas when healthy, else the primary (default) */
+    READ_NEAREST,                /* lowest measured latency, primary included */
+    READ_ROUND_ROBIN,            /* every healthy backend in turn, primary included */
+};
+
+enum l1_mode { L1_TRACKING = 0, L1_STRICT };
+
+struct config {
+    /* core (issue 2) */
+    int port;                    /* TCP port to listen on; 0 = no TCP listener (default 7379) */
+    char *bind;                  /* address to bind (default "127.0.0.1") */
+    char *unixsocket;            /* path of a Unix socket to listen on, or NULL */
+    struct config_addr primary;  /* the primary (default 127.0.0.1:6379) */
+    int backend_connections;     /* shared connections per backend (default 2) */
+    int backend_timeout;         /* ms a backend may take to answer (default 5000; 0 = none) */
+    int connect_timeout;         /* ms to establish a backend connection (default 1000) */
+    enum loglevel loglevel;      /* debug|verbose|notice|warning|nothing (default notice) */
+    char *logfile;               /* log file path; "" or NULL = stderr */
+    int maxclients;              /* most clients at once (default 10000) */
+    int timeout;                 /* close clients idle this many seconds; 0 = never (default 0) */
+    long long proto_max_bulk_len;        /* largest bulk string accepted (default 512mb) */
+    long long client_query_buffer_limit; /* most unprocessed input per client (default 1gb) */
+    bool allow_admin_commands;   /* forward commands that change a server (default no) */
+
+    /* replicas, Sentinel, health (issue 4) */
+    struct config_addr replicas[CONFIG_MAX_ADDRS];
+    int nreplicas;
+    struct config_addr sentinels[CONFIG_MAX_ADDRS];
+    int nsentinels;
+    char *sentinel_master;       /* master name to ask the sentinels about, or NULL */
+    char *sentinel_password;     /* AUTH for the sentinels, or NULL */
+    enum read_policy read_policy;/* default prefer-replica */
+    int health_interval;         /* ms between health checks (default 1000) */
+    int health_timeout;          /* ms a health check may take (default 500) */
+    long long replica_max_lag;   /* bytes of replication offset a replica may trail (default 1mb) */
+    int read_your_writes;        /* ms reads follow a client's write to the primary (default 1000; 0 = off) */
+
+    /* L1 (issue 5) */
+    long long l1_maxmemory;      /* bytes; 0 = L1 off (default 0) */
+    enum l1_mode l1_mode;        /* tracking (default) | strict */
+    int l1_max_ttl;              /* ms an entry may live (default 60000) */
+    char *l1_commands;           /* space separated, upper case (default "GET") */
+    bool l1_serve_stale;         /* serve entries while the origin is unreachable (default no) */
+    int l1_revalidate_after;     /* ms after which entries are revalidated in the background (default 0 = never) */
+
+    /* not directives: what the command line asked for */
+    char *config_file;           /* the file read, or NULL */
+    bool test_config;            /* --test-config: check and exit */
+};
+
+/* Fill cfg from defaults, then file, environment and command line, in that
+ * precedence. argv is the full argv of main (argv[0] is skipped); envp is
+ * the environment (NULL = use environ). Returns 0 on success, 1 if --help or
+ * --version was printed to stdout (caller exits 0), -1 on error with err set
+ * (caller exits 1). */
+int config_load(struct config *cfg, int argc, char **argv, char **envp, char *err, size_t errlen);
+
+/* Set one directive from its text value, as a file line would. Returns 0, or
+ * -1 with a message (without a place) in err. Used by config_load and tests. */
+int config_set(struct config *cfg, const char *name, int argc, const char *const *argv,
+               char *err, size_t errlen);
+
+/* Reset cfg to defaults (allocating default strings). */
+void config_defaults(struct config *cfg);
+
+/* Free what cfg owns; cfg may be reused after config_defaults(). */
+void config_free(struct config *cfg);
+
+/* Parse "host:port" / "[v6]:port". Returns 0 or -1. */
+int config_parse_addr(const char *s, struct config_addr *out);
+
+/* Parse a redis.conf memory value: "512", "64kb", "64k", "1mb", "1m", "1gb", "1g"
+ * (kb/mb/gb = 1024-based, k/m/g = 1000-based as in Redis). Returns 0 or -1. */
+int config_parse_memory(const char *s, long long *out);
+
+/* Print the directive table (for --help and the README). */
+void config_print_directives(FILE *out);
+
+#endif

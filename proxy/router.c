@@ -1,0 +1,217 @@
+/*
+ * proxy/router.c — request routing (see router.h).
+ *
+ *   reqmsg ─> cmd_lookup_argv ─> flags ─┬─ LOCAL ─────────────> local.c
+ *                                       ├─ DENY (no admin) ───> local_deny
+ *                                       ├─ PIN / pinned ──────> c->pinned (created on demand)
+ *                                       ├─ READONLY ──────────> router_read_backend ─> pool
+ *                                       └─ else ──────────────> primary pool
+ */
+#include "proxy/router.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "backends/backend.h"
+#include "protocol/command.h"
+#include "proxy/client.h"
+#include "proxy/local.h"
+#include "proxy/proxy.h"
+
+static int arg_is(const struct reqmsg *m, int i, const char *s)
+{
+    size_t n = strlen(s);
+    return i < m->argc && m->argvlen[i] == n && strncasecmp(m->argv[i], s, n) == 0;
+}
+
+/* XREAD / XREADGROUP block only with a BLOCK option before STREAMS. */
+static int has_block_option(const struct reqmsg *m)
+{
+    for (int i = 1; i < m->argc; i++) {
+        if (arg_is(m, i, "streams"))
+            return 0;
+        if (arg_is(m, i, "block"))
+            return 1;
+    }
+    return 0;
+}
+
+static int backend_readable(const struct backend *b)
+{
+    return b->role == BACKEND_PRIMARY || b->healthy;
+}
+
+struct backend *router_read_backend(struct client *c)
+{
+    static unsigned rr;
+    const struct config *cfg = proxy->cfg;
+    struct backend *primary = &proxy->primary;
+
+    if (proxy->nreplicas == 0 || cfg->read_policy == READ_PRIMARY)
+        return primary;
+    if (cfg->read_your_writes > 0 && c->last_write &&
+        uv_now(proxy->loop) - c->last_write < (uint64_t)cfg->read_your_writes)
+        return primary;
+
+    int n = proxy->nreplicas;
+    switch (cfg->read_policy) {
+    case READ_NEAREST: {
+        struct backend *best = primary;
+        for (int i = 0; i < n; i++) {
+            struct backend *b = &proxy->replicas[i];
+            if (b->healthy && b->latency_us > 0 && (best->latency_us <= 0 || b->latency_us < best->latency_us))
+                best = b;
+        }
+        return best;
+    }
+    case READ_ROUND_ROBIN:
+        for (int k = 0; k <= n; k++) {
+            unsigned i = rr++ % (unsigned)(n + 1);
+            if (i == (unsigned)n)
+                return primary;
+            if (proxy->replicas[i].healthy)
+                return &proxy->replicas[i];
+        }
+        return primary;
+    default:                              /* replica, prefer-replica */
+        for (int k = 0; k < n; k++) {
+            struct backend *b = &proxy->replicas[rr++ % (unsigned)n];
+            if (b->healthy)
+                return b;
+        }
+        return primary;
+    }
+}
+
+/* The error a client gets when a backend cannot take a request. */
+static void unavailable(struct client *c, struct backend *b)
+{
+    char msg[512];
+    snprintf(msg, sizeof(msg), "ERR redsnano: %s %s %s", b->role == BACKEND_PRIMARY ? "primary" : "replica",
+             b->name, b->err[0] ? b->err : "unavailable");
+    proxy->stats.backend_errors++;
+    local_error(c, msg);
+}
+
+/* Forward to the client's pinned connection, creating it if needed. */
+static int route_pinned(struct client *c, const struct cmd *cmd, struct reqmsg *m)
+{
+    uint32_t f = cmd ? cmd->flags : 0;
+
+    if (c->pinned == NULL) {
+        if (c->inflight > 0)
+            return ROUTER_STALL;
+        if (client_pin(c, &proxy->primary) == NULL) {
+            unavailable(c, &proxy->primary);
+            return ROUTER_DONE;
+        }
+    }
+    if (f & CMD_PROXY_SUBSCRIBE) {
+        /* From here on the connection is a stream of pushes: every later
+         * request goes through and Redis answers it in-stream. */
+        if (c->inflight > 0)
+            return ROUTER_STALL;
+        client_enter_push(c);
+        server_send_raw(c->pinned, m->bytes, m->len);
+        return ROUTER_DONE;
+    }
+    uint64_t deadline = (f & CMD_BLOCKING) ? SRVREQ_NO_DEADLINE : 0;
+    client_forward(c, c->pinned, m->bytes, m->len, deadline);
+    return ROUTER_DONE;
+}
+
+int router_dispatch(struct client *c, struct reqmsg *m)
+{
+    if (c->flags & CLIENT_PUSH) {
+        server_send_raw(c->pinned, m->bytes, m->len);
+        return ROUTER_DONE;
+    }
+
+    const struct cmd *cmd = cmd_lookup_argv(m->argc, m->argv, m->argvlen);
+    if (cmd == NULL) {
+        if (arg_is(m, 0, "redsnano")) {
+            local_redsnano(c, m);
+            return ROUTER_DONE;
+        }
+        /* Unknown to us: Redis answers it (modules, newer commands). */
+        if (c->pinned)
+            return route_pinned(c, NULL, m);
+        goto primary;
+    }
+
+    uint32_t f = cmd->flags;
+    if ((f & CMD_PROXY_DENY) && !proxy->cfg->allow_admin_commands) {
+        local_deny(c, m);
+        return ROUTER_DONE;
+    }
+    if (f & CMD_PROXY_LOCAL) {
+        /* Inside a pinned session only HELLO is intercepted (RESP3 must
+         * never be negotiated); the rest is Redis's to answer or queue. */
+        if (!c->pinned || arg_is(m, 0, "hello")) {
+            if (local_command(c, cmd, m))
+                return ROUTER_DONE;
+            return route_pinned(c, cmd, m);
+        }
+    }
+    if (c->pinned)
+        return route_pinned(c, cmd, m);
+
+    if (f & CMD_PROXY_PIN) {
+        if (arg_is(m, 0, "select") && m->argc == 2 && m->argvlen[1] == 1 && m->argv[1][0] == '0') {
+            local_status(c, "OK");          /* already in db 0 */
+            return ROUTER_DONE;
+        }
+        if (arg_is(m, 0, "reset")) {
+            local_status(c, "RESET");       /* no state to reset */
+            return ROUTER_DONE;
+        }
+        if (!((arg_is(m, 0, "xread") || arg_is(m, 0, "xreadgroup")) && !has_block_option(m)))
+            return route_pinned(c, cmd, m);
+    }
+
+    if ((f & CMD_READONLY) && !(f & CMD_WRITE)) {
+        struct backend *b = router_read_backend(c);
+        struct server *s;
+        if (c->inflight > 0) {
+            /* Keep the client's requests on one connection: order. */
+            s = c->inflight_server;
+            if (s->state == SERVER_CLOSING)
+                return ROUTER_STALL;
+            if (!backend_readable(s->backend) && s->backend != b)
+                return ROUTER_STALL;
+        } else {
+            s = backend_pick(b);
+            if (s == NULL && b != &proxy->primary) {
+                b = &proxy->primary;
+                s = backend_pick(b);
+            }
+            if (s == NULL) {
+                unavailable(c, b);
+                return ROUTER_DONE;
+            }
+        }
+        s->backend->requests++;
+        client_forward(c, s, m->bytes, m->len, 0);
+        return ROUTER_DONE;
+    }
+
+primary:;
+    struct backend *p = &proxy->primary;
+    struct server *s;
+    c->last_write = uv_now(proxy->loop);
+    if (c->inflight > 0) {
+        s = c->inflight_server;
+        if (s->backend != p || s->state == SERVER_CLOSING)
+            return ROUTER_STALL;
+    } else {
+        s = backend_pick(p);
+        if (s == NULL) {
+            unavailable(c, p);
+            return ROUTER_DONE;
+        }
+    }
+    p->requests++;
+    client_forward(c, s, m->bytes, m->len, 0);
+    return ROUTER_DONE;
+}

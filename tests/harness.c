@@ -1,0 +1,1175 @@
+/*
+ * harness.c — child processes, hiredis helpers and raw sockets for the
+ * integration tests (contract in harness.h).
+ *
+ *   test ─fork/exec─▶ redis-server | redsnano   (registry, PDEATHSIG, logs in tmpdir)
+ *   test ─hiredis──▶ harness_connect / harness_cmd
+ *   test ─socket───▶ harness_raw_* (RESP framing by resp_frame_len below)
+ *
+ * Everything here runs inside one Criterion worker process per test; the
+ * registry and temporary directory are per process.
+ */
+#define _GNU_SOURCE
+#include "tests/harness.h"
+
+#include <criterion/criterion.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define HARNESS_POLL_MS 20        /* retry period while waiting for readiness */
+#define HARNESS_PROBE_MS 200      /* connect/read bound of one readiness probe */
+#define HARNESS_RAW_CHUNK 65536   /* receive granularity of raw sockets */
+
+static char harness_errbuf[2048];          /* text of harness_error() */
+static bool harness_inited;                 /* SIGPIPE ignored, atexit set */
+static char harness_tmp[256];               /* per-process temporary dir, "" until made */
+static harness_proc *harness_registry;      /* every child started, newest first */
+
+static void harness_set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void harness_set_error(const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(harness_errbuf, sizeof(harness_errbuf), fmt, ap);
+    va_end(ap);
+}
+
+const char *harness_error(void)
+{
+    return harness_errbuf;
+}
+
+/* First use in a process: writes to closed sockets must not kill the test. */
+static void harness_init(void)
+{
+    if (harness_inited)
+        return;
+    harness_inited = true;
+    signal(SIGPIPE, SIG_IGN);
+    atexit(harness_cleanup);
+}
+
+bool harness_direct(void)
+{
+    const char *v = getenv("HARNESS_DIRECT");
+
+    return v != NULL && v[0] != '\0' && strcmp(v, "0") != 0;
+}
+
+int harness_port(int base, int offset)
+{
+    const char *shift = getenv("HARNESS_PORT_SHIFT");
+
+    return base + offset + (shift != NULL ? atoi(shift) : 0);
+}
+
+long long harness_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void harness_sleep_ms(int ms)
+{
+    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+const char *harness_tmpdir(void)
+{
+    harness_init();
+    if (harness_tmp[0] == '\0') {
+        snprintf(harness_tmp, sizeof(harness_tmp), "/tmp/redsnano-it-XXXXXX");
+        if (mkdtemp(harness_tmp) == NULL) {
+            harness_tmp[0] = '\0';
+            cr_assert_fail("mkdtemp: %s", strerror(errno));
+        }
+    }
+    return harness_tmp;
+}
+
+const char *harness_status_str(int status)
+{
+    static char buf[64];
+
+    if (status == -1)
+        snprintf(buf, sizeof(buf), "not reaped");
+    else if (WIFEXITED(status))
+        snprintf(buf, sizeof(buf), "exited %d", WEXITSTATUS(status));
+    else if (WIFSIGNALED(status))
+        snprintf(buf, sizeof(buf), "killed by signal %d (%s)", WTERMSIG(status),
+                 strsignal(WTERMSIG(status)));
+    else
+        snprintf(buf, sizeof(buf), "wait status 0x%x", status);
+    return buf;
+}
+
+char *harness_log_tail(const harness_proc *p, size_t max_bytes)
+{
+    char *out = NULL;
+    FILE *f = p != NULL ? fopen(p->log_path, "rb") : NULL;
+    long size;
+    size_t n;
+
+    if (f == NULL)
+        return strdup("(no log)");
+    fseek(f, 0, SEEK_END);
+    size = ftell(f);
+    if (size > (long)max_bytes)
+        fseek(f, size - (long)max_bytes, SEEK_SET);
+    else
+        fseek(f, 0, SEEK_SET);
+    out = calloc(1, max_bytes + 1);
+    if (out == NULL) {
+        fclose(f);
+        return strdup("(no memory)");
+    }
+    n = fread(out, 1, max_bytes, f);
+    out[n] = '\0';
+    fclose(f);
+    if (n == 0) {
+        free(out);
+        return strdup("(empty log)");
+    }
+    return out;
+}
+
+/* Reset what exec keeps (ignored signals, mask), called in the child. */
+static void harness_child_signals(void)
+{
+    static const int sigs[] = { SIGPIPE, SIGTERM, SIGINT, SIGHUP, SIGCHLD, SIGALRM, SIGUSR1, SIGUSR2 };
+    struct sigaction sa;
+    sigset_t none;
+    size_t i;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = SIG_DFL;
+    for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+        sigaction(sigs[i], &sa, NULL);
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/* Close every inherited descriptor from 3 up (sockets and pipes of the test). */
+static void harness_child_close_fds(void)
+{
+#ifdef SYS_close_range
+    if (syscall(SYS_close_range, 3U, ~0U, 0U) == 0)
+        return;
+#endif
+    for (int fd = 3; fd < 65536; fd++)
+        close(fd);
+}
+
+/*
+ * fork+exec argv with PDEATHSIG, stdin /dev/null and stdout/stderr to
+ * out_fd (or the log file log_path when out_fd < 0).  Returns the pid or
+ * -errno.  The child exits 127 when exec fails.
+ */
+static pid_t harness_spawn(char *const argv[], const char *log_path, int out_fd)
+{
+    pid_t parent = getpid();
+    pid_t pid = fork();
+
+    if (pid < 0)
+        return -errno;
+    if (pid == 0) {
+        int fd;
+
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127);
+        harness_child_signals();
+        fd = open("/dev/null", O_RDONLY);
+        if (fd >= 0 && fd != 0) {
+            dup2(fd, 0);
+            close(fd);
+        }
+        fd = out_fd >= 0 ? out_fd : open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        harness_child_close_fds();
+        execvp(argv[0], argv);
+        {
+            static const char msg[] = "harness: exec failed\n";
+            ssize_t w = write(2, msg, sizeof(msg) - 1);
+            (void)w;
+        }
+        _exit(127);
+    }
+    return pid;
+}
+
+/* Is something already accepting connections on 127.0.0.1:port? */
+static bool harness_port_busy(int port)
+{
+    struct sockaddr_in sa;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    bool busy;
+
+    if (fd < 0)
+        return false;
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    busy = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+    close(fd);
+    return busy;
+}
+
+bool harness_proc_exited(harness_proc *p)
+{
+    int status;
+    pid_t r;
+
+    if (p == NULL || p->pid <= 0)
+        return true;
+    r = waitpid(p->pid, &status, WNOHANG);
+    if (r == p->pid) {
+        p->status = status;
+        p->pid = 0;
+        return true;
+    }
+    if (r < 0 && errno == ECHILD) {
+        p->status = -1;
+        p->pid = 0;
+        return true;
+    }
+    return false;
+}
+
+static harness_proc *harness_proc_new(harness_kind kind, int port)
+{
+    harness_proc *p = calloc(1, sizeof(*p));
+
+    cr_assert_not_null(p, "out of memory");
+    p->kind = kind;
+    p->port = port;
+    p->status = -1;
+    p->next = harness_registry;
+    harness_registry = p;
+    return p;
+}
+
+/* Copy argv (NULL-terminated) into p->argv. 0 or -E2BIG. */
+static int harness_proc_set_argv(harness_proc *p, const char *const *argv)
+{
+    size_t i;
+
+    for (i = 0; argv[i] != NULL; i++) {
+        if (i + 1 >= HARNESS_MAX_ARGS)
+            return -E2BIG;
+        p->argv[i] = strdup(argv[i]);
+    }
+    p->argv[i] = NULL;
+    return 0;
+}
+
+/* Remove from the registry and free (the process must be gone). */
+static void harness_proc_free(harness_proc *p)
+{
+    harness_proc **pp;
+
+    for (pp = &harness_registry; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == p) {
+            *pp = p->next;
+            break;
+        }
+    }
+    for (size_t i = 0; i < HARNESS_MAX_ARGS && p->argv[i] != NULL; i++)
+        free(p->argv[i]);
+    free(p);
+}
+
+/*
+ * One readiness probe: connect, PING.  Returns 1 on +PONG, 2 on another
+ * reply (copied into last), 0 when nothing answered.
+ */
+static int harness_probe(int port, char *last, size_t cap)
+{
+    redisContext *c = harness_try_connect(port, HARNESS_PROBE_MS);
+    redisReply *r;
+    int rc = 0;
+
+    if (c == NULL)
+        return 0;
+    r = redisCommand(c, "PING");
+    if (r != NULL) {
+        if (r->type == REDIS_REPLY_STATUS && strcmp(r->str, "PONG") == 0) {
+            rc = 1;
+        } else {
+            char *s = harness_reply_str(r);
+
+            snprintf(last, cap, "%s", s);
+            free(s);
+            rc = 2;
+        }
+        freeReplyObject(r);
+    }
+    redisFree(c);
+    return rc;
+}
+
+/* Does the redis on port report process_id == pid? */
+static bool harness_redis_is_pid(int port, pid_t pid)
+{
+    redisContext *c = harness_try_connect(port, HARNESS_PROBE_MS);
+    redisReply *r;
+    bool ok = false;
+    char want[64];
+
+    if (c == NULL)
+        return false;
+    r = redisCommand(c, "INFO server");
+    snprintf(want, sizeof(want), "process_id:%d\r\n", (int)pid);
+    if (r != NULL && r->type == REDIS_REPLY_STRING && strstr(r->str, want) != NULL)
+        ok = true;
+    if (r != NULL)
+        freeReplyObject(r);
+    redisFree(c);
+    return ok;
+}
+
+/* Start p->argv and wait for readiness.  0 or -errno with harness_error set. */
+static int harness_proc_launch(harness_proc *p, int bound_ms, bool need_pong)
+{
+    long long deadline;
+    char last[256] = "";
+    pid_t pid;
+
+    if (harness_port_busy(p->port)) {
+        harness_set_error("port %d is already in use on 127.0.0.1 (stale process?)", p->port);
+        return -EADDRINUSE;
+    }
+    pid = harness_spawn(p->argv, p->log_path, -1);
+    if (pid < 0) {
+        harness_set_error("fork %s: %s", p->argv[0], strerror(-pid));
+        return (int)pid;
+    }
+    p->pid = pid;
+    p->status = -1;
+    deadline = harness_now_ms() + bound_ms;
+    for (;;) {
+        int probe;
+
+        if (harness_proc_exited(p)) {
+            char *tail = harness_log_tail(p, 1500);
+
+            harness_set_error("%s on port %d %s before answering PING; log %s:\n%s", p->argv[0],
+                              p->port, harness_status_str(p->status), p->log_path, tail);
+            free(tail);
+            return -ECHILD;
+        }
+        probe = harness_probe(p->port, last, sizeof(last));
+        if (probe == 1 || (probe == 2 && !need_pong)) {
+            if (p->kind != HARNESS_REDIS || harness_redis_is_pid(p->port, p->pid))
+                return 0;
+        }
+        if (harness_now_ms() > deadline)
+            break;
+        harness_sleep_ms(HARNESS_POLL_MS);
+    }
+    {
+        char *tail = harness_log_tail(p, 1500);
+
+        harness_set_error("%s on port %d did not answer PING%s within %d ms (last reply: %s); log %s:\n%s",
+                          p->argv[0], p->port, need_pong ? " with +PONG" : "", bound_ms,
+                          last[0] ? last : "none", p->log_path, tail);
+        free(tail);
+    }
+    harness_proc_stop(p);
+    return -ETIMEDOUT;
+}
+
+harness_proc *harness_try_redis_startv(int port, const char *const *extra)
+{
+    const char *argv[HARNESS_MAX_ARGS];
+    char port_s[16], log_path[512];
+    const char *dir = harness_tmpdir();
+    harness_proc *p;
+    size_t n = 0;
+
+    snprintf(port_s, sizeof(port_s), "%d", port);
+    snprintf(log_path, sizeof(log_path), "%s/redis-%d.log", dir, port);
+    argv[n++] = "redis-server";
+    argv[n++] = "--port";
+    argv[n++] = port_s;
+    argv[n++] = "--bind";
+    argv[n++] = "127.0.0.1";
+    argv[n++] = "--save";
+    argv[n++] = "";
+    argv[n++] = "--appendonly";
+    argv[n++] = "no";
+    argv[n++] = "--daemonize";
+    argv[n++] = "no";
+    argv[n++] = "--dir";
+    argv[n++] = dir;
+    argv[n++] = "--logfile";
+    argv[n++] = log_path;
+    argv[n++] = "--enable-debug-command";
+    argv[n++] = "local";
+    for (size_t i = 0; extra != NULL && extra[i] != NULL; i++) {
+        if (n + 1 >= HARNESS_MAX_ARGS) {
+            harness_set_error("too many redis-server arguments");
+            return NULL;
+        }
+        argv[n++] = extra[i];
+    }
+    argv[n] = NULL;
+
+    p = harness_proc_new(HARNESS_REDIS, port);
+    harness_proc_set_argv(p, argv);
+    snprintf(p->log_path, sizeof(p->log_path), "%s", log_path);
+    if (harness_proc_launch(p, HARNESS_REDIS_START_MS, true) != 0) {
+        harness_proc_free(p);
+        return NULL;
+    }
+    return p;
+}
+
+/* Collect a NULL-terminated va_list of strings into out (cap entries). */
+static void harness_collect(va_list ap, const char **out, size_t cap)
+{
+    size_t n = 0;
+    const char *s;
+
+    while ((s = va_arg(ap, const char *)) != NULL) {
+        cr_assert(n + 1 < cap, "too many harness arguments");
+        out[n++] = s;
+    }
+    out[n] = NULL;
+}
+
+harness_proc *harness_redis_startl(int port, ...)
+{
+    const char *extra[HARNESS_MAX_ARGS];
+    harness_proc *p;
+    va_list ap;
+
+    va_start(ap, port);
+    harness_collect(ap, extra, HARNESS_MAX_ARGS);
+    va_end(ap);
+    p = harness_try_redis_startv(port, extra);
+    cr_assert_not_null(p, "redis-server start failed: %s", harness_error());
+    return p;
+}
+
+void harness_redis_restart(harness_proc *p)
+{
+    cr_assert_not_null(p);
+    cr_assert(p->kind == HARNESS_REDIS, "restart of a non-redis handle");
+    if (!harness_proc_exited(p))
+        harness_proc_stop(p);
+    cr_assert(harness_proc_launch(p, HARNESS_REDIS_START_MS, true) == 0,
+              "redis-server restart failed: %s", harness_error());
+}
+
+/* Path of the proxy binary: REDSNANO_BIN, ./redsnano, build/redsnano. */
+static const char *harness_proxy_bin(void)
+{
+    const char *env = getenv("REDSNANO_BIN");
+
+    if (env != NULL && env[0] != '\0')
+        return env;
+    if (access("./redsnano", X_OK) == 0)
+        return "./redsnano";
+    return "build/redsnano";
+}
+
+harness_proc *harness_try_proxy_startv(int port, const char *const *args, bool need_pong)
+{
+    const char *argv[HARNESS_MAX_ARGS];
+    const char *bin;
+    char port_s[16];
+    harness_proc *p;
+    size_t n = 0;
+
+    harness_init();
+    if (harness_direct()) {
+        for (size_t i = 0; args[i] != NULL; i++) {
+            const char *colon;
+
+            if (strcmp(args[i], "--primary") != 0 || args[i + 1] == NULL)
+                continue;
+            colon = strrchr(args[i + 1], ':');
+            if (colon == NULL)
+                break;
+            p = harness_proc_new(HARNESS_PSEUDO, atoi(colon + 1));
+            p->status = 0;
+            return p;
+        }
+        harness_set_error("HARNESS_DIRECT needs --primary host:port among the proxy arguments");
+        return NULL;
+    }
+    bin = harness_proxy_bin();
+    if (access(bin, X_OK) != 0) {
+        harness_set_error("proxy binary %s is not executable (%s); set REDSNANO_BIN", bin,
+                          strerror(errno));
+        return NULL;
+    }
+    snprintf(port_s, sizeof(port_s), "%d", port);
+    argv[n++] = bin;
+    argv[n++] = "--port";
+    argv[n++] = port_s;
+    argv[n++] = "--bind";
+    argv[n++] = "127.0.0.1";
+    for (size_t i = 0; args[i] != NULL; i++) {
+        if (n + 1 >= HARNESS_MAX_ARGS) {
+            harness_set_error("too many proxy arguments");
+            return NULL;
+        }
+        argv[n++] = args[i];
+    }
+    argv[n] = NULL;
+
+    p = harness_proc_new(HARNESS_PROXY, port);
+    harness_proc_set_argv(p, argv);
+    snprintf(p->log_path, sizeof(p->log_path), "%s/redsnano-%d.log", harness_tmpdir(), port);
+    if (harness_proc_launch(p, HARNESS_PROXY_START_MS, need_pong) != 0) {
+        harness_proc_free(p);
+        return NULL;
+    }
+    return p;
+}
+
+harness_proc *harness_proxy_startl(int port, ...)
+{
+    const char *args[HARNESS_MAX_ARGS];
+    harness_proc *p;
+    va_list ap;
+
+    va_start(ap, port);
+    harness_collect(ap, args, HARNESS_MAX_ARGS);
+    va_end(ap);
+    p = harness_try_proxy_startv(port, args, true);
+    cr_assert_not_null(p, "redsnano start failed: %s", harness_error());
+    return p;
+}
+
+harness_proc *harness_proxy_start_unreadyl(int port, ...)
+{
+    const char *args[HARNESS_MAX_ARGS];
+    harness_proc *p;
+    va_list ap;
+
+    va_start(ap, port);
+    harness_collect(ap, args, HARNESS_MAX_ARGS);
+    va_end(ap);
+    p = harness_try_proxy_startv(port, args, false);
+    cr_assert_not_null(p, "redsnano start failed: %s", harness_error());
+    return p;
+}
+
+/* Wait for the child until deadline; true when reaped. */
+static bool harness_wait_until(harness_proc *p, long long deadline)
+{
+    while (!harness_proc_exited(p)) {
+        if (harness_now_ms() > deadline)
+            return false;
+        harness_sleep_ms(5);
+    }
+    return true;
+}
+
+int harness_proc_stop(harness_proc *p)
+{
+    if (p == NULL)
+        return -1;
+    if (p->kind == HARNESS_PSEUDO)
+        return p->status = 0;
+    if (harness_proc_exited(p))
+        return p->status;
+    kill(p->pid, SIGTERM);
+    kill(p->pid, SIGCONT);
+    if (!harness_wait_until(p, harness_now_ms() + HARNESS_STOP_MS)) {
+        int status;
+
+        kill(p->pid, SIGKILL);
+        if (waitpid(p->pid, &status, 0) == p->pid)
+            p->status = status;
+        p->pid = 0;
+    }
+    return p->status;
+}
+
+int harness_redis_kill9(harness_proc *p)
+{
+    int status;
+
+    if (p == NULL || p->kind == HARNESS_PSEUDO)
+        return -1;
+    if (harness_proc_exited(p))
+        return p->status;
+    kill(p->pid, SIGKILL);
+    if (waitpid(p->pid, &status, 0) == p->pid)
+        p->status = status;
+    p->pid = 0;
+    return p->status;
+}
+
+int harness_stop_signal(harness_proc *p, int sig)
+{
+    if (p == NULL || p->pid <= 0)
+        return -ESRCH;
+    return kill(p->pid, sig) == 0 ? 0 : -errno;
+}
+
+static int harness_rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+void harness_cleanup(void)
+{
+    const char *keep = getenv("HARNESS_KEEP_TMP");
+
+    while (harness_registry != NULL) {
+        harness_proc *p = harness_registry;
+
+        if (p->kind != HARNESS_PSEUDO && !harness_proc_exited(p)) {
+            int status;
+
+            kill(p->pid, SIGKILL);
+            waitpid(p->pid, &status, 0);
+            p->pid = 0;
+        }
+        harness_proc_free(p);
+    }
+    if (harness_tmp[0] != '\0' && (keep == NULL || keep[0] == '\0' || strcmp(keep, "0") == 0))
+        nftw(harness_tmp, harness_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    harness_tmp[0] = '\0';
+}
+
+/* ---- hiredis helpers -------------------------------------------------- */
+
+redisContext *harness_try_connect(int port, int timeout_ms)
+{
+    struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
+    struct timeval io = { HARNESS_IO_MS / 1000, (HARNESS_IO_MS % 1000) * 1000 };
+    redisContext *c;
+
+    harness_init();
+    c = redisConnectWithTimeout("127.0.0.1", port, tv);
+    if (c == NULL) {
+        harness_set_error("connect 127.0.0.1:%d: out of memory", port);
+        return NULL;
+    }
+    if (c->err) {
+        harness_set_error("connect 127.0.0.1:%d: %s", port, c->errstr);
+        redisFree(c);
+        return NULL;
+    }
+    if (timeout_ms < HARNESS_IO_MS)
+        io = tv;
+    redisSetTimeout(c, io);
+    return c;
+}
+
+redisContext *harness_connect(int port)
+{
+    redisContext *c = harness_try_connect(port, HARNESS_CONNECT_MS);
+    struct timeval io = { HARNESS_IO_MS / 1000, (HARNESS_IO_MS % 1000) * 1000 };
+
+    cr_assert_not_null(c, "%s", harness_error());
+    redisSetTimeout(c, io);
+    return c;
+}
+
+redisReply *harness_cmd(redisContext *c, const char *fmt, ...)
+{
+    redisReply *r;
+    va_list ap;
+
+    va_start(ap, fmt);
+    r = redisvCommand(c, fmt, ap);
+    va_end(ap);
+    return r;
+}
+
+bool harness_reply_equal(const redisReply *a, const redisReply *b)
+{
+    if (a == NULL || b == NULL)
+        return a == b;
+    if (a->type != b->type)
+        return false;
+    switch (a->type) {
+    case REDIS_REPLY_STRING:
+    case REDIS_REPLY_STATUS:
+    case REDIS_REPLY_ERROR:
+        return a->len == b->len && memcmp(a->str, b->str, a->len) == 0;
+    case REDIS_REPLY_INTEGER:
+        return a->integer == b->integer;
+    case REDIS_REPLY_NIL:
+        return true;
+    case REDIS_REPLY_ARRAY:
+        if (a->elements != b->elements)
+            return false;
+        for (size_t i = 0; i < a->elements; i++)
+            if (!harness_reply_equal(a->element[i], b->element[i]))
+                return false;
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* Print at most 120 bytes of s, escaped. */
+static void harness_put_escaped(FILE *f, const char *s, size_t len)
+{
+    size_t shown = len > 120 ? 120 : len;
+
+    for (size_t i = 0; i < shown; i++) {
+        unsigned char ch = (unsigned char)s[i];
+
+        if (ch == '"' || ch == '\\')
+            fprintf(f, "\\%c", ch);
+        else if (ch == '\r')
+            fputs("\\r", f);
+        else if (ch == '\n')
+            fputs("\\n", f);
+        else if (ch < 32 || ch >= 127)
+            fprintf(f, "\\x%02x", ch);
+        else
+            fputc(ch, f);
+    }
+    if (shown < len)
+        fprintf(f, "...(%zu bytes)", len);
+}
+
+static void harness_put_reply(FILE *f, const redisReply *r)
+{
+    switch (r->type) {
+    case REDIS_REPLY_STRING:
+        fputc('"', f);
+        harness_put_escaped(f, r->str, r->len);
+        fputc('"', f);
+        break;
+    case REDIS_REPLY_STATUS:
+        fputc('+', f);
+        harness_put_escaped(f, r->str, r->len);
+        break;
+    case REDIS_REPLY_ERROR:
+        fputs("(error) ", f);
+        harness_put_escaped(f, r->str, r->len);
+        break;
+    case REDIS_REPLY_INTEGER:
+        fprintf(f, "(integer) %lld", r->integer);
+        break;
+    case REDIS_REPLY_NIL:
+        fputs("(nil)", f);
+        break;
+    case REDIS_REPLY_ARRAY:
+        fputc('[', f);
+        for (size_t i = 0; i < r->elements; i++) {
+            if (i > 0)
+                fputs(", ", f);
+            if (i == 16) {
+                fprintf(f, "...(%zu elements)", r->elements);
+                break;
+            }
+            harness_put_reply(f, r->element[i]);
+        }
+        fputc(']', f);
+        break;
+    default:
+        fprintf(f, "(type %d)", r->type);
+    }
+}
+
+char *harness_reply_str(const redisReply *r)
+{
+    char *buf = NULL;
+    size_t size = 0;
+    FILE *f;
+
+    if (r == NULL)
+        return strdup("(no reply)");
+    f = open_memstream(&buf, &size);
+    if (f == NULL)
+        return strdup("(no memory)");
+    harness_put_reply(f, r);
+    fclose(f);
+    return buf;
+}
+
+int harness_proxy_stat(redisContext *c, const char *name, char *out, size_t cap)
+{
+    redisReply *r = redisCommand(c, "REDSNANO STATS");
+    size_t nlen = strlen(name);
+    int rc = -ENOENT;
+    const char *line;
+
+    if (r == NULL)
+        return -EIO;
+    if (r->type != REDIS_REPLY_STRING) {
+        freeReplyObject(r);
+        return -EPROTO;
+    }
+    for (line = r->str; line != NULL && *line != '\0';) {
+        const char *eol = strchr(line, '\n');
+        size_t llen = eol != NULL ? (size_t)(eol - line) : strlen(line);
+
+        if (llen > 0 && line[llen - 1] == '\r')
+            llen--;
+        if (llen > nlen && strncmp(line, name, nlen) == 0 && line[nlen] == ':') {
+            size_t vlen = llen - nlen - 1;
+
+            if (cap > 0) {
+                if (vlen >= cap)
+                    vlen = cap - 1;
+                memcpy(out, line + nlen + 1, vlen);
+                out[vlen] = '\0';
+            }
+            rc = 0;
+            break;
+        }
+        line = eol != NULL ? eol + 1 : NULL;
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+/* ---- raw sockets ------------------------------------------------------- */
+
+harness_raw *harness_raw_open(int port)
+{
+    struct sockaddr_in sa;
+    harness_raw *r;
+    int one = 1;
+    int fd;
+
+    harness_init();
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        harness_set_error("socket: %s", strerror(errno));
+        return NULL;
+    }
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        harness_set_error("connect 127.0.0.1:%d: %s", port, strerror(errno));
+        close(fd);
+        return NULL;
+    }
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    r = calloc(1, sizeof(*r));
+    if (r == NULL) {
+        close(fd);
+        harness_set_error("out of memory");
+        return NULL;
+    }
+    r->fd = fd;
+    return r;
+}
+
+int harness_raw_send(harness_raw *r, const void *bytes, size_t len)
+{
+    const char *p = bytes;
+
+    while (len > 0) {
+        ssize_t n = send(r->fd, p, len, MSG_NOSIGNAL);
+
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            harness_set_error("send: %s", strerror(errno));
+            return -errno;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int harness_raw_sends(harness_raw *r, const char *str)
+{
+    return harness_raw_send(r, str, strlen(str));
+}
+
+/* Receive what arrives before deadline into r->buf: >0 bytes, 0 EOF, -errno. */
+static long harness_raw_fill(harness_raw *r, long long deadline)
+{
+    struct pollfd pfd = { .fd = r->fd, .events = POLLIN };
+    long long left = deadline - harness_now_ms();
+    ssize_t n;
+    int pr;
+
+    if (r->eof)
+        return 0;
+    if (left < 0)
+        left = 0;
+    pr = poll(&pfd, 1, (int)left);
+    if (pr < 0)
+        return errno == EINTR ? -EINTR : -errno;
+    if (pr == 0)
+        return -ETIMEDOUT;
+    if (r->cap - r->len < HARNESS_RAW_CHUNK) {
+        size_t cap = r->cap * 2 + HARNESS_RAW_CHUNK;
+        char *nb = realloc(r->buf, cap + 1);
+
+        if (nb == NULL)
+            return -ENOMEM;
+        r->buf = nb;
+        r->cap = cap;
+    }
+    n = recv(r->fd, r->buf + r->len, r->cap - r->len, 0);
+    if (n < 0)
+        return errno == EINTR ? -EINTR : -errno;
+    if (n == 0) {
+        r->eof = true;
+        return 0;
+    }
+    r->len += (size_t)n;
+    return n;
+}
+
+/* Parse a decimal (optionally negative) integer of exactly len bytes. */
+static bool harness_parse_ll(const char *s, size_t len, long long *out)
+{
+    long long v = 0;
+    bool neg = false;
+    size_t i = 0;
+
+    if (len == 0)
+        return false;
+    if (s[0] == '-') {
+        neg = true;
+        i = 1;
+        if (len == 1)
+            return false;
+    }
+    for (; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9' || v > (1LL << 50))
+            return false;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = neg ? -v : v;
+    return true;
+}
+
+/*
+ * Length of the first complete RESP2/RESP3 value in p[0..len): >0 when
+ * complete, 0 when more bytes are needed, -1 when the bytes are no RESP.
+ * One counter of values still expected suffices because RESP is prefix
+ * order: an aggregate header adds its children to the count.
+ */
+static long resp_frame_len(const char *p, size_t len)
+{
+    size_t pos = 0;
+    long long pending = 1;
+
+    while (pending > 0) {
+        const char *nl;
+        const char *arg;
+        size_t arglen, after;
+        long long n;
+        char t;
+
+        if (pos >= len)
+            return 0;
+        t = p[pos];
+        nl = memchr(p + pos, '\n', len - pos);
+        if (nl == NULL)
+            return 0;
+        if (nl == p + pos || nl[-1] != '\r')
+            return -1;
+        arg = p + pos + 1;
+        arglen = (size_t)(nl - 1 - arg);
+        after = (size_t)(nl - p) + 1;
+        pending--;
+        switch (t) {
+        case '+': case '-': case ':': case ',': case '_': case '#': case '(':
+            pos = after;
+            break;
+        case '$': case '=': case '!':
+            if (!harness_parse_ll(arg, arglen, &n) || n < -1)
+                return -1;
+            if (n == -1) {
+                pos = after;
+                break;
+            }
+            if (len - after < (size_t)n + 2)
+                return 0;
+            if (p[after + n] != '\r' || p[after + n + 1] != '\n')
+                return -1;
+            pos = after + (size_t)n + 2;
+            break;
+        case '*': case '~': case '>': case '%': case '|':
+            if (!harness_parse_ll(arg, arglen, &n) || n < -1)
+                return -1;
+            if (n > 0)
+                pending += (t == '%') ? 2 * n : (t == '|') ? 2 * n + 1 : n;
+            else if (t == '|')
+                pending += 1;
+            pos = after;
+            break;
+        default:
+            return -1;
+        }
+    }
+    return (long)pos;
+}
+
+long harness_raw_reply(harness_raw *r, int timeout_ms, char **out)
+{
+    long long deadline = harness_now_ms() + timeout_ms;
+
+    *out = NULL;
+    for (;;) {
+        long flen = r->len > 0 ? resp_frame_len(r->buf, r->len) : 0;
+        long n;
+
+        if (flen < 0) {
+            harness_set_error("received bytes are not RESP");
+            return -EPROTO;
+        }
+        if (flen > 0) {
+            char *copy = malloc((size_t)flen + 1);
+
+            if (copy == NULL)
+                return -ENOMEM;
+            memcpy(copy, r->buf, (size_t)flen);
+            copy[flen] = '\0';
+            memmove(r->buf, r->buf + flen, r->len - (size_t)flen);
+            r->len -= (size_t)flen;
+            *out = copy;
+            return flen;
+        }
+        n = harness_raw_fill(r, deadline);
+        if (n == 0) {
+            harness_set_error("peer closed the connection (%zu bytes of an unfinished reply)", r->len);
+            return -ECONNRESET;
+        }
+        if (n == -EINTR)
+            continue;
+        if (n < 0) {
+            harness_set_error("no complete reply within %d ms (%s; %zu bytes buffered)", timeout_ms,
+                              strerror((int)-n), r->len);
+            return n;
+        }
+    }
+}
+
+int harness_raw_wait_eof(harness_raw *r, int timeout_ms)
+{
+    long long deadline = harness_now_ms() + timeout_ms;
+
+    for (;;) {
+        long n = harness_raw_fill(r, deadline);
+
+        if (n == 0 || n == -ECONNRESET)
+            return 0;
+        if (n == -EINTR || n > 0)
+            continue;
+        return (int)n;
+    }
+}
+
+void harness_raw_close(harness_raw *r, bool rst)
+{
+    if (r == NULL)
+        return;
+    if (r->fd >= 0) {
+        if (rst) {
+            struct linger lg = { 1, 0 };
+
+            setsockopt(r->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+        }
+        close(r->fd);
+    }
+    free(r->buf);
+    free(r);
+}
+
+/* ---- external programs -------------------------------------------------- */
+
+int harness_run_capture(const char *const *argv, int timeout_ms, char **out)
+{
+    long long deadline = harness_now_ms() + timeout_ms;
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    bool timed_out = false;
+    int pipefd[2];
+    int status = -1;
+    pid_t pid;
+
+    harness_init();
+    *out = NULL;
+    if (pipe2(pipefd, O_CLOEXEC) != 0)
+        return -errno;
+    pid = harness_spawn((char *const *)argv, NULL, pipefd[1]);
+    close(pipefd[1]);
+    if (pid < 0) {
+        close(pipefd[0]);
+        return (int)pid;
+    }
+    for (;;) {
+        struct pollfd pfd = { .fd = pipefd[0], .events = POLLIN };
+        long long left = deadline - harness_now_ms();
+        ssize_t n;
+
+        if (left <= 0) {
+            timed_out = true;
+            kill(pid, SIGKILL);
+            break;
+        }
+        if (poll(&pfd, 1, (int)left) <= 0)
+            continue;
+        if (cap - len < 4096) {
+            char *nb = realloc(buf, cap * 2 + 8192);
+
+            if (nb == NULL)
+                break;
+            buf = nb;
+            cap = cap * 2 + 8192;
+        }
+        n = read(pipefd[0], buf + len, cap - len - 1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+    }
+    close(pipefd[0]);
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (buf == NULL)
+        buf = calloc(1, 1);
+    else
+        buf[len] = '\0';
+    *out = buf;
+    return timed_out ? -ETIMEDOUT : status;
+}

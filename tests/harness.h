@@ -1,0 +1,231 @@
+/*
+ * harness.h — processes, connections and sockets for the integration tests.
+ *
+ *   test_*.c ──harness_redis_start──▶ redis-server  (127.0.0.1:port, child)
+ *            ──harness_proxy_start──▶ redsnano      (127.0.0.1:port, child) ──▶ redis-server
+ *            ──harness_connect / harness_cmd──────▶ hiredis (sync) to either
+ *            ──harness_raw_*─────────────────────▶ plain socket, exact bytes
+ *
+ * Every child is started with fork+exec, gets prctl(PR_SET_PDEATHSIG, SIGKILL)
+ * so it never outlives the test process, has stdin on /dev/null and its
+ * stdout/stderr in a log file under a per-process temporary directory, and is
+ * kept in a registry.  harness_cleanup() (registered with atexit() on first
+ * use; also usable as a Criterion .fini) stops everything still running and
+ * removes the temporary directory (kept when HARNESS_KEEP_TMP is set).
+ *
+ * Criterion runs each test in its own worker process and, with --tap, shows
+ * neither the worker's stdout nor its stderr: every diagnostic therefore goes
+ * into assertion messages (see harness_log_tail).
+ *
+ * Environment:
+ *   REDSNANO_BIN        path of the proxy binary (meson test sets it); else
+ *                       ./redsnano, then build/redsnano.
+ *   HARNESS_DIRECT=1    do not start the proxy: harness_proxy_start returns a
+ *                       pseudo handle whose port is the --primary redis port,
+ *                       so the tests can be checked against Redis itself.
+ *                       Tests of proxy-only behaviour skip themselves.
+ *   HARNESS_PORT_SHIFT  added to every port from harness_port() (to run two
+ *                       trees side by side).
+ *   HARNESS_KEEP_TMP=1  keep the temporary directory (logs) after the run.
+ *
+ * Ports.  meson runs the integration executables one at a time
+ * (is_parallel: false) and Criterion runs the tests of one executable one at
+ * a time (--jobs 1), yet every test file still owns its own range so that
+ * files can be run by hand concurrently:
+ *     7000-7019  test_core.c
+ *     7020-7039  reserved: failover / health tests
+ *     7040-7059  reserved: replicas / Sentinel tests
+ *     7060-7079  reserved: L1 cache tests
+ *     7080-7099  reserved: spare
+ * Port 6379 is never used (a system redis may run there).
+ *
+ * Failure convention: functions named harness_try_* and harness_raw_* report
+ * failure by return value (NULL or negative errno) and leave a description
+ * in harness_error(); the others assert with Criterion and never return on
+ * failure.
+ */
+#ifndef REDSNANO_TESTS_HARNESS_H
+#define REDSNANO_TESTS_HARNESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include <hiredis/hiredis.h>
+
+#define HARNESS_REDIS_START_MS 5000   /* bound for redis-server to answer PING */
+#define HARNESS_PROXY_START_MS 10000  /* bound for redsnano to answer PING (ASan is slow) */
+#define HARNESS_STOP_MS 5000          /* SIGTERM → SIGKILL grace period */
+#define HARNESS_CONNECT_MS 2000       /* connect timeout of harness_connect */
+#define HARNESS_IO_MS 10000           /* read/write timeout of harness_connect */
+#define HARNESS_MAX_ARGS 64           /* argv entries of one child, NULL included */
+
+/* What a harness_proc runs. */
+typedef enum harness_kind {
+    HARNESS_REDIS,   /* redis-server */
+    HARNESS_PROXY,   /* redsnano */
+    HARNESS_PSEUDO,  /* HARNESS_DIRECT: no process, port of the primary redis */
+} harness_kind;
+
+/* One child process started by the harness (owned by the registry). */
+typedef struct harness_proc {
+    harness_kind kind;                /* what it runs */
+    pid_t pid;                        /* running child, 0 when not running */
+    int port;                         /* 127.0.0.1 port it listens on */
+    int status;                       /* last waitpid status, -1 if never reaped */
+    char *argv[HARNESS_MAX_ARGS];     /* owned copy of argv, reused by restart */
+    char log_path[512];               /* file holding the child's output */
+    struct harness_proc *next;        /* registry link */
+} harness_proc;
+
+/* Raw client socket with a receive buffer (exact bytes, deadlines). */
+typedef struct harness_raw {
+    int fd;          /* connected socket, -1 once closed */
+    char *buf;       /* received bytes not yet returned */
+    size_t len;      /* bytes in buf */
+    size_t cap;      /* allocated size of buf */
+    bool eof;        /* peer closed its side */
+} harness_raw;
+
+/* Description of the last failure of a harness_try_* / harness_raw_* call. */
+const char *harness_error(void);
+
+/* True when HARNESS_DIRECT=1: tests talk to Redis instead of the proxy. */
+bool harness_direct(void);
+
+/* Skip the current Criterion test in direct mode (proxy-only behaviour). */
+#define harness_skip_if_direct()                                                   \
+    do {                                                                           \
+        if (harness_direct())                                                      \
+            cr_skip_test("proxy-only behaviour: skipped with HARNESS_DIRECT=1");   \
+    } while (0)
+
+/* base + offset + HARNESS_PORT_SHIFT; base is the test file's range start. */
+int harness_port(int base, int offset);
+
+/* Temporary directory of this process (created on first use). */
+const char *harness_tmpdir(void);
+
+/*
+ * Start redis-server on 127.0.0.1:port with --save '' --appendonly no
+ * --daemonize no --dir <tmpdir> --logfile <tmpdir>/redis-<port>.log plus
+ * the extra arguments (NULL-terminated list; the macro adds the NULL).
+ * Waits until it answers PING as the started pid (bounded by
+ * HARNESS_REDIS_START_MS).  Fails when the port is already taken.
+ */
+harness_proc *harness_try_redis_startv(int port, const char *const *extra);
+harness_proc *harness_redis_startl(int port, ...) __attribute__((sentinel));
+#define harness_redis_start(port, ...) harness_redis_startl((port), ##__VA_ARGS__, (const char *)NULL)
+
+/*
+ * Start the proxy: REDSNANO_BIN --port <port> --bind 127.0.0.1 <args...>.
+ * harness_proxy_start waits for +PONG (so the backend is reachable);
+ * harness_proxy_start_unready accepts any reply to PING, errors included
+ * (for tests whose backends are down on purpose).  Both bounded by
+ * HARNESS_PROXY_START_MS.  In direct mode no process is started and the
+ * returned pseudo handle's port is the redis port named by --primary.
+ */
+harness_proc *harness_try_proxy_startv(int port, const char *const *args, bool need_pong);
+harness_proc *harness_proxy_startl(int port, ...) __attribute__((sentinel));
+harness_proc *harness_proxy_start_unreadyl(int port, ...) __attribute__((sentinel));
+#define harness_proxy_start(port, ...) harness_proxy_startl((port), ##__VA_ARGS__, (const char *)NULL)
+#define harness_proxy_start_unready(port, ...) \
+    harness_proxy_start_unreadyl((port), ##__VA_ARGS__, (const char *)NULL)
+
+/*
+ * Stop a child: SIGTERM (and SIGCONT, in case it is stopped), wait up to
+ * HARNESS_STOP_MS, then SIGKILL; always reaped.  Returns the waitpid status
+ * (0 = exited with status 0); also kept in p->status.  The handle stays
+ * valid (for restart).  A pseudo or already stopped handle returns its last
+ * status (0 for pseudo).
+ */
+int harness_proc_stop(harness_proc *p);
+#define harness_redis_stop(p) harness_proc_stop(p)
+#define harness_proxy_stop(p) harness_proc_stop(p)
+
+/* SIGKILL and reap.  Returns the waitpid status. */
+int harness_redis_kill9(harness_proc *p);
+
+/* Send a signal (SIGSTOP, SIGCONT, ...) without waiting.  0 or -errno. */
+int harness_stop_signal(harness_proc *p, int sig);
+
+/* Start a stopped redis again with the same port and arguments (asserts). */
+void harness_redis_restart(harness_proc *p);
+
+/* Has the child exited?  Reaps it if so (then p->pid is 0). */
+bool harness_proc_exited(harness_proc *p);
+
+/* "exited 0", "killed by signal 6", ... for messages (static buffer). */
+const char *harness_status_str(int status);
+
+/* Last max_bytes of the child's log (malloc'd, never NULL). */
+char *harness_log_tail(const harness_proc *p, size_t max_bytes);
+
+/* Stop every child still running (SIGKILL), free handles, remove tmpdir. */
+void harness_cleanup(void);
+
+/* ---- hiredis helpers -------------------------------------------------- */
+
+/* Connect with HARNESS_CONNECT_MS, set HARNESS_IO_MS timeouts (asserts). */
+redisContext *harness_connect(int port);
+
+/* Connect with a timeout; NULL (and harness_error) on failure. */
+redisContext *harness_try_connect(int port, int timeout_ms);
+
+/* redisCommand wrapper; NULL on I/O error (c->errstr says why). */
+redisReply *harness_cmd(redisContext *c, const char *fmt, ...);
+
+/* Deep comparison of two replies (type, value, elements). */
+bool harness_reply_equal(const redisReply *a, const redisReply *b);
+
+/* One-line rendering of a reply for messages (malloc'd; NULL → "(no reply)"). */
+char *harness_reply_str(const redisReply *r);
+
+/*
+ * Value of one field of REDSNANO STATS ("name:value" lines) as a string
+ * copied into out.  0, -ENOENT when absent, -EPROTO on a bad reply, -EIO.
+ */
+int harness_proxy_stat(redisContext *c, const char *name, char *out, size_t cap);
+
+/* ---- raw sockets ------------------------------------------------------- */
+
+/* Connect (blocking, TCP_NODELAY); NULL on failure. */
+harness_raw *harness_raw_open(int port);
+
+/* Send all bytes (MSG_NOSIGNAL).  0 or -errno. */
+int harness_raw_send(harness_raw *r, const void *bytes, size_t len);
+int harness_raw_sends(harness_raw *r, const char *str);
+
+/*
+ * Wait up to timeout_ms for one complete RESP reply (RESP2 or RESP3 types).
+ * On success returns its length and sets *out to a malloc'd NUL-terminated
+ * copy of its bytes.  -ETIMEDOUT, -ECONNRESET (peer closed before a full
+ * reply), -EPROTO (bytes that are no RESP reply), -errno.
+ */
+long harness_raw_reply(harness_raw *r, int timeout_ms, char **out);
+
+/*
+ * Wait up to timeout_ms for the peer to close.  0 when closed, -ETIMEDOUT.
+ * Bytes received meanwhile are kept in r->buf.
+ */
+int harness_raw_wait_eof(harness_raw *r, int timeout_ms);
+
+/* Close the socket (abortive close with RST when rst is true) and free. */
+void harness_raw_close(harness_raw *r, bool rst);
+
+/* ---- external programs -------------------------------------------------- */
+
+/*
+ * Run argv (PATH lookup, PDEATHSIG set, stdin /dev/null) with stdout+stderr
+ * captured into *out (malloc'd).  Killed with SIGKILL after timeout_ms.
+ * Returns the waitpid status, or -ETIMEDOUT when killed for time, -errno.
+ */
+int harness_run_capture(const char *const *argv, int timeout_ms, char **out);
+
+/* Milliseconds from a monotonic clock. */
+long long harness_now_ms(void);
+
+/* Sleep for ms milliseconds. */
+void harness_sleep_ms(int ms);
+
+#endif

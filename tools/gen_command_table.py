@@ -1,0 +1,527 @@
+#!/usr/bin/env python3
+"""
+tools/gen_command_table.py -- generate protocol/command_table.c.
+
+    redis-server 7.0 --COMMAND INFO--> this script (+ PROXY_FLAGS, KEYSPEC_OVERRIDES)
+        --> protocol/command_table.c --> protocol/command.c (cmd_lookup, cmd_keys)
+
+Reads the command table of a running redis-server 7.0 (`COMMAND INFO`, spoken
+in RESP2 over a plain socket, stdlib only) and writes the static tables of
+struct cmd / struct cmd_keyspec declared in protocol/command.h:
+
+  * top-level commands and each container's subcommands sorted by name (byte
+    order of the lower-case name), which cmd_lookup()'s binary search relies on;
+    subcommand names lose their "parent|" prefix;
+  * Redis flags mapped to CMD_* (write, readonly, admin, pubsub, noscript,
+    blocking, fast, no_mandatory_keys, movablekeys, denyoom);
+  * key specs from COMMAND INFO's index 8 (begin_search index|keyword,
+    find_keys range|keynum, flags RO/RW/OW/RM/INCOMPLETE); specs flagged
+    not_key (sharded pub/sub channels) are dropped, as Redis itself skips them
+    when it extracts keys;
+  * the proxy's own flags (CMD_PROXY_*) from the reviewed list PROXY_FLAGS
+    below, plus a few key-spec overrides (KEYSPEC_OVERRIDES) for specs Redis
+    declares "unknown".
+
+Usage:
+    python3 tools/gen_command_table.py --port 7801            # server already running
+    python3 tools/gen_command_table.py --start --port 7801    # start a throwaway one
+    [--host 127.0.0.1] [--out protocol/command_table.c] [--server redis-server]
+
+The script fails (exit 1) when the server is not 7.x, when an override names a
+command the server does not have (typo or a removed command), or when a key
+spec is "unknown" and no override says what to do with it.
+"""
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import time
+
+# --------------------------------------------------------------------------
+# Reviewed override list: the proxy's own flags.
+# Names are lower case; "parent|sub" names a subcommand; "parent|*" means the
+# container and all its subcommands.
+# --------------------------------------------------------------------------
+
+# Changes a server (config, persistence, replication, cluster state, other
+# clients): refused unless allow-admin-commands.
+DENY = [
+    "shutdown", "debug", "config|set", "config|rewrite", "config|resetstat",
+    "replicaof", "slaveof", "failover", "save", "bgsave", "bgrewriteaof",
+    "module|*",
+    "acl|setuser", "acl|deluser", "acl|load", "acl|save",
+    "cluster|addslots", "cluster|addslotsrange", "cluster|delslots",
+    "cluster|delslotsrange", "cluster|failover", "cluster|forget",
+    "cluster|meet", "cluster|replicate", "cluster|reset", "cluster|setslot",
+    "cluster|flushslots", "cluster|set-config-epoch", "cluster|bumpepoch",
+    "cluster|saveconfig",
+    "monitor", "client|kill", "client|pause", "client|unpause",
+    "sync", "psync", "replconf",
+]
+
+# Creates per-connection state on the server: the client gets its own server
+# connection. Everything Redis flags "blocking" is added automatically (and
+# WAIT, see EXTRA_BLOCKING).
+PIN = [
+    "multi", "watch", "select", "auth",
+    "client|setname", "client|reply", "client|tracking", "client|no-evict",
+    "client|caching", "readonly", "readwrite", "reset",
+    "subscribe", "psubscribe", "ssubscribe",
+    "unsubscribe", "punsubscribe", "sunsubscribe",
+]
+
+TXN = ["multi", "exec", "discard", "watch", "unwatch"]
+
+# The connection becomes a push stream.
+SUBSCRIBE = ["subscribe", "psubscribe", "ssubscribe", "monitor"]
+
+# Answered by the proxy itself.
+LOCAL = ["ping", "echo", "quit", "hello"]
+
+# May touch keys the arguments do not name (or keys of another database):
+# whole-keyspace commands, scripts and functions (their keys are declared but
+# not enforced), commands moving keys across databases, and the dataset
+# replacing admin commands. The *_RO script variants only read: not here.
+# Commands with an INCOMPLETE key spec are added automatically.
+FLUSH = [
+    "flushall", "flushdb", "swapdb",
+    "eval", "evalsha", "fcall",
+    "move", "copy",
+    "debug", "replicaof", "slaveof",
+]
+
+# Blocking commands Redis 7.0 does not flag "blocking".
+EXTRA_BLOCKING = ["wait"]
+
+PROXY_FLAGS = [
+    ("CMD_PROXY_DENY", DENY),
+    ("CMD_PROXY_PIN", PIN),
+    ("CMD_PROXY_LOCAL", LOCAL),
+    ("CMD_PROXY_TXN", TXN),
+    ("CMD_PROXY_SUBSCRIBE", SUBSCRIBE),
+    ("CMD_PROXY_FLUSH", FLUSH),
+    ("CMD_BLOCKING", EXTRA_BLOCKING),
+]
+
+# Key specs Redis 7.0 declares "unknown" (begin_search type unknown), by
+# command and spec index. Each entry is either None (drop the spec) or a spec
+# dict as parse_keyspec() returns it.
+KEYSPEC_OVERRIDES = {
+    # SORT / SORT_RO ... BY pattern / GET pattern: key names derived from the
+    # contents of the sorted key, not arguments. Not key positions: dropped.
+    ("sort", 1): None,
+    ("sort_ro", 1): None,
+    # SORT ... STORE dst: the keyword may appear anywhere. Search it backwards
+    # from the second-to-last argument (the last STORE wins, as in Redis's
+    # sortGetKeys). A GET/BY pattern spelled "store" can fool the search, so
+    # the spec stays INCOMPLETE (which also makes SORT CMD_PROXY_FLUSH).
+    ("sort", 2): {
+        "bs": ("CMD_BS_KEYWORD", -2, "STORE"),
+        "fk": ("CMD_FK_RANGE", 0, 1, 0),
+        "flags": ["CMD_KS_OW", "CMD_KS_INCOMPLETE"],
+    },
+}
+
+REDIS_FLAGS = {
+    "write": "CMD_WRITE",
+    "readonly": "CMD_READONLY",
+    "admin": "CMD_ADMIN",
+    "pubsub": "CMD_PUBSUB",
+    "noscript": "CMD_NOSCRIPT",
+    "blocking": "CMD_BLOCKING",
+    "fast": "CMD_FAST",
+    "no_mandatory_keys": "CMD_NO_MANDATORY_KEYS",
+    "movablekeys": "CMD_MOVABLEKEYS",
+    "denyoom": "CMD_DENYOOM",
+}
+
+KS_FLAGS = {
+    "RO": "CMD_KS_RO",
+    "RW": "CMD_KS_RW",
+    "OW": "CMD_KS_OW",
+    "RM": "CMD_KS_RM",
+    "incomplete": "CMD_KS_INCOMPLETE",
+}
+
+# Order in which flags are printed (enum order of command.h).
+FLAG_ORDER = [
+    "CMD_WRITE", "CMD_READONLY", "CMD_ADMIN", "CMD_PUBSUB", "CMD_NOSCRIPT",
+    "CMD_BLOCKING", "CMD_FAST", "CMD_NO_MANDATORY_KEYS", "CMD_MOVABLEKEYS",
+    "CMD_DENYOOM", "CMD_PROXY_DENY", "CMD_PROXY_PIN", "CMD_PROXY_LOCAL",
+    "CMD_PROXY_TXN", "CMD_PROXY_SUBSCRIBE", "CMD_PROXY_FLUSH",
+]
+KS_ORDER = ["CMD_KS_RO", "CMD_KS_RW", "CMD_KS_OW", "CMD_KS_RM", "CMD_KS_INCOMPLETE"]
+
+INT16_MIN, INT16_MAX = -32768, 32767
+
+# Open-addressing index of the top-level names (must equal CMD_TABLE_HASH_SIZE
+# in protocol/command.h; the generated file checks it at compile time). The
+# hash is 32-bit FNV-1a over the lower-case name, as cmd_hash() in command.c.
+HASH_SIZE = 1024
+
+
+class GenError(Exception):
+    """A condition the script refuses to paper over."""
+
+
+# --------------------------------------------------------------------------
+# A minimal RESP2 client.
+# --------------------------------------------------------------------------
+
+class Resp:
+    """One blocking connection; call() sends a command and parses the reply."""
+
+    def __init__(self, host, port, timeout=5.0):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.rfile = self.sock.makefile("rb")
+
+    def close(self):
+        self.rfile.close()
+        self.sock.close()
+
+    def call(self, *args):
+        out = [b"*%d\r\n" % len(args)]
+        for a in args:
+            b = a if isinstance(a, bytes) else str(a).encode()
+            out.append(b"$%d\r\n%s\r\n" % (len(b), b))
+        self.sock.sendall(b"".join(out))
+        return self._read()
+
+    def _read(self):
+        line = self.rfile.readline()
+        if not line.endswith(b"\r\n"):
+            raise GenError("connection closed or bad reply: %r" % line)
+        kind, rest = line[:1], line[1:-2]
+        if kind == b"+":
+            return rest.decode()
+        if kind == b"-":
+            raise GenError("server error: " + rest.decode(errors="replace"))
+        if kind == b":":
+            return int(rest)
+        if kind == b"$":
+            n = int(rest)
+            if n < 0:
+                return None
+            data = self.rfile.read(n + 2)
+            return data[:-2].decode(errors="replace")
+        if kind == b"*":
+            n = int(rest)
+            if n < 0:
+                return None
+            return [self._read() for _ in range(n)]
+        raise GenError("unexpected reply type: %r" % line)
+
+
+def start_server(binary, host, port):
+    """Start a throwaway redis-server on host:port; return the Popen."""
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", host, "--save", "",
+         "--appendonly", "no", "--daemonize", "no", "--logfile", ""],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise GenError("redis-server exited with %d (port %d busy?)" % (proc.returncode, port))
+        try:
+            c = Resp(host, port, timeout=1.0)
+            try:
+                if c.call("PING") == "PONG":
+                    return proc
+            finally:
+                c.close()
+        except (OSError, GenError):
+            time.sleep(0.05)
+    stop_server(proc)
+    raise GenError("redis-server on port %d did not answer PING" % port)
+
+
+def stop_server(proc):
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+# --------------------------------------------------------------------------
+# COMMAND INFO -> model.
+# --------------------------------------------------------------------------
+
+def pairs(lst):
+    """Redis returns maps as flat [k, v, k, v ...] lists in RESP2."""
+    return dict(zip(lst[0::2], lst[1::2]))
+
+
+def check16(v, what):
+    if not INT16_MIN <= v <= INT16_MAX:
+        raise GenError("%s = %d does not fit int16_t" % (what, v))
+    return v
+
+
+def parse_keyspec(cmdname, idx, raw):
+    """One COMMAND INFO key spec -> dict, None (dropped), or GenError."""
+    d = pairs(raw)
+    bs = pairs(d["begin_search"])
+    fk = pairs(d["find_keys"])
+    flags = d.get("flags", [])
+    if "not_key" in flags:
+        return None
+    if (cmdname, idx) in KEYSPEC_OVERRIDES:
+        return KEYSPEC_OVERRIDES[(cmdname, idx)]
+    if bs["type"] == "index":
+        bspec = pairs(bs["spec"])
+        b = ("CMD_BS_INDEX", check16(bspec["index"], cmdname + " index"), None)
+    elif bs["type"] == "keyword":
+        bspec = pairs(bs["spec"])
+        b = ("CMD_BS_KEYWORD", check16(bspec["startfrom"], cmdname + " startfrom"),
+             bspec["keyword"])
+    else:
+        raise GenError("%s: key spec %d has begin_search %r; add a KEYSPEC_OVERRIDES entry"
+                       % (cmdname, idx, bs["type"]))
+    if fk["type"] == "range":
+        fspec = pairs(fk["spec"])
+        f = ("CMD_FK_RANGE", check16(fspec["lastkey"], cmdname + " lastkey"),
+             check16(fspec["keystep"], cmdname + " keystep"),
+             check16(fspec["limit"], cmdname + " limit"))
+    elif fk["type"] == "keynum":
+        fspec = pairs(fk["spec"])
+        f = ("CMD_FK_KEYNUM", check16(fspec["keynumidx"], cmdname + " keynumidx"),
+             check16(fspec["firstkey"], cmdname + " firstkey"),
+             check16(fspec["keystep"], cmdname + " keystep"))
+    else:
+        raise GenError("%s: key spec %d has find_keys %r; add a KEYSPEC_OVERRIDES entry"
+                       % (cmdname, idx, fk["type"]))
+    if f[2 if f[0] == "CMD_FK_RANGE" else 3] < 1:
+        raise GenError("%s: key spec %d has keystep < 1" % (cmdname, idx))
+    ks = [KS_FLAGS[x] for x in flags if x in KS_FLAGS]
+    return {"bs": b, "fk": f, "flags": ks}
+
+
+def parse_command(raw):
+    """One COMMAND INFO entry -> dict (recursing into subcommands)."""
+    fullname = raw[0].lower()
+    arity = check16(raw[1], fullname + " arity")
+    flags = set(REDIS_FLAGS[x] for x in raw[2] if x in REDIS_FLAGS)
+    specs = []
+    rawspecs = raw[8] if len(raw) > 8 and raw[8] else []
+    for i, ks in enumerate(rawspecs):
+        s = parse_keyspec(fullname, i, ks)
+        if s is not None:
+            specs.append(s)
+    for (name, idx) in KEYSPEC_OVERRIDES:
+        if name == fullname and idx >= len(rawspecs):
+            raise GenError("override (%s, %d): no such key spec" % (name, idx))
+    subs = []
+    if len(raw) > 9 and raw[9]:
+        subs = sorted((parse_command(s) for s in raw[9]), key=lambda c: c["name"])
+    return {
+        "fullname": fullname,
+        "name": fullname.split("|", 1)[1] if "|" in fullname else fullname,
+        "arity": arity,
+        "flags": flags,
+        "specs": specs,
+        "subs": subs,
+    }
+
+
+def apply_proxy_flags(cmds):
+    """Add CMD_PROXY_* (and WAIT's CMD_BLOCKING) from the override lists."""
+    byname = {}
+    for c in cmds:
+        byname[c["fullname"]] = c
+        for s in c["subs"]:
+            byname[s["fullname"]] = s
+    for flag, names in PROXY_FLAGS:
+        for n in names:
+            if n.endswith("|*"):
+                parent = byname.get(n[:-2])
+                if parent is None or not parent["subs"]:
+                    raise GenError("override %s: no such container command" % n)
+                parent["flags"].add(flag)
+                for s in parent["subs"]:
+                    s["flags"].add(flag)
+            elif n in byname:
+                byname[n]["flags"].add(flag)
+            else:
+                raise GenError("override %s (%s): no such command" % (n, flag))
+    for c in byname.values():
+        if "CMD_BLOCKING" in c["flags"]:
+            c["flags"].add("CMD_PROXY_PIN")
+        if any("CMD_KS_INCOMPLETE" in s["flags"] for s in c["specs"]):
+            c["flags"].add("CMD_PROXY_FLUSH")
+    # A container reached without a known subcommand is refused if any of its
+    # subcommands would be: the proxy never forwards what it cannot classify.
+    for c in cmds:
+        if any("CMD_PROXY_DENY" in s["flags"] for s in c["subs"]):
+            c["flags"].add("CMD_PROXY_DENY")
+
+
+# --------------------------------------------------------------------------
+# Model -> C.
+# --------------------------------------------------------------------------
+
+def cident(fullname):
+    return fullname.replace("|", "__").replace("-", "_")
+
+
+def cflags(flags, order):
+    present = [f for f in order if f in flags]
+    return " | ".join(present) if present else "0"
+
+
+def cstr(s):
+    if s is None:
+        return "NULL"
+    if any(ch in s for ch in '"\\') or not s.isprintable():
+        raise GenError("unexpected characters in %r" % s)
+    return '"%s"' % s
+
+
+def emit_specs(out, c):
+    if not c["specs"]:
+        return "NULL"
+    arr = "ks_" + cident(c["fullname"])
+    out.append("static const struct cmd_keyspec %s[] = {" % arr)
+    for s in c["specs"]:
+        bs, fk = s["bs"], s["fk"]
+        out.append("    { %s, %d, %s, %s, %d, %d, %d, %s }," % (
+            bs[0], bs[1], cstr(bs[2]), fk[0], fk[1], fk[2], fk[3],
+            cflags(s["flags"], KS_ORDER)))
+    out.append("};")
+    return arr
+
+
+def emit_entry(c, specs_arr, subs_arr):
+    return "    { %s, %d, %s, %s, %d, %s, %d }," % (
+        cstr(c["name"]), c["arity"], cflags(c["flags"], FLAG_ORDER),
+        specs_arr, len(c["specs"]), subs_arr, len(c["subs"]))
+
+
+def name_hash(name):
+    """32-bit FNV-1a of the (lower-case) name: must match command.c."""
+    h = 2166136261
+    for b in name.encode():
+        h ^= b
+        h = (h * 16777619) & 0xFFFFFFFF
+    return h
+
+
+def build_hash(cmds):
+    """Slot -> 1 + index into cmd_table (0 = empty), linear probing."""
+    if len(cmds) * 4 > HASH_SIZE * 3:
+        raise GenError("%d commands overload a %d-slot index: raise HASH_SIZE" % (len(cmds), HASH_SIZE))
+    slots = [0] * HASH_SIZE
+    longest = 0
+    for i, c in enumerate(cmds):
+        h = name_hash(c["name"]) & (HASH_SIZE - 1)
+        probes = 1
+        while slots[h]:
+            h = (h + 1) & (HASH_SIZE - 1)
+            probes += 1
+        slots[h] = i + 1
+        longest = max(longest, probes)
+    return slots, longest
+
+
+def generate(cmds, version):
+    out = []
+    out.append("""/*
+ * protocol/command_table.c -- GENERATED FILE, do not edit by hand.
+ *
+ * Generated by tools/gen_command_table.py from `COMMAND INFO` of
+ * redis-server %s, plus the proxy's flags (CMD_PROXY_*) and key-spec
+ * overrides kept in that script. To regenerate:
+ *
+ *     python3 tools/gen_command_table.py --start --port 7801
+ *
+ * Table and subcommand arrays are sorted by name (byte order, lower case):
+ * cmd_lookup_sub() binary-searches them; cmd_lookup() goes through the hash
+ * index cmd_table_hash at the end of this file.
+ * Entry: { name, arity, flags, keyspecs, nkeyspecs, subcommands, nsubcommands }
+ * Key spec: { bs, bs_pos, bs_keyword, fk, fk_a, fk_b, fk_c, flags }
+ */
+#include "protocol/command.h"
+""" % version)
+    entries = []
+    for c in cmds:
+        sub_arr = "NULL"
+        if c["subs"]:
+            sub_entries = []
+            for s in c["subs"]:
+                sub_entries.append(emit_entry(s, emit_specs(out, s), "NULL"))
+            sub_arr = "sub_" + cident(c["fullname"])
+            out.append("static const struct cmd %s[] = {" % sub_arr)
+            out.extend(sub_entries)
+            out.append("};")
+        entries.append(emit_entry(c, emit_specs(out, c), sub_arr))
+    out.append("")
+    out.append("const struct cmd cmd_table[] = {")
+    out.extend(entries)
+    out.append("};")
+    out.append("")
+    out.append("const size_t cmd_table_len = sizeof(cmd_table) / sizeof(cmd_table[0]);")
+    out.append("")
+    slots, longest = build_hash(cmds)
+    out.append("/* Name index: slot (FNV-1a of the name & (CMD_TABLE_HASH_SIZE - 1), then")
+    out.append(" * linear probing) -> 1 + index into cmd_table, 0 = empty. Longest probe: %d. */" % longest)
+    out.append("const uint16_t cmd_table_hash[] = {")
+    for i in range(0, len(slots), 16):
+        out.append("    " + ", ".join("%d" % v for v in slots[i:i + 16]) + ",")
+    out.append("};")
+    out.append("_Static_assert(sizeof(cmd_table_hash) / sizeof(cmd_table_hash[0]) == CMD_TABLE_HASH_SIZE,")
+    out.append("               \"regenerate: HASH_SIZE in tools/gen_command_table.py != CMD_TABLE_HASH_SIZE\");")
+    out.append("")
+    return "\n".join(out)
+
+
+def main():
+    here = os.path.dirname(os.path.abspath(__file__))
+    ap = argparse.ArgumentParser(description="Generate protocol/command_table.c from redis-server 7.0")
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--start", action="store_true",
+                    help="start a throwaway redis-server on host:port and stop it afterwards")
+    ap.add_argument("--server", default="redis-server", help="redis-server binary for --start")
+    ap.add_argument("--out", default=os.path.join(here, "..", "protocol", "command_table.c"))
+    args = ap.parse_args()
+
+    proc = None
+    try:
+        if args.start:
+            proc = start_server(args.server, args.host, args.port)
+        conn = Resp(args.host, args.port)
+        try:
+            info = conn.call("INFO", "server")
+            version = None
+            for line in info.split("\r\n"):
+                if line.startswith("redis_version:"):
+                    version = line.split(":", 1)[1]
+            if not version or not version.startswith("7."):
+                raise GenError("need redis-server 7.x, got %r" % version)
+            raw = conn.call("COMMAND", "INFO")
+        finally:
+            conn.close()
+        cmds = sorted((parse_command(r) for r in raw if r is not None), key=lambda c: c["name"])
+        apply_proxy_flags(cmds)
+        text = generate(cmds, version)
+        tmp = args.out + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.replace(tmp, args.out)
+        nsub = sum(len(c["subs"]) for c in cmds)
+        print("%s: %d commands, %d subcommands, from redis-server %s"
+              % (os.path.normpath(args.out), len(cmds), nsub, version))
+        return 0
+    except (GenError, OSError) as e:
+        print("gen_command_table: %s" % e, file=sys.stderr)
+        return 1
+    finally:
+        if proc is not None:
+            stop_server(proc)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
