@@ -142,11 +142,38 @@ void backend_server_free(struct server *s)
     free(s);
 }
 
+static void backend_detached_closed(struct server *s)
+{
+    free(s);
+}
+
 void backend_close_all(struct backend *b, const char *why)
 {
-    for (int i = 0; i < b->nconns; i++)
-        if (b->conns[i])
-            server_close(b->conns[i], why);
+    for (int i = 0; i < b->nconns; i++) {
+        struct server *s = b->conns[i];
+        if (s == NULL)
+            continue;
+        b->conns[i] = NULL;
+        s->on_close = backend_detached_closed;
+        s->on_connect = NULL;
+        server_close(s, why);
+    }
+}
+
+void backend_retarget(struct backend *b, const struct backend *next)
+{
+    uint32_t gen = b->generation + 1;
+    uint64_t requests = b->requests, errors = b->errors, opened = b->connections_opened;
+
+    if (next == NULL) {
+        memset(b, 0, sizeof(*b));
+    } else {
+        *b = *next;
+        b->requests = requests;
+        b->errors = errors;
+        b->connections_opened = opened;
+    }
+    b->generation = gen;
 }
 
 int backend_connected(const struct backend *b)

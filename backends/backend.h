@@ -42,6 +42,7 @@ struct backend {
     uint64_t timeout;                 /* backend-timeout, ms */
     int next;                         /* round-robin start for picks */
     int healthy;                      /* passes health checks (1 until told otherwise) */
+    uint32_t generation;              /* bumped when the address changes (health reconnects) */
     char err[160];                    /* the last failure */
     /* figures for INFO */
     uint64_t requests;                /* requests routed here */
@@ -65,8 +66,15 @@ struct server *backend_dedicated(struct backend *b);
 /* Free a connection made by backend_dedicated (from its on_close). */
 void backend_server_free(struct server *s);
 
-/* Close every shared connection (shutdown or role change). */
+/* Close every shared connection (shutdown or role change). They leave
+ * their slots at once: the pool is empty afterwards and the closing
+ * connections no longer touch b. */
 void backend_close_all(struct backend *b, const char *why);
+
+/* Point b at next's address (next from backend_init; NULL = empty, unused
+ * slot). b's shared connections must have been closed. Keeps b's counters,
+ * bumps its generation. */
+void backend_retarget(struct backend *b, const struct backend *next);
 
 /* Shared connections currently connected. */
 int backend_connected(const struct backend *b);

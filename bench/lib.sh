@@ -201,3 +201,16 @@ bench_cpu_busy() {
     awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " ");
         busy = y[1] - x[1]; idle = y[2] - x[2]; printf "%.0f", (busy + idle) ? 100 * busy / (busy + idle) : 0 }'
 }
+
+# Wait up to MAXSECS for the machine to be quiet (under PCT% CPU busy over
+# 2 s, default 15%). Returns 0 when it is, 1 when time ran out.
+bench_wait_idle() {
+    local maxsecs=$1 pct=${2:-15} start=$SECONDS busy
+    while :; do
+        busy=$(bench_cpu_busy 2)
+        ((busy < pct)) && return 0
+        ((SECONDS - start >= maxsecs)) && { bench_log "machine still ${busy}% busy after ${maxsecs} s; going on"; return 1; }
+        bench_log "machine ${busy}% busy with other work; waiting for it to calm down"
+        sleep 3
+    done
+}

@@ -485,6 +485,21 @@ int client_accept(uv_stream_t *listener, int is_unix)
     return 0;
 }
 
+void client_close_pinned(struct backend *b, const char *msg)
+{
+    struct client *next;
+    for (struct client *c = proxy->clients; c; c = next) {
+        next = c->next;
+        if (c->pinned == NULL || c->pinned->backend != b)
+            continue;
+        if (c->flags & CLIENT_PUSH) {
+            reply_error(outq_buf(&c->out), msg);
+            outq_schedule(&c->out);
+        }
+        server_close(c->pinned, "closed: primary changed");
+    }
+}
+
 void client_close_all(void)
 {
     while (proxy->clients)

@@ -109,6 +109,11 @@ struct server *client_pin(struct client *c, struct backend *b);
 /* Turn c's pinned connection into a push stream (pub/sub, MONITOR). */
 void client_enter_push(struct client *c);
 
+/* End the sessions of clients pinned to b (the primary moved): push-mode
+ * clients get `-<msg>`, the others get errors for what is in flight; all
+ * are closed after their replies. */
+void client_close_pinned(struct backend *b, const char *msg);
+
 /* Close every client (shutdown). */
 void client_close_all(void);
 

@@ -29,6 +29,7 @@
 #include "proxy/config.h"
 
 #include <ctype.h>
+#include <stdarg.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -196,6 +197,19 @@ struct args {
 
 /* ---------------------------------------------------------------- helpers */
 
+/* snprintf for messages, which are cut to the caller's buffer on purpose
+ * (through vsnprintf, which the compiler does not warn about). */
+static void msgf(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void msgf(char *buf, size_t len, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(buf, len, fmt, ap);
+    va_end(ap);
+}
+
 static void *field(struct config *cfg, const struct directive *d)
 {
     return (char *)cfg + d->off;
@@ -254,9 +268,9 @@ static void unknown_directive(const char *prefix, const char *name, char *err, s
     const char *s = directive_suggest(name);
 
     if (s != NULL)
-        snprintf(err, errlen, "unknown directive %s%s (did you mean %s%s?)", prefix, name, prefix, s);
+        msgf(err, errlen, "unknown directive %s%s (did you mean %s%s?)", prefix, name, prefix, s);
     else
-        snprintf(err, errlen, "unknown directive %s%s (redsnano --help lists them)", prefix, name);
+        msgf(err, errlen, "unknown directive %s%s (redsnano --help lists them)", prefix, name);
 }
 
 /* Quote s for a message: "..." with escapes, cut after SHOW_MAX bytes. */
@@ -304,42 +318,42 @@ static void describe(const struct directive *d, char *buf, size_t len)
 
     switch (d->type) {
     case DT_INT:
-        snprintf(buf, len, "an integer in %lld..%lld", d->min, d->max);
+        msgf(buf, len, "an integer in %lld..%lld", d->min, d->max);
         break;
     case DT_MS:
-        snprintf(buf, len, "a number of milliseconds in %lld..%lld", d->min, d->max);
+        msgf(buf, len, "a number of milliseconds in %lld..%lld", d->min, d->max);
         break;
     case DT_BOOL:
-        snprintf(buf, len, "yes or no");
+        msgf(buf, len, "yes or no");
         break;
     case DT_STRING:
-        snprintf(buf, len, (d->flags & DF_NONEMPTY) ? "a non-empty string" : "a string");
+        msgf(buf, len, "%s", (d->flags & DF_NONEMPTY) ? "a non-empty string" : "a string");
         break;
     case DT_OPTSTRING:
-        snprintf(buf, len, "a string, or \"\" for none");
+        msgf(buf, len, "a string, or \"\" for none");
         break;
     case DT_ENUM:
         join_words(d->names, "|", words, sizeof(words));
-        snprintf(buf, len, "one of %s", words);
+        msgf(buf, len, "one of %s", words);
         break;
     case DT_MEMORY:
         if (d->max == LLONG_MAX)
-            snprintf(buf, len, "a memory size >= %lld (bytes, or with suffix k/m/g = 1000, "
+            msgf(buf, len, "a memory size >= %lld (bytes, or with suffix k/m/g = 1000, "
                      "kb/mb/gb = 1024)", d->min);
         else
-            snprintf(buf, len, "a memory size in %lld..%lld (bytes, or with suffix k/m/g = "
+            msgf(buf, len, "a memory size in %lld..%lld (bytes, or with suffix k/m/g = "
                      "1000, kb/mb/gb = 1024)", d->min, d->max);
         break;
     case DT_ADDR:
-        snprintf(buf, len, "host:port or [ipv6]:port with a port in 1..65535");
+        msgf(buf, len, "host:port or [ipv6]:port with a port in 1..65535");
         break;
     case DT_ADDRLIST:
-        snprintf(buf, len, "host:port or [ipv6]:port with a port in 1..65535 "
+        msgf(buf, len, "host:port or [ipv6]:port with a port in 1..65535 "
                  "(repeatable, at most %d)", CONFIG_MAX_ADDRS);
         break;
     case DT_COMMANDS:
         join_words(d->names, " ", words, sizeof(words));
-        snprintf(buf, len, "one or more of %s", words);
+        msgf(buf, len, "one or more of %s", words);
         break;
     }
 }
@@ -350,7 +364,7 @@ static int bad_value(const struct directive *d, const char *value, char *err, si
 
     show(value, shown, sizeof(shown));
     describe(d, what, sizeof(what));
-    snprintf(err, errlen, "%s: %s is not %s", d->name, shown, what);
+    msgf(err, errlen, "%s: %s is not %s", d->name, shown, what);
     return -1;
 }
 
@@ -441,7 +455,7 @@ static void set_string(char **slot, char *v)
 
 static int oom(char *err, size_t errlen)
 {
-    snprintf(err, errlen, "out of memory");
+    msgf(err, errlen, "out of memory");
     return -1;
 }
 
@@ -488,7 +502,7 @@ static int set_commands(struct config *cfg, const struct directive *d, int argc,
                 show(bad != NULL ? bad : word, shown, sizeof(shown));
                 free(bad);
                 join_words(d->names, " ", accepted, sizeof(accepted));
-                snprintf(err, errlen, "%s: %s is not a command L1 can cache; accepted: %s",
+                msgf(err, errlen, "%s: %s is not a command L1 can cache; accepted: %s",
                          d->name, shown, accepted);
                 free(out);
                 return -1;
@@ -507,7 +521,7 @@ static int set_commands(struct config *cfg, const struct directive *d, int argc,
     if (nwords == 0) {
         char what[256];
         describe(d, what, sizeof(what));
-        snprintf(err, errlen, "%s: expects %s", d->name, what);
+        msgf(err, errlen, "%s: expects %s", d->name, what);
         free(out);
         return -1;
     }
@@ -527,14 +541,14 @@ static int directive_set(struct config *cfg, const struct directive *d, int argc
 
     if (argc == 0) {
         describe(d, what, sizeof(what));
-        snprintf(err, errlen, "%s: expects a value: %s", d->name, what);
+        msgf(err, errlen, "%s: expects a value: %s", d->name, what);
         return -1;
     }
     if (argc > 1 && d->type != DT_ADDRLIST && d->type != DT_COMMANDS) {
         bool comment = false;
         for (int i = 1; i < argc; i++)
             comment |= argv[i][0] == '#';
-        snprintf(err, errlen, "%s: expects one value, got %d%s", d->name, argc,
+        msgf(err, errlen, "%s: expects one value, got %d%s", d->name, argc,
                  comment ? " (a comment must be on a line of its own)"
                          : " (quote a value that contains spaces)");
         return -1;
@@ -594,7 +608,7 @@ static int directive_set(struct config *cfg, const struct directive *d, int argc
         struct config_addr parsed[CONFIG_MAX_ADDRS];
 
         if (*count + argc > CONFIG_MAX_ADDRS) {
-            snprintf(err, errlen, "%s: at most %d can be given", d->name, CONFIG_MAX_ADDRS);
+            msgf(err, errlen, "%s: at most %d can be given", d->name, CONFIG_MAX_ADDRS);
             return -1;
         }
         for (int i = 0; i < argc; i++)
@@ -607,7 +621,7 @@ static int directive_set(struct config *cfg, const struct directive *d, int argc
     case DT_COMMANDS:
         return set_commands(cfg, d, argc, argv, err, errlen);
     }
-    snprintf(err, errlen, "%s: internal error: unknown type", d->name);
+    msgf(err, errlen, "%s: internal error: unknown type", d->name);
     return -1;
 }
 
@@ -709,7 +723,7 @@ static int config_split(const char *line, struct args *a, char *err, size_t errl
             for (;;) {
                 if (*p == '\0') {
                     free(tok);
-                    snprintf(err, errlen, "unbalanced quotes: a %c...%c value is not closed", q, q);
+                    msgf(err, errlen, "unbalanced quotes: a %c...%c value is not closed", q, q);
                     return -1;
                 }
                 if (*p == q) {
@@ -734,7 +748,7 @@ static int config_split(const char *line, struct args *a, char *err, size_t errl
                             p += 2;
                             if (c == '\0') {
                                 free(tok);
-                                snprintf(err, errlen, "\\x00 is not allowed in a value");
+                                msgf(err, errlen, "\\x00 is not allowed in a value");
                                 return -1;
                             }
                         }
@@ -749,7 +763,7 @@ static int config_split(const char *line, struct args *a, char *err, size_t errl
             }
             if (*p != '\0' && !isspace((unsigned char)*p)) {
                 free(tok);
-                snprintf(err, errlen, "a closing quote must be followed by a space or the end of the line");
+                msgf(err, errlen, "a closing quote must be followed by a space or the end of the line");
                 return -1;
             }
         } else {
@@ -816,24 +830,24 @@ static int load_file(struct load *ld, const char *path, char *err, size_t errlen
     FILE *fp = fopen(path, "r");
 
     if (fp == NULL) {
-        snprintf(err, errlen, "%s: cannot open the config file: %s", path, strerror(errno));
+        msgf(err, errlen, "%s: cannot open the config file: %s", path, strerror(errno));
         return -1;
     }
     while ((len = getline(&line, &cap, fp)) != -1) {
         lineno++;
         if (strlen(line) != (size_t)len) {
-            snprintf(err, errlen, "%s:%d: the line holds a NUL byte", path, lineno);
+            msgf(err, errlen, "%s:%d: the line holds a NUL byte", path, lineno);
             rc = -1;
             break;
         }
         if (load_line(ld, line, msg, sizeof(msg)) < 0) {
-            snprintf(err, errlen, "%s:%d: %s", path, lineno, msg);
+            msgf(err, errlen, "%s:%d: %s", path, lineno, msg);
             rc = -1;
             break;
         }
     }
     if (rc == 0 && ferror(fp)) {
-        snprintf(err, errlen, "%s: cannot read the config file: %s", path, strerror(errno));
+        msgf(err, errlen, "%s: cannot read the config file: %s", path, strerror(errno));
         rc = -1;
     }
     free(line);
@@ -844,7 +858,9 @@ static int load_file(struct load *ld, const char *path, char *err, size_t errlen
 /* REDSNANO_ + name upper-cased with '-' -> '_'. */
 static void env_name(const struct directive *d, char *buf, size_t len)
 {
-    size_t o = (size_t)snprintf(buf, len, "%s", ENV_PREFIX);
+    size_t o = strlen(ENV_PREFIX);
+
+    memcpy(buf, ENV_PREFIX, o);           /* len >= ENV_NAME_LEN > the prefix */
 
     for (const char *c = d->name; *c != '\0' && o + 1 < len; c++)
         buf[o++] = *c == '-' ? '_' : (char)toupper((unsigned char)*c);
@@ -880,7 +896,7 @@ static int load_env(struct load *ld, char **envp, char *err, size_t errlen)
             rc = load_apply(ld, d, LEVEL_ENV, a.n, (const char *const *)a.v, msg, sizeof(msg));
         args_free(&a);
         if (rc < 0) {
-            snprintf(err, errlen, "environment %s: %s", name, msg);
+            msgf(err, errlen, "environment %s: %s", name, msg);
             return -1;
         }
     }
@@ -898,17 +914,17 @@ struct cmd_group {
 static int load_check(const struct config *cfg, char *err, size_t errlen)
 {
     if (cfg->port == 0 && cfg->unixsocket == NULL) {
-        snprintf(err, errlen, "configuration: port is 0 and unixsocket is not set: "
+        msgf(err, errlen, "configuration: port is 0 and unixsocket is not set: "
                  "redsnano would accept no clients");
         return -1;
     }
     if (cfg->nsentinels > 0 && cfg->sentinel_master == NULL) {
-        snprintf(err, errlen, "configuration: sentinel is given but sentinel-master is not: "
+        msgf(err, errlen, "configuration: sentinel is given but sentinel-master is not: "
                  "name the master the Sentinels monitor");
         return -1;
     }
     if (cfg->nsentinels == 0 && cfg->sentinel_master != NULL) {
-        snprintf(err, errlen, "configuration: sentinel-master is given but no sentinel is: "
+        msgf(err, errlen, "configuration: sentinel-master is given but no sentinel is: "
                  "add a sentinel host:port");
         return -1;
     }
@@ -1047,7 +1063,7 @@ int config_load(struct config *cfg, int argc, char **argv, char **envp, char *er
                 i++;
                 continue;
             }
-            snprintf(err, errlen, "command line: unexpected argument %s: the config file comes "
+            msgf(err, errlen, "command line: unexpected argument %s: the config file comes "
                      "first, directives are written --name value", a);
             goto fail;
         }
@@ -1056,17 +1072,17 @@ int config_load(struct config *cfg, int argc, char **argv, char **envp, char *er
         n = j - i - 1;
         if (strcmp(name, "test-config") == 0) {
             if (n > 0) {
-                snprintf(err, errlen, "command line: --test-config takes no value, got %s", argv[i + 1]);
+                msgf(err, errlen, "command line: --test-config takes no value, got %s", argv[i + 1]);
                 goto fail;
             }
             cfg->test_config = true;
         } else if (strcmp(name, "config") == 0) {
             if (n != 1) {
-                snprintf(err, errlen, "command line: --config takes one file name, got %d values", n);
+                msgf(err, errlen, "command line: --config takes one file name, got %d values", n);
                 goto fail;
             }
             if (file != NULL) {
-                snprintf(err, errlen, "command line: two config files given (%s and %s)", file, argv[i + 1]);
+                msgf(err, errlen, "command line: two config files given (%s and %s)", file, argv[i + 1]);
                 goto fail;
             }
             file = argv[i + 1];
@@ -1074,7 +1090,7 @@ int config_load(struct config *cfg, int argc, char **argv, char **envp, char *er
             const struct directive *d = directive_find(name);
             if (d == NULL) {
                 unknown_directive("--", name, msg, sizeof(msg));
-                snprintf(err, errlen, "command line: %s", msg);
+                msgf(err, errlen, "command line: %s", msg);
                 goto fail;
             }
             groups[ngroups++] = (struct cmd_group){ d, i + 1, n };
@@ -1096,7 +1112,7 @@ int config_load(struct config *cfg, int argc, char **argv, char **envp, char *er
     for (int g = 0; g < ngroups; g++) {
         if (load_apply(&ld, groups[g].d, LEVEL_CMDLINE, groups[g].n,
                        (const char *const *)argv + groups[g].first, msg, sizeof(msg)) < 0) {
-            snprintf(err, errlen, "command line: --%s", msg);
+            msgf(err, errlen, "command line: --%s", msg);
             goto fail;
         }
     }

@@ -884,7 +884,7 @@ CONFIG_TEST(help_version_and_markdown_return_1)
     cr_assert(strncmp(out, "| directive | default | meaning |\n|---|---|---|\n", 47) == 0, "%s", out);
     for (int i = 0; i < n; i++) {
         char row[80];
-        snprintf(row, sizeof(row), "\n| `%s` | ", names[i]);
+        snprintf(row, sizeof(row), "\n| `%.63s` | ", names[i]);
         cr_assert(strstr(out, row) != NULL, "no markdown row for %s", names[i]);
     }
     cr_assert(strstr(out, "primary\\|replica\\|prefer-replica") != NULL, "pipes are escaped");
