@@ -861,7 +861,6 @@ static void env_name(const struct directive *d, char *buf, size_t len)
     size_t o = strlen(ENV_PREFIX);
 
     memcpy(buf, ENV_PREFIX, o);           /* len >= ENV_NAME_LEN > the prefix */
-
     for (const char *c = d->name; *c != '\0' && o + 1 < len; c++)
         buf[o++] = *c == '-' ? '_' : (char)toupper((unsigned char)*c);
     buf[o] = '\0';

@@ -15,6 +15,8 @@
 #include <uv.h>
 
 #include "backends/backend.h"
+#include "backends/health.h"
+#include "backends/sentinel.h"
 #include "backends/outq.h"
 #include "proxy/client.h"
 #include "proxy/config.h"
@@ -35,6 +37,8 @@ static uint64_t shutdown_deadline;     /* 0 = running */
 
 static void stop_everything(void)
 {
+    sentinel_stop();
+    health_stop();
     client_close_all();
     backend_close_all(&proxy->primary, "shutting down");
     for (int i = 0; i < proxy->nreplicas; i++)
@@ -141,6 +145,8 @@ int main(int argc, char **argv)
     outq_loop_init(proxy->loop);
     client_module_init();
     if (listener_open() < 0)
+        return 1;
+    if (health_start() < 0 || sentinel_start() < 0)
         return 1;
     log_notice("Primary %s, %d replica(s), %d connection(s) per backend", proxy->primary.name,
                proxy->nreplicas, the_config.backend_connections);
