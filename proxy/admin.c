@@ -26,12 +26,13 @@ static void stats_section(struct buf *t)
     buf_printf(t, "# Stats\r\nconnected_clients:%u\r\ntotal_connections_received:%llu\r\n"
                "rejected_connections:%llu\r\ntotal_commands_processed:%llu\r\n"
                "local_replies:%llu\r\nforwarded:%llu\r\nbackend_errors:%llu\r\n"
-               "protocol_errors:%llu\r\ndenied_commands:%llu\r\nstalls:%llu\r\n\r\n",
+               "protocol_errors:%llu\r\ndenied_commands:%llu\r\nstalls:%llu\r\nread_retries:%llu\r\n\r\n",
                proxy->nclients, (unsigned long long)s->connections_received,
                (unsigned long long)s->rejected_connections, (unsigned long long)s->commands,
                (unsigned long long)s->local_replies, (unsigned long long)s->forwarded,
                (unsigned long long)s->backend_errors, (unsigned long long)s->protocol_errors,
-               (unsigned long long)s->denied, (unsigned long long)s->stalls);
+               (unsigned long long)s->denied, (unsigned long long)s->stalls,
+               (unsigned long long)s->retries);
 }
 
 static void backend_line(struct buf *t, const char *label, const struct backend *b)

@@ -98,6 +98,28 @@ static void client_drain(struct client *c)
 
 static void client_schedule_resume(struct client *c);
 
+/* A read failed on a replica: send it once more to another backend.
+ * Returns 1 if it was resent (its reply will come back here). */
+static int req_retry(struct client *c, struct req *r)
+{
+    struct backend *failed_on = r->sent_to;
+    struct backend *b = router_retry_backend(failed_on);
+    struct server *s = b ? backend_pick(b) : NULL;
+
+    if (s == NULL)
+        return 0;
+    proxy->stats.retries++;
+    b->requests++;
+    c->inflight_server = s;
+    /* Resent bytes come from r->reply, which server_send copies at once. */
+    struct buf bytes = r->reply;
+    r->reply = (struct buf){ 0 };
+    r->sr.deadline = 0;
+    server_send(s, &r->sr, bytes.data + bytes.pos, buf_unread(&bytes));
+    buf_free(&bytes);
+    return 1;
+}
+
 static void req_on_reply(struct srvreq *sr, const char *reply, size_t len, int failed)
 {
     struct req *r = (struct req *)((char *)sr - offsetof(struct req, sr));
@@ -106,6 +128,12 @@ static void req_on_reply(struct srvreq *sr, const char *reply, size_t len, int f
     if (c == NULL) {                    /* client gone: drop the reply */
         req_put(r);
         return;
+    }
+    if (r->retryable) {
+        r->retryable = 0;
+        if (failed && req_retry(c, r))
+            return;
+        buf_reset(&r->reply);
     }
     if (failed)
         proxy->stats.backend_errors++;
@@ -154,6 +182,23 @@ void client_forward(struct client *c, struct server *s, const char *bytes, size_
     r->forwarded = 1;
     r->sr.on_reply = req_on_reply;
     r->sr.deadline = deadline;
+    c->inflight++;
+    c->inflight_server = s;
+    proxy->stats.forwarded++;
+    server_send(s, &r->sr, bytes, len);
+}
+
+void client_forward_read(struct client *c, struct server *s, const char *bytes, size_t len)
+{
+    struct req *r = req_get(c);
+    if (r == NULL || buf_append(&r->reply, bytes, len) != 0) {
+        client_close(c);
+        return;
+    }
+    r->forwarded = 1;
+    r->retryable = 1;
+    r->sent_to = s->backend;
+    r->sr.on_reply = req_on_reply;
     c->inflight++;
     c->inflight_server = s;
     proxy->stats.forwarded++;

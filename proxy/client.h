@@ -38,6 +38,8 @@ struct req {
     struct buf reply;                 /* reply bytes, kept until this is the FIFO head */
     uint8_t done;                     /* the reply is complete */
     uint8_t forwarded;                /* waiting on a server (counted in inflight) */
+    uint8_t retryable;                /* a read on a replica: `reply` holds its bytes until answered */
+    struct backend *sent_to;          /* retryable: the replica it went to */
 };
 
 enum client_flag {
@@ -94,6 +96,11 @@ void client_reply_done(struct client *c);
  * struct srvreq (0 = backend-timeout). */
 void client_forward(struct client *c, struct server *s, const char *bytes, size_t len,
                     uint64_t deadline);
+
+/* Like client_forward, for a read sent to a replica: a copy of the bytes
+ * is kept so that, if that replica fails before answering, the read is
+ * sent once more elsewhere (router_retry_backend) instead of failing. */
+void client_forward_read(struct client *c, struct server *s, const char *bytes, size_t len);
 
 /* Resume a stalled client (its in-flight requests are answered). */
 void client_resume(struct client *c);

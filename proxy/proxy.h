@@ -31,6 +31,7 @@ struct proxy_stats {
     uint64_t protocol_errors;         /* clients closed for bad input */
     uint64_t denied;                  /* admin commands refused */
     uint64_t stalls;                  /* times a client waited to change connection */
+    uint64_t retries;                 /* reads resent after their replica failed */
 };
 
 struct proxy {

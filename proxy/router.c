@@ -84,6 +84,20 @@ struct backend *router_read_backend(struct client *c)
     }
 }
 
+struct backend *router_retry_backend(struct backend *failed)
+{
+    static unsigned rr;
+    if (failed == NULL || failed->role == BACKEND_PRIMARY)
+        return NULL;
+    int n = proxy->nreplicas;
+    for (int k = 0; k < n; k++) {
+        struct backend *b = &proxy->replicas[rr++ % (unsigned)n];
+        if (b != failed && b->healthy && backend_connected(b) > 0)
+            return b;
+    }
+    return &proxy->primary;
+}
+
 /* The error a client gets when a backend cannot take a request. */
 static void unavailable(struct client *c, struct backend *b)
 {
@@ -192,7 +206,10 @@ int router_dispatch(struct client *c, struct reqmsg *m)
             }
         }
         s->backend->requests++;
-        client_forward(c, s, m->bytes, m->len, 0);
+        if (s->backend->role == BACKEND_REPLICA)
+            client_forward_read(c, s, m->bytes, m->len);
+        else
+            client_forward(c, s, m->bytes, m->len, 0);
         return ROUTER_DONE;
     }
 

@@ -30,4 +30,8 @@ int router_dispatch(struct client *c, struct reqmsg *m);
  * the primary when nothing else qualifies). */
 struct backend *router_read_backend(struct client *c);
 
+/* Where a read that failed on `failed` (a replica) is tried once more:
+ * another healthy replica, else the primary; NULL if failed is the primary. */
+struct backend *router_retry_backend(struct backend *failed);
+
 #endif
