@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "backends/backend.h"
+#include "backends/l1.h"
 #include "protocol/reply.h"
 #include "proxy/log.h"
 #include "proxy/proxy.h"
@@ -125,6 +126,10 @@ static void req_on_reply(struct srvreq *sr, const char *reply, size_t len, int f
     struct req *r = (struct req *)((char *)sr - offsetof(struct req, sr));
     struct client *c = r->client;
 
+    if (r->l1_token) {
+        l1_write_end(r->l1_token);
+        r->l1_token = NULL;
+    }
     if (c == NULL) {                    /* client gone: drop the reply */
         req_put(r);
         return;
@@ -172,13 +177,15 @@ void client_reply_done(struct client *c)
 }
 
 void client_forward(struct client *c, struct server *s, const char *bytes, size_t len,
-                    uint64_t deadline)
+                    uint64_t deadline, void *l1_token)
 {
     struct req *r = req_get(c);
     if (r == NULL) {
+        l1_write_end(l1_token);
         client_close(c);
         return;
     }
+    r->l1_token = l1_token;
     r->forwarded = 1;
     r->sr.on_reply = req_on_reply;
     r->sr.deadline = deadline;
@@ -186,6 +193,18 @@ void client_forward(struct client *c, struct server *s, const char *bytes, size_
     c->inflight_server = s;
     proxy->stats.forwarded++;
     server_send(s, &r->sr, bytes, len);
+}
+
+struct srvreq *client_wait(struct client *c, struct server *via)
+{
+    struct req *r = req_get(c);
+    if (r == NULL)
+        return NULL;
+    r->forwarded = 1;
+    r->sr.on_reply = req_on_reply;
+    c->inflight++;
+    c->inflight_server = via;
+    return &r->sr;
 }
 
 void client_forward_read(struct client *c, struct server *s, const char *bytes, size_t len)
@@ -438,6 +457,8 @@ void client_close(struct client *c)
         }
     }
     c->tail = NULL;
+    l1_write_end(c->txn_l1_token);
+    c->txn_l1_token = NULL;
     if (c->pinned) {
         struct server *s = c->pinned;
         c->pinned = NULL;

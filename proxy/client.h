@@ -40,6 +40,7 @@ struct req {
     uint8_t forwarded;                /* waiting on a server (counted in inflight) */
     uint8_t retryable;                /* a read on a replica: `reply` holds its bytes until answered */
     struct backend *sent_to;          /* retryable: the replica it went to */
+    void *l1_token;                   /* a write's hold on L1 keys, released with its reply */
 };
 
 enum client_flag {
@@ -50,6 +51,7 @@ enum client_flag {
     CLIENT_PUSH = 1u << 4,              /* pinned connection in push mode (pub/sub, MONITOR) */
     CLIENT_UNIX = 1u << 5,              /* came through the Unix socket */
     CLIENT_RESUME_QUEUED = 1u << 6,     /* on the resume list */
+    CLIENT_MULTI = 1u << 7,             /* MULTI sent, EXEC/DISCARD not yet */
 };
 
 struct client {
@@ -74,6 +76,7 @@ struct client {
     struct server *pinned;            /* the client's own connection, or NULL */
     uint64_t last_active;             /* loop ms of the last request */
     uint64_t last_write;              /* loop ms of the last write command (read-your-writes) */
+    void *txn_l1_token;               /* L1 holds of writes queued in MULTI, released after EXEC */
 };
 
 /* Accept a client from a listening stream. Returns 0 or a negative error
@@ -95,7 +98,12 @@ void client_reply_done(struct client *c);
 /* Forward a framed request to s and give it a FIFO place. deadline as in
  * struct srvreq (0 = backend-timeout). */
 void client_forward(struct client *c, struct server *s, const char *bytes, size_t len,
-                    uint64_t deadline);
+                    uint64_t deadline, void *l1_token);
+
+/* A FIFO place for a request answered by something else than a server
+ * connection (an L1 fill): returns the srvreq to complete. `via` is where
+ * the answer comes from, for ordering. NULL on out of memory. */
+struct srvreq *client_wait(struct client *c, struct server *via);
 
 /* Like client_forward, for a read sent to a replica: a copy of the bytes
  * is kept so that, if that replica fails before answering, the read is

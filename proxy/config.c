@@ -1014,6 +1014,12 @@ static void print_markdown(FILE *out)
 
 /* ---------------------------------------------------------------- load */
 
+/* See config.h. On 1 (--help, --version, --directives-markdown printed) and
+ * on -1, cfg is left all zero, so config_free() on it is harmless. The
+ * command line is read in two passes: first the informational flags (which
+ * win wherever they are), then [file] and --name groups, which are applied
+ * after the file and the environment. */
+
 int config_load(struct config *cfg, int argc, char **argv, char **envp, char *err, size_t errlen)
 {
     struct load ld = { .cfg = cfg };

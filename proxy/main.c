@@ -16,6 +16,7 @@
 
 #include "backends/backend.h"
 #include "backends/health.h"
+#include "backends/l1.h"
 #include "backends/sentinel.h"
 #include "backends/outq.h"
 #include "proxy/client.h"
@@ -39,6 +40,7 @@ static void stop_everything(void)
 {
     sentinel_stop();
     health_stop();
+    l1_stop();
     client_close_all();
     backend_close_all(&proxy->primary, "shutting down");
     for (int i = 0; i < proxy->nreplicas; i++)
@@ -146,7 +148,7 @@ int main(int argc, char **argv)
     client_module_init();
     if (listener_open() < 0)
         return 1;
-    if (health_start() < 0 || sentinel_start() < 0)
+    if (health_start() < 0 || sentinel_start() < 0 || l1_start() < 0)
         return 1;
     log_notice("Primary %s, %d replica(s), %d connection(s) per backend", proxy->primary.name,
                proxy->nreplicas, the_config.backend_connections);

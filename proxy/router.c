@@ -14,6 +14,7 @@
 #include <strings.h>
 
 #include "backends/backend.h"
+#include "backends/l1.h"
 #include "protocol/command.h"
 #include "proxy/client.h"
 #include "proxy/local.h"
@@ -131,7 +132,24 @@ static int route_pinned(struct client *c, const struct cmd *cmd, struct reqmsg *
         return ROUTER_DONE;
     }
     uint64_t deadline = (f & CMD_BLOCKING) ? SRVREQ_NO_DEADLINE : 0;
-    client_forward(c, c->pinned, m->bytes, m->len, deadline);
+    void *token = NULL;
+    if (l1_on()) {
+        /* Writes queued in MULTI run at EXEC: the L1 holds their keys
+         * until EXEC (or DISCARD) is answered. */
+        if (cmd == NULL || (f & (CMD_WRITE | CMD_PROXY_FLUSH)))
+            token = l1_write_begin(cmd, m);
+        if (arg_is(m, 0, "multi")) {
+            c->flags |= CLIENT_MULTI;
+        } else if (arg_is(m, 0, "exec") || arg_is(m, 0, "discard")) {
+            c->flags &= ~CLIENT_MULTI;
+            token = l1_token_join(c->txn_l1_token, token);
+            c->txn_l1_token = NULL;
+        } else if ((c->flags & CLIENT_MULTI) && token) {
+            c->txn_l1_token = l1_token_join(c->txn_l1_token, token);
+            token = NULL;
+        }
+    }
+    client_forward(c, c->pinned, m->bytes, m->len, deadline, token);
     return ROUTER_DONE;
 }
 
@@ -185,6 +203,27 @@ int router_dispatch(struct client *c, struct reqmsg *m)
     }
 
     if ((f & CMD_READONLY) && !(f & CMD_WRITE)) {
+        uint8_t id = l1_on() ? l1_command_id(m) : 0;
+        if (id) {
+            const char *bytes;
+            size_t n;
+            void *pending;
+            int may_wait = c->inflight == 0 || c->inflight_server == l1_server();
+            int rc = l1_read(id, m, may_wait, &bytes, &n, &pending);
+            if (rc == L1_HIT) {
+                struct buf *b = client_reply_buf(c);
+                if (b != NULL)
+                    buf_append(b, bytes, n);
+                client_reply_done(c);
+                return ROUTER_DONE;
+            }
+            if (rc == L1_WAIT) {
+                struct srvreq *sr = client_wait(c, l1_server());
+                if (sr != NULL)
+                    l1_wait(pending, sr);
+                return ROUTER_DONE;
+            }
+        }
         struct backend *b = router_read_backend(c);
         struct server *s;
         if (c->inflight > 0) {
@@ -209,7 +248,7 @@ int router_dispatch(struct client *c, struct reqmsg *m)
         if (s->backend->role == BACKEND_REPLICA)
             client_forward_read(c, s, m->bytes, m->len);
         else
-            client_forward(c, s, m->bytes, m->len, 0);
+            client_forward(c, s, m->bytes, m->len, 0, NULL);
         return ROUTER_DONE;
     }
 
@@ -229,6 +268,9 @@ primary:;
         }
     }
     p->requests++;
-    client_forward(c, s, m->bytes, m->len, 0);
+    void *token = NULL;
+    if (l1_on() && (cmd == NULL || (cmd->flags & (CMD_WRITE | CMD_PROXY_FLUSH))))
+        token = l1_write_begin(cmd, m);
+    client_forward(c, s, m->bytes, m->len, 0, token);
     return ROUTER_DONE;
 }

@@ -491,7 +491,9 @@ CORE_TEST(raw_reply_bytes_match_redis)
     cmds[n++] = core_resp("TYPE", "rl", NULL);
     for (size_t i = 0; i < n; i++)
         lens[i] = strlen(cmds[i]);
-    cmds[n] = strdup(echo_bin);
+    cmds[n] = malloc(sizeof(echo_bin));
+    cr_assert_not_null(cmds[n]);
+    memcpy(cmds[n], echo_bin, sizeof(echo_bin));
     lens[n++] = sizeof(echo_bin) - 1;
 
     /* All commands in one pipelined burst to each side. */
