@@ -138,7 +138,7 @@ static struct {
 } L;
 
 static void l1_connect(void);
-static void l1_lost(const char *why);
+static void connect_fill(void);
 
 /* ---- small helpers ---------------------------------------------------- */
 
@@ -585,18 +585,21 @@ static void setup_send(struct server *s, int step, const char *bytes, size_t len
     server_send(s, &r->sr, bytes, len);
 }
 
-static void l1_became_ready(void)
+static void l1_check_ready(void)
 {
+    if (L.ready || !L.sub_up || !L.fill_up)
+        return;
     L.ready = 1;
     L.backoff = L1_RECONNECT_MIN_MS;
-    log_notice("L1 tracking on (subscriber id %lld): serving from the L1", L.sub_id);
+    log_notice("L1 tracking on (invalidations to client %lld): serving from the L1", L.sub_id);
     if (l1store_count(L.store) > 0) {
         L.reval_active = 1;
         reval_next();
     }
 }
 
-static void fill_conn_setup(void)
+/* (Re)point the fill connection's tracking at the current subscriber. */
+static void send_tracking(void)
 {
     struct buf *b = &L.req;
     char id[32];
@@ -610,6 +613,11 @@ static void fill_conn_setup(void)
     req_arg(b, "REDIRECT", 8);
     req_arg(b, id, (size_t)n);
     setup_send(L.fill, STEP_TRACKING, b->data, b->len);
+}
+
+static void send_script_loads(void)
+{
+    struct buf *b = &L.req;
     buf_reset(b);
     buf_printf(b, "*3\r\n");
     req_arg(b, "SCRIPT", 6);
@@ -672,7 +680,10 @@ static void setup_on_reply(struct srvreq *sr, const char *reply, size_t len, int
     if (reply[0] == '-') {
         log_warn("L1 setup step %d refused by the primary: %.*s", step, (int)(len > 2 ? len - 2 : len),
                  reply);
-        l1_lost("setup refused");
+        if (step == STEP_SUB_ID && L.sub)
+            server_close(L.sub, "setup refused");
+        else if (L.fill)
+            server_close(L.fill, "setup refused");
         return;
     }
     switch (step) {
@@ -681,78 +692,102 @@ static void setup_on_reply(struct srvreq *sr, const char *reply, size_t len, int
         L.sub->push = sub_push;
         server_send_raw(L.sub, "*2\r\n$9\r\nSUBSCRIBE\r\n$20\r\n__redis__:invalidate\r\n", 47);
         L.sub_up = 1;
-        fill_conn_setup();
+        /* The fill connection may have survived: redirect it here. */
+        if (L.fill && L.fill->state != SERVER_CLOSING)
+            send_tracking();
+        else if (L.fill == NULL)
+            connect_fill();
         break;
     case STEP_TRACKING:
+        if (L.fill_up)
+            l1_check_ready();       /* a re-redirect after the subscriber came back */
+        break;
     case STEP_LOAD_FILL:
         break;
     case STEP_LOAD_CHECK:
         L.fill_up = 1;
-        l1_became_ready();
+        l1_check_ready();
         break;
+    }
+}
+
+/* Invalidations may have been lost: nothing is served until tracking is
+ * back, then every entry is revalidated (not flushed). */
+static void l1_unready(const char *why)
+{
+    if (L.ready) {
+        L.st.tracking_resets++;
+        log_warn("L1 invalidation channel lost (%s): entries unverified until revalidated", why);
+    }
+    L.ready = 0;
+    L.reval_active = 0;
+    l1store_unverify_all(L.store);
+    /* Fills in flight read at an unknown point: deliver, never store. */
+    cancel_all_fills();
+    if (L.reconnect_at == 0) {
+        L.reconnect_at = now_ms() + L.backoff;
+        L.backoff = L.backoff * 2 > L1_RECONNECT_MAX_MS ? L1_RECONNECT_MAX_MS : L.backoff * 2;
     }
 }
 
 static void conn_closed(struct server *s)
 {
-    if (s == L.fill)
+    const char *why = s->err[0] ? s->err : "closed";
+    if (s == L.fill) {
         L.fill = NULL;
-    if (s == L.sub)
+        L.fill_up = 0;
+        if (!L.stopping)
+            l1_unready(why);
+    }
+    if (s == L.sub) {
         L.sub = NULL;
+        L.sub_up = 0;
+        if (!L.stopping)
+            l1_unready(why);
+    }
     backend_server_free(s);
-    if (!L.stopping)
-        l1_lost(s->err[0] ? s->err : "closed");
 }
 
-/* Invalidations may have been lost: nothing is served until tracking is
- * back, then everything is revalidated. */
-static void l1_lost(const char *why)
+static void connect_sub(void)
 {
-    if (L.stopping)
+    L.sub = backend_dedicated(&proxy->primary);
+    if (L.sub == NULL)
         return;
-    if (L.ready || L.fill || L.sub)
-        log_warn("L1 invalidation channel lost (%s): entries unverified until revalidated", why);
-    if (L.ready)
-        L.st.tracking_resets++;
-    L.ready = 0;
-    L.fill_up = L.sub_up = 0;
-    L.reval_active = 0;
-    L.reval_inflight = 0;
-    l1store_unverify_all(L.store);
-    cancel_all_fills();
-    if (L.fill) {
-        struct server *s = L.fill;
-        L.fill = NULL;
-        server_close(s, "closed: L1 channel reset");
-    }
-    if (L.sub) {
-        struct server *s = L.sub;
-        L.sub = NULL;
-        server_close(s, "closed: L1 channel reset");
-    }
-    L.reconnect_at = now_ms() + L.backoff;
-    L.backoff = L.backoff * 2 > L1_RECONNECT_MAX_MS ? L1_RECONNECT_MAX_MS : L.backoff * 2;
+    L.sub->on_close = conn_closed;
+    setup_send(L.sub, STEP_SUB_ID, "*2\r\n$6\r\nCLIENT\r\n$2\r\nID\r\n", 24);
 }
 
+static void connect_fill(void)
+{
+    L.fill = backend_dedicated(&proxy->primary);
+    if (L.fill == NULL)
+        return;
+    L.fill->on_close = conn_closed;
+    send_tracking();
+    send_script_loads();
+}
+
+/* Bring up whatever is missing (from the cron, after the backoff). */
 static void l1_connect(void)
 {
-    struct backend *p = &proxy->primary;
-
     L.reconnect_at = 0;
-    L.sub = backend_dedicated(p);
-    L.fill = backend_dedicated(p);
-    if (L.sub == NULL || L.fill == NULL) {
-        l1_lost("primary unavailable");
-        return;
+    if (L.sub == NULL)
+        connect_sub();
+    if (L.fill == NULL && L.sub_up)
+        connect_fill();
+    if (L.sub == NULL || (L.fill == NULL && L.sub_up)) {
+        L.reconnect_at = now_ms() + L.backoff;
+        L.backoff = L.backoff * 2 > L1_RECONNECT_MAX_MS ? L1_RECONNECT_MAX_MS : L.backoff * 2;
     }
-    L.sub->on_close = conn_closed;
-    L.fill->on_close = conn_closed;
-    setup_send(L.sub, STEP_SUB_ID, "*2\r\n$6\r\nCLIENT\r\n$2\r\nID\r\n", 24);
 }
 
 static void on_primary_change(void)
 {
-    l1_lost("primary changed");
+    l1_unready("primary changed");
+    if (L.fill)
+        server_close(L.fill, "closed: primary changed");
+    if (L.sub)
+        server_close(L.sub, "closed: primary changed");
     L.backoff = L1_RECONNECT_MIN_MS;
     L.reconnect_at = now_ms();
 }
@@ -765,7 +800,10 @@ static void revalidate_old(struct l1entry *e, void *ctx)
 static void l1_cron(uv_timer_t *t)
 {
     (void)t;
-    if (L.reconnect_at && now_ms() >= L.reconnect_at && !L.fill && !L.sub)
+    if (L.reconnect_at && now_ms() >= L.reconnect_at)
+        l1_connect();
+    /* The subscriber is back but the fill connection is not: open it now. */
+    if (L.sub_up && L.fill == NULL && L.reconnect_at == 0)
         l1_connect();
     if (L.ready && proxy->cfg->l1_revalidate_after > 0 && L.reval_inflight < L1_REVAL_BATCH) {
         uint64_t before = now_ms() - (uint64_t)proxy->cfg->l1_revalidate_after;
@@ -826,11 +864,11 @@ int l1_start(void)
     script_sha(check_script, L.check_sha);
     L.on = 1;
     L.backoff = L1_RECONNECT_MIN_MS;
+    L.reconnect_at = 1;                 /* connect on the first cron tick */
     admin_l1_report = l1_report;
     topology_on_primary_change = on_primary_change;
     uv_timer_init(proxy->loop, &L.timer);
-    uv_timer_start(&L.timer, l1_cron, L1_CRON_MS, L1_CRON_MS);
-    l1_connect();
+    uv_timer_start(&L.timer, l1_cron, 0, L1_CRON_MS);
     log_notice("L1 on: %lld bytes, %s mode, max ttl %d ms", cfg->l1_maxmemory,
                cfg->l1_mode == L1_STRICT ? "strict" : "tracking", cfg->l1_max_ttl);
     return 0;

@@ -41,6 +41,7 @@
 #include "backends/l1store.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <endian.h>
 #include <malloc.h>
 #include <stdlib.h>
@@ -273,7 +274,7 @@ static int l1store_grow(struct l1store *s)
     struct l1entry *e, *next;
 
     if (b == NULL)
-        return -1;
+        return -ENOMEM;
     for (i = 0; i < s->nbuckets; i++) {
         for (e = s->buckets[i]; e != NULL; e = next) {
             struct l1entry **head = &b[l1store_siphash(s->sipkey, e->data, e->klen) & (n - 1)];

@@ -15,6 +15,7 @@
 #include <criterion/criterion.h>
 
 #include <errno.h>
+#include <execinfo.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <netinet/in.h>
@@ -59,13 +60,53 @@ const char *harness_error(void)
     return harness_errbuf;
 }
 
+/*
+ * Fatal signal in the test process: Criterion with --tap shows neither
+ * stderr nor the cause, so leave a note in the temporary directory (which
+ * survives a crash), kill the children, then die of the same signal.
+ */
+static void harness_on_crash(int sig)
+{
+    char path[300];
+    int fd;
+
+    if (harness_tmp[0] != '\0') {
+        snprintf(path, sizeof(path), "%s/test-crash.log", harness_tmp);
+        fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            char line[96];
+            void *frames[32];
+            int n = snprintf(line, sizeof(line), "test process %d: fatal signal %d (%s)\n", (int)getpid(),
+                             sig, strsignal(sig));
+
+            if (n > 0 && write(fd, line, (size_t)n) < 0)
+                n = 0;
+            backtrace_symbols_fd(frames, backtrace(frames, 32), fd);
+            close(fd);
+        }
+    }
+    for (harness_proc *p = harness_registry; p != NULL; p = p->next)
+        if (p->pid > 0)
+            kill(-p->pid, SIGKILL);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
 /* First use in a process: writes to closed sockets must not kill the test. */
 static void harness_init(void)
 {
+    static const int fatal[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTERM, SIGINT, SIGHUP, SIGQUIT };
+    struct sigaction sa;
+
     if (harness_inited)
         return;
     harness_inited = true;
     signal(SIGPIPE, SIG_IGN);
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = harness_on_crash;
+    sa.sa_flags = SA_RESETHAND;
+    for (size_t i = 0; i < sizeof(fatal) / sizeof(fatal[0]); i++)
+        sigaction(fatal[i], &sa, NULL);
     atexit(harness_cleanup);
 }
 
@@ -203,6 +244,9 @@ static pid_t harness_spawn(char *const argv[], const char *log_path, int out_fd)
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent)
             _exit(127);
+        /* Own process group: nothing the child signals to its group can
+         * reach the test, and cleanup can kill the child's own children. */
+        setpgid(0, 0);
         harness_child_signals();
         fd = open("/dev/null", O_RDONLY);
         if (fd >= 0 && fd != 0) {
@@ -223,6 +267,7 @@ static pid_t harness_spawn(char *const argv[], const char *log_path, int out_fd)
         }
         _exit(127);
     }
+    setpgid(pid, pid);
     return pid;
 }
 
@@ -660,6 +705,7 @@ void harness_cleanup(void)
         if (p->kind != HARNESS_PSEUDO && !harness_proc_exited(p)) {
             int status;
 
+            kill(-p->pid, SIGKILL);
             kill(p->pid, SIGKILL);
             waitpid(p->pid, &status, 0);
             p->pid = 0;
