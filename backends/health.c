@@ -425,6 +425,8 @@ static void health_round_done(void)
                          sl->lag, cfg->replica_max_lag);
             }
         }
+        log_debug("Health %s: %s rtt=%.0fus link=%d offset=%lld lag=%lld", b->name,
+                  fail ? why : "ok", sl->rtt_us, sl->link_up, sl->offset, sl->lag);
         slot_verdict(i, b, fail, why);
     }
 
