@@ -214,3 +214,6 @@ bench_wait_idle() {
         sleep 3
     done
 }
+
+# CPU time used so far by all threads of PID, in ns (from schedstat).
+bench_cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f", s }'; }

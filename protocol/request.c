@@ -93,7 +93,6 @@ static uint64_t reader_offset(const struct reqframe *f, const char *p)
 static void *frame_string(const redisReadTask *task, char *str, size_t len)
 {
     struct reqframe *f = task->privdata;
-    redisReader *r = f->reader;
 
     if (task->type != REDIS_REPLY_STRING) {
         frame_error_byte(f, task->type == REDIS_REPLY_STATUS ? '+' : '-');
@@ -103,16 +102,14 @@ static void *frame_string(const redisReadTask *task, char *str, size_t len)
         frame_error(f, "Protocol error: %s", "expected '*'");
         return NULL;
     }
-    /* hiredis consumed the '$'; r->pos is at the length digits until this
-     * callback returns: check the header strictly. */
-    long long hdr;
-    if (parse_header_int(r->buf + r->pos, r->len - r->pos, &hdr) != 0 ||
-        hdr != (long long)len || hdr > f->lim.max_bulk_len) {
+    /* hiredis 0.14.1 validated the length digits (string2ll); only our
+     * own limit is left to check. */
+    if ((long long)len > f->lim.max_bulk_len) {
         frame_error(f, "Protocol error: %s", "invalid bulk length");
         return NULL;
     }
     int i = f->argc;
-    if (args_reserve(f, i + 1) != 0) {
+    if (i >= f->argcap && args_reserve(f, i + 1) != 0) {
         frame_error(f, "Protocol error: %s", "out of memory");
         return NULL;
     }
@@ -130,13 +127,7 @@ static void *frame_array(const redisReadTask *task, int elements)
         frame_error_byte(f, '*');
         return NULL;
     }
-    /* The header was already consumed by hiredis: re-read it from the
-     * message start, which is still in the reader's buffer. */
-    redisReader *r = f->reader;
-    size_t at = (size_t)(f->msg_start - (f->fed - r->len));
-    long long n;
-    if (parse_header_int(r->buf + at + 1, r->len - at - 1, &n) != 0 || n != elements ||
-        n > f->lim.max_args) {
+    if (elements > f->lim.max_args) {
         frame_error(f, "Protocol error: %s", "invalid multibulk length");
         return NULL;
     }
@@ -375,6 +366,20 @@ static int frame_multibulk(struct reqframe *f, const char *data, size_t len, uin
     for (;;) {
         void *reply = NULL;
         f->bad = 0;
+        if (f->reader->pos == f->reader->len) {
+            /* Everything fed is consumed: feed before asking (a call
+             * without new bytes would only rescan). */
+            if (f->fed >= limit)
+                return REQ_MORE;
+            size_t n = (size_t)(limit - f->fed);
+            if (n > REQ_FEED_SLICE)
+                n = REQ_FEED_SLICE;
+            if (redisReaderFeed(f->reader, data + (f->fed - base), n) != REDIS_OK) {
+                frame_error(f, "Protocol error: %s", "out of memory");
+                return REQ_ERR;
+            }
+            f->fed += n;
+        }
         if (redisReaderGetReply(f->reader, &reply) != REDIS_OK) {
             if (!f->bad) {
                 const char *e = f->reader->errstr;
