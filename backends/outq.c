@@ -97,9 +97,13 @@ static void outq_flush(struct outq *q)
     q->pending = t;
     buf_reset(&q->pending);
     b = uv_buf_init(q->writing.data + q->writing.pos, (unsigned)buf_unread(&q->writing));
-    q->wreq.data = q;
+    if (q->wreq == NULL && (q->wreq = malloc(sizeof(*q->wreq))) == NULL) {
+        outq_fail(q, UV_ENOMEM);
+        return;
+    }
+    q->wreq->data = q;
     q->busy = 1;
-    int rc = uv_write(&q->wreq, q->stream, &b, 1, outq_write_done);
+    int rc = uv_write(q->wreq, q->stream, &b, 1, outq_write_done);
     if (rc < 0) {
         q->busy = 0;
         outq_fail(q, rc);
@@ -124,6 +128,8 @@ void outq_detach(struct outq *q)
 
 void outq_free(struct outq *q)
 {
+    free(q->wreq);
+    q->wreq = NULL;
     buf_free(&q->pending);
     buf_free(&q->writing);
 }

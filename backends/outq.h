@@ -30,7 +30,7 @@ struct outq {
     uv_stream_t *stream;              /* where bytes go (NULL until outq_attach) */
     struct buf pending;               /* appended, not yet handed to the kernel */
     struct buf writing;               /* owned by an in-progress uv_write */
-    uv_write_t wreq;                  /* the in-progress write */
+    uv_write_t *wreq;                 /* the in-progress write (allocated when first needed) */
     int busy;                         /* a uv_write is in progress */
     int scheduled;                    /* on the flush list */
     int failed;                       /* a write failed: drop further output */

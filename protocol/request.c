@@ -391,7 +391,7 @@ static int frame_multibulk(struct reqframe *f, const char *data, size_t len, uin
                 else if (got != NULL)
                     frame_error_byte(f, got[5]);
                 else
-                    frame_error(f, "Protocol error: %.96s", e);
+                    frame_error(f, "Protocol error: %.40s", e);
             }
             return REQ_ERR;
         }

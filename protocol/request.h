@@ -75,7 +75,7 @@ struct reqframe {
     const char **argv;               /* argument pointers, filled by reqmsg_resolve */
     struct buf scratch;              /* inline re-encoding */
     int bad;                         /* a callback rejected the input (errstr set) */
-    char errstr[128];                /* "Protocol error: ..." when REQ_ERR */
+    char errstr[64];                 /* "Protocol error: ..." when REQ_ERR */
 };
 
 /* Initialise a framer. Never fails (allocation is lazy). */

@@ -232,7 +232,9 @@ static void client_read_stop(struct client *c);
 /* Drop the input bytes every framed request is done with. */
 static void client_trim(struct client *c)
 {
-    uint64_t keep = reqframe_consumed(&c->rf);
+    if (c->rf == NULL)
+        return;
+    uint64_t keep = reqframe_consumed(c->rf);
     size_t drop = (size_t)(keep - c->in_base);
 
     if (drop == 0)
@@ -266,18 +268,18 @@ static void client_process(struct client *c)
     while (!(c->flags & (CLIENT_CLOSING | CLIENT_CLOSE_AFTER_REPLY))) {
         struct reqmsg *m = &c->stalled;
         if (!(c->flags & CLIENT_STALLED)) {
-            int rc = reqframe_next(&c->rf, c->in.data, c->in.len, c->in_base, m);
+            int rc = reqframe_next(c->rf, c->in.data, c->in.len, c->in_base, m);
             if (rc == REQ_MORE) {
-                uint64_t unread = c->in_base + c->in.len - reqframe_consumed(&c->rf);
+                uint64_t unread = c->in_base + c->in.len - reqframe_consumed(c->rf);
                 if ((long long)unread > proxy->cfg->client_query_buffer_limit)
                     client_protocol_error(c, "Protocol error: query buffer limit exceeded");
                 break;
             }
             if (rc == REQ_ERR) {
-                client_protocol_error(c, c->rf.errstr);
+                client_protocol_error(c, c->rf->errstr);
                 break;
             }
-            reqmsg_resolve(&c->rf, m, c->in.data, c->in_base);
+            reqmsg_resolve(c->rf, m, c->in.data, c->in_base);
             proxy->stats.commands++;
         }
         c->flags &= ~CLIENT_STALLED;
@@ -318,6 +320,14 @@ static void client_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
         return;
     c->in.len += (size_t)nread;
     c->last_active = uv_now(proxy->loop);
+    if (c->rf == NULL) {
+        c->rf = malloc(sizeof(*c->rf));
+        if (c->rf == NULL) {
+            client_close(c);
+            return;
+        }
+        reqframe_init(c->rf, &proxy->limits);
+    }
     client_process(c);
     if (outq_size(&c->out) > CLIENT_OUT_PAUSE)
         client_read_stop(c);
@@ -412,7 +422,10 @@ static void client_closed(uv_handle_t *h)
 {
     struct client *c = h->data;
 
-    reqframe_free(&c->rf);
+    if (c->rf) {
+        reqframe_free(c->rf);
+        free(c->rf);
+    }
     buf_free(&c->in);
     outq_free(&c->out);
     free(c);
@@ -519,7 +532,6 @@ int client_accept(uv_stream_t *listener, int is_unix)
     c->h.stream.data = c;
     c->id = next_client_id++;
     c->flags = is_unix ? CLIENT_UNIX : 0;
-    reqframe_init(&c->rf, &proxy->limits);
     outq_init(&c->out, client_out_error);
     c->out.on_drained = client_out_drained;
 
