@@ -155,12 +155,17 @@ static int route_pinned(struct client *c, const struct cmd *cmd, struct reqmsg *
 
 int router_dispatch(struct client *c, struct reqmsg *m)
 {
+    const struct cmd *cmd = cmd_lookup_argv(m->argc, m->argv, m->argvlen);
+
     if (c->flags & CLIENT_PUSH) {
+        /* A push stream: Redis answers in-stream, we cannot tell when a
+         * write completes; drop its keys from the L1 now, tracking covers
+         * the rest. */
+        if (l1_on() && (cmd == NULL || (cmd->flags & (CMD_WRITE | CMD_PROXY_FLUSH))))
+            l1_write_end(l1_write_begin(cmd, m));
         server_send_raw(c->pinned, m->bytes, m->len);
         return ROUTER_DONE;
     }
-
-    const struct cmd *cmd = cmd_lookup_argv(m->argc, m->argv, m->argvlen);
     if (cmd == NULL) {
         if (arg_is(m, 0, "redsnano")) {
             local_redsnano(c, m);
