@@ -632,7 +632,8 @@ static void send_script_loads(void)
     setup_send(L.fill, STEP_LOAD_CHECK, b->data, b->len);
 }
 
-/* Invalidation pushes: ["message", "__redis__:invalidate", [keys] | nil]. */
+/* Invalidation pushes: ["message", "__redis__:invalidate", [keys] | nil]
+ * (Redis 7.0 sends the flush-everything nil as $-1). */
 static void sub_push(struct server *s, const char *p, size_t len)
 {
     (void)s;
@@ -641,10 +642,11 @@ static void sub_push(struct server *s, const char *p, size_t len)
     if (len < sizeof(hdr) - 1 || memcmp(p, hdr, sizeof(hdr) - 1) != 0)
         return;                         /* subscribe confirmations */
     p += sizeof(hdr) - 1;
-    if (*p != '*') {
+    if (*p != '*' && *p != '$')
         return;
-    }
     long long n = strtoll(p + 1, NULL, 10);
+    if (*p == '$' && n >= 0)
+        return;
     if (n < 0) {
         /* Null: everything tracked is invalid (FLUSHALL, tracking reset). */
         size_t dropped = l1store_flush(L.store);

@@ -50,10 +50,18 @@ void log_line(enum loglevel level, const char *fmt, ...)
     size_t off = strftime(when, sizeof(when), "%d %b %Y %H:%M:%S.", &tm);
     snprintf(when + off, sizeof(when) - off, "%03d", (int)(tv.tv_usec / 1000));
 
-    fprintf(fp, "%d:P %s %c ", (int)getpid(), when, marks[level]);
+    /* One line, one write: lines from a dying process stay whole. */
+    char line[1024];
+    int n = snprintf(line, sizeof(line), "%d:P %s %c ", (int)getpid(), when, marks[level]);
+    if (n < 0 || (size_t)n >= sizeof(line))
+        return;
     va_start(ap, fmt);
-    vfprintf(fp, fmt, ap);
+    int m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
     va_end(ap);
-    fputc('\n', fp);
+    if (m < 0)
+        return;
+    size_t len = (size_t)n + ((size_t)m < sizeof(line) - (size_t)n - 1 ? (size_t)m : sizeof(line) - (size_t)n - 2);
+    line[len++] = '\n';
+    fwrite(line, 1, len, fp);
     fflush(fp);
 }

@@ -1,0 +1,1014 @@
+/*
+ * test_l1.c — the L1 cache never serves a value the origin no longer holds.
+ *
+ *   test ──▶ redsnano (PORT 2s+1, --l1-maxmemory ...) ──fill / check──▶ redis (PORT 2s)
+ *   test ─────────────────────────────────────────────── direct ──────▶ redis (PORT 2s)
+ *
+ * Every test starts its own redis-server and proxy (slot s: ports 7200+2s
+ * and 7201+2s), waits for l1_ready:1 in REDSNANO L1, and checks one
+ * behaviour of the L1 (backends/l1.h): reads after writes through the proxy,
+ * writes made elsewhere (tracking, strict mode), a write racing a fill,
+ * loss of the invalidation channel, single-flight fills, the memory bound,
+ * expiry, FLUSHALL, HGETALL entries, and the default (off).  Writes "made
+ * elsewhere" go straight to redis.  Races are forced with CLIENT PAUSE
+ * WRITE on redis, which holds the proxy's fill EVALSHA (Redis 7 pauses
+ * scripts) while plain reads and the test's own commands go on.
+ *
+ * Every test then requires that the proxy exits 0 on SIGTERM, and every
+ * failure message carries the REDSNANO L1 counters and the proxy log tail.
+ *
+ * Ports 7200-7299.  HARNESS_DIRECT=1 runs the read-after-write tests against
+ * redis itself (checks the model); the rest are proxy-only and skip.
+ */
+#include "tests/harness.h"
+
+#include <criterion/criterion.h>
+
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define L1_PORT_BASE 7200                 /* this file's port range start */
+#define L1_PORT(n) harness_port(L1_PORT_BASE, (n))
+#define L1_READY_MS 5000                  /* bound for l1_ready:1 after start */
+#define L1_FRESH_MS 100                   /* a write elsewhere is visible within this */
+#define L1_POLL_MS 5                      /* polling period of the freshness tests */
+#define L1_SEED 0x5eed1u                  /* PRNG seed of the random interleavings */
+#define L1_RANDOM_OPS 10000               /* operations of the random interleaving */
+#define L1_RANDOM_KEYS 50                 /* keys it works on */
+#define L1_RANDOM_CONNS 4                 /* client connections it spreads them over */
+#define L1_RANDOM_MAXLEN 64               /* APPEND turns into SET past this length */
+#define L1_PIPE_ROUNDS 2000               /* GET/SET/GET/APPEND/GET rounds pipelined */
+#define L1_PIPE_BATCH 8                   /* most rounds in one pipeline batch */
+#define L1_ROUNDS 5                       /* repetitions of the timing / race tests */
+#define L1_STRICT_ROUNDS 20               /* repetitions of the strict-mode test */
+#define L1_PAUSE_MS 3000                  /* CLIENT PAUSE bound (the tests unpause earlier) */
+#define L1_STEP_MS 2000                   /* bound for the proxy to reach a counted step */
+#define L1_HELD_KEYS 20                   /* entries held across the subscriber kill */
+#define L1_REVAL_MS 5000                  /* bound for the revalidation after the kill */
+#define L1_CONCURRENT 100                 /* clients of the single-flight test */
+#define L1_LRU_KEYS 5000                  /* keys read through a 1 MB L1 */
+#define L1_LRU_VALUE 1024                 /* bytes per value */
+#define L1_LRU_MAXMEMORY 1048576          /* --l1-maxmemory 1mb */
+#define L1_LRU_CHECK_EVERY 50             /* GETs between checks of l1_bytes */
+#define L1_SHORT_PX 200                   /* PX of the expiry test */
+#define L1_SHORT_WAIT 250                 /* sleep past that expiry */
+#define L1_FLUSH_KEYS 10                  /* entries before FLUSHALL */
+#define L1_MAX_ARGS 24                    /* proxy arguments of one test */
+
+static harness_proc *l1_redis;            /* the origin */
+static harness_proc *l1_proxy;            /* the proxy (pseudo handle in direct mode) */
+static redisContext *l1_px;               /* a client through the proxy */
+static redisContext *l1_admin;            /* REDSNANO L1 through the proxy */
+static redisContext *l1_rd;               /* straight to redis ("elsewhere") */
+static char l1_primary[32];               /* "127.0.0.1:<redis port>" */
+
+static void l1_fini(void)
+{
+    if (l1_px != NULL)
+        redisFree(l1_px);
+    if (l1_admin != NULL)
+        redisFree(l1_admin);
+    if (l1_rd != NULL)
+        redisFree(l1_rd);
+    l1_px = l1_admin = l1_rd = NULL;
+    harness_cleanup();
+}
+
+TestSuite(l1, .fini = l1_fini, .timeout = 60);
+
+/* ---- counters and failure messages -------------------------------------- */
+
+/* The REDSNANO L1 text (malloc'd), or a description of why it is missing. */
+static char *l1_stats_text(void)
+{
+    redisContext *c = l1_admin;
+    redisReply *r;
+    char *out;
+
+    if (l1_proxy == NULL)
+        return strdup("(no proxy)");
+    if (c == NULL || c->err)
+        c = harness_try_connect(l1_proxy->port, 1000);
+    if (c == NULL)
+        return strdup("(proxy unreachable)");
+    r = redisCommand(c, "REDSNANO L1");
+    if (r == NULL)
+        out = strdup("(no reply to REDSNANO L1)");
+    else if (r->type != REDIS_REPLY_STRING)
+        out = harness_reply_str(r);
+    else
+        out = strdup(r->str);
+    if (r != NULL)
+        freeReplyObject(r);
+    if (c != l1_admin)
+        redisFree(c);
+    return out;
+}
+
+/* Fail with msg, the L1 counters and the proxy log tail. */
+static void l1_fail_at(int line, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
+
+static void l1_fail_at(int line, const char *fmt, ...)
+{
+    char msg[4096];
+    char *stats, *tail;
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    stats = l1_stats_text();
+    tail = l1_proxy != NULL && l1_proxy->kind != HARNESS_PSEUDO ? harness_log_tail(l1_proxy, 2500)
+                                                                : strdup("(no proxy log)");
+    cr_assert_fail("line %d: %s\n--- REDSNANO L1 ---\n%s--- proxy log (tail) ---\n%s", line, msg, stats,
+                   tail);
+    abort();                            /* cr_assert_fail does not return */
+}
+
+#define L1_FAIL(...) l1_fail_at(__LINE__, __VA_ARGS__)
+#define L1_CHECK(cond, ...)          \
+    do {                             \
+        if (!(cond))                 \
+            L1_FAIL(__VA_ARGS__);    \
+    } while (0)
+
+/* One REDSNANO L1 counter (fails when absent). */
+static long long l1_stat_at(int line, const char *name)
+{
+    redisReply *r = redisCommand(l1_admin, "REDSNANO L1");
+    size_t nlen = strlen(name);
+    long long v = 0;
+    bool found = false;
+
+    if (r == NULL)
+        l1_fail_at(line, "REDSNANO L1: no reply: %s", l1_admin->errstr);
+    if (r->type != REDIS_REPLY_STRING) {
+        char *s = harness_reply_str(r);
+
+        l1_fail_at(line, "REDSNANO L1 replied %s, wanted a bulk string", s);
+    }
+    for (const char *p = r->str; p != NULL && *p != '\0';) {
+        if (strncmp(p, name, nlen) == 0 && p[nlen] == ':') {
+            v = strtoll(p + nlen + 1, NULL, 10);
+            found = true;
+            break;
+        }
+        p = strchr(p, '\n');
+        if (p != NULL)
+            p++;
+    }
+    freeReplyObject(r);
+    if (!found)
+        l1_fail_at(line, "REDSNANO L1 has no %s", name);
+    return v;
+}
+
+#define L1_STAT(name) l1_stat_at(__LINE__, (name))
+
+/* Wait until counter name >= want; its last value. */
+static long long l1_wait_stat_at(int line, const char *name, long long want, int bound_ms)
+{
+    long long deadline = harness_now_ms() + bound_ms;
+    long long v;
+
+    while ((v = l1_stat_at(line, name)) < want) {
+        if (harness_now_ms() > deadline)
+            l1_fail_at(line, "%s stayed at %lld for %d ms, wanted >= %lld", name, v, bound_ms, want);
+        harness_sleep_ms(2);
+    }
+    return v;
+}
+
+#define L1_WAIT_STAT(name, want, bound_ms) l1_wait_stat_at(__LINE__, (name), (want), (bound_ms))
+
+/* ---- processes ------------------------------------------------------------ */
+
+/*
+ * Start redis on slot s and the proxy in front of it with the given extra
+ * arguments (NULL-terminated), connect, and wait for l1_ready:1 when l1 is
+ * on.  Proxy-only tests call harness_skip_if_direct() first.
+ */
+static void l1_start_at(int line, int slot, bool l1_on, const char *const *extra)
+{
+    const char *args[L1_MAX_ARGS];
+    size_t n = 0;
+
+    l1_redis = harness_redis_start(L1_PORT(2 * slot), "--enable-debug-command", "local");
+    snprintf(l1_primary, sizeof(l1_primary), "127.0.0.1:%d", l1_redis->port);
+    args[n++] = "--primary";
+    args[n++] = l1_primary;
+    for (size_t i = 0; extra[i] != NULL && n + 1 < L1_MAX_ARGS; i++)
+        args[n++] = extra[i];
+    args[n] = NULL;
+    l1_proxy = harness_try_proxy_startv(L1_PORT(2 * slot + 1), args, true);
+    cr_assert_not_null(l1_proxy, "line %d: redsnano start failed: %s", line, harness_error());
+    l1_px = harness_connect(l1_proxy->port);
+    l1_admin = harness_connect(l1_proxy->port);
+    l1_rd = harness_connect(l1_redis->port);
+    if (l1_on && !harness_direct())
+        l1_wait_stat_at(line, "l1_ready", 1, L1_READY_MS);
+}
+
+#define L1_START(slot, ...)                                                          \
+    do {                                                                            \
+        static const char *const l1_extra_[] = { __VA_ARGS__, NULL };               \
+        l1_start_at(__LINE__, (slot), true, l1_extra_);                             \
+    } while (0)
+
+/* The proxy must still be alive and must exit 0 on SIGTERM. */
+static void l1_check_proxy_exit(void)
+{
+    int status;
+
+    if (l1_proxy == NULL || l1_proxy->kind == HARNESS_PSEUDO)
+        return;
+    status = harness_proxy_stop(l1_proxy);
+    if (status != 0) {
+        char *tail = harness_log_tail(l1_proxy, 3000);
+
+        cr_assert_fail("after the test, SIGTERM did not make the proxy exit 0: %s; proxy log:\n%s",
+                       harness_status_str(status), tail);
+    }
+}
+
+/* An L1 test: the body, then the clean-exit check of the proxy. */
+#define L1_TEST(name, ...)                            \
+    static void l1_body_##name(void);                 \
+    Test(l1, name, ##__VA_ARGS__)                     \
+    {                                                 \
+        l1_body_##name();                             \
+        l1_check_proxy_exit();                        \
+    }                                                 \
+    static void l1_body_##name(void)
+
+/* ---- commands ------------------------------------------------------------ */
+
+/* Run a command, require a reply (any type). */
+static redisReply *l1_cmd_at(int line, redisContext *c, const char *fmt, ...)
+{
+    redisReply *r;
+    va_list ap;
+
+    va_start(ap, fmt);
+    r = redisvCommand(c, fmt, ap);
+    va_end(ap);
+    if (r == NULL)
+        l1_fail_at(line, "'%s': no reply: %s", fmt, c->errstr);
+    return r;
+}
+
+#define L1_CMD(c, ...) l1_cmd_at(__LINE__, (c), __VA_ARGS__)
+
+/* Run a command, require +OK. */
+#define L1_OK(c, ...)                                                                  \
+    do {                                                                               \
+        redisReply *r_ = L1_CMD((c), __VA_ARGS__);                                     \
+        if (r_->type != REDIS_REPLY_STATUS || strcmp(r_->str, "OK") != 0)              \
+            L1_FAIL("'%s': replied %s, wanted +OK", #__VA_ARGS__, harness_reply_str(r_)); \
+        freeReplyObject(r_);                                                           \
+    } while (0)
+
+/* A GET-like reply as a malloc'd string, NULL for nil; fails on other types. */
+static char *l1_value_at(int line, redisReply *r, const char *what)
+{
+    char *v = NULL;
+
+    if (r->type == REDIS_REPLY_STRING)
+        v = strdup(r->str);
+    else if (r->type != REDIS_REPLY_NIL)
+        l1_fail_at(line, "%s: replied %s, wanted a bulk string or nil", what, harness_reply_str(r));
+    freeReplyObject(r);
+    return v;
+}
+
+/* GET key through c. */
+static char *l1_get_at(int line, redisContext *c, const char *key)
+{
+    return l1_value_at(line, l1_cmd_at(line, c, "GET %s", key), key);
+}
+
+#define L1_GET(c, key) l1_get_at(__LINE__, (c), (key))
+
+/* GET key through c must return want (NULL = nil). */
+static void l1_expect_get_at(int line, redisContext *c, const char *key, const char *want)
+{
+    char *v = l1_get_at(line, c, key);
+
+    if ((v == NULL) != (want == NULL) || (v != NULL && strcmp(v, want) != 0))
+        l1_fail_at(line, "GET %s returned %s%s%s, wanted %s%s%s", key, v ? "\"" : "", v ? v : "nil",
+                   v ? "\"" : "", want ? "\"" : "", want ? want : "nil", want ? "\"" : "");
+    free(v);
+}
+
+#define L1_EXPECT_GET(c, key, want) l1_expect_get_at(__LINE__, (c), (key), (want))
+
+/* Flush everything appended to c. */
+static void l1_flush(redisContext *c)
+{
+    int done = 0;
+
+    while (!done)
+        if (redisBufferWrite(c, &done) != REDIS_OK)
+            L1_FAIL("write failed: %s", c->errstr);
+}
+
+/* Read one pipelined reply. */
+static redisReply *l1_reply_at(int line, redisContext *c, const char *what)
+{
+    void *reply = NULL;
+
+    if (redisGetReply(c, &reply) != REDIS_OK || reply == NULL)
+        l1_fail_at(line, "%s: no reply: %s", what, c->errstr);
+    return reply;
+}
+
+#define L1_REPLY(c, what) l1_reply_at(__LINE__, (c), (what))
+
+/* The id of redis's client running cmd=subscribe (the L1's subscriber). */
+static long long l1_subscriber_id(void)
+{
+    redisReply *r = L1_CMD(l1_rd, "CLIENT LIST");
+    long long id = -1;
+    int found = 0;
+
+    L1_CHECK(r->type == REDIS_REPLY_STRING, "CLIENT LIST replied %s", harness_reply_str(r));
+    for (char *line = r->str; line != NULL && *line != '\0';) {
+        char *eol = strchr(line, '\n');
+
+        if (eol != NULL)
+            *eol = '\0';
+        if (strstr(line, " cmd=subscribe") != NULL && strncmp(line, "id=", 3) == 0) {
+            id = strtoll(line + 3, NULL, 10);
+            found++;
+        }
+        line = eol != NULL ? eol + 1 : NULL;
+    }
+    freeReplyObject(r);
+    L1_CHECK(found == 1, "CLIENT LIST on redis shows %d clients with cmd=subscribe, wanted 1", found);
+    return id;
+}
+
+/* calls=N of one INFO commandstats line ("cmdstat_get"), 0 when absent. */
+static long long l1_cmdstat_calls(const char *info, const char *name)
+{
+    char pat[64];
+    const char *p;
+
+    snprintf(pat, sizeof(pat), "%s:calls=", name);
+    p = strstr(info, pat);
+    return p != NULL ? strtoll(p + strlen(pat), NULL, 10) : 0;
+}
+
+/* ---- the model of the random interleaving -------------------------------- */
+
+/* xorshift64*: reproducible from L1_SEED. */
+static uint64_t l1_rng_state;
+
+static uint64_t l1_rand(void)
+{
+    l1_rng_state ^= l1_rng_state >> 12;
+    l1_rng_state ^= l1_rng_state << 25;
+    l1_rng_state ^= l1_rng_state >> 27;
+    return l1_rng_state * 2685821657736338717ull;
+}
+
+static unsigned l1_rand_below(unsigned n)
+{
+    return (unsigned)((l1_rand() >> 33) % n);
+}
+
+/* Redis's integer reading of a string value (string2ll): no sign '+', no
+ * leading zeros, no spaces, within long long. */
+static bool l1_model_ll(const char *s, long long *out)
+{
+    size_t n = strlen(s), i = 0;
+    unsigned long long v = 0;
+    bool neg = false;
+
+    if (n == 0 || n > 20)
+        return false;
+    if (n == 1 && s[0] == '0') {
+        *out = 0;
+        return true;
+    }
+    if (s[0] == '-') {
+        neg = true;
+        i = 1;
+    }
+    if (i >= n || s[i] < '1' || s[i] > '9')
+        return false;
+    for (; i < n; i++) {
+        unsigned d = (unsigned)(s[i] - '0');
+
+        if (s[i] < '0' || s[i] > '9' || v > (ULLONG_MAX - d) / 10)
+            return false;
+        v = v * 10 + d;
+    }
+    if (neg) {
+        if (v > (unsigned long long)LLONG_MAX + 1)
+            return false;
+        *out = v == (unsigned long long)LLONG_MAX + 1 ? LLONG_MIN : -(long long)v;
+    } else {
+        if (v > (unsigned long long)LLONG_MAX)
+            return false;
+        *out = (long long)v;
+    }
+    return true;
+}
+
+/* Describe a reply briefly for messages (static buffer). */
+static const char *l1_brief(const redisReply *r)
+{
+    static char buf[512];
+    char *s = harness_reply_str(r);
+
+    snprintf(buf, sizeof(buf), "%s", s != NULL ? s : "?");
+    free(s);
+    return buf;
+}
+
+/* ---- 1. read after write --------------------------------------------------- */
+
+L1_TEST(read_after_write_through_the_proxy_is_never_stale)
+{
+    redisContext *conns[L1_RANDOM_CONNS];
+    char *model[L1_RANDOM_KEYS] = { 0 };
+    long long gets = 0, hits0 = 0;
+
+    L1_START(0, "--l1-maxmemory", "64mb");
+    for (int i = 0; i < L1_RANDOM_CONNS; i++)
+        conns[i] = harness_connect(l1_proxy->port);
+    if (!harness_direct())
+        hits0 = L1_STAT("l1_hits");
+    l1_rng_state = L1_SEED;
+    for (int op = 0; op < L1_RANDOM_OPS; op++) {
+        unsigned k = l1_rand_below(L1_RANDOM_KEYS), kind = l1_rand_below(100);
+        redisContext *c = conns[l1_rand_below(L1_RANDOM_CONNS)];
+        char key[32], val[64];
+        char **m = &model[k];
+        redisReply *r;
+
+        snprintf(key, sizeof(key), "rk:%u", k);
+        if (kind < 40) {                                  /* GET */
+            r = L1_CMD(c, "GET %s", key);
+            gets++;
+            if (*m == NULL ? r->type != REDIS_REPLY_NIL
+                           : r->type != REDIS_REPLY_STRING || strcmp(r->str, *m) != 0)
+                L1_FAIL("op %d (seed 0x%x): GET %s returned %s, the model holds %s%s%s", op, L1_SEED, key,
+                        l1_brief(r), *m ? "\"" : "", *m ? *m : "nil", *m ? "\"" : "");
+        } else if (kind < 60 || (kind >= 85 && *m != NULL && strlen(*m) > L1_RANDOM_MAXLEN)) {  /* SET */
+            switch (l1_rand_below(4)) {
+            case 0:
+                snprintf(val, sizeof(val), "%d", (int)l1_rand_below(2001) - 1000);
+                break;
+            case 1:
+                snprintf(val, sizeof(val), "%s", l1_rand_below(2) ? "0" : "");
+                break;
+            default:
+                snprintf(val, sizeof(val), "s%x", (unsigned)l1_rand_below(1u << 20));
+                break;
+            }
+            r = L1_CMD(c, "SET %s %s", key, val);
+            if (r->type != REDIS_REPLY_STATUS || strcmp(r->str, "OK") != 0)
+                L1_FAIL("op %d: SET %s %s returned %s", op, key, val, l1_brief(r));
+            free(*m);
+            *m = strdup(val);
+        } else if (kind < 70) {                           /* DEL */
+            r = L1_CMD(c, "DEL %s", key);
+            if (r->type != REDIS_REPLY_INTEGER || r->integer != (*m != NULL))
+                L1_FAIL("op %d: DEL %s returned %s, wanted :%d", op, key, l1_brief(r), *m != NULL);
+            free(*m);
+            *m = NULL;
+        } else if (kind < 85) {                           /* INCR */
+            long long v = 0;
+            bool ok = *m == NULL || (l1_model_ll(*m, &v) && v != LLONG_MAX);
+
+            r = L1_CMD(c, "INCR %s", key);
+            if (ok) {
+                if (r->type != REDIS_REPLY_INTEGER || r->integer != v + 1)
+                    L1_FAIL("op %d: INCR %s returned %s, wanted :%lld (model \"%s\")", op, key, l1_brief(r),
+                            v + 1, *m ? *m : "nil");
+                snprintf(val, sizeof(val), "%lld", v + 1);
+                free(*m);
+                *m = strdup(val);
+            } else if (r->type != REDIS_REPLY_ERROR) {
+                L1_FAIL("op %d: INCR %s returned %s, wanted an error (model \"%s\")", op, key, l1_brief(r),
+                        *m);
+            }
+        } else {                                          /* APPEND */
+            static const char *const chunks[] = { "1", "9", "0", "x", "-", "" };
+            const char *chunk = chunks[l1_rand_below(sizeof(chunks) / sizeof(chunks[0]))];
+            size_t len = (*m ? strlen(*m) : 0) + strlen(chunk);
+
+            r = L1_CMD(c, "APPEND %s %s", key, chunk);
+            if (r->type != REDIS_REPLY_INTEGER || r->integer != (long long)len)
+                L1_FAIL("op %d: APPEND %s %s returned %s, wanted :%zu", op, key, chunk, l1_brief(r), len);
+            char *nv = malloc(len + 1);
+            cr_assert_not_null(nv);
+            snprintf(nv, len + 1, "%s%s", *m ? *m : "", chunk);
+            free(*m);
+            *m = nv;
+        }
+        freeReplyObject(r);
+    }
+    /* The interleaving must have exercised the cache, or it proves nothing. */
+    if (!harness_direct()) {
+        long long hits = L1_STAT("l1_hits") - hits0;
+
+        L1_CHECK(hits > 0, "%lld GETs, none served from the L1", gets);
+    }
+    for (int i = 0; i < L1_RANDOM_CONNS; i++)
+        redisFree(conns[i]);
+    for (int i = 0; i < L1_RANDOM_KEYS; i++)
+        free(model[i]);
+}
+
+L1_TEST(read_after_write_in_one_pipeline_is_never_stale)
+{
+    char *model[L1_RANDOM_KEYS] = { 0 };
+    long long hits0 = 0;
+    int round = 0;
+
+    L1_START(1, "--l1-maxmemory", "64mb");
+    if (!harness_direct())
+        hits0 = L1_STAT("l1_hits");
+    l1_rng_state = L1_SEED + 1;
+    while (round < L1_PIPE_ROUNDS) {
+        unsigned batch = 1 + l1_rand_below(L1_PIPE_BATCH);
+        unsigned keys[L1_PIPE_BATCH];
+        char vals[L1_PIPE_BATCH][32];
+        char key[32];
+
+        /* A lone GET first, so that the batch starts on a cached entry. */
+        keys[0] = l1_rand_below(L1_RANDOM_KEYS);
+        snprintf(key, sizeof(key), "pk:%u", keys[0]);
+        L1_EXPECT_GET(l1_px, key, model[keys[0]]);
+        for (unsigned b = 0; b < batch; b++) {
+            if (b > 0)
+                keys[b] = l1_rand_below(L1_RANDOM_KEYS);
+            snprintf(key, sizeof(key), "pk:%u", keys[b]);
+            snprintf(vals[b], sizeof(vals[b]), "v%d.%u", round + (int)b, (unsigned)l1_rand_below(1000));
+            redisAppendCommand(l1_px, "GET %s", key);
+            redisAppendCommand(l1_px, "SET %s %s", key, vals[b]);
+            redisAppendCommand(l1_px, "GET %s", key);
+            redisAppendCommand(l1_px, "APPEND %s +", key);
+            redisAppendCommand(l1_px, "GET %s", key);
+        }
+        l1_flush(l1_px);
+        for (unsigned b = 0; b < batch; b++, round++) {
+            char **m = &model[keys[b]];
+            char after[sizeof(vals[0]) + 2];
+            redisReply *r;
+
+            snprintf(key, sizeof(key), "pk:%u", keys[b]);
+            snprintf(after, sizeof(after), "%s+", vals[b]);
+            r = L1_REPLY(l1_px, "GET before SET");
+            if (*m == NULL ? r->type != REDIS_REPLY_NIL
+                           : r->type != REDIS_REPLY_STRING || strcmp(r->str, *m) != 0)
+                L1_FAIL("round %d: pipelined GET %s (before SET) returned %s, model \"%s\"", round, key,
+                        l1_brief(r), *m ? *m : "nil");
+            freeReplyObject(r);
+            r = L1_REPLY(l1_px, "SET");
+            L1_CHECK(r->type == REDIS_REPLY_STATUS, "round %d: SET %s returned %s", round, key, l1_brief(r));
+            freeReplyObject(r);
+            r = L1_REPLY(l1_px, "GET after SET");
+            if (r->type != REDIS_REPLY_STRING || strcmp(r->str, vals[b]) != 0)
+                L1_FAIL("round %d: SET %s %s; GET %s in one pipeline returned %s", round, key, vals[b], key,
+                        l1_brief(r));
+            freeReplyObject(r);
+            r = L1_REPLY(l1_px, "APPEND");
+            L1_CHECK(r->type == REDIS_REPLY_INTEGER && r->integer == (long long)strlen(after),
+                     "round %d: APPEND %s + returned %s", round, key, l1_brief(r));
+            freeReplyObject(r);
+            r = L1_REPLY(l1_px, "GET after APPEND");
+            if (r->type != REDIS_REPLY_STRING || strcmp(r->str, after) != 0)
+                L1_FAIL("round %d: APPEND %s +; GET %s in one pipeline returned %s, wanted \"%s\"", round,
+                        key, key, l1_brief(r), after);
+            freeReplyObject(r);
+            free(*m);
+            *m = strdup(after);
+        }
+    }
+    if (!harness_direct())
+        L1_CHECK(L1_STAT("l1_hits") > hits0, "no read of the pipelined test was served from the L1");
+    for (int i = 0; i < L1_RANDOM_KEYS; i++)
+        free(model[i]);
+}
+
+/* ---- 2, 3. writes elsewhere ------------------------------------------------ */
+
+L1_TEST(write_elsewhere_is_seen_within_100ms_in_tracking_mode)
+{
+    long long worst = 0;
+
+    harness_skip_if_direct();
+    L1_START(2, "--l1-maxmemory", "64mb", "--l1-mode", "tracking");
+    for (int round = 0; round < L1_ROUNDS; round++) {
+        char key[32], v1[32], v2[32];
+        long long hits, t0, seen = -1;
+
+        snprintf(key, sizeof(key), "tk:%d", round);
+        snprintf(v1, sizeof(v1), "old-%d", round);
+        snprintf(v2, sizeof(v2), "new-%d", round);
+        L1_OK(l1_rd, "SET %s %s", key, v1);
+        L1_EXPECT_GET(l1_px, key, v1);              /* fill */
+        hits = L1_STAT("l1_hits");
+        L1_EXPECT_GET(l1_px, key, v1);              /* hit */
+        L1_CHECK(L1_STAT("l1_hits") == hits + 1, "round %d: the second GET %s was no L1 hit", round, key);
+        L1_OK(l1_rd, "SET %s %s", key, v2);
+        t0 = harness_now_ms();
+        while (seen < 0) {
+            char *v = L1_GET(l1_px, key);
+            long long now = harness_now_ms();
+
+            L1_CHECK(v != NULL && (strcmp(v, v1) == 0 || strcmp(v, v2) == 0),
+                     "round %d: GET %s returned %s, wanted \"%s\" or \"%s\"", round, key, v ? v : "nil", v1, v2);
+            if (strcmp(v, v2) == 0)
+                seen = now - t0;
+            else if (now - t0 > L1_FRESH_MS)
+                L1_FAIL("round %d: %lld ms after SET %s %s on redis, the proxy still returns \"%s\"", round,
+                        now - t0, key, v2, v);
+            free(v);
+            if (seen < 0)
+                harness_sleep_ms(L1_POLL_MS);
+        }
+        if (seen > worst)
+            worst = seen;
+    }
+    cr_log_info("tracking: slowest invalidation seen after %lld ms", worst);
+}
+
+L1_TEST(write_elsewhere_is_seen_on_the_next_read_in_strict_mode)
+{
+    harness_skip_if_direct();
+    L1_START(3, "--l1-maxmemory", "64mb", "--l1-mode", "strict");
+    for (int round = 0; round < L1_STRICT_ROUNDS; round++) {
+        char key[32], v1[32], v2[32];
+        long long checks, hits;
+
+        snprintf(key, sizeof(key), "sk:%d", round);
+        snprintf(v1, sizeof(v1), "old-%d", round);
+        snprintf(v2, sizeof(v2), "new-%d", round);
+        L1_OK(l1_rd, "SET %s %s", key, v1);
+        L1_EXPECT_GET(l1_px, key, v1);              /* fill */
+        checks = L1_STAT("l1_checks");
+        hits = L1_STAT("l1_hits");
+        L1_EXPECT_GET(l1_px, key, v1);              /* a hit, made by a hash check */
+        L1_CHECK(L1_STAT("l1_checks") == checks + 1 && L1_STAT("l1_hits") == hits + 1,
+                 "round %d: in strict mode the second GET %s was not a hash-checked hit", round, key);
+        L1_OK(l1_rd, "SET %s %s", key, v2);
+        L1_EXPECT_GET(l1_px, key, v2);              /* the very next read */
+        L1_EXPECT_GET(l1_px, key, v2);
+    }
+}
+
+/* ---- 4. a write racing a fill ---------------------------------------------- */
+
+L1_TEST(invalidate_before_fill_reply_is_not_cached)
+{
+    redisContext *a, *b;
+
+    harness_skip_if_direct();
+    L1_START(4, "--l1-maxmemory", "64mb");
+    a = harness_connect(l1_proxy->port);
+    b = harness_connect(l1_proxy->port);
+    for (int round = 0; round < L1_ROUNDS; round++) {
+        char key[32], old[32], new[32];
+        long long fills, cancelled;
+        redisReply *ra, *rb;
+        char *va;
+
+        snprintf(key, sizeof(key), "race:%d", round);
+        snprintf(old, sizeof(old), "old-%d", round);
+        snprintf(new, sizeof(new), "new-%d", round);
+        L1_OK(l1_rd, "SET %s %s", key, old);
+        fills = L1_STAT("l1_fills");
+        cancelled = L1_STAT("l1_fills_cancelled");
+
+        L1_OK(l1_rd, "CLIENT PAUSE %d WRITE", L1_PAUSE_MS);
+        /* A's GET misses: its fill EVALSHA reaches redis and is held. */
+        redisAppendCommand(a, "GET %s", key);
+        l1_flush(a);
+        L1_WAIT_STAT("l1_fills", fills + 1, L1_STEP_MS);
+        /* B's SET through the proxy cancels that fill before redis runs it. */
+        redisAppendCommand(b, "SET %s %s", key, new);
+        l1_flush(b);
+        L1_WAIT_STAT("l1_fills_cancelled", cancelled + 1, L1_STEP_MS);
+        L1_OK(l1_rd, "CLIENT UNPAUSE");
+
+        ra = L1_REPLY(a, "A's GET");
+        va = l1_value_at(__LINE__, ra, "A's GET");
+        L1_CHECK(va != NULL && (strcmp(va, old) == 0 || strcmp(va, new) == 0),
+                 "round %d: A's GET %s returned %s, wanted \"%s\" or \"%s\"", round, key, va ? va : "nil", old,
+                 new);
+        free(va);
+        rb = L1_REPLY(b, "B's SET");
+        L1_CHECK(rb->type == REDIS_REPLY_STATUS && strcmp(rb->str, "OK") == 0,
+                 "round %d: B's SET %s returned %s", round, key, l1_brief(rb));
+        freeReplyObject(rb);
+        L1_EXPECT_GET(l1_px, key, new);
+        L1_EXPECT_GET(l1_px, key, new);
+    }
+    redisFree(a);
+    redisFree(b);
+}
+
+/* ---- 5. losing the invalidation channel -------------------------------------- */
+
+L1_TEST(client_kill_of_subscriber_revalidates_instead_of_flushing)
+{
+    enum { CHANGED = 7 };
+    long long hits, sub_id, deadline, unchanged0, changed0, reads = 0;
+    char key[32], val[32];
+    redisReply *r;
+
+    harness_skip_if_direct();
+    L1_START(5, "--l1-maxmemory", "64mb");
+    for (int i = 0; i < L1_HELD_KEYS; i++) {
+        snprintf(key, sizeof(key), "hk:%d", i);
+        snprintf(val, sizeof(val), "v-%d", i);
+        L1_OK(l1_rd, "SET %s %s", key, val);
+        L1_EXPECT_GET(l1_px, key, val);
+    }
+    hits = L1_STAT("l1_hits");
+    for (int i = 0; i < L1_HELD_KEYS; i++) {
+        snprintf(key, sizeof(key), "hk:%d", i);
+        snprintf(val, sizeof(val), "v-%d", i);
+        L1_EXPECT_GET(l1_px, key, val);
+    }
+    L1_CHECK(L1_STAT("l1_hits") == hits + L1_HELD_KEYS, "the %d keys were not all L1 hits", L1_HELD_KEYS);
+    L1_CHECK(L1_STAT("l1_entries") == L1_HELD_KEYS, "l1_entries is not %d", L1_HELD_KEYS);
+    unchanged0 = L1_STAT("l1_reval_unchanged");
+    changed0 = L1_STAT("l1_reval_changed");
+
+    sub_id = l1_subscriber_id();
+    r = L1_CMD(l1_rd, "CLIENT KILL ID %lld", sub_id);
+    L1_CHECK(r->type == REDIS_REPLY_INTEGER && r->integer == 1, "CLIENT KILL ID %lld returned %s", sub_id,
+             l1_brief(r));
+    freeReplyObject(r);
+    /* Changed while nobody listens for invalidations. */
+    L1_OK(l1_rd, "SET hk:%d changed", CHANGED);
+
+    deadline = harness_now_ms() + L1_REVAL_MS;
+    for (;;) {
+        long long entries, unchanged, changed;
+
+        snprintf(key, sizeof(key), "hk:%d", CHANGED);
+        L1_EXPECT_GET(l1_px, key, "changed");
+        reads++;
+        entries = L1_STAT("l1_entries");
+        unchanged = L1_STAT("l1_reval_unchanged") - unchanged0;
+        changed = L1_STAT("l1_reval_changed") - changed0;
+        L1_CHECK(entries >= L1_HELD_KEYS - 1, "after the kill l1_entries fell to %lld (flushed?)", entries);
+        if (unchanged >= L1_HELD_KEYS - 1 && changed >= 1)
+            break;
+        if (harness_now_ms() > deadline)
+            L1_FAIL("%d ms after the kill: %lld revalidated unchanged (wanted %d), %lld changed (wanted >= 1)",
+                    L1_REVAL_MS, unchanged, L1_HELD_KEYS - 1, changed);
+        harness_sleep_ms(L1_POLL_MS);
+    }
+    L1_CHECK(L1_STAT("l1_ready") == 1, "the L1 is not ready again after revalidating");
+    L1_CHECK(L1_STAT("l1_tracking_resets") >= 1, "the kill was not counted in l1_tracking_resets");
+    /* Every entry is current afterwards; and the subscriber is back. */
+    for (int i = 0; i < L1_HELD_KEYS; i++) {
+        snprintf(key, sizeof(key), "hk:%d", i);
+        snprintf(val, sizeof(val), "v-%d", i);
+        L1_EXPECT_GET(l1_px, key, i == CHANGED ? "changed" : val);
+    }
+    L1_CHECK(l1_subscriber_id() != sub_id, "the subscriber did not reconnect");
+    cr_log_info("subscriber kill: %lld reads of the changed key, all current", reads);
+}
+
+/* ---- 6. single flight ------------------------------------------------------- */
+
+L1_TEST(hundred_concurrent_gets_of_a_cold_key_cost_one_redis_get)
+{
+    redisContext *cs[L1_CONCURRENT];
+    long long coalesced0, fills0;
+    redisReply *r;
+
+    harness_skip_if_direct();
+    L1_START(6, "--l1-maxmemory", "64mb");
+    for (int i = 0; i < L1_CONCURRENT; i++)
+        cs[i] = harness_connect(l1_proxy->port);
+    L1_OK(l1_rd, "SET cold the-value");
+    L1_OK(l1_rd, "CONFIG RESETSTAT");
+    coalesced0 = L1_STAT("l1_coalesced");
+    fills0 = L1_STAT("l1_fills");
+
+    L1_OK(l1_rd, "CLIENT PAUSE %d WRITE", L1_PAUSE_MS);
+    for (int i = 0; i < L1_CONCURRENT; i++) {
+        redisAppendCommand(cs[i], "GET cold");
+        l1_flush(cs[i]);
+    }
+    /* All 100 are at the proxy, waiting on the one held fill. */
+    L1_WAIT_STAT("l1_coalesced", coalesced0 + L1_CONCURRENT - 1, L1_STEP_MS);
+    L1_OK(l1_rd, "CLIENT UNPAUSE");
+    for (int i = 0; i < L1_CONCURRENT; i++) {
+        char *v = l1_value_at(__LINE__, L1_REPLY(cs[i], "GET cold"), "GET cold");
+
+        L1_CHECK(v != NULL && strcmp(v, "the-value") == 0, "client %d: GET cold returned %s", i,
+                 v ? v : "nil");
+        free(v);
+        redisFree(cs[i]);
+    }
+    L1_CHECK(L1_STAT("l1_fills") == fills0 + 1, "the 100 GETs made %lld fills, wanted 1",
+             L1_STAT("l1_fills") - fills0);
+    r = L1_CMD(l1_rd, "INFO commandstats");
+    L1_CHECK(r->type == REDIS_REPLY_STRING, "INFO commandstats returned %s", l1_brief(r));
+    {
+        long long gets = l1_cmdstat_calls(r->str, "cmdstat_get");
+        long long evalshas = l1_cmdstat_calls(r->str, "cmdstat_evalsha");
+        long long evals = l1_cmdstat_calls(r->str, "cmdstat_eval");
+
+        if (gets != 1 || evalshas != 1)
+            L1_FAIL("redis ran GET %lld times and EVALSHA %lld times (EVAL %lld) for 100 concurrent GETs; "
+                    "wanted 1 and 1; commandstats:\n%s",
+                    gets, evalshas, evals, r->str);
+    }
+    freeReplyObject(r);
+}
+
+/* ---- 7. the memory bound ------------------------------------------------------ */
+
+L1_TEST(lru_stays_within_maxmemory)
+{
+    static char value[L1_LRU_VALUE + 1];
+    long long worst = 0;
+
+    harness_skip_if_direct();
+    L1_START(7, "--l1-maxmemory", "1mb");
+    L1_CHECK(L1_STAT("l1_maxmemory") == L1_LRU_MAXMEMORY, "l1_maxmemory is not %d", L1_LRU_MAXMEMORY);
+    memset(value, 'x', L1_LRU_VALUE);
+    for (int i = 0; i < L1_LRU_KEYS; i++)
+        redisAppendCommand(l1_rd, "SET lru:%d %d:%s", i, i, value + 8);
+    l1_flush(l1_rd);
+    for (int i = 0; i < L1_LRU_KEYS; i++)
+        freeReplyObject(L1_REPLY(l1_rd, "SET lru:i"));
+    for (int i = 0; i < L1_LRU_KEYS; i++) {
+        char key[32];
+        char *v;
+
+        snprintf(key, sizeof(key), "lru:%d", i);
+        v = L1_GET(l1_px, key);
+        L1_CHECK(v != NULL && atoi(v) == i && strlen(v) >= L1_LRU_VALUE - 8, "GET %s returned a wrong value",
+                 key);
+        free(v);
+        if (i % L1_LRU_CHECK_EVERY == 0 || i == L1_LRU_KEYS - 1) {
+            long long bytes = L1_STAT("l1_bytes");
+
+            L1_CHECK(bytes <= L1_LRU_MAXMEMORY, "after %d GETs l1_bytes is %lld > %d", i + 1, bytes,
+                     L1_LRU_MAXMEMORY);
+            if (bytes > worst)
+                worst = bytes;
+        }
+    }
+    L1_CHECK(L1_STAT("l1_inv_eviction") > 0, "5000 KB read through a 1 MB L1 evicted nothing");
+    L1_CHECK(L1_STAT("l1_entries") > 0, "the 1 MB L1 holds nothing");
+    cr_log_info("lru: l1_bytes peaked at %lld of %d", worst, L1_LRU_MAXMEMORY);
+}
+
+/* ---- 8. expiry ---------------------------------------------------------------- */
+
+L1_TEST(pexpire_entry_not_served_after_expiry)
+{
+    long long hits;
+
+    harness_skip_if_direct();
+    L1_START(8, "--l1-maxmemory", "64mb");
+    /* Redis itself then expires the key only when it is read, so neither its
+     * expiry cycle nor a tracking message can hide an L1 entry that
+     * outlives its PTTL: only the entry's own expiry can. */
+    L1_OK(l1_rd, "DEBUG SET-ACTIVE-EXPIRE 0");
+    L1_OK(l1_px, "SET pk v PX %d", L1_SHORT_PX);
+    L1_EXPECT_GET(l1_px, "pk", "v");                /* fill: PTTL ~200 bounds the entry */
+    hits = L1_STAT("l1_hits");
+    L1_EXPECT_GET(l1_px, "pk", "v");
+    L1_CHECK(L1_STAT("l1_hits") == hits + 1, "the second GET pk was no L1 hit");
+    harness_sleep_ms(L1_SHORT_WAIT);
+    L1_EXPECT_GET(l1_px, "pk", NULL);
+    L1_EXPECT_GET(l1_px, "pk", NULL);
+}
+
+/* ---- 9. FLUSHALL elsewhere ---------------------------------------------------- */
+
+L1_TEST(flushall_elsewhere_empties_the_l1)
+{
+    char key[32], val[32];
+    long long t0, entries;
+
+    harness_skip_if_direct();
+    L1_START(9, "--l1-maxmemory", "64mb");
+    for (int i = 0; i < L1_FLUSH_KEYS; i++) {
+        snprintf(key, sizeof(key), "fk:%d", i);
+        snprintf(val, sizeof(val), "v-%d", i);
+        L1_OK(l1_rd, "SET %s %s", key, val);
+        L1_EXPECT_GET(l1_px, key, val);
+        L1_EXPECT_GET(l1_px, key, val);
+    }
+    L1_CHECK(L1_STAT("l1_entries") == L1_FLUSH_KEYS, "l1_entries is not %d before FLUSHALL", L1_FLUSH_KEYS);
+    L1_OK(l1_rd, "FLUSHALL");
+    t0 = harness_now_ms();
+    while ((entries = L1_STAT("l1_entries")) != 0) {
+        if (harness_now_ms() - t0 > L1_FRESH_MS) {
+            char *v = L1_GET(l1_px, "fk:0");
+
+            L1_FAIL("%lld ms after FLUSHALL on redis, l1_entries is still %lld (GET fk:0 returns %s)",
+                    harness_now_ms() - t0, entries, v ? v : "nil");
+        }
+        harness_sleep_ms(L1_POLL_MS);
+    }
+    for (int i = 0; i < L1_FLUSH_KEYS; i++) {
+        snprintf(key, sizeof(key), "fk:%d", i);
+        L1_EXPECT_GET(l1_px, key, NULL);
+    }
+}
+
+/* ---- 10. HGETALL ------------------------------------------------------------- */
+
+/* Does an HGETALL reply hold exactly the given field/value pairs ("a=1")? */
+static bool l1_hash_is(const redisReply *r, const char *const *pairs, size_t n)
+{
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 * n)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        bool found = false;
+
+        for (size_t j = 0; j + 1 < r->elements; j += 2) {
+            char pair[128];
+
+            snprintf(pair, sizeof(pair), "%s=%s", r->element[j]->str, r->element[j + 1]->str);
+            if (strcmp(pair, pairs[i]) == 0)
+                found = true;
+        }
+        if (!found)
+            return false;
+    }
+    return true;
+}
+
+#define L1_EXPECT_HASH(c, key, ...)                                                           \
+    do {                                                                                      \
+        static const char *const want_[] = { __VA_ARGS__ };                                   \
+        redisReply *r_ = L1_CMD((c), "HGETALL %s", (key));                                   \
+        if (!l1_hash_is(r_, want_, sizeof(want_) / sizeof(want_[0])))                         \
+            L1_FAIL("HGETALL %s returned %s, wanted %s", (key), l1_brief(r_), #__VA_ARGS__);  \
+        freeReplyObject(r_);                                                                  \
+    } while (0)
+
+L1_TEST(hgetall_entries_invalidated_by_hset)
+{
+    long long hits, t0;
+
+    harness_skip_if_direct();
+    L1_START(10, "--l1-maxmemory", "64mb", "--l1-commands", "GET HGETALL");
+    redisReply *r = L1_CMD(l1_px, "HSET h a 1");
+    freeReplyObject(r);
+    L1_EXPECT_HASH(l1_px, "h", "a=1");             /* fill */
+    hits = L1_STAT("l1_hits");
+    L1_EXPECT_HASH(l1_px, "h", "a=1");             /* hit */
+    L1_CHECK(L1_STAT("l1_hits") == hits + 1, "the second HGETALL h was no L1 hit");
+    freeReplyObject(L1_CMD(l1_px, "HSET h b 2"));
+    L1_EXPECT_HASH(l1_px, "h", "a=1", "b=2");      /* write through the proxy */
+    L1_EXPECT_HASH(l1_px, "h", "a=1", "b=2");      /* cached again */
+    freeReplyObject(L1_CMD(l1_rd, "HSET h c 3"));  /* write elsewhere */
+    t0 = harness_now_ms();
+    for (;;) {
+        static const char *const all[] = { "a=1", "b=2", "c=3" };
+        redisReply *h = L1_CMD(l1_px, "HGETALL h");
+        long long now = harness_now_ms();
+
+        if (l1_hash_is(h, all, 3)) {
+            freeReplyObject(h);
+            break;
+        }
+        if (!l1_hash_is(h, all, 2))
+            L1_FAIL("HGETALL h returned %s, neither the old nor the new hash", l1_brief(h));
+        if (now - t0 > L1_FRESH_MS)
+            L1_FAIL("%lld ms after HSET h c 3 on redis, HGETALL h through the proxy is still %s", now - t0,
+                    l1_brief(h));
+        freeReplyObject(h);
+        harness_sleep_ms(L1_POLL_MS);
+    }
+}
+
+/* ---- 11. off by default --------------------------------------------------------- */
+
+L1_TEST(l1_off_by_default)
+{
+    static const char *const none[] = { NULL };
+
+    harness_skip_if_direct();
+    l1_start_at(__LINE__, 11, false, none);
+    L1_CHECK(L1_STAT("l1_enabled") == 0, "l1_enabled is not 0 without --l1-maxmemory");
+    L1_OK(l1_px, "SET k v");
+    L1_EXPECT_GET(l1_px, "k", "v");
+    L1_EXPECT_GET(l1_px, "k", "v");
+    L1_OK(l1_rd, "SET k w");
+    L1_EXPECT_GET(l1_px, "k", "w");
+    L1_CHECK(L1_STAT("l1_entries") == 0, "the L1 holds entries while off");
+}
