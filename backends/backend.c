@@ -70,6 +70,7 @@ static struct server *backend_new_server(struct backend *b)
         return NULL;
     }
     s->backend = b;
+    s->role = b->role == BACKEND_PRIMARY ? "primary" : "replica";
     if (server_connect(s, b->loop, (const struct sockaddr *)&b->addr, b->name,
                        b->connect_timeout, b->timeout) < 0) {
         snprintf(b->err, sizeof(b->err), "unavailable (cannot create socket)");

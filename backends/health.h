@@ -11,11 +11,11 @@
  * A replica leaves the read rotation (b->healthy = 0) at its first failed
  * check: an error or a timeout (health-timeout), its connection down,
  * master_link_status:down, or trailing the primary's offset (taken in the
- * same round) by more than replica-max-lag bytes. It comes back after
- * HEALTH_PASSES_TO_RETURN checks in a row pass. Link status and lag are
- * only held against a replica while the primary itself passes its check:
- * with the primary gone every replica's link is down, and stale reads beat
- * no reads. The primary's verdict is recorded (REDSNANO BACKENDS) but never
+ * same round) by more than replica-max-lag bytes (0 = lag not checked).
+ * It comes back after HEALTH_PASSES_TO_RETURN checks in a row pass. Link
+ * status and lag are only held against a replica while the primary itself
+ * passes its check: with the primary gone every replica's link is down,
+ * and stale reads beat no reads. The primary's verdict is recorded (REDSNANO BACKENDS) but never
  * takes it out of service. Each change of state is logged once.
  *
  * Rounds never overlap: the next one starts health-interval after the
@@ -24,7 +24,7 @@
  * new health connection; a closed one is reopened by the next round.
  *
  * Contract: health_start() returns 0 (or a negative errno if the timer
- * cannot be created); health_stop() closes every handle and connection the
+ * cannot be created); the first round runs as soon as the loop does; health_stop() closes every handle and connection the
  * module opened (they finish closing on the loop) and may be called once.
  */
 #ifndef REDSNANO_BACKENDS_HEALTH_H
@@ -47,7 +47,7 @@ struct health_figures {
     const char *why;                  /* why the last check failed, "" if it passed */
 };
 
-/* Start checking (first round after health-interval). */
+/* Start checking. */
 int health_start(void);
 
 /* Stop: close the timer and every health connection. */

@@ -215,6 +215,9 @@ static void sentinel_adopt(struct sentinel *sn)
 {
     char name[SENTINEL_NAME_LEN];
 
+    log_debug("Sentinel %s: epoch %lld primary %s:%d, %d replica(s)", sn->name, sn->epoch, sn->host,
+              sn->port, sn->nreps);
+
     addr_name(name, sizeof(name), sn->host, sn->port);
     sn->have_view = 1;
     sn->view_epoch = sn->epoch;

@@ -40,7 +40,8 @@ static void server_handle_closed(uv_handle_t *h)
 static void server_fail_all(struct server *s, const char *why)
 {
     char msg[400];
-    int n = snprintf(msg, sizeof(msg), "-ERR redsnano: backend %s %s\r\n", s->name, why);
+    int n = snprintf(msg, sizeof(msg), "-ERR redsnano: backend %s%s%s%s %s\r\n", s->name,
+                     s->role ? " (" : "", s->role ? s->role : "", s->role ? ")" : "", why);
     if (n < 0 || (size_t)n >= sizeof(msg))
         n = (int)sizeof(msg) - 1;
 
@@ -249,7 +250,8 @@ void server_send(struct server *s, struct srvreq *r, const char *bytes, size_t l
     r->next = NULL;
     if (s->state == SERVER_CLOSING) {
         char msg[400];
-        int n = snprintf(msg, sizeof(msg), "-ERR redsnano: backend %s %s\r\n", s->name,
+        int n = snprintf(msg, sizeof(msg), "-ERR redsnano: backend %s%s%s%s %s\r\n", s->name,
+                         s->role ? " (" : "", s->role ? s->role : "", s->role ? ")" : "",
                          s->err[0] ? s->err : "unavailable");
         if (n < 0 || (size_t)n >= sizeof(msg))
             n = (int)sizeof(msg) - 1;

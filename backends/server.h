@@ -19,7 +19,8 @@
  *   read and dropped.
  * - On any failure (connect error, timeout, reset, protocol desync) every
  *   request in the FIFO is answered with
- *   "-ERR redsnano: backend HOST:PORT <what happened>", the connection is
+ *   "-ERR redsnano: backend HOST:PORT (primary|replica) <what happened>",
+ *   the connection is
  *   closed, and s->on_close(s) is called from the close callback; only
  *   then may the owner free s.
  * - backend-timeout applies to the oldest request (unless its deadline is
@@ -65,6 +66,7 @@ struct server {
     uv_timer_t timer;                 /* connect / request deadline */
     struct backend *backend;          /* address, stats (may be NULL for an ad-hoc address) */
     char name[280];                   /* "host:port" for messages */
+    const char *role;                 /* "primary", "replica" or NULL ("backend") for messages */
     enum server_state state;          /* see above */
     int handles;                      /* libuv handles still open (tcp, timer) */
     struct outq out;                  /* bytes to send */

@@ -103,8 +103,8 @@ struct backend *router_retry_backend(struct backend *failed)
 static void unavailable(struct client *c, struct backend *b)
 {
     char msg[512];
-    snprintf(msg, sizeof(msg), "ERR redsnano: %s %s %s", b->role == BACKEND_PRIMARY ? "primary" : "replica",
-             b->name, b->err[0] ? b->err : "unavailable");
+    snprintf(msg, sizeof(msg), "ERR redsnano: backend %s (%s) %s", b->name,
+             b->role == BACKEND_PRIMARY ? "primary" : "replica", b->err[0] ? b->err : "unavailable");
     proxy->stats.backend_errors++;
     local_error(c, msg);
 }

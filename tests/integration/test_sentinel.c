@@ -1,0 +1,377 @@
+/*
+ * test_sentinel.c — the proxy follows Redis Sentinel.
+ *
+ *   test ──▶ redsnano (PORT 8) ──▶ whoever the Sentinels name as primary
+ *                 │
+ *                 └─ polls / subscribes ──▶ sentinel ×3 (PORT 2, 3, 4)
+ *                                               │ monitor "m"
+ *   redis primary (PORT 0) ◀───────────────────┤
+ *   redis replica (PORT 1, --replicaof PORT 0) ◀┘
+ *
+ * Sentinels are redis-server --sentinel with a config file each in the
+ * harness's temporary directory (down-after-milliseconds 1000,
+ * failover-timeout 5000), started and stopped by this file (the harness
+ * starts plain redis-servers only).
+ *
+ * Ports 7150-7169 (this file; the replica tests use 7100-7109).
+ */
+#include "tests/harness.h"
+
+#include <criterion/criterion.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define SEN_PORT_BASE 7150                    /* this file's port range start */
+#define SEN_PORT(n) harness_port(SEN_PORT_BASE, (n))
+#define SEN_COUNT 3                           /* Sentinels */
+#define SEN_MASTER "m"                        /* the monitored master's name */
+#define SEN_READY_MS 20000                    /* Sentinels know the replica and each other */
+#define SEN_SWITCH_MS 5000                    /* failover → writes succeed through the proxy */
+#define SEN_STOP_MS 5000                      /* SIGTERM → SIGKILL */
+#define SEN_HEALTH_INTERVAL "200"             /* --health-interval of the proxy */
+
+static harness_proc *sen_primary;             /* redis primary (PORT 0) */
+static harness_proc *sen_replica;             /* redis replica (PORT 1) */
+static harness_proc *sen_proxy;               /* the proxy (PORT 8) */
+static pid_t sen_pids[SEN_COUNT];             /* Sentinel processes, 0 = not running */
+static char sen_addr[SEN_COUNT][32];          /* "127.0.0.1:<port>" of each Sentinel */
+static char sen_primary_addr[32];             /* "127.0.0.1:<PORT 0>" */
+static char sen_replica_addr[32];             /* "127.0.0.1:<PORT 1>" */
+
+/* ---- Sentinel processes -------------------------------------------------- */
+
+/* Write the config of Sentinel i and start it; wait for PONG. */
+static void sen_start_sentinel(int i)
+{
+    const char *dir = harness_tmpdir();
+    char conf[512], log[512];
+    int port = SEN_PORT(2 + i);
+
+    snprintf(conf, sizeof(conf), "%s/sentinel-%d.conf", dir, port);
+    snprintf(log, sizeof(log), "%s/sentinel-%d.out", dir, port);
+    FILE *f = fopen(conf, "w");
+    cr_assert_not_null(f, "cannot write %s: %s", conf, strerror(errno));
+    fprintf(f,
+            "port %d\nbind 127.0.0.1\ndaemonize no\ndir \"%s\"\nlogfile \"\"\n"
+            "sentinel monitor %s 127.0.0.1 %d 2\n"
+            "sentinel down-after-milliseconds %s 1000\n"
+            "sentinel failover-timeout %s 5000\n",
+            port, dir, SEN_MASTER, SEN_PORT(0), SEN_MASTER, SEN_MASTER);
+    fclose(f);
+    snprintf(sen_addr[i], sizeof(sen_addr[i]), "127.0.0.1:%d", port);
+
+    pid_t pid = fork();
+    cr_assert(pid >= 0, "fork: %s", strerror(errno));
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        int in = open("/dev/null", O_RDONLY);
+        int out = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (in >= 0)
+            dup2(in, 0);
+        if (out >= 0) {
+            dup2(out, 1);
+            dup2(out, 2);
+        }
+        execlp("redis-server", "redis-server", conf, "--sentinel", (char *)NULL);
+        _exit(127);
+    }
+    sen_pids[i] = pid;
+    long long deadline = harness_now_ms() + HARNESS_REDIS_START_MS;
+    for (;;) {
+        redisContext *c = harness_try_connect(port, 200);
+        if (c) {
+            redisReply *r = harness_cmd(c, "PING");
+            bool ok = r && r->type == REDIS_REPLY_STATUS && strcmp(r->str, "PONG") == 0;
+            if (r)
+                freeReplyObject(r);
+            redisFree(c);
+            if (ok)
+                return;
+        }
+        cr_assert(harness_now_ms() < deadline, "Sentinel on %d did not start", port);
+        harness_sleep_ms(20);
+    }
+}
+
+static void sen_stop_sentinels(void)
+{
+    for (int i = 0; i < SEN_COUNT; i++) {
+        if (sen_pids[i] <= 0)
+            continue;
+        kill(sen_pids[i], SIGTERM);
+        long long deadline = harness_now_ms() + SEN_STOP_MS;
+        int status;
+        while (waitpid(sen_pids[i], &status, WNOHANG) == 0) {
+            if (harness_now_ms() > deadline) {
+                kill(sen_pids[i], SIGKILL);
+                waitpid(sen_pids[i], &status, 0);
+                break;
+            }
+            harness_sleep_ms(10);
+        }
+        sen_pids[i] = 0;
+    }
+}
+
+static void sen_fini(void)
+{
+    sen_stop_sentinels();
+    harness_cleanup();
+}
+
+/* ---- helpers -------------------------------------------------------------- */
+
+/* Value of key in a flat key/value array reply (Sentinel style), or NULL. */
+static const char *sen_kv(const redisReply *r, const char *key)
+{
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY)
+        return NULL;
+    for (size_t i = 0; i + 1 < r->elements; i += 2)
+        if (r->element[i]->type == REDIS_REPLY_STRING && strcmp(r->element[i]->str, key) == 0)
+            return r->element[i + 1]->type == REDIS_REPLY_STRING ? r->element[i + 1]->str : NULL;
+    return NULL;
+}
+
+/* Does Sentinel i know a healthy replica and the other Sentinels? */
+static bool sen_sentinel_ready(int i)
+{
+    redisContext *c = harness_try_connect(SEN_PORT(2 + i), 500);
+    bool ok = false;
+
+    if (c == NULL)
+        return false;
+    redisReply *r = harness_cmd(c, "SENTINEL replicas %s", SEN_MASTER);
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 1) {
+        const char *flags = sen_kv(r->element[0], "flags");
+        const char *link = sen_kv(r->element[0], "master-link-status");
+        ok = flags && strcmp(flags, "slave") == 0 && link && strcmp(link, "ok") == 0;
+    }
+    if (r)
+        freeReplyObject(r);
+    r = harness_cmd(c, "SENTINEL sentinels %s", SEN_MASTER);
+    ok = ok && r && r->type == REDIS_REPLY_ARRAY && r->elements == SEN_COUNT - 1;
+    if (r)
+        freeReplyObject(r);
+    redisFree(c);
+    return ok;
+}
+
+static bool sen_link_up(harness_proc *r)
+{
+    redisContext *c = harness_try_connect(r->port, 500);
+    bool up = false;
+
+    if (c == NULL)
+        return false;
+    redisReply *rep = harness_cmd(c, "INFO replication");
+    up = rep && rep->type == REDIS_REPLY_STRING && strstr(rep->str, "master_link_status:up");
+    if (rep)
+        freeReplyObject(rep);
+    redisFree(c);
+    return up;
+}
+
+/* role:master on this redis? */
+static bool sen_is_master(harness_proc *r)
+{
+    redisContext *c = harness_try_connect(r->port, 500);
+    bool m = false;
+
+    if (c == NULL)
+        return false;
+    redisReply *rep = harness_cmd(c, "INFO replication");
+    m = rep && rep->type == REDIS_REPLY_STRING && strstr(rep->str, "role:master");
+    if (rep)
+        freeReplyObject(rep);
+    redisFree(c);
+    return m;
+}
+
+/* Primary, replica, three Sentinels that agree on them. */
+static void sen_start_servers(void)
+{
+    char port0[16];
+
+    harness_skip_if_direct();
+    snprintf(port0, sizeof(port0), "%d", SEN_PORT(0));
+    sen_primary = harness_redis_start(SEN_PORT(0), "--repl-diskless-sync-delay", "0");
+    sen_replica = harness_redis_start(SEN_PORT(1), "--replicaof", "127.0.0.1", port0,
+                                      "--repl-diskless-sync-delay", "0");
+    snprintf(sen_primary_addr, sizeof(sen_primary_addr), "127.0.0.1:%d", SEN_PORT(0));
+    snprintf(sen_replica_addr, sizeof(sen_replica_addr), "127.0.0.1:%d", SEN_PORT(1));
+    long long deadline = harness_now_ms() + SEN_READY_MS;
+    while (!sen_link_up(sen_replica)) {
+        cr_assert(harness_now_ms() < deadline, "replica not in sync");
+        harness_sleep_ms(20);
+    }
+    for (int i = 0; i < SEN_COUNT; i++)
+        sen_start_sentinel(i);
+    for (int i = 0; i < SEN_COUNT; i++)
+        while (!sen_sentinel_ready(i)) {
+            cr_assert(harness_now_ms() < deadline, "Sentinel %s never saw the replica and its peers", sen_addr[i]);
+            harness_sleep_ms(100);
+        }
+}
+
+/* SET through the proxy until OK or bound_ms; the elapsed ms or -1 (last error in err). */
+static long long sen_set_until_ok(redisContext **px, const char *key, const char *val, int bound_ms,
+                                  char *err, size_t cap)
+{
+    long long t0 = harness_now_ms();
+
+    for (;;) {
+        if (*px == NULL)
+            *px = harness_try_connect(sen_proxy->port, 500);
+        if (*px) {
+            redisReply *r = harness_cmd(*px, "SET %s %s", key, val);
+            if (r && r->type == REDIS_REPLY_STATUS && strcmp(r->str, "OK") == 0) {
+                freeReplyObject(r);
+                return harness_now_ms() - t0;
+            }
+            char *s = r ? harness_reply_str(r) : NULL;
+            snprintf(err, cap, "%s", s ? s : (*px)->errstr);
+            free(s);
+            if (r)
+                freeReplyObject(r);
+            else {
+                redisFree(*px);
+                *px = NULL;
+            }
+        }
+        if (harness_now_ms() - t0 > bound_ms)
+            return -1;
+        harness_sleep_ms(20);
+    }
+}
+
+static char *sen_backends(redisContext *px)
+{
+    redisReply *r = px ? harness_cmd(px, "REDSNANO BACKENDS") : NULL;
+    char *s = harness_reply_str(r);
+    if (r)
+        freeReplyObject(r);
+    return s;
+}
+
+static void sen_check_proxy_exit(void)
+{
+    int status = harness_proxy_stop(sen_proxy);
+    if (status != 0) {
+        char *tail = harness_log_tail(sen_proxy, 3000);
+        cr_assert_fail("SIGTERM did not make the proxy exit 0: %s; log:\n%s", harness_status_str(status), tail);
+    }
+}
+
+TestSuite(sentinel, .fini = sen_fini, .timeout = 120);
+
+/* ---- tests -------------------------------------------------------------- */
+
+Test(sentinel, failover_moves_writes_to_new_primary)
+{
+    sen_start_servers();
+    sen_proxy = harness_proxy_start(SEN_PORT(8), "--primary", sen_primary_addr,
+                                    "--sentinel", sen_addr[0], "--sentinel", sen_addr[1],
+                                    "--sentinel", sen_addr[2], "--sentinel-master", SEN_MASTER,
+                                    "--health-interval", SEN_HEALTH_INTERVAL, "--loglevel", "verbose");
+    redisContext *px = harness_connect(sen_proxy->port);
+    redisReply *r = harness_cmd(px, "SET before failover");
+    cr_assert(r && r->type == REDIS_REPLY_STATUS, "SET before the failover: %s", harness_reply_str(r));
+    freeReplyObject(r);
+    /* The replica has it before the failover starts (no lost write). */
+    redisContext *rc = harness_connect(sen_replica->port);
+    long long deadline = harness_now_ms() + SEN_SWITCH_MS;
+    for (;;) {
+        r = harness_cmd(rc, "GET before");
+        bool there = r && r->type == REDIS_REPLY_STRING;
+        if (r)
+            freeReplyObject(r);
+        if (there)
+            break;
+        cr_assert(harness_now_ms() < deadline, "the replica never got the first write");
+        harness_sleep_ms(10);
+    }
+    redisFree(rc);
+
+    /* Failover through the second Sentinel: the proxy's first one learns
+     * of it later (its view is older for a while). */
+    redisContext *sc = harness_connect(SEN_PORT(3));
+    r = harness_cmd(sc, "SENTINEL FAILOVER %s", SEN_MASTER);
+    cr_assert(r && r->type == REDIS_REPLY_STATUS, "SENTINEL FAILOVER: %s", harness_reply_str(r));
+    freeReplyObject(r);
+    redisFree(sc);
+
+    /* Poll: a write through the proxy that lands on the promoted replica.
+     * (Until the switch, writes still reach the old primary.) */
+    char err[512] = "";
+    long long t0 = harness_now_ms();
+    bool landed = false;
+    for (int n = 0; !landed && harness_now_ms() - t0 <= SEN_SWITCH_MS; n++) {
+        char key[32];
+        snprintf(key, sizeof(key), "after:%d", n);
+        if (sen_set_until_ok(&px, key, "failover", SEN_SWITCH_MS, err, sizeof(err)) < 0)
+            break;
+        /* A new connection each time: Sentinel kills clients when it
+         * reconfigures a server. */
+        rc = harness_try_connect(sen_replica->port, 500);
+        r = rc ? harness_cmd(rc, "GET %s", key) : NULL;
+        landed = r && r->type == REDIS_REPLY_STRING && strcmp(r->str, "failover") == 0 && sen_is_master(sen_replica);
+        if (r)
+            freeReplyObject(r);
+        if (rc)
+            redisFree(rc);
+        if (!landed)
+            harness_sleep_ms(20);
+    }
+    cr_assert(landed, "writes did not reach the new primary within %d ms of the failover (last error: %s); "
+              "%s; log:\n%s", SEN_SWITCH_MS, err[0] ? err : "none", sen_backends(px),
+              harness_log_tail(sen_proxy, 3000));
+    cr_log_info("writes reached the new primary %lld ms after SENTINEL FAILOVER", harness_now_ms() - t0);
+
+    /* Data written before is readable through the proxy. */
+    r = harness_cmd(px, "GET before");
+    cr_assert(r && r->type == REDIS_REPLY_STRING && strcmp(r->str, "failover") == 0,
+              "GET before: %s", harness_reply_str(r));
+    freeReplyObject(r);
+
+    char *b = sen_backends(px);
+    char want[64];
+    snprintf(want, sizeof(want), "primary:addr=%s,", sen_replica_addr);
+    cr_assert(strstr(b, want), "REDSNANO BACKENDS does not show the new primary: %s", b);
+    free(b);
+    redisFree(px);
+    sen_check_proxy_exit();
+}
+
+Test(sentinel, one_working_sentinel_names_the_primary)
+{
+    sen_start_servers();
+    char dead[32];
+    snprintf(dead, sizeof(dead), "127.0.0.1:%d", SEN_PORT(5));
+    /* Configured primary is wrong (the replica) and the first Sentinel is
+     * down: the proxy must still take the primary from a live Sentinel. */
+    sen_proxy = harness_proxy_start(SEN_PORT(8), "--primary", sen_replica_addr,
+                                    "--sentinel", dead, "--sentinel", sen_addr[1],
+                                    "--sentinel", sen_addr[2], "--sentinel-master", SEN_MASTER,
+                                    "--health-interval", SEN_HEALTH_INTERVAL, "--loglevel", "verbose");
+    redisContext *px = NULL;
+    char err[512] = "";
+    long long t = sen_set_until_ok(&px, "k", "v", SEN_SWITCH_MS, err, sizeof(err));
+    cr_assert(t >= 0, "writes never succeeded (last: %s); %s", err, sen_backends(px));
+
+    redisContext *pc = harness_connect(sen_primary->port);
+    redisReply *r = harness_cmd(pc, "GET k");
+    cr_assert(r && r->type == REDIS_REPLY_STRING && strcmp(r->str, "v") == 0,
+              "the primary named by Sentinel does not have the write: %s", harness_reply_str(r));
+    freeReplyObject(r);
+    redisFree(pc);
+    redisFree(px);
+    sen_check_proxy_exit();
+}
