@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "backends/backend.h"
+#include "backends/health.h"
 #include "protocol/reply.h"
 #include "proxy/proxy.h"
 
@@ -37,12 +38,20 @@ static void stats_section(struct buf *t)
 
 static void backend_line(struct buf *t, const char *label, const struct backend *b)
 {
+    struct health_figures h;
+    int have = health_figures(b, &h) == 0;
+
     buf_printf(t, "%s:addr=%s,role=%s,health=%s,latency_us=%.0f,requests=%llu,errors=%llu,"
-               "connected=%d,connections_opened=%llu\r\n",
+               "connected=%d,connections_opened=%llu",
                label, b->name, b->role == BACKEND_PRIMARY ? "primary" : "replica",
                b->healthy ? "up" : "down", b->latency_us, (unsigned long long)b->requests,
                (unsigned long long)b->errors, backend_connected(b),
                (unsigned long long)b->connections_opened);
+    if (have)
+        buf_printf(t, ",link=%s,lag=%lld,checks=%llu,check_failures=%llu",
+                   h.link_up < 0 ? "unknown" : h.link_up ? "up" : "down", h.lag,
+                   (unsigned long long)h.checks, (unsigned long long)h.failures);
+    buf_printf(t, "\r\n");
 }
 
 static void backends_section(struct buf *t)
