@@ -353,47 +353,33 @@ struct l1entry *l1store_get(struct l1store *s, uint8_t cmd, const char *key, siz
 /*
  * Evicts from the tail until the entry, and the doubled bucket array when
  * the insert needs one, fit in the budget. Refuses (NULL, nothing evicted)
- * an entry that would not fit in an otherwise empty store.
+ * an entry that would not fit in an otherwise empty store. Every byte is
+ * copied before anything is dropped or evicted, so key, args, reply and
+ * sha1 may point into stored entries (the one replaced included).
  */
 struct l1entry *l1store_put(struct l1store *s, uint8_t cmd, const char *key, size_t klen,
                             const char *args, size_t alen, const char *reply, size_t rlen,
                             const uint8_t sha1[20], uint64_t now, uint64_t expires)
 {
     struct l1entry **link = l1store_find(s, cmd, key, klen, args, alen);
-    struct l1entry *e;
+    struct l1entry *e = NULL;
     size_t size, cost;
 
-    if (*link != NULL)
-        l1store_remove(s, link);
     /* lengths on 32 bits, and no sum can overflow below the budget */
     if (klen > L1STORE_MAX_LEN || alen > L1STORE_MAX_LEN || rlen > L1STORE_MAX_LEN ||
         klen > s->max || alen > s->max - klen || rlen > s->max - klen - alen)
-        return NULL;
+        goto refuse;
     size = offsetof(struct l1entry, data) + klen + alen + rlen;
     if (size < sizeof(*e))
         size = sizeof(*e);   /* never less than the struct, for the sanitizers' sake */
     if (size + L1STORE_CHUNK_HEADER + l1store_table_bytes(s) > s->max)
-        return NULL;
+        goto refuse;
     e = malloc(size);
     if (e == NULL)
-        return NULL;
+        goto refuse;
     cost = l1entry_cost(e);
-    if (cost + l1store_table_bytes(s) > s->max) {
-        free(e);
-        return NULL;
-    }
-    for (;;) {
-        int grow = s->count + 1 > s->nbuckets;
-        size_t need = cost + (grow ? l1store_table_bytes(s) : 0);   /* doubling adds as much again */
-
-        if (s->bytes + need <= s->max)
-            break;
-        assert(s->tail != NULL);   /* empty store: bytes == table bytes, the check above holds */
-        l1store_remove(s, l1store_link_of(s, s->tail));
-        s->evictions++;
-    }
-    if (s->count + 1 > s->nbuckets)
-        (void)l1store_grow(s);   /* on failure the load just goes above 1 */
+    if (cost + l1store_table_bytes(s) > s->max)
+        goto refuse;
 
     e->klen = (uint32_t)klen;
     e->alen = (uint32_t)alen;
@@ -409,8 +395,24 @@ struct l1entry *l1store_put(struct l1store *s, uint8_t cmd, const char *key, siz
         memcpy(e->data + klen, args, alen);
     if (rlen)
         memcpy(e->data + klen + alen, reply, rlen);
+    /* the caller's pointers are not used past this line */
 
-    link = l1store_bucket(s, key, klen);
+    if (*link != NULL)
+        l1store_remove(s, link);
+    for (;;) {
+        int grow = s->count + 1 > s->nbuckets;
+        size_t need = cost + (grow ? l1store_table_bytes(s) : 0);   /* doubling adds as much again */
+
+        if (s->bytes + need <= s->max)
+            break;
+        assert(s->tail != NULL);   /* empty store: bytes == table bytes, the check above holds */
+        l1store_remove(s, l1store_link_of(s, s->tail));
+        s->evictions++;
+    }
+    if (s->count + 1 > s->nbuckets)
+        (void)l1store_grow(s);   /* on failure the load just goes above 1 */
+
+    link = l1store_bucket(s, e->data, klen);
     e->hnext = *link;
     *link = e;
     l1store_lru_push(s, e);
@@ -418,6 +420,12 @@ struct l1entry *l1store_put(struct l1store *s, uint8_t cmd, const char *key, siz
     s->bytes += cost;
     s->payload += klen + alen + rlen;
     return e;
+
+refuse:
+    free(e);
+    if (*link != NULL)
+        l1store_remove(s, link);
+    return NULL;
 }
 
 void l1store_verify(struct l1store *s, struct l1entry *e, uint64_t now, uint64_t expires)

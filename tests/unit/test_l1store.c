@@ -253,6 +253,32 @@ Test(l1store, replace_keeps_one_entry_with_the_new_value)
     l1store_free(s);
 }
 
+Test(l1store, put_may_copy_from_the_entry_it_replaces)
+{
+    struct l1store *s = l1store_new(1 << 20);
+    struct l1entry *old, *e;
+    const char *k, *a, *r, *p;
+    size_t klen, alen, rlen, len;
+
+    old = l1store_put(s, T_LRANGE, "key", 3, "0 9", 3, "reply", 5, t_sha, 1, 2);
+    cr_assert_not_null(old);
+    k = l1entry_key(old, &klen);
+    a = l1entry_args(old, &alen);
+    r = l1entry_reply(old, &rlen);
+    e = l1store_put(s, T_LRANGE, k, klen, a, alen, r, rlen, l1entry_sha1(old), 3, 4);
+    cr_assert_not_null(e);
+    cr_assert_eq(l1store_count(s), 1);
+    p = l1entry_key(e, &len);
+    cr_assert_eq(len, 3);
+    cr_assert_arr_eq(p, "key", 3);
+    p = l1entry_reply(e, &len);
+    cr_assert_eq(len, 5);
+    cr_assert_arr_eq(p, "reply", 5);
+    cr_assert_arr_eq(l1entry_sha1(e), t_sha, 20);
+    cr_assert_eq(t_get(s, T_LRANGE, "key", "0 9"), e);
+    l1store_free(s);
+}
+
 Test(l1store, eviction_follows_least_recent_use)
 {
     size_t cost = t_entry_cost("k0", "");
@@ -319,6 +345,29 @@ Test(l1store, budget_never_exceeded_over_random_puts)
     cr_assert_gt(l1store_evictions(s), 0);
     cr_assert_leq(l1store_count(s), stored);
     t_check_accounting(s);
+    l1store_free(s);
+}
+
+Test(l1store, bucket_array_growth_counts_against_the_budget)
+{
+    size_t cost = t_entry_cost("k000", "");
+    struct l1store *s = l1store_new(1);
+    size_t table = l1store_bytes(s), max;
+    char key[32];
+
+    l1store_free(s);
+    cr_assert_lt(cost / 2, table, "doubling must cost more than the slack");
+    /* 17 entries fit, but not with the doubled table the 17th one needs */
+    max = table + (T_MIN_BUCKETS + 1) * cost + cost / 2;
+    s = l1store_new(max);
+    for (int i = 0; i < 40; i++) {
+        snprintf(key, sizeof(key), "k%03d", i);
+        cr_assert_not_null(t_put(s, T_GET, key, "", 0));
+        cr_assert_leq(l1store_bytes(s), max, "put %d: %zu bytes > budget %zu",
+                      i, l1store_bytes(s), max);
+        t_check_accounting(s);
+    }
+    cr_assert_eq(l1store_count(s), T_MIN_BUCKETS);
     l1store_free(s);
 }
 
