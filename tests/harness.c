@@ -171,32 +171,51 @@ const char *harness_status_str(int status)
 
 char *harness_log_tail(const harness_proc *p, size_t max_bytes)
 {
-    char *out = NULL;
+    static const char *const reports[] = { "ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                                           "runtime error:", "WARNING: AddressSanitizer" };
     FILE *f = p != NULL ? fopen(p->log_path, "rb") : NULL;
-    long size;
-    size_t n;
+    char *all = NULL, *out;
+    const char *from = NULL;
+    size_t size = 0, n;
 
     if (f == NULL)
         return strdup("(no log)");
-    fseek(f, 0, SEEK_END);
-    size = ftell(f);
-    if (size > (long)max_bytes)
-        fseek(f, size - (long)max_bytes, SEEK_SET);
-    else
-        fseek(f, 0, SEEK_SET);
-    out = calloc(1, max_bytes + 1);
-    if (out == NULL) {
-        fclose(f);
-        return strdup("(no memory)");
+    for (;;) {
+        char *nb = realloc(all, size + 65536 + 1);
+
+        if (nb == NULL)
+            break;
+        all = nb;
+        n = fread(all + size, 1, 65536, f);
+        size += n;
+        if (n < 65536)
+            break;
     }
-    n = fread(out, 1, max_bytes, f);
-    out[n] = '\0';
     fclose(f);
-    if (n == 0) {
-        free(out);
+    if (all == NULL)
+        return strdup("(no memory)");
+    all[size] = '\0';
+    if (size == 0) {
+        free(all);
         return strdup("(empty log)");
     }
-    return out;
+    for (size_t i = 0; i < sizeof(reports) / sizeof(reports[0]); i++) {
+        const char *hit = strstr(all, reports[i]);
+
+        if (hit != NULL && (from == NULL || hit < from))
+            from = hit;
+    }
+    if (from != NULL) {
+        while (from > all && from[-1] != '\n')
+            from--;
+        n = strnlen(from, max_bytes);
+    } else {
+        n = size < max_bytes ? size : max_bytes;
+        from = all + size - n;
+    }
+    out = strndup(from, n);
+    free(all);
+    return out != NULL ? out : strdup("(no memory)");
 }
 
 /* Reset what exec keeps (ignored signals, mask), called in the child. */

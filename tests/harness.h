@@ -33,10 +33,10 @@
  * a time (--jobs 1), yet every test file still owns its own range so that
  * files can be run by hand concurrently:
  *     7000-7019  test_core.c
- *     7020-7039  reserved: failover / health tests
- *     7040-7059  reserved: replicas / Sentinel tests
- *     7060-7079  reserved: L1 cache tests
- *     7080-7099  reserved: spare
+ *     7020-7099  free for further files of the harness owner
+ *     7100-7109  test_replicas.c
+ *     7150-7169  test_sentinel.c
+ *     7200-7219  test_l1.c
  * Port 6379 is never used (a system redis may run there).
  *
  * Failure convention: functions named harness_try_* and harness_raw_* report
@@ -158,7 +158,11 @@ bool harness_proc_exited(harness_proc *p);
 /* "exited 0", "killed by signal 6", ... for messages (static buffer). */
 const char *harness_status_str(int status);
 
-/* Last max_bytes of the child's log (malloc'd, never NULL). */
+/*
+ * Excerpt of the child's log for messages (malloc'd, never NULL): from the
+ * first sanitizer report line ("ERROR: AddressSanitizer", "runtime error:",
+ * ...) when there is one, else the last max_bytes.
+ */
 char *harness_log_tail(const harness_proc *p, size_t max_bytes);
 
 /* Stop every child still running (SIGKILL), free handles, remove tmpdir. */
