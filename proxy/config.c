@@ -935,7 +935,7 @@ static int load_check(const struct config *cfg, char *err, size_t errlen)
 static void print_usage(FILE *out)
 {
     fprintf(out,
-        "Usage: redsnano [/path/to/redsnano.conf] [--directive value ...] [--test-config]\n"
+        "Usage: redsnano [/path/to/redsnano.conf] [--directive value ...] [--test-config [FILE]]\n"
         "       redsnano --config /path/to/redsnano.conf [--directive value ...]\n"
         "       redsnano --help | --version | --directives-markdown\n"
         "\n"
@@ -1076,10 +1076,14 @@ int config_load(struct config *cfg, int argc, char **argv, char **envp, char *er
             j++;
         n = j - i - 1;
         if (strcmp(name, "test-config") == 0) {
-            if (n > 0) {
-                msgf(err, errlen, "command line: --test-config takes no value, got %s", argv[i + 1]);
+            /* `redsnano --test-config FILE` names the file to check. */
+            if (n > 1 || (n == 1 && file != NULL)) {
+                msgf(err, errlen, "command line: --test-config takes at most the config file, got %s",
+                     argv[i + n]);
                 goto fail;
             }
+            if (n == 1)
+                file = argv[i + 1];
             cfg->test_config = true;
         } else if (strcmp(name, "config") == 0) {
             if (n != 1) {

@@ -784,7 +784,7 @@ CONFIG_TEST(command_line_errors)
     const char *bad_value[] = { "--port", "abc", NULL };
     const char *unknown[] = { "--prot", "1", NULL };
     const char *no_value[] = { "--port", "--bind", "::1", NULL };
-    const char *stray[] = { "--test-config", "extra", NULL };
+    const char *stray[] = { "--test-config", "a.conf", "extra", NULL };
     const char *stray2[] = { "a.conf", "b.conf", NULL };
     const char *twice[] = { "a.conf", "--config", "b.conf", NULL };
     const char *config_arity[] = { "--config", NULL };
@@ -797,7 +797,7 @@ CONFIG_TEST(command_line_errors)
     cr_assert_eq(load(&cfg, err, no_value, NULL), -1);
     cr_assert_str_eq(err, "command line: --port: expects a value: an integer in 0..65535");
     cr_assert_eq(load(&cfg, err, stray, NULL), -1);
-    cr_assert_str_eq(err, "command line: --test-config takes no value, got extra");
+    cr_assert_str_eq(err, "command line: --test-config takes at most the config file, got extra");
     cr_assert_eq(load(&cfg, err, stray2, NULL), -1);
     cr_assert(strstr(err, "command line: unexpected argument b.conf") == err, "%s", err);
     cr_assert_eq(load(&cfg, err, twice, NULL), -1);
@@ -826,6 +826,13 @@ CONFIG_TEST(config_file_by_option_or_first_argument)
     cr_assert_eq(load(&cfg, err, first, NULL), 0, "%s", err);
     cr_assert_eq(cfg.port, 4444);
     cr_assert_str_eq(cfg.config_file, path);
+    cr_assert(cfg.test_config);
+    config_free(&cfg);
+
+    /* `redsnano --test-config FILE` checks FILE. */
+    const char *test_file[] = { "--test-config", path, NULL };
+    cr_assert_eq(load(&cfg, err, test_file, NULL), 0, "%s", err);
+    cr_assert_eq(cfg.port, 4444);
     cr_assert(cfg.test_config);
     config_free(&cfg);
 }
