@@ -145,7 +145,7 @@ static const struct directive directive_table[] = {
     ROW_MEM("client-query-buffer-limit", client_query_buffer_limit, "1gb", 1, LLONG_MAX,
             "Most unprocessed input kept per client; a client over it is closed"),
     ROW_BOOL("allow-admin-commands", allow_admin_commands, "no",
-             "Forward commands that change a server's configuration or state instead of refusing them"),
+             "Forward commands that change a server (CONFIG SET/REWRITE/RESETSTAT, SHUTDOWN, DEBUG, REPLICAOF, FAILOVER, SAVE, BGSAVE, MODULE, ACL SETUSER/DELUSER, CLUSTER changes, MONITOR, CLIENT KILL/PAUSE) instead of refusing them"),
 
     /* replicas, Sentinel, health */
     ROW_ADDRS("replica", replicas, nreplicas,
@@ -164,7 +164,7 @@ static const struct directive directive_table[] = {
     ROW_MS("health-timeout", health_timeout, "500", 1, MS_MAX,
            "Milliseconds a health check may take before it counts as failed"),
     ROW_MEM("replica-max-lag", replica_max_lag, "1mb", 0, LLONG_MAX,
-            "Bytes of replication offset a replica may trail the primary and still serve reads"),
+            "Bytes of replication offset a replica may trail the primary and still serve reads; 0 = lag not checked"),
     ROW_MS("read-your-writes", read_your_writes, "1000", 0, MS_MAX,
            "Milliseconds a client's reads go to the primary after it writes; 0 = off"),
 
@@ -172,7 +172,7 @@ static const struct directive directive_table[] = {
     ROW_MEM("l1-maxmemory", l1_maxmemory, "0", 0, LLONG_MAX,
             "Memory for the in-process L1 cache; 0 = L1 off"),
     ROW_ENUM("l1-mode", l1_mode, enum l1_mode, "tracking", l1_mode_names,
-             "How L1 stays coherent with the primary: tracking or strict"),
+             "tracking: entries are served until Redis reports a change (CLIENT TRACKING) and revalidated by hash checks when reports may have been lost; strict: every hit is a hash check on the primary"),
     ROW_MS("l1-max-ttl", l1_max_ttl, "60000", 1, MS_MAX,
            "Milliseconds an L1 entry may live at most"),
     ROW_CMDS("l1-commands", l1_commands, "GET", l1_command_names,
