@@ -130,6 +130,7 @@ static struct {
     char fill_sha[41], check_sha[41];   /* script SHA1s */
     struct fill *fills[L1_FILL_BUCKETS];/* fills in flight */
     struct pend *pend[L1_PEND_BUCKETS]; /* keys with writes in flight */
+    size_t npend;                       /* entries in pend (0: reads skip the lookup) */
     uint64_t global_pending;            /* writes in flight that may touch any key */
     struct buf args;                    /* scratch: encoded args of a request */
     struct buf req;                     /* scratch: a request being built */
@@ -212,6 +213,7 @@ static struct pend *pend_find(const char *key, size_t klen, int create)
     memcpy(p->key, key, klen);
     p->next = L.pend[h];
     L.pend[h] = p;
+    L.npend++;
     return p;
 }
 
@@ -226,12 +228,13 @@ static void pend_release(struct pend *p)
             break;
         }
     }
+    L.npend--;
     free(p);
 }
 
 static int write_pending(const char *key, size_t klen)
 {
-    return L.global_pending > 0 || pend_find(key, klen, 0) != NULL;
+    return L.global_pending > 0 || (L.npend > 0 && pend_find(key, klen, 0) != NULL);
 }
 
 /* ---- fills in flight -------------------------------------------------- */

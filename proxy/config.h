@@ -52,7 +52,7 @@ struct config {
     char *bind;                  /* address to bind (default "127.0.0.1") */
     char *unixsocket;            /* path of a Unix socket to listen on, or NULL */
     struct config_addr primary;  /* the primary (default 127.0.0.1:6379) */
-    int backend_connections;     /* shared connections per backend (default 2) */
+    int backend_connections;     /* shared connections per backend (default 1) */
     int backend_timeout;         /* ms a backend may take to answer (default 5000; 0 = none) */
     int connect_timeout;         /* ms to establish a backend connection (default 1000) */
     enum loglevel loglevel;      /* debug|verbose|notice|warning|nothing (default notice) */

@@ -248,7 +248,7 @@ CONFIG_TEST(defaults_are_documented_values)
     cr_assert_str_eq(cfg.bind, "127.0.0.1");
     cr_assert_null(cfg.unixsocket);
     assert_addr(&cfg.primary, "127.0.0.1", 6379);
-    cr_assert_eq(cfg.backend_connections, 2);
+    cr_assert_eq(cfg.backend_connections, 1);
     cr_assert_eq(cfg.backend_timeout, 5000);
     cr_assert_eq(cfg.connect_timeout, 1000);
     cr_assert_eq(cfg.loglevel, LL_NOTICE);
