@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # bench/lib.sh — shared helpers of bench/compare, bench/instructions and bench/memory.
 #
 #   compare / instructions / memory ──source──> lib.sh ──starts──> redis-server
@@ -21,6 +22,8 @@ BENCH_TREE=$(cd "$BENCH_DIR/.." && pwd)
 BENCH_RESULTS=${BENCH_RESULTS:-$BENCH_DIR/results}
 BENCH_PIDS=()                 # pids to stop on exit, in start order
 BENCH_TMP=""                  # private temp dir (logs, configs); removed on exit unless BENCH_KEEP=1
+BENCH_NICE=${BENCH_NICE:-0}   # nice value of every server, proxy and client started (0 = as is)
+BENCH_PFX=()                  # prefix of every command started: (nice -n N) or (); set by bench_init
 
 bench_log() { printf '[%s %s] %s\n' "$BENCH_NAME" "$(date +%H:%M:%S)" "$*" >&2; }
 bench_die() { bench_log "error: $*"; exit 1; }
@@ -50,6 +53,7 @@ bench_init() {
     for t in redis-server redis-cli redis-benchmark "$@"; do
         command -v "$t" >/dev/null || bench_die "$t not found (apt-get install redis-server redis-tools nutcracker gnuplot-nox valgrind)"
     done
+    [[ $BENCH_NICE != 0 ]] && BENCH_PFX=(nice -n "$BENCH_NICE")
     BENCH_TMP=$(mktemp -d "/tmp/redsnano-$BENCH_NAME.XXXXXX")
     mkdir -p "$BENCH_RESULTS"
     trap bench_cleanup EXIT
@@ -87,7 +91,7 @@ bench_wait_ping() {
 bench_start_redis() {
     local port=$1
     bench_port_free "$port" || bench_die "port $port is in use"
-    redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
+    "${BENCH_PFX[@]}" redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
         --protected-mode yes --daemonize no --logfile "$BENCH_TMP/redis-$port.log" &
     REDIS_PID=$!
     bench_track "$REDIS_PID"
@@ -115,7 +119,7 @@ bench_start_redsnano() {
     [[ -n $bin ]] || { bench_log "redsnano: no binary (build/redsnano)"; return 1; }
     bench_port_free "$port" || bench_die "port $port is in use"
     # shellcheck disable=SC2086
-    ${BENCH_WRAP:-} "$bin" --port "$port" --bind 127.0.0.1 --primary "127.0.0.1:$rport" \
+    "${BENCH_PFX[@]}" ${BENCH_WRAP:-} "$bin" --port "$port" --bind 127.0.0.1 --primary "127.0.0.1:$rport" \
         --loglevel warning "$@" >"$BENCH_TMP/redsnano-$port.log" 2>&1 &
     RS_PID=$!
     bench_track "$RS_PID"
@@ -161,7 +165,7 @@ bench_start_nutcracker() {
     bench_nutcracker_yml "$port" "$rport" "$yml"
     nutcracker -t -c "$yml" >/dev/null 2>&1 || bench_die "nutcracker rejected $yml"
     # shellcheck disable=SC2086
-    ${BENCH_WRAP:-} nutcracker -c "$yml" -s "$sport" -a 127.0.0.1 -v 4 \
+    "${BENCH_PFX[@]}" ${BENCH_WRAP:-} nutcracker -c "$yml" -s "$sport" -a 127.0.0.1 -v 4 \
         -o "$BENCH_TMP/nutcracker-$port.log" -p "$BENCH_TMP/nutcracker-$port.pid" \
         >"$BENCH_TMP/nutcracker-$port.out" 2>&1 &
     NC_PID=$!
@@ -179,7 +183,7 @@ bench_populate() {
 }
 
 # Send one command to a server or proxy; prints the reply (raw).
-bench_cmd() { local port=$1; shift; redis-cli -h 127.0.0.1 -p "$port" "$@" 2>/dev/null; }
+bench_cmd() { local port=$1; shift; redis-cli -h 127.0.0.1 -p "$port" "$@" 2>/dev/null || true; }
 
 # VmRSS of PID in KiB.
 bench_rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null; }
@@ -203,15 +207,15 @@ bench_cpu_busy() {
 }
 
 # Wait up to MAXSECS for the machine to be quiet (under PCT% CPU busy over
-# 2 s, default 15%). Returns 0 when it is, 1 when time ran out.
+# 5 s, default 15%). Returns 0 when it is, 1 when time ran out.
 bench_wait_idle() {
     local maxsecs=$1 pct=${2:-15} start=$SECONDS busy
     while :; do
-        busy=$(bench_cpu_busy 2)
+        busy=$(bench_cpu_busy 5)
         ((busy < pct)) && return 0
         ((SECONDS - start >= maxsecs)) && { bench_log "machine still ${busy}% busy after ${maxsecs} s; going on"; return 1; }
         bench_log "machine ${busy}% busy with other work; waiting for it to calm down"
-        sleep 3
+        sleep 10
     done
 }
 
