@@ -275,7 +275,7 @@ void server_send(struct server *s, struct srvreq *r, const char *bytes, size_t l
     s->tail = r;
     s->nreqs++;
     s->requests++;
-    if (s->state == SERVER_CONNECTED)
+    if (s->state == SERVER_CONNECTED && s->head == r)
         server_arm_timer(s);
 }
 

@@ -79,13 +79,11 @@ void buf_consume(struct buf *b, size_t n)
         b->pos = b->len = 0;
 }
 
-void buf_shrink(struct buf *b, size_t keep)
+void buf_release(struct buf *b)
 {
-    if (b->pos == b->len && b->cap > keep) {
-        free(b->data);
-        b->data = NULL;
-        b->pos = b->len = b->cap = 0;
-    }
+    free(b->data);
+    b->data = NULL;
+    b->pos = b->len = b->cap = 0;
 }
 
 void buf_free(struct buf *b)

@@ -48,7 +48,12 @@ void buf_consume(struct buf *b, size_t n);
 static inline void buf_reset(struct buf *b) { b->pos = b->len = 0; }
 
 /* Release the storage when it is larger than keep bytes and empty. */
-void buf_shrink(struct buf *b, size_t keep);
+void buf_release(struct buf *b);
+static inline void buf_shrink(struct buf *b, size_t keep)
+{
+    if (b->pos == b->len && b->cap > keep)
+        buf_release(b);
+}
 
 /* Free the storage; the buffer is empty and reusable afterwards. */
 void buf_free(struct buf *b);

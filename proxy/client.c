@@ -299,8 +299,9 @@ static void client_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
     struct client *c = h->data;
     (void)suggested;
 
-    client_trim(c);
-    if (buf_reserve(&c->in, CLIENT_READ_CHUNK) != 0) {
+    if (c->in.len > 0)
+        client_trim(c);
+    if (c->in.cap - c->in.len < CLIENT_READ_CHUNK && buf_reserve(&c->in, CLIENT_READ_CHUNK) != 0) {
         *b = uv_buf_init(NULL, 0);
         return;
     }
