@@ -618,21 +618,21 @@ static void send_tracking(void)
     setup_send(L.fill, STEP_TRACKING, b->data, b->len);
 }
 
-static void send_script_loads(void)
+static void send_script_load(int step, const char *script)
 {
     struct buf *b = &L.req;
     buf_reset(b);
     buf_printf(b, "*3\r\n");
     req_arg(b, "SCRIPT", 6);
     req_arg(b, "LOAD", 4);
-    req_arg(b, fill_script, strlen(fill_script));
-    setup_send(L.fill, STEP_LOAD_FILL, b->data, b->len);
-    buf_reset(b);
-    buf_printf(b, "*3\r\n");
-    req_arg(b, "SCRIPT", 6);
-    req_arg(b, "LOAD", 4);
-    req_arg(b, check_script, strlen(check_script));
-    setup_send(L.fill, STEP_LOAD_CHECK, b->data, b->len);
+    req_arg(b, script, strlen(script));
+    setup_send(L.fill, step, b->data, b->len);
+}
+
+static void send_script_loads(void)
+{
+    send_script_load(STEP_LOAD_FILL, fill_script);
+    send_script_load(STEP_LOAD_CHECK, check_script);
 }
 
 /* Invalidation pushes: ["message", "__redis__:invalidate", [keys] | nil]

@@ -358,63 +358,67 @@ static int check_pending(struct reqframe *f)
     return 0;
 }
 
+/* Feed the reader the next slice of data (up to limit). */
+static int feed_slice(struct reqframe *f, const char *data, uint64_t base, uint64_t limit)
+{
+    size_t n = (size_t)(limit - f->fed);
+    if (n > REQ_FEED_SLICE)
+        n = REQ_FEED_SLICE;
+    if (redisReaderFeed(f->reader, data + (f->fed - base), n) != REDIS_OK) {
+        frame_error(f, "Protocol error: %s", "out of memory");
+        return -1;
+    }
+    f->fed += n;
+    return 0;
+}
+
+/* hiredis's own protocol errors, in Redis's words. */
+static void frame_reader_error(struct reqframe *f)
+{
+    const char *e = f->reader->errstr;
+    const char *got = strstr(e, "got \"");
+
+    if (strstr(e, "ulti-bulk") != NULL)
+        frame_error(f, "Protocol error: %s", "invalid multibulk length");
+    else if (strstr(e, "ulk string length") != NULL)
+        frame_error(f, "Protocol error: %s", "invalid bulk length");
+    else if (got != NULL)
+        frame_error_byte(f, got[5]);
+    else
+        frame_error(f, "Protocol error: %.40s", e);
+}
+
 static int frame_multibulk(struct reqframe *f, const char *data, size_t len, uint64_t base,
                            struct reqmsg *m)
 {
     uint64_t limit = base + len;
+    redisReader *r = f->reader;
 
     for (;;) {
-        void *reply = NULL;
-        f->bad = 0;
-        if (f->reader->pos == f->reader->len) {
-            /* Everything fed is consumed: feed before asking (a call
-             * without new bytes would only rescan). */
-            if (f->fed >= limit)
-                return REQ_MORE;
-            size_t n = (size_t)(limit - f->fed);
-            if (n > REQ_FEED_SLICE)
-                n = REQ_FEED_SLICE;
-            if (redisReaderFeed(f->reader, data + (f->fed - base), n) != REDIS_OK) {
-                frame_error(f, "Protocol error: %s", "out of memory");
+        /* Ask only when the reader holds bytes it has not consumed: a call
+         * without new bytes would only rescan. */
+        if (r->pos < r->len) {
+            void *reply = NULL;
+            f->bad = 0;
+            if (redisReaderGetReply(r, &reply) != REDIS_OK) {
+                if (!f->bad)
+                    frame_reader_error(f);
                 return REQ_ERR;
             }
-            f->fed += n;
-        }
-        if (redisReaderGetReply(f->reader, &reply) != REDIS_OK) {
-            if (!f->bad) {
-                const char *e = f->reader->errstr;
-                const char *got = strstr(e, "got \"");
-                if (strstr(e, "ulti-bulk") != NULL)
-                    frame_error(f, "Protocol error: %s", "invalid multibulk length");
-                else if (strstr(e, "ulk string length") != NULL)
-                    frame_error(f, "Protocol error: %s", "invalid bulk length");
-                else if (got != NULL)
-                    frame_error_byte(f, got[5]);
-                else
-                    frame_error(f, "Protocol error: %.40s", e);
+            if (reply != NULL) {
+                uint64_t end = f->fed - (r->len - r->pos);
+                m->start = f->msg_start;
+                m->end = end;
+                m->is_inline = 0;
+                m->argc = f->argc;
+                f->msg_start = end;
+                return REQ_OK;
             }
-            return REQ_ERR;
-        }
-        if (reply != NULL) {
-            redisReader *r = f->reader;
-            uint64_t end = f->fed - (r->len - r->pos);
-            m->start = f->msg_start;
-            m->end = end;
-            m->is_inline = 0;
-            m->argc = f->argc;
-            f->msg_start = end;
-            return REQ_OK;
         }
         if (f->fed >= limit)
             return check_pending(f) == 0 ? REQ_MORE : REQ_ERR;
-        size_t n = (size_t)(limit - f->fed);
-        if (n > REQ_FEED_SLICE)
-            n = REQ_FEED_SLICE;
-        if (redisReaderFeed(f->reader, data + (f->fed - base), n) != REDIS_OK) {
-            frame_error(f, "Protocol error: %s", "out of memory");
+        if (feed_slice(f, data, base, limit) != 0)
             return REQ_ERR;
-        }
-        f->fed += n;
     }
 }
 
