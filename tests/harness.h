@@ -33,7 +33,8 @@
  * a time (--jobs 1), yet every test file still owns its own range so that
  * files can be run by hand concurrently:
  *     7000-7019  test_core.c
- *     7020-7099  free for further files of the harness owner
+ *     7020-7039  test_limits.c
+ *     7040-7099  free
  *     7100-7109  test_replicas.c
  *     7150-7169  test_sentinel.c
  *     7200-7219  test_l1.c
