@@ -34,7 +34,8 @@
 #define HEALTH_WHY_LEN 160                    /* room for a failure reason */
 
 static const char PING_CMD[] = "*1\r\n$4\r\nPING\r\n";
-static const char INFO_CMD[] = "*2\r\n$4\r\nINFO\r\n$11\r\nreplication\r\n";
+/* The server section gives the version HELLO reports; replication the lag. */
+static const char INFO_CMD[] = "*3\r\n$4\r\nINFO\r\n$6\r\nserver\r\n$11\r\nreplication\r\n";
 
 enum hcheck_kind { HCHECK_PING = 0, HCHECK_INFO };
 
@@ -221,8 +222,10 @@ static void health_on_info(struct hslot *sl, const char *reply, size_t len)
     sl->link_up = -1;
     if (info_field(info, n, "master_link_status", v, sizeof(v)) == 0)
         sl->link_up = strcmp(v, "up") == 0;
-    if (sl == &slots[0])
+    if (sl == &slots[0]) {
         sl->offset = info_number(info, n, "master_repl_offset");
+        info_field(info, n, "redis_version", proxy->redis_version, sizeof(proxy->redis_version));
+    }
     else
         sl->offset = info_number(info, n, "slave_repl_offset");
     freeReplyObject(r);
