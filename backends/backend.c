@@ -100,6 +100,10 @@ struct server *backend_pick(struct backend *b)
     struct server *best = NULL;
     int empty = -1;
 
+    /* One connection, up: the common case needs no search. */
+    if (b->nconns == 1 && b->conns[0] != NULL && b->conns[0]->state == SERVER_CONNECTED)
+        return b->conns[0];
+
     for (int k = 0; k < b->nconns; k++) {
         int i = (b->next + k) % b->nconns;
         struct server *s = b->conns[i];

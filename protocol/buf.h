@@ -31,8 +31,16 @@ static inline size_t buf_unread(const struct buf *b) { return b->len - b->pos; }
  * unread bytes to the front) before growing. */
 int buf_reserve(struct buf *b, size_t extra);
 
-/* Append n bytes. */
-int buf_append(struct buf *b, const void *p, size_t n);
+/* Append n bytes (the slow path grows the buffer). */
+int buf_append_slow(struct buf *b, const void *p, size_t n);
+static inline int buf_append(struct buf *b, const void *p, size_t n)
+{
+    if (b->cap - b->len < n || n == 0)
+        return buf_append_slow(b, p, n);
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+    return 0;
+}
 
 /* Append a NUL-terminated string. */
 int buf_append_str(struct buf *b, const char *s);

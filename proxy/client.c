@@ -37,10 +37,12 @@ static struct req *req_get(struct client *c)
     if (r != NULL) {
         req_freelist = r->next;
         req_nfree--;
-        struct buf keep = r->reply;
-        memset(r, 0, sizeof(*r));
-        r->reply = keep;
+        r->sr = (struct srvreq){ 0 };
+        r->next = NULL;
         buf_reset(&r->reply);
+        r->done = r->forwarded = r->retryable = 0;
+        r->sent_to = NULL;
+        r->l1_token = NULL;
     } else {
         r = calloc(1, sizeof(*r));
         if (r == NULL)
