@@ -270,6 +270,8 @@ static void client_process(struct client *c)
     while (!(c->flags & (CLIENT_CLOSING | CLIENT_CLOSE_AFTER_REPLY))) {
         struct reqmsg *m = &c->stalled;
         if (!(c->flags & CLIENT_STALLED)) {
+            if (reqframe_consumed(c->rf) >= c->in_base + c->in.len)
+                break;                  /* every byte framed: nothing to ask */
             int rc = reqframe_next(c->rf, c->in.data, c->in.len, c->in_base, m);
             if (rc == REQ_MORE) {
                 uint64_t unread = c->in_base + c->in.len - reqframe_consumed(c->rf);
