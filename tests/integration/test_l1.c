@@ -1012,3 +1012,134 @@ L1_TEST(l1_off_by_default)
     L1_EXPECT_GET(l1_px, "k", "w");
     L1_CHECK(L1_STAT("l1_entries") == 0, "the L1 holds entries while off");
 }
+
+/* ---- 12. the other cacheable commands ----------------------------------------- */
+
+/* A command through the proxy must equal the same command on redis (cmd is
+ * a hiredis format without '%': its words are the arguments). */
+static void l1_same_as_redis_at(int line, const char *cmd)
+{
+    redisReply *a = l1_cmd_at(line, l1_px, cmd);
+    redisReply *b = l1_cmd_at(line, l1_rd, cmd);
+    if (!harness_reply_equal(a, b))
+        l1_fail_at(line, "%s: proxy %s, redis %s", cmd, l1_brief(a), l1_brief(b));
+    freeReplyObject(a);
+    freeReplyObject(b);
+}
+#define L1_SAME_AS_REDIS(cmd) l1_same_as_redis_at(__LINE__, (cmd))
+
+L1_TEST(hget_lrange_smembers_zrange_are_cached_and_invalidated)
+{
+    static const char *const reads[] = { "HGET h f", "LRANGE l 0 -1", "SMEMBERS s", "ZRANGE z 0 -1 WITHSCORES" };
+    static const char *const writes_proxy[] = { "HSET h f 2", "RPUSH l c", "SADD s c", "ZADD z 3 c" };
+    static const char *const writes_elsewhere[] = { "HSET h f 3", "RPUSH l d", "SADD s d", "ZADD z 4 d" };
+
+    harness_skip_if_direct();
+    L1_START(12, "--l1-maxmemory", "64mb", "--l1-commands", "HGET LRANGE SMEMBERS ZRANGE");
+    freeReplyObject(L1_CMD(l1_px, "HSET h f 1"));
+    freeReplyObject(L1_CMD(l1_px, "RPUSH l a b"));
+    freeReplyObject(L1_CMD(l1_px, "SADD s a b"));
+    freeReplyObject(L1_CMD(l1_px, "ZADD z 1 a 2 b"));
+    for (size_t i = 0; i < 4; i++) {
+        long long fills = L1_STAT("l1_fills"), hits = L1_STAT("l1_hits");
+        L1_SAME_AS_REDIS(reads[i]);                /* fill */
+        L1_SAME_AS_REDIS(reads[i]);                /* hit */
+        L1_CHECK(L1_STAT("l1_fills") == fills + 1 && L1_STAT("l1_hits") == hits + 1,
+                 "%s: not filled once then hit", reads[i]);
+        freeReplyObject(l1_cmd_at(__LINE__, l1_px, writes_proxy[i]));
+        L1_SAME_AS_REDIS(reads[i]);                /* the write through the proxy is seen */
+        freeReplyObject(l1_cmd_at(__LINE__, l1_rd, writes_elsewhere[i]));
+        long long t0 = harness_now_ms();
+        for (;;) {
+            redisReply *a = l1_cmd_at(__LINE__, l1_px, reads[i]);
+            redisReply *b = l1_cmd_at(__LINE__, l1_rd, reads[i]);
+            int same = harness_reply_equal(a, b);
+            freeReplyObject(a);
+            freeReplyObject(b);
+            if (same)
+                break;
+            if (harness_now_ms() - t0 > L1_FRESH_MS)
+                L1_FAIL("%s: a write on redis not seen within %d ms", reads[i], L1_FRESH_MS);
+            harness_sleep_ms(L1_POLL_MS);
+        }
+    }
+    /* Different arguments are different entries of the same key. */
+    L1_SAME_AS_REDIS("LRANGE l 0 0");
+    L1_SAME_AS_REDIS("LRANGE l 1 1");
+    freeReplyObject(L1_CMD(l1_px, "LPUSH l z"));
+    L1_SAME_AS_REDIS("LRANGE l 0 0");
+    L1_SAME_AS_REDIS("LRANGE l 1 1");
+}
+
+/* ---- 13. background revalidation ------------------------------------------- */
+
+L1_TEST(old_entries_are_revalidated_in_the_background)
+{
+    harness_skip_if_direct();
+    L1_START(13, "--l1-maxmemory", "64mb", "--l1-revalidate-after", "200");
+    L1_OK(l1_px, "SET k v");
+    L1_EXPECT_GET(l1_px, "k", "v");
+    /* Nobody touches k: the cron re-checks its hash every ~200 ms. */
+    L1_WAIT_STAT("l1_reval_unchanged", 2, 3000);
+    L1_CHECK(L1_STAT("l1_entries") == 1, "the revalidated entry is gone");
+    long long hits = L1_STAT("l1_hits");
+    L1_EXPECT_GET(l1_px, "k", "v");
+    L1_CHECK(L1_STAT("l1_hits") == hits + 1, "the revalidated entry is not served");
+}
+
+/* ---- 14. serving stale entries while the origin is down ---------------------- */
+
+L1_TEST(serve_stale_answers_from_the_l1_while_the_origin_is_down)
+{
+    harness_skip_if_direct();
+    L1_START(14, "--l1-maxmemory", "64mb", "--l1-serve-stale", "yes", "--backend-timeout", "300",
+             "--connect-timeout", "200");
+    L1_OK(l1_px, "SET k v");
+    L1_EXPECT_GET(l1_px, "k", "v");
+    L1_EXPECT_GET(l1_px, "k", "v");
+    harness_redis_kill9(l1_redis);
+    /* Writes fail, reads of cached keys are still answered, and counted. */
+    long long t0 = harness_now_ms();
+    int served = 0;
+    while (!served && harness_now_ms() - t0 < 3000) {
+        redisReply *r = L1_CMD(l1_px, "GET k");
+        served = r->type == REDIS_REPLY_STRING && strcmp(r->str, "v") == 0 && L1_STAT("l1_stale_served") > 0;
+        freeReplyObject(r);
+        if (!served)
+            harness_sleep_ms(50);
+    }
+    L1_CHECK(served, "GET k was not served stale with the origin down");
+    redisReply *w = L1_CMD(l1_px, "SET k w");
+    L1_CHECK(w->type == REDIS_REPLY_ERROR, "a write succeeded with the origin down: %s", l1_brief(w));
+    freeReplyObject(w);
+    /* That write never reached Redis (no connection): k is still "v". */
+    long long stale = L1_STAT("l1_stale_served");
+    L1_EXPECT_GET(l1_px, "k", "v");
+    L1_CHECK(L1_STAT("l1_stale_served") == stale + 1, "the stale read was not counted");
+    harness_redis_restart(l1_redis);
+}
+
+L1_TEST(without_serve_stale_reads_fail_while_the_origin_is_down)
+{
+    harness_skip_if_direct();
+    L1_START(15, "--l1-maxmemory", "64mb", "--backend-timeout", "300", "--connect-timeout", "200");
+    L1_OK(l1_px, "SET k v");
+    L1_EXPECT_GET(l1_px, "k", "v");
+    L1_EXPECT_GET(l1_px, "k", "v");
+    harness_redis_kill9(l1_redis);
+    /* Once the proxy has noticed, a cached key is not served. */
+    long long t0 = harness_now_ms();
+    int failed = 0;
+    while (!failed && harness_now_ms() - t0 < 3000) {
+        redisReply *r = L1_CMD(l1_px, "GET k");
+        failed = r->type == REDIS_REPLY_ERROR;
+        if (!failed && !(r->type == REDIS_REPLY_STRING && strcmp(r->str, "v") == 0))
+            L1_FAIL("GET k answered %s", l1_brief(r));
+        freeReplyObject(r);
+        if (!failed)
+            harness_sleep_ms(50);
+    }
+    L1_CHECK(failed, "GET k kept being answered with the origin down and l1-serve-stale no");
+    L1_CHECK(L1_STAT("l1_stale_served") == 0, "stale reads were served without l1-serve-stale");
+    harness_redis_restart(l1_redis);
+}
