@@ -4,6 +4,7 @@
 #include "protocol/reply.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,7 +27,11 @@ static int scan_int(const char *p, const char *cr, long long *out)
             return -1;
         v = v * 10 + (unsigned)(*p - '0');
     }
-    *out = neg ? -(long long)v : (long long)v;
+    /* 19 digits fit in 64 bits unsigned; the signed range is checked here
+     * (LLONG_MIN itself is a valid INCRBY result). */
+    if (v > (unsigned long long)LLONG_MAX + (unsigned)neg)
+        return -1;
+    *out = neg ? (v ? -(long long)(v - 1) - 1 : 0) : (long long)v;
     return 0;
 }
 

@@ -149,20 +149,13 @@ static void *frame_integer(const redisReadTask *task, long long value)
 static void *frame_nil(const redisReadTask *task)
 {
     struct reqframe *f = task->privdata;
-    redisReader *r = f->reader;
 
-    if (task->parent != NULL) {           /* "$-1" or "$junk" inside a request */
-        (void)r;
+    if (task->parent != NULL) {           /* "$-1" inside a request */
         frame_error(f, "Protocol error: %s", "invalid bulk length");
         return NULL;
     }
-    /* Top level "*-N": Redis skips it as an empty request; "*junk" is an error. */
-    size_t at = (size_t)(f->msg_start - (f->fed - r->len));
-    long long n;
-    if (parse_header_int(r->buf + at + 1, r->len - at - 1, &n) != 0) {
-        frame_error(f, "Protocol error: %s", "invalid multibulk length");
-        return NULL;
-    }
+    /* Top level "*-1" (hiredis 0.14.1 rejects junk and other negatives
+     * itself): Redis skips it as an empty request. */
     f->argc = 0;
     return f;
 }
@@ -186,13 +179,21 @@ static int hexval(char c)
     return -1;
 }
 
+/* isspace() in the C locale, as sdssplitargs uses it. */
+static int is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
+
 /* Split one inline line into f->scratch as a multibulk request. Returns the
- * argument count (0 for a blank line) or -1 on unbalanced quotes. */
+ * argument count (0 for a blank line) or -1 on unbalanced quotes. Like
+ * Redis's sdssplitargs (C strings), a NUL ends the line. */
 static int inline_split(struct reqframe *f, const char *p, size_t n)
 {
     struct buf *s = &f->scratch;
     struct buf arg = { 0 };
-    const char *end = p + n;
+    const char *nul = memchr(p, '\0', n);
+    const char *end = nul ? nul : p + n;
     int argc = 0;
 
     buf_reset(s);
@@ -200,7 +201,7 @@ static int inline_split(struct reqframe *f, const char *p, size_t n)
     if (buf_append(s, "*0000000000\r\n", 13) != 0)
         return -1;
     for (;;) {
-        while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == '\v' || *p == '\f'))
+        while (p < end && is_space(*p))
             p++;
         if (p >= end)
             break;
@@ -227,7 +228,7 @@ static int inline_split(struct reqframe *f, const char *p, size_t n)
                     }
                     buf_append(&arg, &c, 1);
                 } else if (*p == '"') {
-                    if (p + 1 < end && !(p[1] == ' ' || p[1] == '\t' || p[1] == '\n' || p[1] == '\r'))
+                    if (p + 1 < end && !is_space(p[1]))
                         goto unbalanced;
                     done = 1;
                 } else {
@@ -240,7 +241,7 @@ static int inline_split(struct reqframe *f, const char *p, size_t n)
                     p++;
                     buf_append(&arg, "'", 1);
                 } else if (*p == '\'') {
-                    if (p + 1 < end && !(p[1] == ' ' || p[1] == '\t' || p[1] == '\n' || p[1] == '\r'))
+                    if (p + 1 < end && !is_space(p[1]))
                         goto unbalanced;
                     done = 1;
                 } else {
@@ -388,6 +389,26 @@ static void frame_reader_error(struct reqframe *f)
         frame_error(f, "Protocol error: %.40s", e);
 }
 
+/* "*-10\r\n": Redis skips any count <= 0 as an empty request, hiredis
+ * refuses counts below -1. When the message is such a line, step past it
+ * with a fresh reader. Returns 1 if skipped. */
+static int skip_negative_count(struct reqframe *f, const char *data, uint64_t base, uint64_t limit)
+{
+    const char *p = data + (f->msg_start - base);
+    size_t avail = (size_t)(limit - f->msg_start);
+    const char *cr = memchr(p, '\r', avail < REQ_HEADER_MAX ? avail : REQ_HEADER_MAX);
+    long long n;
+
+    if (avail < 2 || p[0] != '*' || p[1] != '-' || cr == NULL || (size_t)(cr - p) + 1 >= avail ||
+        cr[1] != '\n' || parse_header_int(p + 1, (size_t)(cr - p), &n) != 0)
+        return 0;
+    redisReaderFree(f->reader);
+    f->reader = NULL;
+    f->msg_start += (uint64_t)(cr - p) + 2;
+    f->fed = f->msg_start;
+    return 1;
+}
+
 static int frame_multibulk(struct reqframe *f, const char *data, size_t len, uint64_t base,
                            struct reqmsg *m)
 {
@@ -401,6 +422,8 @@ static int frame_multibulk(struct reqframe *f, const char *data, size_t len, uin
             void *reply = NULL;
             f->bad = 0;
             if (redisReaderGetReply(r, &reply) != REDIS_OK) {
+                if (!f->bad && skip_negative_count(f, data, base, limit))
+                    return REQ_SKIPPED;
                 if (!f->bad)
                     frame_reader_error(f);
                 return REQ_ERR;
@@ -437,6 +460,8 @@ int reqframe_next(struct reqframe *f, const char *data, size_t len, uint64_t bas
                 return REQ_ERR;
             }
             int rc = frame_multibulk(f, data, len, base, m);
+            if (rc == REQ_SKIPPED)
+                continue;
             if (rc != REQ_OK)
                 return rc;
             if (m->argc == 0)

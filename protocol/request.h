@@ -42,7 +42,7 @@
 #define REQ_FEED_SLICE 2048          /* bytes fed to hiredis at a time (its buffer compaction is O(unread)) */
 #define REQ_HEADER_MAX 32            /* longest "*N" / "$N" header line without CRLF */
 
-enum { REQ_OK = 1, REQ_MORE = 0, REQ_ERR = -1 };
+enum { REQ_OK = 1, REQ_MORE = 0, REQ_ERR = -1, REQ_SKIPPED = 2 /* internal */ };
 
 struct redisReader;
 

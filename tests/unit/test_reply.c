@@ -107,3 +107,19 @@ Test(reply, writers_produce_resp)
     cr_assert(memcmp(b.data, want, b.len) == 0);
     buf_free(&b);
 }
+
+Test(reply, extreme_integers)
+{
+    char out[64];
+    const char *min = ":-9223372036854775808\r\n";     /* INCRBY k -9223372036854775808 on 0 */
+    scan_all(min, strlen(min), 3, out);
+    char want[32];
+    snprintf(want, sizeof(want), "%zu,", strlen(min));
+    cr_assert_str_eq(out, want);
+    scan_all("$-9999999999999999999\r\n", 23, 23, out);
+    cr_assert_str_eq(out, "ERR");
+    scan_all("*-9999999999999999999\r\n", 23, 23, out);
+    cr_assert_str_eq(out, "ERR");
+    scan_all(":9223372036854775808\r\n", 22, 22, out);
+    cr_assert_str_eq(out, "ERR");
+}

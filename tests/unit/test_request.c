@@ -2,6 +2,7 @@
  * tests/unit/test_request.c — request framing: every split, inline, errors, limits.
  */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "protocol/request.h"
@@ -166,4 +167,39 @@ Test(request, offsets_survive_buffer_compaction)
     cr_assert(m.argvlen[1] == 1 && m.argv[1][0] == 'k');
     cr_assert_eq(m.len, 20);
     reqframe_free(&f);
+}
+
+Test(request, negative_counts_are_skipped_like_redis)
+{
+    char out[512], err[128] = "";
+    const char *in = "*-10\r\nPING\r\n*-1\r\n*1\r\n$4\r\nECHO\r\n";
+    for (size_t step = 1; step <= strlen(in); step++) {
+        frame_all(in, strlen(in), step, out, sizeof(out), err);
+        cr_assert_str_eq(out, "PING;ECHO;", "step %zu: %s (%s)", step, out, err);
+    }
+}
+
+Test(request, nil_count_after_hiredis_compacted_its_buffer)
+{
+    /* hiredis trims its buffer once 1 KB is consumed, mid-message too:
+     * "*-1" split after its '*' must still be skipped cleanly (UBSan). */
+    static char in[1200];
+    size_t n = (size_t)sprintf(in, "*1\r\n$1010\r\n");
+    memset(in + n, 'x', 1010);
+    n += 1010;
+    n += (size_t)sprintf(in + n, "\r\n*-1\r\n*1\r\n$4\r\nPING\r\n");
+    char out[2048], err[128] = "";
+    frame_all(in, n, 1024, out, sizeof(out), err);
+    cr_assert(strstr(out, ";PING;") != NULL, "%.40s... (%s)", out, err);
+}
+
+Test(request, inline_line_ends_at_nul_and_vertical_space_closes_quotes)
+{
+    char out[512], err[128] = "";
+    const char in1[] = "GET a\0b\r\n";
+    frame_all(in1, sizeof(in1) - 1, sizeof(in1) - 1, out, sizeof(out), err);
+    cr_assert_str_eq(out, "GET|a;", "%s", out);
+    const char *in2 = "SET \"a\"\vb\r\n";
+    frame_all(in2, strlen(in2), strlen(in2), out, sizeof(out), err);
+    cr_assert_str_eq(out, "SET|a|b;", "%s (%s)", out, err);
 }
