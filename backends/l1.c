@@ -21,6 +21,7 @@
 
 #include "backends/backend.h"
 #include "backends/l1store.h"
+#include "backends/outq.h"
 #include "protocol/buf.h"
 #include "protocol/reply.h"
 #include "proxy/admin.h"
@@ -127,6 +128,7 @@ static struct {
     uint64_t backoff;                   /* reconnect delay */
     int reval_inflight;                 /* revalidation checks outstanding */
     int reval_active;                   /* a revalidation pass is running */
+    uint64_t drained;                   /* loop iteration whose pending invalidations were taken */
     char fill_sha[41], check_sha[41];   /* script SHA1s */
     struct fill *fills[L1_FILL_BUCKETS];/* fills in flight */
     struct pend *pend[L1_PEND_BUCKETS]; /* keys with writes in flight */
@@ -927,6 +929,18 @@ int l1_read(uint8_t id, const struct reqmsg *m, int may_wait, const char **reply
 {
     const char *key = m->argv[1];
     size_t klen = m->argvlen[1];
+
+    /* Take the invalidations already on the subscriber's socket before
+     * answering from the L1 (once per loop iteration): a client that saw
+     * a write elsewhere complete and then reads must not get the old
+     * value just because its socket was served first. */
+    if (L.ready && L.drained != outq_iteration()) {
+        L.drained = outq_iteration();
+        if (server_read_now(L.sub) < 0)
+            l1_unready("invalidation channel closed");
+    }
+    if (L.ready && (L.fill == NULL || L.fill->state != SERVER_CONNECTED))
+        l1_unready("fill connection closed");
 
     encode_args(m);
     const char *args = L.args.data ? L.args.data : "";

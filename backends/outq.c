@@ -9,6 +9,7 @@
 static struct outq *flush_head;       /* queues waiting for the next flush */
 static uv_prepare_t flush_prepare;    /* runs outq_flush_all before polling */
 static void (*before_flush)(void);    /* deferred work that produces output */
+static uint64_t iteration;            /* outq_flush_all calls: one per loop iteration */
 
 void outq_init(struct outq *q, void (*on_error)(struct outq *, int))
 {
@@ -139,8 +140,14 @@ void outq_set_before_flush(void (*fn)(void))
     before_flush = fn;
 }
 
+uint64_t outq_iteration(void)
+{
+    return iteration;
+}
+
 void outq_flush_all(void)
 {
+    iteration++;
     if (before_flush)
         before_flush();
     while (flush_head) {

@@ -74,6 +74,9 @@ void outq_flush_all(void);
  * and must not run inside another callback: resuming stalled clients). */
 void outq_set_before_flush(void (*fn)(void));
 
+/* Loop iterations so far (bumped once per outq_flush_all). */
+uint64_t outq_iteration(void);
+
 /* Install the prepare handle on loop that calls outq_flush_all(). */
 int outq_loop_init(uv_loop_t *loop);
 

@@ -9,6 +9,7 @@
 #include "backends/server.h"
 
 #include <errno.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -277,6 +278,31 @@ void server_send(struct server *s, struct srvreq *r, const char *bytes, size_t l
     s->requests++;
     if (s->state == SERVER_CONNECTED && s->head == r)
         server_arm_timer(s);
+}
+
+int server_read_now(struct server *s)
+{
+    uv_os_fd_t fd;
+
+    if (s->state != SERVER_CONNECTED || uv_fileno((uv_handle_t *)&s->tcp, &fd) != 0)
+        return s->state == SERVER_CONNECTED ? 0 : -1;
+    for (;;) {
+        uv_buf_t b;
+        server_alloc((uv_handle_t *)&s->tcp, SERVER_READ_CHUNK, &b);
+        if (b.len == 0)
+            return 0;
+        ssize_t n = recv(fd, b.base, b.len, MSG_DONTWAIT);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return 0;
+        if (n < 0 && errno == EINTR)
+            continue;
+        /* Data, EOF (0) or an error: the read callback's own handling. */
+        server_read((uv_stream_t *)&s->tcp, n > 0 ? n : n == 0 ? UV_EOF : uv_translate_sys_error(errno), &b);
+        if (s->state != SERVER_CONNECTED)
+            return -1;
+        if ((size_t)n < b.len)
+            return 0;
+    }
 }
 
 void server_send_raw(struct server *s, const char *bytes, size_t len)

@@ -95,6 +95,11 @@ int server_connect(struct server *s, uv_loop_t *loop, const struct sockaddr *add
  * the FIFO. See the contract for failures. */
 void server_send(struct server *s, struct srvreq *r, const char *bytes, size_t len);
 
+/* Read and handle whatever the socket holds now, without waiting (the
+ * L1 takes pending invalidations before it serves a hit). Returns 0, or -1
+ * when the connection is closed or closing (an EOF was read). */
+int server_read_now(struct server *s);
+
 /* Queue bytes that expect no reply of their own (push mode). */
 void server_send_raw(struct server *s, const char *bytes, size_t len);
 

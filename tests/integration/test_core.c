@@ -130,8 +130,11 @@ static void core_same_v(int line, bool unordered, const char *fmt, va_list ap)
     cr_assert_not_null(b, "line %d: '%s': no reply from the reference redis: %s", line, fmt,
                        core_rf->errstr);
     if (unordered && a->type == REDIS_REPLY_ARRAY && b->type == REDIS_REPLY_ARRAY) {
-        qsort(a->element, a->elements, sizeof(*a->element), core_cmp_str);
-        qsort(b->element, b->elements, sizeof(*b->element), core_cmp_str);
+        /* An empty array has no element vector (qsort(NULL) is UB). */
+        if (a->elements > 0)
+            qsort(a->element, a->elements, sizeof(*a->element), core_cmp_str);
+        if (b->elements > 0)
+            qsort(b->element, b->elements, sizeof(*b->element), core_cmp_str);
     }
     if (!harness_reply_equal(a, b)) {
         char *sa = harness_reply_str(a), *sb = harness_reply_str(b);
