@@ -182,6 +182,12 @@ int router_dispatch(struct client *c, struct reqmsg *m)
         local_deny(c, m);
         return ROUTER_DONE;
     }
+    /* Replies are matched to requests one for one: a client cannot turn
+     * them off. */
+    if (arg_is(m, 0, "client") && arg_is(m, 1, "reply") && !arg_is(m, 2, "on")) {
+        local_error(c, "ERR redsnano: CLIENT REPLY OFF|SKIP is not supported through the proxy");
+        return ROUTER_DONE;
+    }
     if (f & CMD_PROXY_LOCAL) {
         /* Inside a pinned session only HELLO is intercepted (RESP3 must
          * never be negotiated); the rest is Redis's to answer or queue. */

@@ -222,3 +222,21 @@ Test(limits, test_config_checks_without_starting)
     cr_assert(out && strstr(out, "read-policy"), "%s", out ? out : "");
     free(out);
 }
+
+Test(limits, client_reply_off_is_refused_and_replies_stay_matched)
+{
+    harness_skip_if_direct();
+    harness_proc *px = harness_proxy_start(LIM_PORT(7), "--primary", lim_primary);
+    redisContext *c = harness_connect(px->port);
+    redisReply *r = harness_cmd(c, "CLIENT REPLY OFF");
+    cr_assert(r && r->type == REDIS_REPLY_ERROR && strstr(r->str, "CLIENT REPLY"), "CLIENT REPLY OFF was not refused");
+    freeReplyObject(r);
+    r = harness_cmd(c, "SET after yes");
+    cr_assert(r && r->type == REDIS_REPLY_STATUS, "the next command's reply is missing or misplaced");
+    freeReplyObject(r);
+    r = harness_cmd(c, "GET after");
+    cr_assert(r && r->type == REDIS_REPLY_STRING && strcmp(r->str, "yes") == 0);
+    freeReplyObject(r);
+    redisFree(c);
+    cr_assert_eq(harness_proxy_stop(px), 0);
+}
