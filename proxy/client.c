@@ -268,7 +268,7 @@ static void client_protocol_error(struct client *c, const char *msg)
 static void client_process(struct client *c)
 {
     while (!(c->flags & (CLIENT_CLOSING | CLIENT_CLOSE_AFTER_REPLY))) {
-        struct reqmsg *m = &c->stalled;
+        struct reqmsg *m = c->msg;
         if (!(c->flags & CLIENT_STALLED)) {
             if (reqframe_consumed(c->rf) >= c->in_base + c->in.len)
                 break;                  /* every byte framed: nothing to ask */
@@ -326,11 +326,17 @@ static void client_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
     c->in.len += (size_t)nread;
     c->last_active = uv_now(proxy->loop);
     if (c->rf == NULL) {
-        c->rf = malloc(sizeof(*c->rf));
-        if (c->rf == NULL) {
+        /* Framer and message in one allocation, made on the first read. */
+        struct {
+            struct reqframe rf;
+            struct reqmsg msg;
+        } *fm = malloc(sizeof(*fm));
+        if (fm == NULL) {
             client_close(c);
             return;
         }
+        c->rf = &fm->rf;
+        c->msg = &fm->msg;
         reqframe_init(c->rf, &proxy->limits);
     }
     client_process(c);

@@ -67,7 +67,7 @@ struct client {
     struct buf in;                    /* unread input; byte in.data[in.pos] is at stream offset in_base + in.pos */
     uint64_t in_base;                 /* stream offset of in.data[0] */
     struct reqframe *rf;              /* request framer, allocated on the first read (idle clients cost less) */
-    struct reqmsg stalled;            /* the framed request waiting for the stall to end */
+    struct reqmsg *msg;               /* the framed request being dispatched (waits here while stalled) */
     struct outq out;                  /* replies to write */
     struct req *head, *tail;          /* FIFO of requests not yet answered to the client */
     unsigned nreqs;                   /* requests in the FIFO */
