@@ -181,6 +181,15 @@ void backend_retarget(struct backend *b, const struct backend *next)
     b->generation = gen;
 }
 
+unsigned backend_inflight(const struct backend *b)
+{
+    unsigned n = 0;
+    for (int i = 0; i < b->nconns; i++)
+        if (b->conns[i])
+            n += b->conns[i]->nreqs;
+    return n;
+}
+
 int backend_connected(const struct backend *b)
 {
     int n = 0;

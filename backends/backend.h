@@ -79,4 +79,7 @@ void backend_retarget(struct backend *b, const struct backend *next);
 /* Shared connections currently connected. */
 int backend_connected(const struct backend *b);
 
+/* Requests waiting for a reply on the shared connections. */
+unsigned backend_inflight(const struct backend *b);
+
 #endif

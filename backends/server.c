@@ -50,6 +50,8 @@ static void server_fail_all(struct server *s, const char *why)
         struct srvreq *r = s->head;
         s->head = r->next;
         s->nreqs--;
+        if (s->backend)
+            s->backend->errors++;
         r->next = NULL;
         r->server = NULL;
         r->on_reply(r, msg, (size_t)n, 1);

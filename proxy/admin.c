@@ -42,10 +42,10 @@ static void backend_line(struct buf *t, const char *label, const struct backend 
     int have = health_figures(b, &h) == 0;
 
     buf_printf(t, "%s:addr=%s,role=%s,health=%s,latency_us=%.0f,requests=%llu,errors=%llu,"
-               "connected=%d,connections_opened=%llu",
+               "in_flight=%u,connected=%d,connections_opened=%llu",
                label, b->name, b->role == BACKEND_PRIMARY ? "primary" : "replica",
                b->healthy ? "up" : "down", b->latency_us, (unsigned long long)b->requests,
-               (unsigned long long)b->errors, backend_connected(b),
+               (unsigned long long)b->errors, backend_inflight(b), backend_connected(b),
                (unsigned long long)b->connections_opened);
     if (have)
         buf_printf(t, ",link=%s,lag=%lld,checks=%llu,check_failures=%llu",

@@ -106,6 +106,7 @@ static void unavailable(struct client *c, struct backend *b)
     snprintf(msg, sizeof(msg), "ERR redsnano: backend %s (%s) %s", b->name,
              b->role == BACKEND_PRIMARY ? "primary" : "replica", b->err[0] ? b->err : "unavailable");
     proxy->stats.backend_errors++;
+    b->errors++;
     local_error(c, msg);
 }
 
