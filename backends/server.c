@@ -8,6 +8,8 @@
  */
 #include "backends/server.h"
 
+#include "backends/backend.h"
+
 #include <errno.h>
 #include <sys/socket.h>
 #include <stdio.h>
