@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "backends/backend.h"
+#include "backends/cluster.h"
 #include "backends/health.h"
 #include "protocol/reply.h"
 #include "proxy/proxy.h"
@@ -56,6 +57,10 @@ static void backend_line(struct buf *t, const char *label, const struct backend 
 
 static void backends_section(struct buf *t)
 {
+    if (cluster_on()) {
+        cluster_report(t);
+        return;
+    }
     buf_printf(t, "# Backends\r\n");
     backend_line(t, "primary", &proxy->primary);
     for (int i = 0; i < proxy->nreplicas; i++) {

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "backends/backend.h"
+#include "backends/cluster.h"
 #include "backends/l1.h"
 #include "protocol/reply.h"
 #include "proxy/log.h"
@@ -40,7 +41,7 @@ static struct req *req_get(struct client *c)
         r->sr = (struct srvreq){ 0 };
         r->next = NULL;
         buf_reset(&r->reply);
-        r->done = r->forwarded = r->retryable = 0;
+        r->done = r->forwarded = r->retryable = r->redirects = 0;
         r->sent_to = NULL;
         r->l1_token = NULL;
     } else {
@@ -123,6 +124,43 @@ static int req_retry(struct client *c, struct req *r)
     return 1;
 }
 
+static void asking_done(struct srvreq *sr, const char *reply, size_t len, int failed)
+{
+    (void)reply;
+    (void)len;
+    (void)failed;
+    free(sr);                           /* ASKING's +OK: nobody waits for it */
+}
+
+/* A cluster node answered -MOVED or -ASK: send the request where it says
+ * (after ASKING for -ASK). Redis did not run it, so resending is safe,
+ * writes included. Returns 1 if resent. */
+static int req_redirect(struct client *c, struct req *r, const char *reply, size_t len)
+{
+    struct backend *to;
+    int ask;
+
+    if (r->redirects >= CLUSTER_MAX_REDIRECTS || !cluster_redirect(reply, len, &to, &ask))
+        return 0;
+    struct server *s = backend_pick(to);
+    if (s == NULL)
+        return 0;
+    if (ask) {
+        struct srvreq *a = calloc(1, sizeof(*a));
+        if (a == NULL)
+            return 0;
+        a->on_reply = asking_done;
+        server_send(s, a, "*1\r\n$6\r\nASKING\r\n", 16);
+    }
+    r->redirects++;
+    r->retryable = REQ_RETRY_CLUSTER;
+    r->sr.deadline = 0;
+    to->requests++;
+    c->inflight_server = s;
+    server_send(s, &r->sr, r->reply.data + r->reply.pos, buf_unread(&r->reply));
+    return 1;
+}
+
 static void req_on_reply(struct srvreq *sr, const char *reply, size_t len, int failed)
 {
     struct req *r = (struct req *)((char *)sr - offsetof(struct req, sr));
@@ -137,8 +175,11 @@ static void req_on_reply(struct srvreq *sr, const char *reply, size_t len, int f
         return;
     }
     if (r->retryable) {
-        r->retryable = 0;
-        if (failed && req_retry(c, r))
+        int kind = r->retryable;
+        r->retryable = REQ_RETRY_NONE;
+        if (kind == REQ_RETRY_REPLICA && failed && req_retry(c, r))
+            return;
+        if (kind == REQ_RETRY_CLUSTER && !failed && reply[0] == '-' && req_redirect(c, r, reply, len))
             return;
         buf_reset(&r->reply);
     }
@@ -209,7 +250,9 @@ struct srvreq *client_wait(struct client *c, struct server *via)
     return &r->sr;
 }
 
-void client_forward_read(struct client *c, struct server *s, const char *bytes, size_t len)
+/* Forward keeping a copy of the bytes, for a resend of this kind. */
+static void client_forward_copy(struct client *c, struct server *s, const char *bytes, size_t len,
+                                uint64_t deadline, int kind)
 {
     struct req *r = req_get(c);
     if (r == NULL || buf_append(&r->reply, bytes, len) != 0) {
@@ -217,13 +260,26 @@ void client_forward_read(struct client *c, struct server *s, const char *bytes, 
         return;
     }
     r->forwarded = 1;
-    r->retryable = 1;
+    r->retryable = (uint8_t)kind;
+    r->redirects = 0;
     r->sent_to = s->backend;
     r->sr.on_reply = req_on_reply;
+    r->sr.deadline = deadline;
     c->inflight++;
     c->inflight_server = s;
     proxy->stats.forwarded++;
     server_send(s, &r->sr, bytes, len);
+}
+
+void client_forward_read(struct client *c, struct server *s, const char *bytes, size_t len)
+{
+    client_forward_copy(c, s, bytes, len, 0, REQ_RETRY_REPLICA);
+}
+
+void client_forward_cluster(struct client *c, struct server *s, const char *bytes, size_t len,
+                            uint64_t deadline)
+{
+    client_forward_copy(c, s, bytes, len, deadline, REQ_RETRY_CLUSTER);
 }
 
 /* ---- reading and framing ------------------------------------------------ */

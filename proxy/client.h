@@ -30,6 +30,10 @@
 
 struct client;
 
+/* Why a request keeps a copy of its bytes while in flight. */
+enum { REQ_RETRY_NONE = 0, REQ_RETRY_REPLICA = 1 /* resend once if its replica fails */,
+       REQ_RETRY_CLUSTER = 2 /* follow -MOVED / -ASK */ };
+
 /* A request in the client's FIFO. */
 struct req {
     struct srvreq sr;                 /* the server-side half (FIFO on a server) */
@@ -38,7 +42,8 @@ struct req {
     struct buf reply;                 /* reply bytes, kept until this is the FIFO head */
     uint8_t done;                     /* the reply is complete */
     uint8_t forwarded;                /* waiting on a server (counted in inflight) */
-    uint8_t retryable;                /* a read on a replica: `reply` holds its bytes until answered */
+    uint8_t retryable;                /* REQ_RETRY_*: `reply` holds its bytes until answered */
+    uint8_t redirects;                /* cluster MOVED/ASK hops taken */
     struct backend *sent_to;          /* retryable: the replica it went to */
     void *l1_token;                   /* a write's hold on L1 keys, released with its reply */
 };
@@ -109,6 +114,12 @@ struct srvreq *client_wait(struct client *c, struct server *via);
  * is kept so that, if that replica fails before answering, the read is
  * sent once more elsewhere (router_retry_backend) instead of failing. */
 void client_forward_read(struct client *c, struct server *s, const char *bytes, size_t len);
+
+/* Like client_forward, in cluster mode: a copy of the bytes is kept so
+ * that a -MOVED or -ASK reply is followed (up to CLUSTER_MAX_REDIRECTS
+ * hops) instead of reaching the client. */
+void client_forward_cluster(struct client *c, struct server *s, const char *bytes, size_t len,
+                            uint64_t deadline);
 
 /* Resume a stalled client (its in-flight requests are answered). */
 void client_resume(struct client *c);

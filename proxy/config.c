@@ -152,6 +152,8 @@ static const struct directive directive_table[] = {
               "A replica that may serve reads; repeat the directive for each replica"),
     ROW_ADDRS("sentinel", sentinels, nsentinels,
               "A Sentinel to ask for the primary and replicas; repeat for each Sentinel"),
+    ROW_ADDRS("cluster", cluster, ncluster,
+              "A Redis Cluster node to learn the slot map from; repeat for more seeds. Turns on cluster mode: keys go to their slot's primary, MOVED/ASK are followed"),
     ROW_OPTSTR("sentinel-master", sentinel_master,
                "Name of the master the Sentinels monitor; required with sentinel"),
     ROW_OPTSTR("sentinel-password", sentinel_password,
@@ -920,6 +922,11 @@ static int load_check(const struct config *cfg, char *err, size_t errlen)
     if (cfg->nsentinels > 0 && cfg->sentinel_master == NULL) {
         msgf(err, errlen, "configuration: sentinel is given but sentinel-master is not: "
                  "name the master the Sentinels monitor");
+        return -1;
+    }
+    if (cfg->ncluster > 0 && (cfg->nsentinels > 0 || cfg->nreplicas > 0)) {
+        msgf(err, errlen, "configuration: cluster cannot be combined with replica or sentinel: "
+                 "in cluster mode the nodes come from CLUSTER SLOTS");
         return -1;
     }
     if (cfg->nsentinels == 0 && cfg->sentinel_master != NULL) {

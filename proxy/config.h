@@ -69,6 +69,8 @@ struct config {
     struct config_addr sentinels[CONFIG_MAX_ADDRS];
     int nsentinels;
     char *sentinel_master;       /* master name to ask the sentinels about, or NULL */
+    struct config_addr cluster[CONFIG_MAX_ADDRS]; /* Redis Cluster seed nodes: cluster mode when any */
+    int ncluster;
     char *sentinel_password;     /* AUTH for the sentinels, or NULL */
     enum read_policy read_policy;/* default prefer-replica */
     int health_interval;         /* ms between health checks (default 1000) */

@@ -15,6 +15,7 @@
 #include <uv.h>
 
 #include "backends/backend.h"
+#include "backends/cluster.h"
 #include "backends/health.h"
 #include "backends/l1.h"
 #include "backends/sentinel.h"
@@ -40,6 +41,7 @@ static void stop_everything(void)
 {
     sentinel_stop();
     health_stop();
+    cluster_stop();
     l1_stop();
     client_close_all();
     backend_close_all(&proxy->primary, "shutting down");
@@ -148,10 +150,18 @@ int main(int argc, char **argv)
     client_module_init();
     if (listener_open() < 0)
         return 1;
-    if (health_start() < 0 || sentinel_start() < 0 || l1_start() < 0)
+    if (the_config.ncluster > 0) {
+        /* Cluster mode: the slot map decides; no fixed primary to check. */
+        if (cluster_start() < 0)
+            return 1;
+    } else if (health_start() < 0 || sentinel_start() < 0 || l1_start() < 0) {
         return 1;
-    log_notice("Primary %s, %d replica(s), %d connection(s) per backend", proxy->primary.name,
-               proxy->nreplicas, the_config.backend_connections);
+    }
+    if (the_config.ncluster == 0)
+        log_notice("Primary %s, %d replica(s), %d connection(s) per backend", proxy->primary.name,
+                   proxy->nreplicas, the_config.backend_connections);
+    else if (the_config.l1_maxmemory > 0)
+        log_warn("The L1 is off in cluster mode (l1-maxmemory ignored)");
 
     uv_signal_init(proxy->loop, &sigterm);
     uv_signal_start(&sigterm, on_signal, SIGTERM);

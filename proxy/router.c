@@ -14,6 +14,7 @@
 #include <strings.h>
 
 #include "backends/backend.h"
+#include "backends/cluster.h"
 #include "backends/l1.h"
 #include "protocol/command.h"
 #include "proxy/client.h"
@@ -110,16 +111,16 @@ static void unavailable(struct client *c, struct backend *b)
     local_error(c, msg);
 }
 
-/* Forward to the client's pinned connection, creating it if needed. */
-static int route_pinned(struct client *c, const struct cmd *cmd, struct reqmsg *m)
+/* Forward to the client's pinned connection, creating it (to b) if needed. */
+static int route_pinned_to(struct client *c, const struct cmd *cmd, struct reqmsg *m, struct backend *b)
 {
     uint32_t f = cmd ? cmd->flags : 0;
 
     if (c->pinned == NULL) {
         if (c->inflight > 0)
             return ROUTER_STALL;
-        if (client_pin(c, &proxy->primary) == NULL) {
-            unavailable(c, &proxy->primary);
+        if (client_pin(c, b) == NULL) {
+            unavailable(c, b);
             return ROUTER_DONE;
         }
     }
@@ -154,6 +155,96 @@ static int route_pinned(struct client *c, const struct cmd *cmd, struct reqmsg *
     return ROUTER_DONE;
 }
 
+static int route_pinned(struct client *c, const struct cmd *cmd, struct reqmsg *m)
+{
+    return route_pinned_to(c, cmd, m, &proxy->primary);
+}
+
+/* Does this call need the client's own connection? */
+static int needs_pin(const struct cmd *cmd, const struct reqmsg *m)
+{
+    if (!(cmd->flags & CMD_PROXY_PIN))
+        return 0;
+    /* XREAD / XREADGROUP block only with BLOCK. */
+    return !((arg_is(m, 0, "xread") || arg_is(m, 0, "xreadgroup")) && !has_block_option(m));
+}
+
+/* Cluster mode: every key of a call must hash to one slot; the call goes
+ * to that slot's primary and follows -MOVED / -ASK. */
+static int route_cluster(struct client *c, const struct cmd *cmd, struct reqmsg *m)
+{
+    uint32_t f = cmd ? cmd->flags : 0;
+    int stack_keys[64], *keys = stack_keys;
+    int n = 0, slot = -1;
+
+    if (cmd && (f & CMD_PROXY_TXN)) {
+        local_error(c, "ERR redsnano: MULTI, EXEC, DISCARD, WATCH and UNWATCH are not supported in cluster mode");
+        return ROUTER_DONE;
+    }
+    if (arg_is(m, 0, "select")) {
+        if (m->argc == 2 && m->argvlen[1] == 1 && m->argv[1][0] == '0')
+            local_status(c, "OK");
+        else
+            local_error(c, "ERR SELECT is not allowed in cluster mode");
+        return ROUTER_DONE;
+    }
+    if (cmd != NULL) {
+        n = cmd_keys(cmd, m->argc, m->argv, m->argvlen, keys, NULL, 64);
+        if (n > 64) {
+            keys = malloc((size_t)n * sizeof(*keys));
+            if (keys == NULL) {
+                local_error(c, "ERR redsnano: out of memory");
+                return ROUTER_DONE;
+            }
+            n = cmd_keys(cmd, m->argc, m->argv, m->argvlen, keys, NULL, n);
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        int s = (int)cluster_keyslot(m->argv[keys[i]], m->argvlen[keys[i]]);
+        if (slot >= 0 && s != slot) {
+            slot = -2;
+            break;
+        }
+        slot = s;
+    }
+    if (keys != stack_keys)
+        free(keys);
+    if (slot == -2) {
+        local_error(c, "CROSSSLOT Keys in request don't hash to the same slot");
+        return ROUTER_DONE;
+    }
+    struct backend *b = slot >= 0 ? cluster_node_for_slot((unsigned)slot) : cluster_any_node();
+    if (b == NULL) {
+        local_error(c, "CLUSTERDOWN redsnano: the cluster's slot map is not known yet");
+        return ROUTER_DONE;
+    }
+    if (c->pinned) {
+        if (slot >= 0 && c->pinned->backend != b) {
+            local_error(c, "ERR redsnano: this key's slot is served by another node than this client's "
+                           "blocking/pub-sub session");
+            return ROUTER_DONE;
+        }
+        return route_pinned_to(c, cmd, m, b);
+    }
+    if (cmd && needs_pin(cmd, m))
+        return route_pinned_to(c, cmd, m, b);
+
+    struct server *s;
+    if (c->inflight > 0) {
+        s = c->inflight_server;
+        if (s->backend != b || s->state == SERVER_CLOSING)
+            return ROUTER_STALL;
+    } else if ((s = backend_pick(b)) == NULL) {
+        unavailable(c, b);
+        return ROUTER_DONE;
+    }
+    b->requests++;
+    if (!(f & CMD_READONLY))
+        c->last_write = uv_now(proxy->loop);
+    client_forward_cluster(c, s, m->bytes, m->len, 0);
+    return ROUTER_DONE;
+}
+
 int router_dispatch(struct client *c, struct reqmsg *m)
 {
     const struct cmd *cmd = cmd_lookup_argv(m->argc, m->argv, m->argvlen);
@@ -173,6 +264,8 @@ int router_dispatch(struct client *c, struct reqmsg *m)
             return ROUTER_DONE;
         }
         /* Unknown to us: Redis answers it (modules, newer commands). */
+        if (cluster_on())
+            return route_cluster(c, NULL, m);
         if (c->pinned)
             return route_pinned(c, NULL, m);
         goto primary;
@@ -198,6 +291,8 @@ int router_dispatch(struct client *c, struct reqmsg *m)
             return route_pinned(c, cmd, m);
         }
     }
+    if (cluster_on())
+        return route_cluster(c, cmd, m);
     if (c->pinned)
         return route_pinned(c, cmd, m);
 
@@ -210,7 +305,7 @@ int router_dispatch(struct client *c, struct reqmsg *m)
             local_status(c, "RESET");       /* no state to reset */
             return ROUTER_DONE;
         }
-        if (!((arg_is(m, 0, "xread") || arg_is(m, 0, "xreadgroup")) && !has_block_option(m)))
+        if (needs_pin(cmd, m))
             return route_pinned(c, cmd, m);
     }
 
