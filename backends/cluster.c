@@ -37,6 +37,7 @@ static struct {
     int soon;                           /* a MOVED asked for a refresh */
     uint64_t next_refresh;              /* loop ms of the next periodic refresh */
     uint64_t maps;                      /* maps applied */
+    uint64_t moved, asked;              /* redirections followed */
     uv_timer_t timer;                   /* the tick */
     int stopping;                       /* cluster_stop called */
 } C;
@@ -295,7 +296,11 @@ int cluster_redirect(const char *reply, size_t len, struct backend **to, int *as
     if (!*ask) {
         C.owner[slot] = (uint16_t)(node_index(b) + 1);
         C.soon = 1;
+        C.moved++;
+    } else {
+        C.asked++;
     }
+    log_verbose("Cluster: %s slot %ld -> %s", *ask ? "ASK" : "MOVED", slot, b->name);
     *to = b;
     return 1;
 }
@@ -306,8 +311,9 @@ void cluster_report(struct buf *t)
     for (int s = 0; s < CLUSTER_SLOTS; s++)
         if (C.owner[s])
             slots[C.owner[s] - 1]++;
-    buf_printf(t, "# Cluster\r\ncluster_mode:1\r\ncluster_slots_known:%d\r\ncluster_maps:%llu\r\n", C.known,
-               (unsigned long long)C.maps);
+    buf_printf(t, "# Cluster\r\ncluster_mode:1\r\ncluster_slots_known:%d\r\ncluster_maps:%llu\r\n"
+               "cluster_moved:%llu\r\ncluster_ask:%llu\r\n", C.known, (unsigned long long)C.maps,
+               (unsigned long long)C.moved, (unsigned long long)C.asked);
     for (int i = 0; i < C.nnodes; i++) {
         const struct backend *b = C.nodes[i];
         buf_printf(t, "node%d:addr=%s,slots=%u,requests=%llu,errors=%llu,in_flight=%u,connected=%d\r\n", i,

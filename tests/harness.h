@@ -37,7 +37,8 @@
  *     7040-7099  free
  *     7100-7109  test_replicas.c
  *     7150-7169  test_sentinel.c
- *     7200-7219  test_l1.c
+ *     7200-7239  test_l1.c
+ *     7300-7349  test_cluster.c (cluster bus ports 17300-17349)
  * Port 6379 is never used (a system redis may run there).
  *
  * Failure convention: functions named harness_try_* and harness_raw_* report
