@@ -308,14 +308,11 @@ void reqframe_free(struct reqframe *f)
     memset(f, 0, sizeof(*f));
 }
 
-/* A reader holding no bytes of a later message. Recreated when the stream
- * switches from multibulk to inline with bytes already fed (rare). */
+/* Create the reader, starting at the current message. (It is dropped when
+ * the stream switches to inline with bytes already fed, and after a
+ * skipped negative count; both rare.) */
 static int reader_fresh(struct reqframe *f)
 {
-    if (f->reader && f->reader->len - f->reader->pos == 0 && f->fed == f->msg_start)
-        return 0;
-    if (f->reader)
-        redisReaderFree(f->reader);
     f->reader = redisReaderCreateWithFunctions(&frame_functions);
     if (f->reader == NULL)
         return -ENOMEM;

@@ -219,23 +219,33 @@ void client_reply_done(struct client *c)
     client_maybe_finish(c);
 }
 
-void client_forward(struct client *c, struct server *s, const char *bytes, size_t len,
-                    uint64_t deadline, void *l1_token)
+/* Give a request its FIFO place and send it to s. A copy of the bytes is
+ * kept in r->reply for a resend of this kind (REQ_RETRY_*). */
+static void forward_req(struct client *c, struct server *s, const char *bytes, size_t len,
+                        uint64_t deadline, int kind, void *l1_token)
 {
     struct req *r = req_get(c);
-    if (r == NULL) {
+    if (r == NULL || (kind != REQ_RETRY_NONE && buf_append(&r->reply, bytes, len) != 0)) {
         l1_write_end(l1_token);
         client_close(c);
         return;
     }
     r->l1_token = l1_token;
     r->forwarded = 1;
+    r->retryable = (uint8_t)kind;
+    r->sent_to = s->backend;
     r->sr.on_reply = req_on_reply;
     r->sr.deadline = deadline;
     c->inflight++;
     c->inflight_server = s;
     proxy->stats.forwarded++;
     server_send(s, &r->sr, bytes, len);
+}
+
+void client_forward(struct client *c, struct server *s, const char *bytes, size_t len,
+                    uint64_t deadline, void *l1_token)
+{
+    forward_req(c, s, bytes, len, deadline, REQ_RETRY_NONE, l1_token);
 }
 
 struct srvreq *client_wait(struct client *c, struct server *via)
@@ -250,36 +260,15 @@ struct srvreq *client_wait(struct client *c, struct server *via)
     return &r->sr;
 }
 
-/* Forward keeping a copy of the bytes, for a resend of this kind. */
-static void client_forward_copy(struct client *c, struct server *s, const char *bytes, size_t len,
-                                uint64_t deadline, int kind)
-{
-    struct req *r = req_get(c);
-    if (r == NULL || buf_append(&r->reply, bytes, len) != 0) {
-        client_close(c);
-        return;
-    }
-    r->forwarded = 1;
-    r->retryable = (uint8_t)kind;
-    r->redirects = 0;
-    r->sent_to = s->backend;
-    r->sr.on_reply = req_on_reply;
-    r->sr.deadline = deadline;
-    c->inflight++;
-    c->inflight_server = s;
-    proxy->stats.forwarded++;
-    server_send(s, &r->sr, bytes, len);
-}
-
 void client_forward_read(struct client *c, struct server *s, const char *bytes, size_t len)
 {
-    client_forward_copy(c, s, bytes, len, 0, REQ_RETRY_REPLICA);
+    forward_req(c, s, bytes, len, 0, REQ_RETRY_REPLICA, NULL);
 }
 
 void client_forward_cluster(struct client *c, struct server *s, const char *bytes, size_t len,
                             uint64_t deadline)
 {
-    client_forward_copy(c, s, bytes, len, deadline, REQ_RETRY_CLUSTER);
+    forward_req(c, s, bytes, len, deadline, REQ_RETRY_CLUSTER, NULL);
 }
 
 /* ---- reading and framing ------------------------------------------------ */
