@@ -375,3 +375,94 @@ Test(sentinel, one_working_sentinel_names_the_primary)
     redisFree(px);
     sen_check_proxy_exit();
 }
+
+/* L1 counter from REDSNANO L1 through the proxy (-1 if absent). */
+static long long sen_l1_stat(redisContext *px, const char *name)
+{
+    char v[32];
+    if (harness_proxy_stat(px, name, v, sizeof(v)) != 0)
+        return -1;
+    return atoll(v);
+}
+
+Test(sentinel, failover_revalidates_the_l1_instead_of_flushing_it)
+{
+    sen_start_servers();
+    sen_proxy = harness_proxy_start(SEN_PORT(8), "--primary", sen_primary_addr,
+                                    "--sentinel", sen_addr[0], "--sentinel", sen_addr[1],
+                                    "--sentinel", sen_addr[2], "--sentinel-master", SEN_MASTER,
+                                    "--health-interval", SEN_HEALTH_INTERVAL, "--l1-maxmemory", "64mb",
+                                    "--loglevel", "verbose");
+    redisContext *px = harness_connect(sen_proxy->port);
+    long long deadline = harness_now_ms() + SEN_SWITCH_MS;
+    while (sen_l1_stat(px, "l1_ready") != 1) {
+        cr_assert(harness_now_ms() < deadline, "the L1 never became ready");
+        harness_sleep_ms(20);
+    }
+    for (int i = 0; i < 5; i++) {
+        redisReply *r = harness_cmd(px, "SET k%d v%d", i, i);
+        cr_assert(r && r->type == REDIS_REPLY_STATUS);
+        freeReplyObject(r);
+        for (int j = 0; j < 2; j++) {            /* fill, then hit */
+            r = harness_cmd(px, "GET k%d", i);
+            cr_assert(r && r->type == REDIS_REPLY_STRING);
+            freeReplyObject(r);
+        }
+    }
+    cr_assert(sen_l1_stat(px, "l1_hits") >= 5, "the L1 served no hits before the failover");
+    /* Let the replica catch up, then fail over. */
+    harness_sleep_ms(300);
+    redisContext *sc = harness_connect(SEN_PORT(3));
+    redisReply *r = harness_cmd(sc, "SENTINEL FAILOVER %s", SEN_MASTER);
+    cr_assert(r && r->type == REDIS_REPLY_STATUS, "SENTINEL FAILOVER: %s", harness_reply_str(r));
+    freeReplyObject(r);
+    redisFree(sc);
+    /* Wait for the proxy to follow (REDSNANO BACKENDS names the new primary). */
+    char want[64];
+    snprintf(want, sizeof(want), "primary:addr=%s,", sen_replica_addr);
+    deadline = harness_now_ms() + SEN_SWITCH_MS;
+    for (;;) {
+        char *b = sen_backends(px);
+        bool switched = b && strstr(b, want);
+        free(b);
+        if (switched)
+            break;
+        cr_assert(harness_now_ms() < deadline, "the proxy did not follow the failover");
+        harness_sleep_ms(50);
+    }
+    /* A write on the new primary, made directly: the L1 must not keep k3. */
+    redisContext *np = harness_connect(sen_replica->port);
+    r = harness_cmd(np, "SET k3 changed");
+    cr_assert(r && r->type == REDIS_REPLY_STATUS, "SET on the new primary: %s", harness_reply_str(r));
+    freeReplyObject(r);
+    redisFree(np);
+    deadline = harness_now_ms() + 2000;
+    for (;;) {
+        r = harness_cmd(px, "GET k3");
+        bool fresh = r && r->type == REDIS_REPLY_STRING && strcmp(r->str, "changed") == 0;
+        if (r)
+            freeReplyObject(r);
+        if (fresh)
+            break;
+        cr_assert(harness_now_ms() < deadline, "GET k3 through the proxy still not the new primary's value");
+        harness_sleep_ms(20);
+    }
+    for (int i = 0; i < 5; i++) {
+        if (i == 3)
+            continue;
+        r = harness_cmd(px, "GET k%d", i);
+        char want_v[8];
+        snprintf(want_v, sizeof(want_v), "v%d", i);
+        cr_assert(r && r->type == REDIS_REPLY_STRING && strcmp(r->str, want_v) == 0, "GET k%d: %s", i,
+                  harness_reply_str(r));
+        freeReplyObject(r);
+    }
+    cr_assert(sen_l1_stat(px, "l1_tracking_resets") >= 1, "the primary change did not reset tracking");
+    deadline = harness_now_ms() + 3000;
+    while (sen_l1_stat(px, "l1_reval_unchanged") < 1) {
+        cr_assert(harness_now_ms() < deadline, "no entry was revalidated as unchanged after the failover");
+        harness_sleep_ms(50);
+    }
+    redisFree(px);
+    sen_check_proxy_exit();
+}
