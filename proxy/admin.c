@@ -21,10 +21,13 @@ static void stats_section(struct buf *t)
     const struct proxy_stats *s = &proxy->stats;
     uint64_t up = (uv_now(proxy->loop) - proxy->start_ms) / 1000;
 
-    buf_printf(t, "# Server\r\nredsnano_version:%s\r\nprocess_id:%d\r\nuptime_in_seconds:%llu\r\n"
-               "primary:%s\r\nreplicas:%d\r\n\r\n",
-               REDSNANO_VERSION, (int)getpid(), (unsigned long long)up, proxy->primary.name,
-               proxy->nreplicas);
+    buf_printf(t, "# Server\r\nredsnano_version:%s\r\nprocess_id:%d\r\nuptime_in_seconds:%llu\r\n",
+               REDSNANO_VERSION, (int)getpid(), (unsigned long long)up);
+    if (cluster_on())
+        buf_printf(t, "mode:cluster\r\n\r\n");
+    else
+        buf_printf(t, "mode:%s\r\nprimary:%s\r\nreplicas:%d\r\n\r\n",
+                   proxy->cfg->nsentinels > 0 ? "sentinel" : "static", proxy->primary.name, proxy->nreplicas);
     buf_printf(t, "# Stats\r\nconnected_clients:%u\r\ntotal_connections_received:%llu\r\n"
                "rejected_connections:%llu\r\ntotal_commands_processed:%llu\r\n"
                "local_replies:%llu\r\nforwarded:%llu\r\nbackend_errors:%llu\r\n"
