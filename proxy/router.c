@@ -278,7 +278,7 @@ int router_dispatch(struct client *c, struct reqmsg *m)
     }
     /* Replies are matched to requests one for one: a client cannot turn
      * them off. */
-    if (arg_is(m, 0, "client") && arg_is(m, 1, "reply") && !arg_is(m, 2, "on")) {
+    if ((f & CMD_PROXY_PIN) && arg_is(m, 0, "client") && arg_is(m, 1, "reply") && !arg_is(m, 2, "on")) {
         local_error(c, "ERR redsnano: CLIENT REPLY OFF|SKIP is not supported through the proxy");
         return ROUTER_DONE;
     }
