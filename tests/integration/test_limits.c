@@ -240,3 +240,59 @@ Test(limits, client_reply_off_is_refused_and_replies_stay_matched)
     redisFree(c);
     cr_assert_eq(harness_proxy_stop(px), 0);
 }
+
+/* Every reply answers its own request, in order, even while the backend
+ * dies and comes back: a reply is the request's token or an error, never
+ * another request's token. EVAL echoes its argument from Redis itself. */
+Test(limits, pipelined_replies_stay_matched_while_the_backend_restarts)
+{
+    enum { CLIENTS = 4, ROUNDS = 30, DEPTH = 50 };
+    harness_skip_if_direct();
+    harness_proc *px = harness_proxy_start(LIM_PORT(8), "--primary", lim_primary, "--connect-timeout", "200");
+    redisContext *c[CLIENTS];
+    for (int k = 0; k < CLIENTS; k++)
+        c[k] = harness_connect(px->port);
+    long errors = 0, tokens = 0;
+    for (int round = 0; round < ROUNDS; round++) {
+        if (round == ROUNDS / 3)
+            harness_redis_kill9(lim_redis);
+        if (round == ROUNDS / 2)
+            harness_redis_restart(lim_redis);
+        for (int k = 0; k < CLIENTS; k++)
+            for (int i = 0; i < DEPTH; i++)
+                redisAppendCommand(c[k], "EVAL %s 0 %d:%d:%d", "return ARGV[1]", k, round, i);
+        for (int k = 0; k < CLIENTS; k++) {
+            for (int i = 0; i < DEPTH; i++) {
+                redisReply *r = NULL;
+                cr_assert_eq(redisGetReply(c[k], (void **)&r), REDIS_OK, "client %d lost its connection", k);
+                char want[48];
+                snprintf(want, sizeof(want), "%d:%d:%d", k, round, i);
+                if (r->type == REDIS_REPLY_ERROR) {
+                    cr_assert(strncmp(r->str, "ERR redsnano: backend", 21) == 0, "unexpected error %s", r->str);
+                    errors++;
+                } else {
+                    cr_assert(r->type == REDIS_REPLY_STRING && strcmp(r->str, want) == 0,
+                              "client %d, request %s got %s", k, want, r->type == REDIS_REPLY_STRING ? r->str : "?");
+                    tokens++;
+                }
+                freeReplyObject(r);
+            }
+        }
+        harness_sleep_ms(20);
+    }
+    cr_assert(errors > 0, "the backend restart caused no error: the test did not test anything");
+    cr_assert(tokens > (long)CLIENTS * DEPTH * ROUNDS / 3, "too few requests answered (%ld)", tokens);
+    /* And afterwards (reconnect backoff at most 3.2 s) everything is answered again. */
+    int back = 0;
+    for (long long end = harness_now_ms() + 5000; !back && harness_now_ms() < end; harness_sleep_ms(50)) {
+        redisReply *r = harness_cmd(c[0], "EVAL %s 0 %s", "return ARGV[1]", "last");
+        cr_assert(r != NULL);
+        back = r->type == REDIS_REPLY_STRING && strcmp(r->str, "last") == 0;
+        cr_assert(back || r->type == REDIS_REPLY_ERROR, "a reply that is neither the token nor an error");
+        freeReplyObject(r);
+    }
+    cr_assert(back, "the proxy never served again after the backend came back");
+    for (int k = 0; k < CLIENTS; k++)
+        redisFree(c[k]);
+    cr_assert_eq(harness_proxy_stop(px), 0);
+}
