@@ -5,7 +5,8 @@
  *           ├ entry present, strict or unverified ─> check ─> WAIT
  *           └ absent ──────────────────────────────> fill  ─> WAIT
  *
- *   fill / check reply ─> (cancelled? deliver only) : store, deliver
+ *   fill (MULTI, read, PTTL, EXEC) / check (EVALSHA) reply ─>
+ *       (cancelled? deliver only) : store, deliver
  *   subscriber message ─> drop keys, cancel their fills
  *   either connection lost ─> unverify all, reconnect, then revalidate in
  *                             batches of L1_REVAL_BATCH pipelined checks
@@ -52,12 +53,6 @@
     "  return '$-1\\r\\n'\n"                                                       \
     "end\n"
 
-/* KEYS[1] key, ARGV[1] command, ARGV[2..] its arguments after the key. */
-static const char fill_script[] =
-    L1_LUA_ENC
-    "local r = enc(redis.pcall(ARGV[1], KEYS[1], unpack(ARGV, 2)))\n"
-    "return {r, redis.call('PTTL', KEYS[1])}\n";
-
 /* KEYS[1] key, ARGV[1] SHA1 hex of the cached reply, ARGV[2] command, ARGV[3..] arguments. */
 static const char check_script[] =
     L1_LUA_ENC
@@ -83,7 +78,8 @@ static const struct {
 
 /* A fill or hash check in flight, shared by every client that waits on it. */
 struct fill {
-    struct srvreq sr;                   /* the request on the fill connection */
+    struct srvreq sr;                   /* the request on the fill connection (EXEC or EVALSHA) */
+    struct srvreq pre[3];               /* MULTI, the read, PTTL: their +OK/+QUEUED are dropped */
     struct fill *hnext;                 /* fills hash chain */
     struct srvreq *waiters;             /* clients waiting (linked by next) */
     struct srvreq *waiters_tail;        /* last waiter */
@@ -129,7 +125,7 @@ static struct {
     int reval_inflight;                 /* revalidation checks outstanding */
     int reval_active;                   /* a revalidation pass is running */
     uint64_t drained;                   /* loop iteration whose pending invalidations were taken */
-    char fill_sha[41], check_sha[41];   /* script SHA1s */
+    char check_sha[41];                 /* SHA1 of the check script */
     struct fill *fills[L1_FILL_BUCKETS];/* fills in flight */
     struct pend *pend[L1_PEND_BUCKETS]; /* keys with writes in flight */
     size_t npend;                       /* entries in pend (0: reads skip the lookup) */
@@ -316,6 +312,60 @@ static void fill_deliver(struct fill *f, const char *reply, size_t len, int fail
 static void fill_on_reply(struct srvreq *sr, const char *reply, size_t len, int failed);
 
 /* Send the fill's EVALSHA (or EVAL after NOSCRIPT). */
+/* The +OK / +QUEUED of a fill's MULTI, read and PTTL. */
+static void fill_pre_reply(struct srvreq *sr, const char *reply, size_t len, int failed)
+{
+    (void)sr;
+    (void)reply;
+    (void)len;
+    (void)failed;                       /* a failure reaches the EXEC's srvreq too */
+}
+
+/* Append the call itself (command, key, args) as one request. */
+static void fill_append_call(struct buf *b, const struct fill *f, int nargs)
+{
+    const char *args = f->data + f->klen;
+
+    buf_printf(b, "*%d\r\n", 2 + nargs);
+    req_arg(b, l1_cmds[f->cmd].name, strlen(l1_cmds[f->cmd].name));
+    req_arg(b, f->data, f->klen);
+    for (size_t o = 0; o < f->alen;) {
+        uint32_t n;
+        memcpy(&n, args + o, sizeof(n));
+        o += sizeof(n);
+        req_arg(b, args + o, n);
+        o += n;
+    }
+}
+
+/* A fill: MULTI, the read, PTTL, EXEC — atomic, one round trip, and the
+ * reply bytes are Redis's own (SHA1 computed here). Cheap for Redis, unlike
+ * a script; a hash check needs the script (the comparison runs there). */
+static void fill_send_multi(struct fill *f, int nargs)
+{
+    struct buf *b = &L.req;
+    static const char multi[] = "*1\r\n$5\r\nMULTI\r\n";
+    static const char exec[] = "*1\r\n$4\r\nEXEC\r\n";
+
+    for (int i = 0; i < 3; i++) {
+        f->pre[i] = (struct srvreq){ 0 };
+        f->pre[i].on_reply = fill_pre_reply;
+    }
+    server_send(L.fill, &f->pre[0], multi, sizeof(multi) - 1);
+    buf_reset(b);
+    fill_append_call(b, f, nargs);
+    server_send(L.fill, &f->pre[1], b->data + b->pos, buf_unread(b));
+    buf_reset(b);
+    buf_printf(b, "*2\r\n");
+    req_arg(b, "PTTL", 4);
+    req_arg(b, f->data, f->klen);
+    server_send(L.fill, &f->pre[2], b->data + b->pos, buf_unread(b));
+    f->sr.on_reply = fill_on_reply;
+    f->sr.deadline = 0;
+    L.st.fills++;
+    server_send(L.fill, &f->sr, exec, sizeof(exec) - 1);
+}
+
 static void fill_send(struct fill *f, const uint8_t *sha)
 {
     struct buf *b = &L.req;
@@ -327,23 +377,24 @@ static void fill_send(struct fill *f, const uint8_t *sha)
         memcpy(&n, args + o, sizeof(n));
         o += sizeof(n) + n;
     }
+    if (sha == NULL) {
+        fill_send_multi(f, nargs);
+        return;
+    }
     buf_reset(b);
-    buf_printf(b, "*%d\r\n", 5 + nargs + (sha ? 1 : 0));
+    buf_printf(b, "*%d\r\n", 6 + nargs);
     if (f->retried_eval) {
         req_arg(b, "EVAL", 4);
-        const char *s = f->check ? check_script : fill_script;
-        req_arg(b, s, strlen(s));
+        req_arg(b, check_script, strlen(check_script));
     } else {
         req_arg(b, "EVALSHA", 7);
-        req_arg(b, f->check ? L.check_sha : L.fill_sha, 40);
+        req_arg(b, L.check_sha, 40);
     }
     req_arg(b, "1", 1);
     req_arg(b, key, f->klen);
-    if (sha) {
-        char hex[41];
-        sha1_hex(sha, hex);
-        req_arg(b, hex, 40);
-    }
+    char hex[41];
+    sha1_hex(sha, hex);
+    req_arg(b, hex, 40);
     req_arg(b, l1_cmds[f->cmd].name, strlen(l1_cmds[f->cmd].name));
     for (size_t o = 0; o < f->alen;) {
         uint32_t n;
@@ -354,10 +405,7 @@ static void fill_send(struct fill *f, const uint8_t *sha)
     }
     f->sr.on_reply = fill_on_reply;
     f->sr.deadline = 0;
-    if (f->check)
-        L.st.checks++;
-    else
-        L.st.fills++;
+    L.st.checks++;
     server_send(L.fill, &f->sr, b->data + b->pos, buf_unread(b));
 }
 
@@ -421,6 +469,24 @@ static int parse_script_reply(const char *p, size_t len, const char **rp, size_t
     return kind;
 }
 
+/* Parse a fill's EXEC reply: *2 then the read's own reply then :pttl.
+ * Returns 1 (reply/rlen set) or 0 (an error such as -EXECABORT, or another shape). */
+static int parse_exec_reply(const char *p, size_t len, const char **rp, size_t *rlen, long long *pttl)
+{
+    struct replyframe rf = { 0 };
+
+    if (len < 4 || memcmp(p, "*2\r\n", 4) != 0)
+        return 0;
+    long long n = replyframe_scan(&rf, p + 4, len - 4);
+    replyframe_free(&rf);
+    if (n <= 0 || (size_t)n + 4 >= len || p[4 + n] != ':')
+        return 0;
+    *rp = p + 4;
+    *rlen = (size_t)n;
+    *pttl = strtoll(p + 4 + n + 1, NULL, 10);
+    return 1;
+}
+
 static uint64_t expiry_for(long long pttl)
 {
     uint64_t ttl = (uint64_t)proxy->cfg->l1_max_ttl;
@@ -467,7 +533,8 @@ static void fill_on_reply(struct srvreq *sr, const char *reply, size_t len, int 
         fill_send(f, e ? l1entry_sha1(e) : NULL);
         return;
     }
-    int kind = parse_script_reply(reply, len, &val, &vlen, &pttl);
+    int kind = f->check ? parse_script_reply(reply, len, &val, &vlen, &pttl)
+                        : parse_exec_reply(reply, len, &val, &vlen, &pttl);
     if (kind == 0) {
         /* An error from Redis (OOM, BUSY...): pass it on, store nothing. */
         fill_deliver(f, reply, len, 0);
@@ -576,7 +643,7 @@ struct setup_req {
     int step;                           /* which step this answers */
 };
 
-enum { STEP_SUB_ID = 1, STEP_TRACKING, STEP_LOAD_FILL, STEP_LOAD_CHECK };
+enum { STEP_SUB_ID = 1, STEP_TRACKING, STEP_LOAD_CHECK };
 
 static void setup_send(struct server *s, int step, const char *bytes, size_t len)
 {
@@ -633,7 +700,6 @@ static void send_script_load(int step, const char *script)
 
 static void send_script_loads(void)
 {
-    send_script_load(STEP_LOAD_FILL, fill_script);
     send_script_load(STEP_LOAD_CHECK, check_script);
 }
 
@@ -708,8 +774,6 @@ static void setup_on_reply(struct srvreq *sr, const char *reply, size_t len, int
     case STEP_TRACKING:
         if (L.fill_up)
             l1_check_ready();       /* a re-redirect after the subscriber came back */
-        break;
-    case STEP_LOAD_FILL:
         break;
     case STEP_LOAD_CHECK:
         L.fill_up = 1;
@@ -867,7 +931,6 @@ int l1_start(void)
                 L.cmdmask |= 1u << i;
         p += n;
     }
-    script_sha(fill_script, L.fill_sha);
     script_sha(check_script, L.check_sha);
     L.on = 1;
     L.backoff = L1_RECONNECT_MIN_MS;

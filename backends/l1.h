@@ -9,7 +9,7 @@
  *                         keys "write pending") ... reply ... l1_write_end
  *
  *   primary ── fill connection: CLIENT TRACKING on REDIRECT <sub id>;
- *              EVALSHA fill  -> {reply as RESP, PTTL}
+ *              fill: MULTI, read, PTTL, EXEC -> [reply, PTTL] (SHA1 here)
  *              EVALSHA check -> {1, PTTL} (still this SHA1) | {reply, PTTL}
  *           ── subscriber: SUBSCRIBE __redis__:invalidate -> drop keys
  *
