@@ -321,14 +321,11 @@ static void fill_pre_reply(struct srvreq *sr, const char *reply, size_t len, int
     (void)failed;                       /* a failure reaches the EXEC's srvreq too */
 }
 
-/* Append the call itself (command, key, args) as one request. */
-static void fill_append_call(struct buf *b, const struct fill *f, int nargs)
+/* Append the arguments after the key (encoded by encode_args) as bulks. */
+static void fill_append_args(struct buf *b, const struct fill *f)
 {
     const char *args = f->data + f->klen;
 
-    buf_printf(b, "*%d\r\n", 2 + nargs);
-    req_arg(b, l1_cmds[f->cmd].name, strlen(l1_cmds[f->cmd].name));
-    req_arg(b, f->data, f->klen);
     for (size_t o = 0; o < f->alen;) {
         uint32_t n;
         memcpy(&n, args + o, sizeof(n));
@@ -336,6 +333,15 @@ static void fill_append_call(struct buf *b, const struct fill *f, int nargs)
         req_arg(b, args + o, n);
         o += n;
     }
+}
+
+/* Append the call itself (command, key, args) as one request. */
+static void fill_append_call(struct buf *b, const struct fill *f, int nargs)
+{
+    buf_printf(b, "*%d\r\n", 2 + nargs);
+    req_arg(b, l1_cmds[f->cmd].name, strlen(l1_cmds[f->cmd].name));
+    req_arg(b, f->data, f->klen);
+    fill_append_args(b, f);
 }
 
 /* A fill: MULTI, the read, PTTL, EXEC — atomic, one round trip, and the
@@ -396,13 +402,7 @@ static void fill_send(struct fill *f, const uint8_t *sha)
     sha1_hex(sha, hex);
     req_arg(b, hex, 40);
     req_arg(b, l1_cmds[f->cmd].name, strlen(l1_cmds[f->cmd].name));
-    for (size_t o = 0; o < f->alen;) {
-        uint32_t n;
-        memcpy(&n, args + o, sizeof(n));
-        o += sizeof(n);
-        req_arg(b, args + o, n);
-        o += n;
-    }
+    fill_append_args(b, f);
     f->sr.on_reply = fill_on_reply;
     f->sr.deadline = 0;
     L.st.checks++;
