@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proxy/log.h"
+#include "base/log.h"
 
 int backend_init(struct backend *b, uv_loop_t *loop, const char *host, int port,
                  enum backend_role role, int nconns, uint64_t connect_timeout_ms,

@@ -17,7 +17,7 @@
 
 #include "backends/backend.h"
 #include "backends/server.h"
-#include "proxy/log.h"
+#include "base/log.h"
 #include "proxy/proxy.h"
 
 #define CLUSTER_TICK_MS 100             /* how often the timer looks at the map */

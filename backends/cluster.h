@@ -20,7 +20,7 @@
 
 #include <stddef.h>
 
-#include "protocol/buf.h"
+#include "base/buf.h"
 
 #define CLUSTER_SLOTS 16384
 #define CLUSTER_MAX_NODES 256

@@ -27,7 +27,7 @@
 
 #include "backends/backend.h"
 #include "backends/server.h"
-#include "proxy/log.h"
+#include "base/log.h"
 #include "proxy/proxy.h"
 
 #define HEALTH_SLOTS (1 + CONFIG_MAX_ADDRS)   /* the primary + every replica */

@@ -24,9 +24,9 @@
 #include <hiredis/hiredis.h>
 
 #include "backends/server.h"
-#include "proxy/log.h"
+#include "base/log.h"
 #include "proxy/proxy.h"
-#include "proxy/topology.h"
+#include "backends/topology.h"
 
 #define SENTINEL_WHY_LEN 200          /* room for a failure reason */
 #define SENTINEL_NAME_LEN 280         /* "host:port" / "[v6]:port" */

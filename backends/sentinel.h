@@ -9,7 +9,7 @@
  *   per Sentinel (push connection): SUBSCRIBE +switch-master
  *       "<name> <oldip> <oldport> <newip> <newport>"
  *                 │
- *                 └─> proxy/topology.c: topology_set_primary / topology_set_replicas
+ *                 └─> backends/topology.c: topology_set_primary / topology_set_replicas
  *
  * Which answer wins: Sentinels can disagree for a while after a failover
  * (the others learn the new configuration from hello messages). Each view

@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proxy/log.h"
+#include "base/log.h"
 
 #define SERVER_READ_CHUNK (64 * 1024)   /* room offered to each read */
 #define SERVER_IN_KEEP (256 * 1024)     /* keep an empty input buffer up to this size */

@@ -33,8 +33,8 @@
 #include <sys/socket.h>
 #include <uv.h>
 
-#include "backends/outq.h"
-#include "protocol/buf.h"
+#include "base/outq.h"
+#include "base/buf.h"
 #include "protocol/reply.h"
 
 struct server;

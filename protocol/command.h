@@ -3,7 +3,7 @@
  *
  *   client bytes -> request.c (framing) -> [command.c: name -> struct cmd,
  *   flags, key positions] -> proxy/router.c (where does it go?)
- *                                      -> backends/l1.c (which keys to drop?)
+ *                                      -> l1/l1.c (which keys to drop?)
  *
  * Contract:
  * - The table (command_table.c) is generated from `COMMAND INFO` of

@@ -24,7 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "protocol/buf.h"
+#include "base/buf.h"
 
 #define REPLY_MAX_DEPTH 4096          /* nesting a reply may have */
 

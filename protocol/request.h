@@ -36,7 +36,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "protocol/buf.h"
+#include "base/buf.h"
 
 #define REQ_INLINE_MAX (64 * 1024)   /* longest inline request, as Redis's PROTO_INLINE_MAX_SIZE */
 #define REQ_FEED_SLICE 2048          /* bytes fed to hiredis at a time (its buffer compaction is O(unread)) */

@@ -12,7 +12,7 @@
 
 #include <stddef.h>
 
-#include "protocol/buf.h"
+#include "base/buf.h"
 
 int admin_report(struct buf *b, int argc, const char **argv, const size_t *argvlen);
 

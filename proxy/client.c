@@ -14,9 +14,9 @@
 
 #include "backends/backend.h"
 #include "backends/cluster.h"
-#include "backends/l1.h"
+#include "l1/l1.h"
 #include "protocol/reply.h"
-#include "proxy/log.h"
+#include "base/log.h"
 #include "proxy/proxy.h"
 #include "proxy/router.h"
 

@@ -23,9 +23,9 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "backends/outq.h"
+#include "base/outq.h"
 #include "backends/server.h"
-#include "protocol/buf.h"
+#include "base/buf.h"
 #include "protocol/request.h"
 
 struct client;

@@ -25,6 +25,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "base/log.h"
+
 #define CONFIG_ERR_LEN 512
 #define CONFIG_MAX_ADDRS 32      /* replicas / sentinels at most */
 
@@ -34,7 +36,6 @@ struct config_addr {
     int port;                    /* 1..65535 */
 };
 
-enum loglevel { LL_DEBUG = 0, LL_VERBOSE, LL_NOTICE, LL_WARNING, LL_NOTHING };
 
 enum read_policy {
     READ_PRIMARY = 0,            /* all reads to the primary */

@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "proxy/client.h"
-#include "proxy/log.h"
+#include "base/log.h"
 #include "proxy/proxy.h"
 
 #define LISTEN_BACKLOG 511             /* as Redis's tcp-backlog default */

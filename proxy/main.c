@@ -17,13 +17,13 @@
 #include "backends/backend.h"
 #include "backends/cluster.h"
 #include "backends/health.h"
-#include "backends/l1.h"
+#include "l1/l1.h"
 #include "backends/sentinel.h"
-#include "backends/outq.h"
+#include "base/outq.h"
 #include "proxy/client.h"
 #include "proxy/config.h"
 #include "proxy/listener.h"
-#include "proxy/log.h"
+#include "base/log.h"
 #include "proxy/proxy.h"
 
 #define CRON_INTERVAL_MS 100           /* housekeeping period */

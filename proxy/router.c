@@ -15,7 +15,7 @@
 
 #include "backends/backend.h"
 #include "backends/cluster.h"
-#include "backends/l1.h"
+#include "l1/l1.h"
 #include "protocol/command.h"
 #include "proxy/client.h"
 #include "proxy/local.h"

@@ -6,7 +6,7 @@
  *
  * Every test starts its own redis-server and proxy (slot s: ports 7200+2s
  * and 7201+2s), waits for l1_ready:1 in REDSNANO L1, and checks one
- * behaviour of the L1 (backends/l1.h): reads after writes through the proxy,
+ * behaviour of the L1 (l1/l1.h): reads after writes through the proxy,
  * writes made elsewhere (tracking, strict mode), a write racing a fill,
  * loss of the invalidation channel, single-flight fills, the memory bound,
  * expiry, FLUSHALL, HGETALL entries, and the default (off).  Writes "made

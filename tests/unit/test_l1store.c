@@ -1,5 +1,5 @@
 /*
- * tests/unit/test_l1store.c — backends/l1store.c, the L1's memory.
+ * tests/unit/test_l1store.c — l1/store.c, the L1's memory.
  *
  * Lookup by (cmd, key, args), every variant of a key dropped together,
  * LRU eviction under a byte budget that is never exceeded, epoch validity,
@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backends/l1store.h"
+#include "l1/store.h"
 
 #define T_CHUNK_HEADER sizeof(size_t)   /* what the store adds to malloc_usable_size */
 #define T_MIN_BUCKETS 16                /* the store's initial bucket array */

@@ -1,5 +1,5 @@
 /*
- * proxy/log.h — log lines in Redis's style.
+ * base/log.h — log lines in Redis's style.
  *
  *   <pid>:X 21 Nov 2026 23:55:11.123 * message
  *
@@ -10,10 +10,10 @@
  * lines go to stderr at notice level. Logging never fails the caller: a
  * line that cannot be written is dropped.
  */
-#ifndef REDSNANO_PROXY_LOG_H
-#define REDSNANO_PROXY_LOG_H
+#ifndef REDSNANO_BASE_LOG_H
+#define REDSNANO_BASE_LOG_H
 
-#include "proxy/config.h"
+enum loglevel { LL_DEBUG = 0, LL_VERBOSE, LL_NOTICE, LL_WARNING, LL_NOTHING };
 
 /* Open logfile (NULL or "" = stderr) at this level. Returns 0 or -errno. */
 int log_init(const char *logfile, enum loglevel level);

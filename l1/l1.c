@@ -1,5 +1,5 @@
 /*
- * backends/l1.c — the L1: fills, tracking, hash validation (see l1.h).
+ * l1/l1.c — the L1: fills, tracking, hash validation (see l1.h).
  *
  *   l1_read ─ entry verified, not expired ─────────────────> HIT (tracking mode)
  *           ├ entry present, strict or unverified ─> check ─> WAIT
@@ -11,7 +11,7 @@
  *   either connection lost ─> unverify all, reconnect, then revalidate in
  *                             batches of L1_REVAL_BATCH pipelined checks
  */
-#include "backends/l1.h"
+#include "l1/l1.h"
 
 #include <errno.h>
 #include <openssl/sha.h>
@@ -21,14 +21,14 @@
 #include <strings.h>
 
 #include "backends/backend.h"
-#include "backends/l1store.h"
-#include "backends/outq.h"
-#include "protocol/buf.h"
+#include "l1/store.h"
+#include "base/outq.h"
+#include "base/buf.h"
 #include "protocol/reply.h"
 #include "proxy/admin.h"
-#include "proxy/log.h"
+#include "base/log.h"
 #include "proxy/proxy.h"
-#include "proxy/topology.h"
+#include "backends/topology.h"
 
 #define L1_REVAL_BATCH 256              /* hash checks in flight while revalidating */
 #define L1_RECONNECT_MIN_MS 100         /* first reconnect delay */

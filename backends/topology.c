@@ -1,14 +1,14 @@
 /*
- * proxy/topology.c — applying a new primary or replica set (see topology.h).
+ * backends/topology.c — applying a new primary or replica set (see topology.h).
  */
-#include "proxy/topology.h"
+#include "backends/topology.h"
 
 #include <stdio.h>
 #include <string.h>
 
 #include "backends/backend.h"
 #include "proxy/client.h"
-#include "proxy/log.h"
+#include "base/log.h"
 #include "proxy/proxy.h"
 
 void (*topology_on_primary_change)(void);

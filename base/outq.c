@@ -1,7 +1,7 @@
 /*
- * backends/outq.c — per-connection output, one write per loop iteration.
+ * base/outq.c — per-connection output, one write per loop iteration.
  */
-#include "backends/outq.h"
+#include "base/outq.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /*
- * backends/outq.h — an output queue on a libuv stream, flushed once per
+ * base/outq.h — an output queue on a libuv stream, flushed once per
  * loop iteration.
  *
  *   replies / requests appended during the iteration's callbacks
@@ -19,12 +19,12 @@
  *   be called before the owner's stream is closed; the owner frees the
  *   outq (outq_free) only in its close callback.
  */
-#ifndef REDSNANO_BACKENDS_OUTQ_H
-#define REDSNANO_BACKENDS_OUTQ_H
+#ifndef REDSNANO_BASE_OUTQ_H
+#define REDSNANO_BASE_OUTQ_H
 
 #include <uv.h>
 
-#include "protocol/buf.h"
+#include "base/buf.h"
 
 struct outq {
     uv_stream_t *stream;              /* where bytes go (NULL until outq_attach) */

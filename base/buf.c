@@ -1,7 +1,7 @@
 /*
- * protocol/buf.c — growable byte buffer (see buf.h).
+ * base/buf.c — growable byte buffer (see buf.h).
  */
-#include "protocol/buf.h"
+#include "base/buf.h"
 
 #include <errno.h>
 #include <stdarg.h>

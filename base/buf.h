@@ -1,5 +1,5 @@
 /*
- * protocol/buf.h — a growable byte buffer with a read cursor.
+ * base/buf.h — a growable byte buffer with a read cursor.
  *
  *   [0 ........ pos ............ len ......... cap)
  *     consumed   unread bytes      free space
@@ -11,8 +11,8 @@
  * Contract: functions returning int return 0 or -ENOMEM; on -ENOMEM the
  * buffer is unchanged. A zeroed struct is a valid empty buffer.
  */
-#ifndef REDSNANO_PROTOCOL_BUF_H
-#define REDSNANO_PROTOCOL_BUF_H
+#ifndef REDSNANO_BASE_BUF_H
+#define REDSNANO_BASE_BUF_H
 
 #include <stddef.h>
 #include <string.h>

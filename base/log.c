@@ -1,7 +1,7 @@
 /*
- * proxy/log.c — Redis-style log lines to stderr or a file.
+ * base/log.c — Redis-style log lines to stderr or a file.
  */
-#include "proxy/log.h"
+#include "base/log.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -1,5 +1,5 @@
 /*
- * proxy/topology.h — who is primary, who are replicas, changed at run time.
+ * backends/topology.h — who is primary, who are replicas, changed at run time.
  *
  *   config (static)  ─┐
  *   backends/sentinel ┼─> topology_set_primary / topology_set_replicas
@@ -16,8 +16,8 @@
  * disruption then), -1 when the address cannot be resolved (nothing
  * changed). Listeners (topology_on_primary_change) run after the switch.
  */
-#ifndef REDSNANO_PROXY_TOPOLOGY_H
-#define REDSNANO_PROXY_TOPOLOGY_H
+#ifndef REDSNANO_BACKENDS_TOPOLOGY_H
+#define REDSNANO_BACKENDS_TOPOLOGY_H
 
 #include "proxy/config.h"
 

@@ -1,7 +1,7 @@
 /*
- * backends/l1store.h — the L1's memory: entries, lookup, LRU, budget.
+ * l1/store.h — the L1's memory: entries, lookup, LRU, budget.
  *
- *   backends/l1.c (fills, tracking, validation) ──> l1store_get / put / drop_key
+ *   l1/l1.c (fills, tracking, validation) ──> l1store_get / put / drop_key
  *                                                   │
  *                 hash index on the Redis key ──────┤ every variant of one key
  *                 (GET k, HGET k f, LRANGE k 0 9)   │ sits in one bucket chain,
@@ -27,8 +27,8 @@
  * - Counters in struct l1store_stats are maintained by the store for
  *   evictions; the caller counts the rest.
  */
-#ifndef REDSNANO_BACKENDS_L1STORE_H
-#define REDSNANO_BACKENDS_L1STORE_H
+#ifndef REDSNANO_L1_STORE_H
+#define REDSNANO_L1_STORE_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,5 +1,5 @@
 /*
- * backends/l1store.c — the L1's memory: entries, hash index, LRU, budget.
+ * l1/store.c — the L1's memory: entries, hash index, LRU, budget.
  *
  *   l1store_get(cmd, key, args) ──siphash(key)──> buckets[h & mask]
  *                                                   │ chain of every entry of
@@ -38,7 +38,7 @@
  * header (glibc keeps one size_t in front of every chunk, which
  * malloc_usable_size does not report); the bucket array costs its size.
  */
-#include "backends/l1store.h"
+#include "l1/store.h"
 
 #include <assert.h>
 #include <errno.h>

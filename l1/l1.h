@@ -1,5 +1,5 @@
 /*
- * backends/l1.h — the in-proxy L1 cache of read replies, kept true.
+ * l1/l1.h — the in-proxy L1 cache of read replies, kept true.
  *
  *   router: cacheable read ──> l1_read ──┬─ HIT: entry bytes to the client
  *                                        ├─ WAIT: the client's srvreq joins a
@@ -24,8 +24,8 @@
  * Contract: everything here is a no-op / BYPASS when l1-maxmemory is 0.
  * A srvreq given to l1_wait gets exactly one on_reply, like a server's.
  */
-#ifndef REDSNANO_BACKENDS_L1_H
-#define REDSNANO_BACKENDS_L1_H
+#ifndef REDSNANO_L1_L1_H
+#define REDSNANO_L1_L1_H
 
 #include <stddef.h>
 #include <stdint.h>
