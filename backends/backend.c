@@ -3,31 +3,32 @@
  */
 #include "backends/backend.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/hostport.h"
 #include "base/log.h"
 
 int backend_init(struct backend *b, uv_loop_t *loop, const char *host, int port,
-                 enum backend_role role, int nconns, uint64_t connect_timeout_ms,
-                 uint64_t timeout_ms)
+                 enum backend_role role, const struct backend_settings *set)
 {
     struct addrinfo hints, *res = NULL;
     char portstr[16];
 
     memset(b, 0, sizeof(*b));
-    if (strchr(host, ':'))
-        snprintf(b->name, sizeof(b->name), "[%s]:%d", host, port);
-    else
-        snprintf(b->name, sizeof(b->name), "%s:%d", host, port);
+    hostport_name(b->name, sizeof(b->name), host, port);
     b->loop = loop;
     b->role = role;
-    b->nconns = nconns < 1 ? 1 : nconns > BACKEND_MAX_CONNS ? BACKEND_MAX_CONNS : nconns;
-    b->connect_timeout = connect_timeout_ms;
-    b->timeout = timeout_ms;
+    assert(set->connections >= 1 && set->connections <= BACKEND_MAX_CONNS);
+    assert(set->spares >= 0 && set->spares <= BACKEND_MAX_SPARES);
+    b->nconns = set->connections;
+    b->nspares = set->spares;
+    b->connect_timeout = set->connect_timeout_ms;
+    b->timeout = set->timeout_ms;
     b->backoff = BACKEND_BACKOFF_MIN_MS;
     b->healthy = 1;
 
@@ -81,18 +82,58 @@ static struct server *backend_new_server(struct backend *b)
     return s;
 }
 
-/* A shared slot's connection closed: remember why and back off. */
-static void backend_slot_failed(struct server *s)
+/* One of b's connections failed: remember why and back off. */
+static void backend_note_failure(struct backend *b, const struct server *s)
 {
-    struct backend *b = s->backend;
-
     if (s->err[0] && strcmp(s->err, "shutting down") != 0) {
         snprintf(b->err, sizeof(b->err), "%s", s->err);
         uint64_t now = uv_now(b->loop);
         b->retry_at = now + b->backoff;
         b->backoff = b->backoff * 2 > BACKEND_BACKOFF_MAX_MS ? BACKEND_BACKOFF_MAX_MS : b->backoff * 2;
     }
+}
+
+/* A shared slot's connection closed. */
+static void backend_slot_failed(struct server *s)
+{
+    backend_note_failure(s->backend, s);
     backend_slot_closed(s);
+}
+
+static void backend_spare_closed(struct server *s)
+{
+    struct backend *b = s->backend;
+
+    backend_note_failure(b, s);
+    for (int i = 0; i < b->nspares; i++)
+        if (b->spares[i] == s)
+            b->spares[i] = NULL;
+    free(s);
+}
+
+/* Open the missing spares (not while backing off after a failure). */
+static void backend_fill_spares(struct backend *b)
+{
+    if (uv_now(b->loop) < b->retry_at)
+        return;
+    for (int i = 0; i < b->nspares; i++) {
+        if (b->spares[i] != NULL)
+            continue;
+        struct server *s = backend_new_server(b);
+        if (s == NULL)
+            return;
+        s->on_close = backend_spare_closed;
+        b->spares[i] = s;
+    }
+}
+
+/* Are all spares there (connected or connecting)? */
+static int backend_spares_full(const struct backend *b)
+{
+    for (int i = 0; i < b->nspares; i++)
+        if (b->spares[i] == NULL)
+            return 0;
+    return 1;
 }
 
 struct server *backend_pick(struct backend *b)
@@ -100,6 +141,8 @@ struct server *backend_pick(struct backend *b)
     struct server *best = NULL;
     int empty = -1;
 
+    if (b->nspares > 0 && b->spares[b->nspares - 1] == NULL)
+        backend_fill_spares(b);
     /* One connection, up: the common case needs no search. */
     if (b->nconns == 1 && b->conns[0] != NULL && b->conns[0]->state == SERVER_CONNECTED)
         return b->conns[0];
@@ -137,9 +180,25 @@ struct server *backend_pick(struct backend *b)
 
 struct server *backend_dedicated(struct backend *b)
 {
-    if (uv_now(b->loop) < b->retry_at && backend_connected(b) == 0)
-        return NULL;                  /* known down: fail fast */
-    return backend_new_server(b);
+    struct server *s = NULL;
+
+    for (int i = 0; i < b->nspares; i++) {
+        struct server *sp = b->spares[i];
+        if (sp != NULL && sp->state == SERVER_CONNECTED) {
+            b->spares[i] = NULL;
+            s = sp;
+            s->on_close = NULL;       /* the caller's from here on */
+            break;
+        }
+    }
+    if (s == NULL) {
+        if (uv_now(b->loop) < b->retry_at && backend_connected(b) == 0)
+            return NULL;              /* known down: fail fast */
+        s = backend_new_server(b);
+    }
+    if (!backend_spares_full(b))
+        backend_fill_spares(b);
+    return s;
 }
 
 void backend_server_free(struct server *s)
@@ -152,17 +211,23 @@ static void backend_detached_closed(struct server *s)
     free(s);
 }
 
+static void backend_detach_close(struct server **slot, const char *why)
+{
+    struct server *s = *slot;
+    if (s == NULL)
+        return;
+    *slot = NULL;
+    s->on_close = backend_detached_closed;
+    s->on_connect = NULL;
+    server_close(s, why);
+}
+
 void backend_close_all(struct backend *b, const char *why)
 {
-    for (int i = 0; i < b->nconns; i++) {
-        struct server *s = b->conns[i];
-        if (s == NULL)
-            continue;
-        b->conns[i] = NULL;
-        s->on_close = backend_detached_closed;
-        s->on_connect = NULL;
-        server_close(s, why);
-    }
+    for (int i = 0; i < b->nconns; i++)
+        backend_detach_close(&b->conns[i], why);
+    for (int i = 0; i < b->nspares; i++)
+        backend_detach_close(&b->spares[i], why);
 }
 
 void backend_retarget(struct backend *b, const struct backend *next)

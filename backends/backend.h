@@ -9,10 +9,17 @@
  * reopened by the next pick after a backoff (100 ms doubling to 3.2 s), and
  * picks in between fail fast with the last error instead of queueing.
  *
+ * A backend also keeps `spares` connected connections that nobody uses
+ * yet: a client that becomes pinned (MULTI, BLPOP, SUBSCRIBE...) takes one,
+ * so its command is written in the loop turn it arrived instead of after a
+ * connect. A spare taken is replaced at once; spares that close (Redis's
+ * `timeout`) are replaced at the next pick.
+ *
  * Contract: backend_pick() returns a connection that is connected or
  * connecting, or NULL with the reason in b->err. backend_dedicated()
- * returns a connecting connection owned by the caller (freed by
- * backend_server_free from its on_close), or NULL. Counters are for INFO.
+ * returns a connected spare or a connecting connection, owned by the caller
+ * (freed by backend_server_free from its on_close, which the caller sets),
+ * or NULL. Counters are for INFO.
  */
 #ifndef REDSNANO_BACKENDS_BACKEND_H
 #define REDSNANO_BACKENDS_BACKEND_H
@@ -24,10 +31,31 @@
 #include "backends/server.h"
 
 #define BACKEND_MAX_CONNS 64
+#define BACKEND_MAX_SPARES 8
 #define BACKEND_BACKOFF_MIN_MS 100
 #define BACKEND_BACKOFF_MAX_MS 3200
 
 enum backend_role { BACKEND_PRIMARY = 0, BACKEND_REPLICA };
+
+enum read_policy {
+    READ_PRIMARY = 0,            /* all reads to the primary */
+    READ_REPLICA,                /* replicas only; the primary if none is healthy */
+    READ_PREFER_REPLICA,         /* replicas when healthy, else the primary (default) */
+    READ_NEAREST,                /* lowest measured latency, primary included */
+    READ_ROUND_ROBIN,            /* every healthy backend in turn, primary included */
+};
+
+/* What the backends layer needs from the configuration. */
+struct backend_settings {
+    int connections;             /* shared connections per backend (1..BACKEND_MAX_CONNS) */
+    int spares;                  /* connected spares per backend for pinning clients (0..BACKEND_MAX_SPARES) */
+    uint64_t connect_timeout_ms; /* to establish a connection */
+    uint64_t timeout_ms;         /* a backend may take to answer; 0 = no limit */
+    uint64_t health_interval_ms; /* between health checks (and cluster map refreshes) */
+    uint64_t health_timeout_ms;  /* a health check may take */
+    long long replica_max_lag;   /* bytes a replica may trail; 0 = not checked */
+    enum read_policy read_policy;
+};
 
 struct backend {
     char name[280];                   /* "host:port" */
@@ -36,6 +64,8 @@ struct backend {
     enum backend_role role;           /* primary or replica */
     int nconns;                       /* shared connections wanted */
     struct server *conns[BACKEND_MAX_CONNS]; /* shared connections; NULL = closed */
+    int nspares;                      /* connected spares wanted */
+    struct server *spares[BACKEND_MAX_SPARES]; /* spare connections; NULL = none */
     uint64_t retry_at;                /* no reconnect before this loop time (ms) */
     uint64_t backoff;                 /* current backoff, ms */
     uint64_t connect_timeout;         /* ms */
@@ -51,11 +81,11 @@ struct backend {
     double latency_us;                /* EWMA of health-check round trips (us) */
 };
 
-/* Resolve host:port and prepare the pool (no connection yet). Returns 0 or
- * a negative error with b->err set. */
+/* Resolve host:port and prepare the pool (no connection yet) with the
+ * connection counts and timeouts of set. Returns 0 or a negative error with
+ * b->err set. */
 int backend_init(struct backend *b, uv_loop_t *loop, const char *host, int port,
-                 enum backend_role role, int nconns, uint64_t connect_timeout_ms,
-                 uint64_t timeout_ms);
+                 enum backend_role role, const struct backend_settings *set);
 
 /* A shared connection for the next request, or NULL (see contract). */
 struct server *backend_pick(struct backend *b);
@@ -66,7 +96,7 @@ struct server *backend_dedicated(struct backend *b);
 /* Free a connection made by backend_dedicated (from its on_close). */
 void backend_server_free(struct server *s);
 
-/* Close every shared connection (shutdown or role change). They leave
+/* Close every shared and spare connection (shutdown or role change). They leave
  * their slots at once: the pool is empty afterwards and the closing
  * connections no longer touch b. */
 void backend_close_all(struct backend *b, const char *why);

@@ -17,14 +17,18 @@
 
 #include "backends/backend.h"
 #include "backends/server.h"
+#include "backends/topology.h"
+#include "base/hostport.h"
 #include "base/log.h"
-#include "proxy/proxy.h"
 
 #define CLUSTER_TICK_MS 100             /* how often the timer looks at the map */
+
+extern const struct topology_ops cluster_ops;
 
 static const char SLOTS_CMD[] = "*2\r\n$7\r\nCLUSTER\r\n$5\r\nSLOTS\r\n";
 
 static struct {
+    struct topology *topo;              /* the topology this map drives */
     int on;                             /* seeds configured */
     struct backend *nodes[CLUSTER_MAX_NODES]; /* every node seen, never freed before exit */
     int nnodes;                         /* nodes in use */
@@ -42,20 +46,50 @@ static struct {
     int stopping;                       /* cluster_stop called */
 } C;
 
-int cluster_on(void)
-{
-    return C.on;
-}
+/* CRC16-CCITT (XMODEM: polynomial 0x1021, initial 0), the checksum Redis
+ * Cluster hashes keys with, one table lookup per byte. Entry i is the CRC of
+ * the byte i shifted into the high half (generated, checked in
+ * tests/unit/test_cluster.c against the bitwise definition). */
+static const uint16_t crc16_table[256] = {
+    0x0000, 0x1021, 0x2042, 0x3063, 0x4084, 0x50a5, 0x60c6, 0x70e7,
+    0x8108, 0x9129, 0xa14a, 0xb16b, 0xc18c, 0xd1ad, 0xe1ce, 0xf1ef,
+    0x1231, 0x0210, 0x3273, 0x2252, 0x52b5, 0x4294, 0x72f7, 0x62d6,
+    0x9339, 0x8318, 0xb37b, 0xa35a, 0xd3bd, 0xc39c, 0xf3ff, 0xe3de,
+    0x2462, 0x3443, 0x0420, 0x1401, 0x64e6, 0x74c7, 0x44a4, 0x5485,
+    0xa56a, 0xb54b, 0x8528, 0x9509, 0xe5ee, 0xf5cf, 0xc5ac, 0xd58d,
+    0x3653, 0x2672, 0x1611, 0x0630, 0x76d7, 0x66f6, 0x5695, 0x46b4,
+    0xb75b, 0xa77a, 0x9719, 0x8738, 0xf7df, 0xe7fe, 0xd79d, 0xc7bc,
+    0x48c4, 0x58e5, 0x6886, 0x78a7, 0x0840, 0x1861, 0x2802, 0x3823,
+    0xc9cc, 0xd9ed, 0xe98e, 0xf9af, 0x8948, 0x9969, 0xa90a, 0xb92b,
+    0x5af5, 0x4ad4, 0x7ab7, 0x6a96, 0x1a71, 0x0a50, 0x3a33, 0x2a12,
+    0xdbfd, 0xcbdc, 0xfbbf, 0xeb9e, 0x9b79, 0x8b58, 0xbb3b, 0xab1a,
+    0x6ca6, 0x7c87, 0x4ce4, 0x5cc5, 0x2c22, 0x3c03, 0x0c60, 0x1c41,
+    0xedae, 0xfd8f, 0xcdec, 0xddcd, 0xad2a, 0xbd0b, 0x8d68, 0x9d49,
+    0x7e97, 0x6eb6, 0x5ed5, 0x4ef4, 0x3e13, 0x2e32, 0x1e51, 0x0e70,
+    0xff9f, 0xefbe, 0xdfdd, 0xcffc, 0xbf1b, 0xaf3a, 0x9f59, 0x8f78,
+    0x9188, 0x81a9, 0xb1ca, 0xa1eb, 0xd10c, 0xc12d, 0xf14e, 0xe16f,
+    0x1080, 0x00a1, 0x30c2, 0x20e3, 0x5004, 0x4025, 0x7046, 0x6067,
+    0x83b9, 0x9398, 0xa3fb, 0xb3da, 0xc33d, 0xd31c, 0xe37f, 0xf35e,
+    0x02b1, 0x1290, 0x22f3, 0x32d2, 0x4235, 0x5214, 0x6277, 0x7256,
+    0xb5ea, 0xa5cb, 0x95a8, 0x8589, 0xf56e, 0xe54f, 0xd52c, 0xc50d,
+    0x34e2, 0x24c3, 0x14a0, 0x0481, 0x7466, 0x6447, 0x5424, 0x4405,
+    0xa7db, 0xb7fa, 0x8799, 0x97b8, 0xe75f, 0xf77e, 0xc71d, 0xd73c,
+    0x26d3, 0x36f2, 0x0691, 0x16b0, 0x6657, 0x7676, 0x4615, 0x5634,
+    0xd94c, 0xc96d, 0xf90e, 0xe92f, 0x99c8, 0x89e9, 0xb98a, 0xa9ab,
+    0x5844, 0x4865, 0x7806, 0x6827, 0x18c0, 0x08e1, 0x3882, 0x28a3,
+    0xcb7d, 0xdb5c, 0xeb3f, 0xfb1e, 0x8bf9, 0x9bd8, 0xabbb, 0xbb9a,
+    0x4a75, 0x5a54, 0x6a37, 0x7a16, 0x0af1, 0x1ad0, 0x2ab3, 0x3a92,
+    0xfd2e, 0xed0f, 0xdd6c, 0xcd4d, 0xbdaa, 0xad8b, 0x9de8, 0x8dc9,
+    0x7c26, 0x6c07, 0x5c64, 0x4c45, 0x3ca2, 0x2c83, 0x1ce0, 0x0cc1,
+    0xef1f, 0xff3e, 0xcf5d, 0xdf7c, 0xaf9b, 0xbfba, 0x8fd9, 0x9ff8,
+    0x6e17, 0x7e36, 0x4e55, 0x5e74, 0x2e93, 0x3eb2, 0x0ed1, 0x1ef0,
+};
 
-/* CRC16-CCITT (XMODEM), the checksum Redis Cluster hashes keys with. */
 static uint16_t crc16(const char *p, size_t n)
 {
     uint16_t crc = 0;
-    for (size_t i = 0; i < n; i++) {
-        crc ^= (uint16_t)((uint8_t)p[i] << 8);
-        for (int b = 0; b < 8; b++)
-            crc = (uint16_t)(crc & 0x8000 ? (crc << 1) ^ 0x1021 : crc << 1);
-    }
+    for (size_t i = 0; i < n; i++)
+        crc = (uint16_t)((crc << 8) ^ crc16_table[((crc >> 8) ^ (uint8_t)p[i]) & 0xff]);
     return crc;
 }
 
@@ -77,21 +111,16 @@ unsigned cluster_keyslot(const char *key, size_t len)
 static struct backend *node_get(const char *host, int port)
 {
     char name[300];
-    if (strchr(host, ':'))
-        snprintf(name, sizeof(name), "[%s]:%d", host, port);
-    else
-        snprintf(name, sizeof(name), "%s:%d", host, port);
+    hostport_name(name, sizeof(name), host, port);
     for (int i = 0; i < C.nnodes; i++)
         if (strcmp(C.nodes[i]->name, name) == 0)
             return C.nodes[i];
     if (C.nnodes == CLUSTER_MAX_NODES)
         return NULL;
-    const struct config *cfg = proxy->cfg;
     struct backend *b = calloc(1, sizeof(*b));
     if (b == NULL)
         return NULL;
-    if (backend_init(b, proxy->loop, host, port, BACKEND_PRIMARY, cfg->backend_connections,
-                     (uint64_t)cfg->connect_timeout, (uint64_t)cfg->backend_timeout) < 0) {
+    if (backend_init(b, C.topo->loop, host, port, BACKEND_PRIMARY, C.topo->set) < 0) {
         log_warn("Cluster node %s: %s", name, b->err);
         free(b);
         return NULL;
@@ -109,13 +138,13 @@ static int node_index(const struct backend *b)
     return -1;
 }
 
-struct backend *cluster_node_for_slot(unsigned slot)
+static struct backend *cluster_node_for_slot(unsigned slot)
 {
     unsigned o = C.owner[slot & (CLUSTER_SLOTS - 1)];
     return o ? C.nodes[o - 1] : NULL;
 }
 
-struct backend *cluster_any_node(void)
+static struct backend *cluster_any_node(void)
 {
     struct backend *b = cluster_node_for_slot(0);
     if (b != NULL)
@@ -224,25 +253,24 @@ static void tick(uv_timer_t *t)
 {
     uint64_t now = uv_now(t->loop);
     if (C.soon || now >= C.next_refresh || C.known == 0) {
-        C.next_refresh = now + (uint64_t)proxy->cfg->health_interval;
+        C.next_refresh = now + C.topo->set->health_interval_ms;
         refresh();
     }
 }
 
-int cluster_start(void)
+int cluster_start(struct topology *t, const struct hostport *seeds, int nseeds)
 {
-    const struct config *cfg = proxy->cfg;
-
-    if (cfg->ncluster == 0)
-        return 0;
-    for (int i = 0; i < cfg->ncluster; i++)
-        node_get(cfg->cluster[i].host, cfg->cluster[i].port);
+    C.topo = t;
+    for (int i = 0; i < nseeds; i++)
+        node_get(seeds[i].host, seeds[i].port);
     if (C.nnodes == 0) {
         log_warn("Cluster: no seed node could be resolved");
         return -EINVAL;
     }
     C.on = 1;
-    uv_timer_init(proxy->loop, &C.timer);
+    t->mode = TOPOLOGY_CLUSTER;
+    t->ops = &cluster_ops;
+    uv_timer_init(t->loop, &C.timer);
     uv_timer_start(&C.timer, tick, 0, CLUSTER_TICK_MS);
     log_notice("Cluster mode: %d seed node(s)", C.nnodes);
     return 0;
@@ -257,12 +285,11 @@ void cluster_stop(void)
     uv_close((uv_handle_t *)&C.timer, NULL);
     if (C.conn)
         server_close(C.conn, "shutting down");
-    for (int i = 0; i < C.nnodes; i++)
-        backend_close_all(C.nodes[i], "shutting down");
 }
 
-int cluster_redirect(const char *reply, size_t len, struct backend **to, int *ask)
+static int cluster_redirect(struct topology *t, const char *reply, size_t len, struct backend **to, int *ask)
 {
+    (void)t;
     const char *p;
     if (len > 7 && memcmp(reply, "-MOVED ", 7) == 0) {
         *ask = 0;
@@ -322,3 +349,25 @@ void cluster_report(struct buf *t)
     }
     buf_printf(t, "\r\n");
 }
+
+/* ---- the cluster mode's topology operations ------------------------------ */
+
+static struct backend *cluster_write_backend(struct topology *t, int slot)
+{
+    (void)t;
+    return slot >= 0 ? cluster_node_for_slot((unsigned)slot) : cluster_any_node();
+}
+
+static void cluster_foreach(struct topology *t, void (*fn)(struct backend *b, void *ud), void *ud)
+{
+    (void)t;
+    for (int i = 0; i < C.nnodes; i++)
+        fn(C.nodes[i], ud);
+}
+
+const struct topology_ops cluster_ops = {
+    .write_backend = cluster_write_backend,
+    .read_backend = cluster_write_backend,   /* reads go to the slot's primary */
+    .redirect = cluster_redirect,
+    .foreach = cluster_foreach,
+};

@@ -9,8 +9,8 @@
  *                                                  b->latency_us, log lines
  *                            └─> timer for the next round
  *
- * A slot is bound to the backend at the same index (slot 0 = proxy->primary,
- * slot i = proxy->replicas[i - 1]) and to its generation: when topology
+ * A slot is bound to the backend at the same index (slot 0 = the topology's primary,
+ * slot i = its replicas[i - 1]) and to its generation: when topology
  * retargets the backend, the slot's connection is replaced and its verdict
  * state starts over (topology has already put the backend back in rotation).
  * The srvreqs live in the slots (static storage), so a reply can never
@@ -27,10 +27,10 @@
 
 #include "backends/backend.h"
 #include "backends/server.h"
+#include "backends/topology.h"
 #include "base/log.h"
-#include "proxy/proxy.h"
 
-#define HEALTH_SLOTS (1 + CONFIG_MAX_ADDRS)   /* the primary + every replica */
+#define HEALTH_SLOTS (1 + TOPOLOGY_MAX_REPLICAS)   /* the primary + every replica */
 #define HEALTH_WHY_LEN 160                    /* room for a failure reason */
 
 static const char PING_CMD[] = "*1\r\n$4\r\nPING\r\n";
@@ -78,6 +78,7 @@ struct hslot {
     char last_why[HEALTH_WHY_LEN];    /* why the last verdict failed, "" if it passed */
 };
 
+static struct topology *T;             /* the backends checked */
 static struct hslot slots[HEALTH_SLOTS];
 static uv_timer_t timer;               /* starts the next round */
 static int started;                    /* timer initialised */
@@ -88,8 +89,8 @@ static uint64_t round_start;           /* loop ms when the round started */
 static struct backend *slot_backend(int i)
 {
     if (i == 0)
-        return &proxy->primary;
-    return i - 1 < proxy->nreplicas ? &proxy->replicas[i - 1] : NULL;
+        return &T->primary;
+    return i - 1 < T->nreplicas ? &T->replicas[i - 1] : NULL;
 }
 
 static const char *role_word(int i)
@@ -99,7 +100,7 @@ static const char *role_word(int i)
 
 static uint64_t check_timeout_ms(void)
 {
-    return (uint64_t)proxy->cfg->health_timeout;
+    return T->set->health_timeout_ms;
 }
 
 /* Parse one complete reply into a hiredis object (NULL on bad bytes). */
@@ -224,7 +225,7 @@ static void health_on_info(struct hslot *sl, const char *reply, size_t len)
         sl->link_up = strcmp(v, "up") == 0;
     if (sl == &slots[0]) {
         sl->offset = info_number(info, n, "master_repl_offset");
-        info_field(info, n, "redis_version", proxy->redis_version, sizeof(proxy->redis_version));
+        info_field(info, n, "redis_version", T->redis_version, sizeof(T->redis_version));
     }
     else
         sl->offset = info_number(info, n, "slave_repl_offset");
@@ -301,7 +302,7 @@ static struct server *slot_connect(struct hslot *sl, struct backend *b)
     }
     s->data = sl;
     s->on_close = health_conn_closed;
-    int rc = server_connect(s, proxy->loop, (const struct sockaddr *)&b->addr, b->name,
+    int rc = server_connect(s, T->loop, (const struct sockaddr *)&b->addr, b->name,
                             check_timeout_ms(), check_timeout_ms());
     if (rc < 0) {
         char why[HEALTH_WHY_LEN];
@@ -349,7 +350,7 @@ static void slot_begin(int i, struct backend *b, uint64_t now)
 static void health_tick(uv_timer_t *t)
 {
     (void)t;
-    uint64_t now = uv_now(proxy->loop);
+    uint64_t now = uv_now(T->loop);
 
     round_start = now;
     round_pending = 1;                /* held while the round starts */
@@ -394,9 +395,9 @@ static void slot_verdict(int i, struct backend *b, int fail, const char *why)
 
 static void health_round_done(void)
 {
-    const struct config *cfg = proxy->cfg;
+    const struct backend_settings *set = T->set;
     struct hslot *p = &slots[0];
-    int primary_ok = p->in_round && !p->failed && p->round_gen == proxy->primary.generation;
+    int primary_ok = p->in_round && !p->failed && p->round_gen == T->primary.generation;
     long long primary_offset = primary_ok ? p->offset : -1;
 
     for (int i = 0; i < HEALTH_SLOTS; i++) {
@@ -422,10 +423,10 @@ static void health_round_done(void)
             if (!fail && primary_ok && sl->link_up == 0) {
                 fail = 1;
                 snprintf(why, sizeof(why), "master_link_status:down");
-            } else if (!fail && primary_ok && cfg->replica_max_lag > 0 && sl->lag > cfg->replica_max_lag) {
+            } else if (!fail && primary_ok && set->replica_max_lag > 0 && sl->lag > set->replica_max_lag) {
                 fail = 1;
                 snprintf(why, sizeof(why), "%lld bytes behind the primary (replica-max-lag %lld)",
-                         sl->lag, cfg->replica_max_lag);
+                         sl->lag, set->replica_max_lag);
             }
         }
         log_debug("Health %s: %s rtt=%.0fus link=%d offset=%lld lag=%lld", b->name,
@@ -435,16 +436,17 @@ static void health_round_done(void)
 
     if (stopping)
         return;
-    uint64_t now = uv_now(proxy->loop);
-    uint64_t interval = (uint64_t)cfg->health_interval;
+    uint64_t now = uv_now(T->loop);
+    uint64_t interval = set->health_interval_ms;
     uint64_t elapsed = now - round_start;
     uv_timer_start(&timer, health_tick, elapsed < interval ? interval - elapsed : 0, 0);
 }
 
-int health_start(void)
+int health_start(struct topology *t)
 {
     int rc;
 
+    T = t;
     memset(slots, 0, sizeof(slots));
     for (int i = 0; i < HEALTH_SLOTS; i++) {
         slots[i].ping.slot = slots[i].info.slot = &slots[i];
@@ -456,7 +458,7 @@ int health_start(void)
         slots[i].last_link = -1;
     }
     stopping = 0;
-    if ((rc = uv_timer_init(proxy->loop, &timer)) < 0)
+    if ((rc = uv_timer_init(T->loop, &timer)) < 0)
         return rc;
     started = 1;
     /* First round as soon as the loop runs: figures early. */
@@ -479,10 +481,12 @@ int health_figures(const struct backend *b, struct health_figures *f)
 {
     int i;
 
-    if (b == &proxy->primary)
+    if (T == NULL)
+        return -ENOENT;
+    if (b == &T->primary)
         i = 0;
-    else if (b >= proxy->replicas && b < proxy->replicas + proxy->nreplicas)
-        i = 1 + (int)(b - proxy->replicas);
+    else if (b >= T->replicas && b < T->replicas + T->nreplicas)
+        i = 1 + (int)(b - T->replicas);
     else
         return -ENOENT;
     const struct hslot *sl = &slots[i];

@@ -6,7 +6,7 @@
  *           PING                 -> latency_us (EWMA, alpha 0.2)
  *           INFO replication     -> master_repl_offset (primary),
  *                                   master_link_status, slave_repl_offset (replicas)
- *   round complete ─> verdict per backend ─> b->healthy ─> proxy/router.c
+ *   round complete ─> verdict per backend ─> b->healthy ─> topology_read_backend
  *
  * A replica leaves the read rotation (b->healthy = 0) at its first failed
  * check: an error or a timeout (health-timeout), its connection down,
@@ -33,6 +33,7 @@
 #include <stdint.h>
 
 struct backend;
+struct topology;
 
 #define HEALTH_PASSES_TO_RETURN 2     /* consecutive passing checks to rejoin the rotation */
 #define HEALTH_LATENCY_ALPHA 0.2      /* weight of a new PING round trip in latency_us */
@@ -47,13 +48,14 @@ struct health_figures {
     const char *why;                  /* why the last check failed, "" if it passed */
 };
 
-/* Start checking. */
-int health_start(void);
+/* Start checking t's primary and replicas (static mode), with t's
+ * settings (health-interval, health-timeout, replica-max-lag). */
+int health_start(struct topology *t);
 
 /* Stop: close the timer and every health connection. */
 void health_stop(void);
 
-/* Fill f for b (the primary or one of proxy->replicas). Returns 0, or
+/* Fill f for b (the primary or one of the replicas). Returns 0, or
  * -ENOENT if b is not checked by this module. */
 int health_figures(const struct backend *b, struct health_figures *f);
 

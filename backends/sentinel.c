@@ -24,9 +24,9 @@
 #include <hiredis/hiredis.h>
 
 #include "backends/server.h"
-#include "base/log.h"
-#include "proxy/proxy.h"
 #include "backends/topology.h"
+#include "base/hostport.h"
+#include "base/log.h"
 
 #define SENTINEL_WHY_LEN 200          /* room for a failure reason */
 #define SENTINEL_NAME_LEN 280         /* "host:port" / "[v6]:port" */
@@ -64,7 +64,7 @@ struct sentinel {
     long long epoch;                  /* config-epoch of its view */
     char host[256];                   /* primary it names */
     int port;                         /* ... and its port */
-    struct config_addr reps[CONFIG_MAX_ADDRS]; /* live replicas it lists, primary excluded */
+    struct hostport reps[SENTINEL_MAX]; /* live replicas it lists, primary excluded */
     int nreps;                        /* entries in reps */
     /* last complete poll */
     int have_view;                    /* view_* below hold its last good answer */
@@ -76,7 +76,7 @@ struct sentinel {
     uint64_t backoff;                 /* next backoff, ms */
 };
 
-static struct sentinel sentinels[CONFIG_MAX_ADDRS];
+static struct sentinel sentinels[SENTINEL_MAX];
 static int nsentinels;
 static uv_timer_t timer;               /* polls */
 static int started;                    /* timer initialised */
@@ -88,17 +88,12 @@ static int subscribe_len;
 static int following;                  /* a Sentinel answer was adopted */
 static long long follow_epoch;         /* config epoch of the view in force */
 
-static void addr_name(char *out, size_t cap, const char *host, int port)
-{
-    if (strchr(host, ':'))
-        snprintf(out, cap, "[%s]:%d", host, port);
-    else
-        snprintf(out, cap, "%s:%d", host, port);
-}
+static struct topology *T;            /* what the Sentinels' answers change */
+static const struct sentinel_settings *S; /* the Sentinels and the master name */
 
 static int is_primary(const char *name)
 {
-    return strcmp(proxy->primary.name, name) == 0;
+    return strcmp(T->primary.name, name) == 0;
 }
 
 /* Parse one complete reply into a hiredis object (NULL on bad bytes). */
@@ -181,7 +176,7 @@ static void sn_disconnect(struct sentinel *sn, const char *why)
 /* The Sentinel failed: close, back off, log the first failure only. */
 static void sn_give_up(struct sentinel *sn, const char *why)
 {
-    uint64_t now = uv_now(proxy->loop);
+    uint64_t now = uv_now(T->loop);
 
     sn_disconnect(sn, "closed: Sentinel failed");
     sn->have_view = 0;
@@ -198,7 +193,7 @@ static void sn_give_up(struct sentinel *sn, const char *why)
 
 static int rep_cmp(const void *a, const void *b)
 {
-    const struct config_addr *x = a, *y = b;
+    const struct hostport *x = a, *y = b;
     int c = strcmp(x->host, y->host);
     return c ? c : x->port - y->port;
 }
@@ -218,7 +213,7 @@ static void sentinel_adopt(struct sentinel *sn)
     log_debug("Sentinel %s: epoch %lld primary %s:%d, %d replica(s)", sn->name, sn->epoch, sn->host,
               sn->port, sn->nreps);
 
-    addr_name(name, sizeof(name), sn->host, sn->port);
+    hostport_name(name, sizeof(name), sn->host, sn->port);
     sn->have_view = 1;
     sn->view_epoch = sn->epoch;
     snprintf(sn->view_name, sizeof(sn->view_name), "%s", name);
@@ -226,8 +221,8 @@ static void sentinel_adopt(struct sentinel *sn)
     if (!following || sn->epoch > follow_epoch) {
         if (!is_primary(name)) {
             log_notice("Sentinel %s names %s as primary of %s (config epoch %lld)", sn->name, name,
-                       proxy->cfg->sentinel_master, sn->epoch);
-            if (topology_set_primary(sn->host, sn->port) < 0)
+                       S->master, sn->epoch);
+            if (topology_set_primary(T, sn->host, sn->port) < 0)
                 return;
         }
         following = 1;
@@ -241,15 +236,15 @@ static void sentinel_adopt(struct sentinel *sn)
 
     /* The primary named by the Sentinel may have changed in between (a
      * +switch-master): exclude the one in force too. */
-    struct config_addr reps[CONFIG_MAX_ADDRS];
+    struct hostport reps[SENTINEL_MAX];
     int n = 0;
     for (int i = 0; i < sn->nreps; i++) {
-        addr_name(name, sizeof(name), sn->reps[i].host, sn->reps[i].port);
+        hostport_name(name, sizeof(name), sn->reps[i].host, sn->reps[i].port);
         if (!is_primary(name))
             reps[n++] = sn->reps[i];
     }
     qsort(reps, (size_t)n, sizeof(reps[0]), rep_cmp);
-    topology_set_replicas(reps, n);
+    topology_set_replicas(T, reps, n);
 }
 
 static void sentinel_poll_done(struct sentinel *sn)
@@ -280,7 +275,7 @@ static void on_addr(struct sentinel *sn, const redisReply *r)
 {
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[0]->type != REDIS_REPLY_STRING ||
         r->element[1]->type != REDIS_REPLY_STRING) {
-        sn_fail(sn, "does not know master %s", proxy->cfg->sentinel_master);
+        sn_fail(sn, "does not know master %s", S->master);
         return;
     }
     int port = parse_port(r->element[1]->str);
@@ -299,7 +294,7 @@ static void on_replicas(struct sentinel *sn, const redisReply *r)
         return;
     }
     sn->nreps = 0;
-    for (size_t i = 0; i < r->elements && sn->nreps < CONFIG_MAX_ADDRS; i++) {
+    for (size_t i = 0; i < r->elements && sn->nreps < SENTINEL_MAX; i++) {
         const redisReply *e = r->element[i];
         const char *ip = kv_str(e, "ip"), *flags = kv_str(e, "flags");
         int port = parse_port(kv_str(e, "port"));
@@ -307,7 +302,7 @@ static void on_replicas(struct sentinel *sn, const redisReply *r)
             continue;
         if (flags && (strstr(flags, "s_down") || strstr(flags, "o_down") || strstr(flags, "disconnected")))
             continue;
-        struct config_addr *a = &sn->reps[sn->nreps++];
+        struct hostport *a = &sn->reps[sn->nreps++];
         snprintf(a->host, sizeof(a->host), "%s", ip);
         a->port = port;
     }
@@ -358,17 +353,17 @@ static void sentinel_switch(struct sentinel *sn, const char *msg)
         log_warn("Sentinel %s: unreadable +switch-master message '%s'", sn->name, msg);
         return;
     }
-    if (strcmp(name, proxy->cfg->sentinel_master) != 0)
+    if (strcmp(name, S->master) != 0)
         return;
-    addr_name(old, sizeof(old), oldip, oldport);
+    hostport_name(old, sizeof(old), oldip, oldport);
     if (!is_primary(old)) {
         log_verbose("Sentinel %s: +switch-master from %s ignored: the primary is %s", sn->name, old,
-                    proxy->primary.name);
+                    T->primary.name);
         return;
     }
     log_notice("Sentinel %s: +switch-master %s %s:%d -> %s:%d", sn->name, name, oldip, oldport,
                newip, newport);
-    topology_set_primary(newip, newport);
+    topology_set_primary(T, newip, newport);
 }
 
 static void sentinel_on_push(struct server *s, const char *reply, size_t len)
@@ -408,15 +403,14 @@ static void sentinel_conn_closed(struct server *s)
 /* A new connection to sn (NULL if it could not be started). */
 static struct server *sn_connect(struct sentinel *sn)
 {
-    const struct config *cfg = proxy->cfg;
     struct server *s = calloc(1, sizeof(*s));
 
     if (s == NULL)
         return NULL;
     s->data = sn;
     s->on_close = sentinel_conn_closed;
-    if (server_connect(s, proxy->loop, (const struct sockaddr *)&sn->addr, sn->name,
-                       (uint64_t)cfg->connect_timeout, (uint64_t)cfg->health_timeout) < 0) {
+    if (server_connect(s, T->loop, (const struct sockaddr *)&sn->addr, sn->name,
+                       T->set->connect_timeout_ms, T->set->health_timeout_ms) < 0) {
         free(s);
         return NULL;
     }
@@ -448,7 +442,7 @@ static void sn_poll_reset(struct sentinel *sn)
 
 static void sentinel_poll(struct sentinel *sn, uint64_t now)
 {
-    uint64_t deadline = now + (uint64_t)proxy->cfg->health_timeout;
+    uint64_t deadline = now + T->set->health_timeout_ms;
 
     if (now < sn->retry_at)
         return;
@@ -496,12 +490,12 @@ static void sentinel_tick(uv_timer_t *t)
             sentinel_poll(&sentinels[i], now);
 }
 
-static int sn_resolve(struct sentinel *sn, const struct config_addr *a)
+static int sn_resolve(struct sentinel *sn, const struct hostport *a)
 {
     struct addrinfo hints, *res = NULL;
     char portstr[16];
 
-    addr_name(sn->name, sizeof(sn->name), a->host, a->port);
+    hostport_name(sn->name, sizeof(sn->name), a->host, a->port);
     memset(&hints, 0, sizeof(hints));
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
@@ -527,16 +521,17 @@ static void free_cmds(void)
     subscribe_cmd = NULL;
 }
 
-int sentinel_start(void)
+int sentinel_start(struct topology *t, const struct sentinel_settings *set)
 {
-    const struct config *cfg = proxy->cfg;
-    const char *m = cfg->sentinel_master;
+    const char *m = set->master;
     int rc, ok = 0;
 
-    if (cfg->nsentinels == 0 || m == NULL)
+    if (set->naddrs == 0 || m == NULL)
         return 0;
+    T = t;
+    S = set;
     memset(sentinels, 0, sizeof(sentinels));
-    nsentinels = cfg->nsentinels > CONFIG_MAX_ADDRS ? CONFIG_MAX_ADDRS : cfg->nsentinels;
+    nsentinels = set->naddrs > SENTINEL_MAX ? SENTINEL_MAX : set->naddrs;
     for (int i = 0; i < nsentinels; i++) {
         struct sentinel *sn = &sentinels[i];
         for (int k = 0; k < SQ_KINDS; k++) {
@@ -545,33 +540,33 @@ int sentinel_start(void)
             sn->q[k].req.on_reply = sentinel_on_reply;
         }
         sn->backoff = SENTINEL_BACKOFF_MIN_MS;
-        if (sn_resolve(sn, &cfg->sentinels[i]) == 0)
+        if (sn_resolve(sn, &set->addrs[i]) == 0)
             ok++;
     }
     if (ok == 0) {
         log_warn("No Sentinel address could be resolved");
         return -EINVAL;
     }
-    if (cfg->sentinel_password)
-        cmdlen[SQ_AUTH] = redisFormatCommand(&cmds[SQ_AUTH], "AUTH %s", cfg->sentinel_password);
+    if (set->password)
+        cmdlen[SQ_AUTH] = redisFormatCommand(&cmds[SQ_AUTH], "AUTH %s", set->password);
     cmdlen[SQ_MASTER] = redisFormatCommand(&cmds[SQ_MASTER], "SENTINEL master %s", m);
     cmdlen[SQ_ADDR] = redisFormatCommand(&cmds[SQ_ADDR], "SENTINEL get-master-addr-by-name %s", m);
     cmdlen[SQ_REPLICAS] = redisFormatCommand(&cmds[SQ_REPLICAS], "SENTINEL replicas %s", m);
     subscribe_len = redisFormatCommand(&subscribe_cmd, "SUBSCRIBE +switch-master");
     for (int k = SQ_MASTER; k < SQ_KINDS; k++)
         if (cmdlen[k] < 0 || cmds[k] == NULL || subscribe_len < 0 ||
-            (cfg->sentinel_password && cmdlen[SQ_AUTH] < 0)) {
+            (set->password && cmdlen[SQ_AUTH] < 0)) {
             free_cmds();
             return -ENOMEM;
         }
     stopping = 0;
     following = 0;
-    if ((rc = uv_timer_init(proxy->loop, &timer)) < 0) {
+    if ((rc = uv_timer_init(T->loop, &timer)) < 0) {
         free_cmds();
         return rc;
     }
     started = 1;
-    uv_timer_start(&timer, sentinel_tick, 0, (uint64_t)cfg->health_interval);
+    uv_timer_start(&timer, sentinel_tick, 0, T->set->health_interval_ms);
     log_notice("Following Sentinel master '%s' through %d Sentinel(s)", m, ok);
     return 0;
 }

@@ -35,11 +35,24 @@
 #ifndef REDSNANO_BACKENDS_SENTINEL_H
 #define REDSNANO_BACKENDS_SENTINEL_H
 
+#include "base/hostport.h"
+
 #define SENTINEL_BACKOFF_MIN_MS 250   /* first retry delay after a Sentinel fails */
 #define SENTINEL_BACKOFF_MAX_MS 8000  /* longest retry delay */
+#define SENTINEL_MAX 32               /* Sentinels followed at most */
+
+struct topology;
+
+/* The Sentinels to ask and what about (the configuration's). */
+struct sentinel_settings {
+    const struct hostport *addrs;     /* the Sentinels */
+    int naddrs;
+    const char *master;               /* the master name they monitor, NULL = none */
+    const char *password;             /* AUTH for the Sentinels, NULL = none */
+};
 
 /* Start polling and subscribing (first poll as soon as the loop runs). */
-int sentinel_start(void);
+int sentinel_start(struct topology *t, const struct sentinel_settings *set);
 
 /* Stop: close the timer and every Sentinel connection. */
 void sentinel_stop(void);

@@ -171,9 +171,9 @@ static void server_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
         return;
     s->in.len += (size_t)nread;
 
-    while (s->state == SERVER_CONNECTED && buf_unread(&s->in) > 0) {
+    while (s->state == SERVER_CONNECTED && buf_unread(&s->in) > s->gathered) {
         const char *p = s->in.data + s->in.pos;
-        long long n = replyframe_scan(&s->rf, p, buf_unread(&s->in));
+        long long n = replyframe_scan(&s->rf, p + s->gathered, buf_unread(&s->in) - s->gathered);
         if (n == 0)
             break;
         if (n < 0) {
@@ -181,8 +181,15 @@ static void server_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
             server_close(s, "sent a reply that is not valid RESP");
             return;
         }
-        server_deliver(s, p, (size_t)n);
-        buf_consume(&s->in, (size_t)n);
+        s->gathered += (size_t)n;
+        s->ngathered++;
+        if (s->push == NULL && s->head != NULL && s->ngathered < s->head->replies)
+            continue;                 /* the head expects more replies */
+        size_t span = s->gathered;
+        s->gathered = 0;
+        s->ngathered = 0;
+        server_deliver(s, p, span);
+        buf_consume(&s->in, span);
     }
     if (s->state == SERVER_CONNECTED) {
         buf_shrink(&s->in, SERVER_IN_KEEP);

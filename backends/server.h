@@ -8,7 +8,8 @@
  * A connection carries requests of many clients (shared), of one client
  * (pinned: MULTI, blocking, SUBSCRIBE...) or of the proxy itself (health
  * checks, L1 fills, Sentinel). Requests wait in a FIFO; each reply is
- * matched to the head. In push mode (pub/sub) every reply goes to the push
+ * matched to the head (a request that expects several replies, such as
+ * UNSUBSCRIBE a b c, gets them together). In push mode (pub/sub) every reply goes to the push
  * callback instead.
  *
  * Contract:
@@ -51,6 +52,8 @@ struct srvreq {
     void (*on_reply)(struct srvreq *r, const char *reply, size_t len, int failed);
     uint64_t deadline;                /* loop ms by which the reply is due: 0 = backend-timeout
                                          from now (set by server_send), SRVREQ_NO_DEADLINE = none */
+    unsigned replies;                 /* replies Redis sends for it (0 or 1 = one); several are
+                                         delivered together, as one span of bytes */
     int abandoned;                    /* its owner is gone: drop the reply */
 };
 
@@ -71,7 +74,10 @@ struct server {
     int handles;                      /* libuv handles still open (tcp, timer) */
     struct outq out;                  /* bytes to send */
     struct buf in;                    /* received bytes of unfinished replies */
-    struct replyframe rf;             /* scanner state for the reply at in.pos */
+    struct replyframe rf;             /* scanner state for the reply at in.pos + gathered */
+    size_t gathered;                  /* bytes of complete replies at in.pos held for the head
+                                         request (it expects several) */
+    unsigned ngathered;               /* how many replies those bytes are */
     struct srvreq *head;              /* oldest request waiting for a reply */
     struct srvreq *tail;              /* newest request */
     unsigned nreqs;                   /* requests in the FIFO */

@@ -28,8 +28,10 @@ int buf_reserve(struct buf *b, size_t extra)
     while (cap < need)
         cap = cap < (1u << 30) ? cap * 2 : cap + (1u << 30);
     char *p = realloc(b->data, cap);
-    if (p == NULL)
+    if (p == NULL) {
+        b->oom = 1;
         return -ENOMEM;
+    }
     b->data = p;
     b->cap = cap;
     return 0;
@@ -91,4 +93,5 @@ void buf_free(struct buf *b)
     free(b->data);
     b->data = NULL;
     b->pos = b->len = b->cap = 0;
+    b->oom = 0;
 }

@@ -9,7 +9,9 @@
  * into the buffer die), buf_consume never does.
  *
  * Contract: functions returning int return 0 or -ENOMEM; on -ENOMEM the
- * buffer is unchanged. A zeroed struct is a valid empty buffer.
+ * buffer is unchanged and `oom` is set (sticky until buf_free), so a writer
+ * of several pieces can check once at the end. A zeroed struct is a valid
+ * empty buffer.
  */
 #ifndef REDSNANO_BASE_BUF_H
 #define REDSNANO_BASE_BUF_H
@@ -22,6 +24,7 @@ struct buf {
     size_t pos;      /* first unread byte */
     size_t len;      /* end of the bytes written */
     size_t cap;      /* bytes allocated */
+    int oom;         /* an append or reserve failed (sticky until buf_free) */
 };
 
 /* Bytes not yet consumed. */

@@ -21,14 +21,12 @@
 #include <strings.h>
 
 #include "backends/backend.h"
-#include "l1/store.h"
-#include "base/outq.h"
-#include "base/buf.h"
-#include "protocol/reply.h"
-#include "proxy/admin.h"
-#include "base/log.h"
-#include "proxy/proxy.h"
 #include "backends/topology.h"
+#include "base/buf.h"
+#include "base/log.h"
+#include "base/outq.h"
+#include "l1/store.h"
+#include "protocol/reply.h"
 
 #define L1_REVAL_BATCH 256              /* hash checks in flight while revalidating */
 #define L1_RECONNECT_MIN_MS 100         /* first reconnect delay */
@@ -136,6 +134,9 @@ static struct {
     int stopping;                       /* l1_stop called */
 } L;
 
+static struct topology *T;             /* where the primary is */
+static const struct l1_settings *S;    /* settings in force */
+
 static void l1_connect(void);
 static void connect_fill(void);
 
@@ -153,7 +154,7 @@ static uint32_t hash_bytes(const char *p, size_t n)
 
 static uint64_t now_ms(void)
 {
-    return uv_now(proxy->loop);
+    return uv_now(T->loop);
 }
 
 static void sha1_hex(const uint8_t sha[20], char out[41])
@@ -489,7 +490,7 @@ static int parse_exec_reply(const char *p, size_t len, const char **rp, size_t *
 
 static uint64_t expiry_for(long long pttl)
 {
-    uint64_t ttl = (uint64_t)proxy->cfg->l1_max_ttl;
+    uint64_t ttl = S->max_ttl_ms;
     if (pttl > 0 && (uint64_t)pttl < ttl)
         ttl = (uint64_t)pttl;
     return now_ms() + ttl;
@@ -512,7 +513,7 @@ static void fill_on_reply(struct srvreq *sr, const char *reply, size_t len, int 
         /* The fill connection failed: the waiters get its error (or the
          * stale entry when the operator allows it). */
         struct l1entry *e = l1store_get(L.store, f->cmd, key, f->klen, args, f->alen);
-        if (e && proxy->cfg->l1_serve_stale && f->waiters) {
+        if (e && S->serve_stale && f->waiters) {
             size_t n;
             const char *p = l1entry_reply(e, &n);
             L.st.stale_served++;
@@ -821,7 +822,7 @@ static void conn_closed(struct server *s)
 
 static void connect_sub(void)
 {
-    L.sub = backend_dedicated(&proxy->primary);
+    L.sub = backend_dedicated(&T->primary);
     if (L.sub == NULL)
         return;
     L.sub->on_close = conn_closed;
@@ -830,7 +831,7 @@ static void connect_sub(void)
 
 static void connect_fill(void)
 {
-    L.fill = backend_dedicated(&proxy->primary);
+    L.fill = backend_dedicated(&T->primary);
     if (L.fill == NULL)
         return;
     L.fill->on_close = conn_closed;
@@ -852,8 +853,10 @@ static void l1_connect(void)
     }
 }
 
-static void on_primary_change(void)
+static void on_primary_change(struct topology *t, void *ud)
 {
+    (void)t;
+    (void)ud;
     l1_unready("primary changed");
     if (L.fill)
         server_close(L.fill, "closed: primary changed");
@@ -876,8 +879,8 @@ static void l1_cron(uv_timer_t *t)
     /* The subscriber is back but the fill connection is not: open it now. */
     if (L.sub_up && L.fill == NULL && L.reconnect_at == 0)
         l1_connect();
-    if (L.ready && proxy->cfg->l1_revalidate_after > 0 && L.reval_inflight < L1_REVAL_BATCH) {
-        uint64_t before = now_ms() - (uint64_t)proxy->cfg->l1_revalidate_after;
+    if (L.ready && S->revalidate_after_ms > 0 && L.reval_inflight < L1_REVAL_BATCH) {
+        uint64_t before = now_ms() - S->revalidate_after_ms;
         l1store_walk_older(L.store, before, (size_t)(L1_REVAL_BATCH - L.reval_inflight), revalidate_old,
                            NULL);
     }
@@ -885,43 +888,32 @@ static void l1_cron(uv_timer_t *t)
 
 /* ---- the API ------------------------------------------------------------ */
 
-static void l1_report(struct buf *t)
+void l1_report(struct buf *t)
 {
     const struct l1_stats *s = &L.st;
     buf_printf(t, "# L1\r\nl1_enabled:%d\r\nl1_mode:%s\r\nl1_ready:%d\r\nl1_entries:%zu\r\nl1_bytes:%zu\r\n"
-               "l1_payload_bytes:%zu\r\nl1_maxmemory:%lld\r\n",
-               L.on, proxy->cfg->l1_mode == L1_STRICT ? "strict" : "tracking", L.ready,
+               "l1_payload_bytes:%zu\r\nl1_maxmemory:%lld\r\nl1_inv_eviction:%llu\r\n",
+               L.on, S && S->mode == L1_STRICT ? "strict" : "tracking", L.ready,
                L.store ? l1store_count(L.store) : 0, L.store ? l1store_bytes(L.store) : 0,
-               L.store ? l1store_payload(L.store) : 0, proxy->cfg->l1_maxmemory);
-    buf_printf(t, "l1_hits:%llu\r\nl1_misses:%llu\r\nl1_fills:%llu\r\nl1_coalesced:%llu\r\nl1_bypass:%llu\r\n"
-               "l1_checks:%llu\r\nl1_fills_cancelled:%llu\r\n",
-               (unsigned long long)s->hits, (unsigned long long)s->misses, (unsigned long long)s->fills,
-               (unsigned long long)s->coalesced, (unsigned long long)s->bypass,
-               (unsigned long long)s->checks, (unsigned long long)s->fills_cancelled);
-    buf_printf(t, "l1_inv_proxy_write:%llu\r\nl1_inv_tracking:%llu\r\nl1_inv_flush:%llu\r\n"
-               "l1_inv_hash_mismatch:%llu\r\nl1_inv_expiry:%llu\r\nl1_inv_eviction:%llu\r\n",
-               (unsigned long long)s->inv_proxy_write, (unsigned long long)s->inv_tracking,
-               (unsigned long long)s->inv_flush, (unsigned long long)s->inv_hash_mismatch,
-               (unsigned long long)s->inv_expiry,
+               L.store ? l1store_payload(L.store) : 0, S ? S->maxmemory : 0,
                (unsigned long long)(L.store ? l1store_evictions(L.store) : 0));
-    buf_printf(t, "l1_reval_unchanged:%llu\r\nl1_reval_changed:%llu\r\nl1_reval_missing:%llu\r\n"
-               "l1_stale_served:%llu\r\nl1_tracking_resets:%llu\r\n\r\n",
-               (unsigned long long)s->reval_unchanged, (unsigned long long)s->reval_changed,
-               (unsigned long long)s->reval_missing, (unsigned long long)s->stale_served,
-               (unsigned long long)s->tracking_resets);
+#define L1_STAT_LINE(name, help) buf_printf(t, "l1_" #name ":%llu\r\n", (unsigned long long)s->name);
+    L1_STATS(L1_STAT_LINE)
+#undef L1_STAT_LINE
+    buf_printf(t, "\r\n");
 }
 
-int l1_start(void)
+int l1_start(struct topology *t, const struct l1_settings *set)
 {
-    const struct config *cfg = proxy->cfg;
-
-    if (cfg->l1_maxmemory <= 0)
+    T = t;
+    S = set;
+    if (set->maxmemory <= 0)
         return 0;
-    L.store = l1store_new((size_t)cfg->l1_maxmemory);
+    L.store = l1store_new((size_t)set->maxmemory);
     if (L.store == NULL)
         return -ENOMEM;
     /* l1-commands: space separated upper-case names. */
-    const char *p = cfg->l1_commands ? cfg->l1_commands : "GET";
+    const char *p = set->commands ? set->commands : "GET";
     while (*p) {
         while (*p == ' ')
             p++;
@@ -935,12 +927,12 @@ int l1_start(void)
     L.on = 1;
     L.backoff = L1_RECONNECT_MIN_MS;
     L.reconnect_at = 1;                 /* connect on the first cron tick */
-    admin_l1_report = l1_report;
-    topology_on_primary_change = on_primary_change;
-    uv_timer_init(proxy->loop, &L.timer);
+    if (topology_listen(t, on_primary_change, NULL) < 0)
+        return -ENOSPC;
+    uv_timer_init(t->loop, &L.timer);
     uv_timer_start(&L.timer, l1_cron, 0, L1_CRON_MS);
-    log_notice("L1 on: %lld bytes, %s mode, max ttl %d ms", cfg->l1_maxmemory,
-               cfg->l1_mode == L1_STRICT ? "strict" : "tracking", cfg->l1_max_ttl);
+    log_notice("L1 on: %lld bytes, %s mode, max ttl %llu ms", set->maxmemory,
+               set->mode == L1_STRICT ? "strict" : "tracking", (unsigned long long)set->max_ttl_ms);
     return 0;
 }
 
@@ -984,7 +976,7 @@ struct server *l1_server(void)
 
 static int origin_unreachable(void)
 {
-    return backend_connected(&proxy->primary) == 0 && proxy->primary.err[0] != '\0';
+    return backend_connected(&T->primary) == 0 && T->primary.err[0] != '\0';
 }
 
 int l1_read(uint8_t id, const struct reqmsg *m, int may_wait, const char **reply, size_t *len,
@@ -1020,7 +1012,7 @@ int l1_read(uint8_t id, const struct reqmsg *m, int may_wait, const char **reply
         e = NULL;
     }
     if (!L.ready) {
-        if (e && proxy->cfg->l1_serve_stale && origin_unreachable()) {
+        if (e && S->serve_stale && origin_unreachable()) {
             L.st.stale_served++;
             *reply = l1entry_reply(e, len);
             return L1_HIT;
@@ -1028,7 +1020,7 @@ int l1_read(uint8_t id, const struct reqmsg *m, int may_wait, const char **reply
         L.st.bypass++;
         return L1_BYPASS;
     }
-    if (e && l1store_verified(L.store, e) && proxy->cfg->l1_mode == L1_TRACKING) {
+    if (e && l1store_verified(L.store, e) && S->mode == L1_TRACKING) {
         L.st.hits++;
         *reply = l1entry_reply(e, len);
         return L1_HIT;

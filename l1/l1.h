@@ -31,33 +31,60 @@
 #include <stdint.h>
 
 #include "backends/server.h"
+#include "base/buf.h"
 #include "protocol/command.h"
 #include "protocol/request.h"
 
+struct topology;
+
 enum l1_result { L1_BYPASS = 0, L1_HIT, L1_WAIT };
 
-struct l1_stats {
-    uint64_t hits;                    /* served from the L1 */
-    uint64_t misses;                  /* not in the L1 (or not servable) */
-    uint64_t fills;                   /* fill requests sent */
-    uint64_t coalesced;               /* misses that waited on another's fill */
-    uint64_t bypass;                  /* cacheable reads forwarded (write pending, not ready...) */
-    uint64_t inv_proxy_write;         /* entries dropped: a write through the proxy */
-    uint64_t inv_tracking;            /* ... a tracking invalidation */
-    uint64_t inv_flush;               /* ... a flush (FLUSHALL, SWAPDB, undeclared script, null message) */
-    uint64_t inv_hash_mismatch;       /* ... a hash check found another value */
-    uint64_t inv_expiry;              /* ... expired */
-    uint64_t fills_cancelled;         /* fills whose key was invalidated before the reply */
-    uint64_t checks;                  /* hash checks sent */
-    uint64_t reval_unchanged;         /* revalidated: unchanged */
-    uint64_t reval_changed;           /* revalidated: changed (replaced) */
-    uint64_t reval_missing;           /* revalidated: key gone (dropped) */
-    uint64_t stale_served;            /* served unverified while the origin was unreachable */
-    uint64_t tracking_resets;         /* times the invalidation channel was lost */
+enum l1_mode { L1_TRACKING = 0, L1_STRICT };
+
+/* What the L1 needs from the configuration. */
+struct l1_settings {
+    long long maxmemory;              /* bytes; 0 = L1 off */
+    enum l1_mode mode;                /* tracking | strict */
+    uint64_t max_ttl_ms;              /* an entry lives at most this long */
+    const char *commands;             /* l1-commands: space separated names, NULL = "GET" */
+    int serve_stale;                  /* serve entries while the origin is unreachable */
+    uint64_t revalidate_after_ms;     /* background revalidation age; 0 = never */
 };
 
-/* Open the fill and subscriber connections (when l1-maxmemory > 0). */
-int l1_start(void);
+/* The L1's counters, declared once: name, meaning (REDSNANO L1, metrics). */
+#define L1_STATS(X)                                                                      \
+    X(hits, "reads served from the L1")                                                  \
+    X(misses, "cacheable reads not in the L1 (or not servable)")                        \
+    X(fills, "fill requests sent")                                                       \
+    X(coalesced, "misses that waited on another client's fill")                          \
+    X(bypass, "cacheable reads forwarded (write pending, L1 not ready)")                 \
+    X(checks, "hash checks sent")                                                        \
+    X(fills_cancelled, "fills whose key was invalidated before the reply")               \
+    X(inv_proxy_write, "entries dropped by a write through the proxy")                   \
+    X(inv_tracking, "entries dropped by a tracking invalidation")                        \
+    X(inv_flush, "entries dropped by a flush (FLUSHALL, SWAPDB, script, null message)")  \
+    X(inv_hash_mismatch, "entries dropped because a hash check found another value")     \
+    X(inv_expiry, "entries dropped as expired")                                          \
+    X(reval_unchanged, "revalidations that found the entry unchanged")                   \
+    X(reval_changed, "revalidations that replaced the entry")                            \
+    X(reval_missing, "revalidations that found the key gone")                            \
+    X(stale_served, "entries served unverified while the origin was unreachable")        \
+    X(tracking_resets, "times the invalidation channel was lost")
+
+struct l1_stats {
+#define L1_STAT_FIELD(name, help) uint64_t name;
+    L1_STATS(L1_STAT_FIELD)
+#undef L1_STAT_FIELD
+};
+
+/* Start the L1 on t's primary with these settings (nothing when
+ * set->maxmemory is 0): the fill and subscriber connections open on the
+ * first tick; a primary change (topology listener) revalidates. 0 or a
+ * negative errno. */
+int l1_start(struct topology *t, const struct l1_settings *set);
+
+/* INFO-style lines (REDSNANO L1): state, sizes, every counter. */
+void l1_report(struct buf *text);
 
 /* Close everything (shutdown). */
 void l1_stop(void);

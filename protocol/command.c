@@ -26,6 +26,7 @@
 #include "protocol/command.h"
 
 #include <limits.h>
+#include <strings.h>
 #include <string.h>
 
 /* Longest name, top-level or subcommand, in the table ("georadiusbymember_ro"
@@ -327,4 +328,34 @@ int cmd_keys(const struct cmd *c, int argc, const char *const *argv, const size_
         }
     }
     return nkeys;
+}
+
+unsigned cmd_replies(const struct cmd *c, int argc)
+{
+    if (c != NULL && c->op == CMD_OP_UNSUBSCRIBE && argc > 2)
+        return (unsigned)(argc - 1);
+    return 1;
+}
+
+/* argv[i] equals the lower-case word w, in any case. */
+static int arg_eq(const char *const *argv, const size_t *argvlen, int i, const char *w)
+{
+    size_t n = strlen(w);
+    size_t len = argvlen ? argvlen[i] : strlen(argv[i]);
+    return len == n && strncasecmp(argv[i], w, n) == 0;
+}
+
+int cmd_blocks(const struct cmd *c, int argc, const char *const *argv, const size_t *argvlen)
+{
+    if (c == NULL || !(c->flags & CMD_BLOCKING))
+        return 0;
+    if (c->op != CMD_OP_BLOCK_OPTION)
+        return 1;
+    for (int i = 1; i < argc; i++) {
+        if (arg_eq(argv, argvlen, i, "streams"))
+            return 0;
+        if (arg_eq(argv, argvlen, i, "block"))
+            return 1;
+    }
+    return 0;
 }

@@ -44,6 +44,23 @@ enum cmd_flag {
     CMD_PROXY_FLUSH  = 1u << 21, /* may touch keys it does not name (FLUSHALL, SWAPDB, scripts...) */
 };
 
+/* What the proxy does with a command beyond its flags (generated from
+ * PROXY_OPS in tools/gen_command_table.py). */
+enum cmd_op {
+    CMD_OP_NONE = 0,
+    CMD_OP_PING,             /* answered by the proxy */
+    CMD_OP_ECHO,             /* answered by the proxy */
+    CMD_OP_QUIT,             /* answered by the proxy, then the client is closed */
+    CMD_OP_HELLO,            /* answered by the proxy (protocol negotiation) */
+    CMD_OP_MULTI,            /* opens a transaction (the L1 holds its writes until EXEC) */
+    CMD_OP_EXEC,             /* EXEC / DISCARD: ends a transaction */
+    CMD_OP_SELECT,           /* SELECT 0 is a no-op through the proxy; other dbs pin */
+    CMD_OP_RESET,            /* RESET: nothing to reset on an unpinned client */
+    CMD_OP_CLIENT_REPLY,     /* CLIENT REPLY: replies are matched one for one */
+    CMD_OP_BLOCK_OPTION,     /* XREAD / XREADGROUP: blocking only with BLOCK before STREAMS */
+    CMD_OP_UNSUBSCRIBE,      /* (P|S)UNSUBSCRIBE: one reply per channel argument (or one) */
+};
+
 /* begin_search types */
 enum cmd_bs { CMD_BS_INVALID = 0, CMD_BS_INDEX, CMD_BS_KEYWORD };
 /* find_keys types */
@@ -78,6 +95,7 @@ struct cmd {
     uint8_t nkeyspecs;
     const struct cmd *subcommands; /* NULL unless a container command */
     uint16_t nsubcommands;
+    uint8_t op;              /* enum cmd_op */
 };
 
 /* Look up a top-level command by name (any case). NULL if unknown. */
@@ -109,6 +127,15 @@ int cmd_arity_ok(const struct cmd *c, int argc);
  * NUL-terminated string (tests, literals); the proxy passes lengths. */
 int cmd_keys(const struct cmd *c, int argc, const char *const *argv, const size_t *argvlen,
              int *out, uint16_t *flags_out, int max);
+
+/* How many replies Redis sends for this call on a connection that is not
+ * in push mode: one, but one per channel argument (at least one) for the
+ * (P|S)UNSUBSCRIBE family. c may be NULL (an unknown command: one). */
+unsigned cmd_replies(const struct cmd *c, int argc);
+
+/* Does this call block (blocking commands; XREAD / XREADGROUP only with a
+ * BLOCK option before STREAMS)? */
+int cmd_blocks(const struct cmd *c, int argc, const char *const *argv, const size_t *argvlen);
 
 /* Number of top-level commands in the table (for tests and COMMAND COUNT checks). */
 size_t cmd_count(void);

@@ -11,10 +11,9 @@
 #include "backends/backend.h"
 #include "backends/cluster.h"
 #include "backends/health.h"
+#include "l1/l1.h"
 #include "protocol/reply.h"
 #include "proxy/proxy.h"
-
-void (*admin_l1_report)(struct buf *text);
 
 static void stats_section(struct buf *t)
 {
@@ -23,21 +22,17 @@ static void stats_section(struct buf *t)
 
     buf_printf(t, "# Server\r\nredsnano_version:%s\r\nprocess_id:%d\r\nuptime_in_seconds:%llu\r\n",
                REDSNANO_VERSION, (int)getpid(), (unsigned long long)up);
-    if (cluster_on())
+    if (proxy_cluster_mode())
         buf_printf(t, "mode:cluster\r\n\r\n");
     else
         buf_printf(t, "mode:%s\r\nprimary:%s\r\nreplicas:%d\r\n\r\n",
-                   proxy->cfg->nsentinels > 0 ? "sentinel" : "static", proxy->primary.name, proxy->nreplicas);
-    buf_printf(t, "# Stats\r\nconnected_clients:%u\r\ntotal_connections_received:%llu\r\n"
-               "rejected_connections:%llu\r\ntotal_commands_processed:%llu\r\n"
-               "local_replies:%llu\r\nforwarded:%llu\r\nbackend_errors:%llu\r\n"
-               "protocol_errors:%llu\r\ndenied_commands:%llu\r\nstalls:%llu\r\nread_retries:%llu\r\n\r\n",
-               proxy->nclients, (unsigned long long)s->connections_received,
-               (unsigned long long)s->rejected_connections, (unsigned long long)s->commands,
-               (unsigned long long)s->local_replies, (unsigned long long)s->forwarded,
-               (unsigned long long)s->backend_errors, (unsigned long long)s->protocol_errors,
-               (unsigned long long)s->denied, (unsigned long long)s->stalls,
-               (unsigned long long)s->retries);
+                   proxy->cfg->nsentinels > 0 ? "sentinel" : "static", proxy->topo.primary.name,
+                   proxy->topo.nreplicas);
+    buf_printf(t, "# Stats\r\nconnected_clients:%u\r\n", proxy->nclients);
+#define STAT_LINE(field, name, help) buf_printf(t, name ":%llu\r\n", (unsigned long long)s->field);
+    PROXY_STATS(STAT_LINE)
+#undef STAT_LINE
+    buf_printf(t, "\r\n");
 }
 
 static void backend_line(struct buf *t, const char *label, const struct backend *b)
@@ -60,26 +55,23 @@ static void backend_line(struct buf *t, const char *label, const struct backend 
 
 static void backends_section(struct buf *t)
 {
-    if (cluster_on()) {
+    if (proxy_cluster_mode()) {
         cluster_report(t);
         return;
     }
     buf_printf(t, "# Backends\r\n");
-    backend_line(t, "primary", &proxy->primary);
-    for (int i = 0; i < proxy->nreplicas; i++) {
+    backend_line(t, "primary", &proxy->topo.primary);
+    for (int i = 0; i < proxy->topo.nreplicas; i++) {
         char label[32];
         snprintf(label, sizeof(label), "replica%d", i);
-        backend_line(t, label, &proxy->replicas[i]);
+        backend_line(t, label, &proxy->topo.replicas[i]);
     }
     buf_printf(t, "\r\n");
 }
 
 static void l1_section(struct buf *t)
 {
-    if (admin_l1_report)
-        admin_l1_report(t);
-    else
-        buf_printf(t, "# L1\r\nl1_enabled:0\r\nl1_entries:0\r\nl1_bytes:0\r\n\r\n");
+    l1_report(t);
 }
 
 int admin_report(struct buf *b, int argc, const char **argv, const size_t *argvlen)

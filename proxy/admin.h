@@ -16,7 +16,4 @@
 
 int admin_report(struct buf *b, int argc, const char **argv, const size_t *argvlen);
 
-/* Hook for the L1 section (set by the L1 when it is on). */
-extern void (*admin_l1_report)(struct buf *text);
-
 #endif

@@ -7,6 +7,7 @@
  */
 #include "proxy/client.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 
 #include "backends/backend.h"
 #include "backends/cluster.h"
+#include "backends/topology.h"
 #include "l1/l1.h"
 #include "protocol/reply.h"
 #include "base/log.h"
@@ -41,8 +43,9 @@ static struct req *req_get(struct client *c)
         r->sr = (struct srvreq){ 0 };
         r->next = NULL;
         buf_reset(&r->reply);
+        r->reply.oom = 0;
         r->done = r->forwarded = r->retryable = r->redirects = 0;
-        r->sent_to = NULL;
+        r->conn = NULL;
         r->l1_token = NULL;
     } else {
         r = calloc(1, sizeof(*r));
@@ -102,25 +105,100 @@ static void client_drain(struct client *c)
 
 static void client_schedule_resume(struct client *c);
 
+/* ---- the connections a client's requests are in flight on ---------------- */
+
+struct server *client_conn_for(struct client *c, const struct backend *b, int *stall)
+{
+    int free_entries = 0;
+
+    *stall = 0;
+    for (int i = 0; i < CLIENT_CONNS; i++) {
+        struct server *s = c->conns[i].s;
+        if (s == NULL) {
+            free_entries++;
+            continue;
+        }
+        if (s->backend == b) {
+            if (s->state == SERVER_CLOSING)
+                *stall = 1;
+            return *stall ? NULL : s;
+        }
+    }
+    if (free_entries == 0)
+        *stall = 1;
+    return NULL;
+}
+
+/* One more request of c in flight on s. */
+static void conn_add(struct client *c, struct server *s)
+{
+    struct client_conn *spare = NULL;
+
+    c->inflight++;
+    for (int i = 0; i < CLIENT_CONNS; i++) {
+        if (c->conns[i].s == s) {
+            c->conns[i].n++;
+            return;
+        }
+        if (c->conns[i].s == NULL && spare == NULL)
+            spare = &c->conns[i];
+    }
+    /* client_conn_for() made sure there is room. */
+    assert(spare != NULL);
+    spare->s = s;
+    spare->n = 1;
+}
+
+/* One request of c on s answered. A stalled client is resumed when any of
+ * its connections empties: what it waits for may be free now. */
+static void conn_del(struct client *c, struct server *s)
+{
+    c->inflight--;
+    for (int i = 0; i < CLIENT_CONNS; i++) {
+        if (c->conns[i].s != s)
+            continue;
+        if (--c->conns[i].n == 0) {
+            c->conns[i].s = NULL;
+            if (c->flags & CLIENT_STALLED)
+                client_schedule_resume(c);
+        }
+        return;
+    }
+}
+
+/* Where a request of c for b goes once more: the connection c already uses
+ * for b, else a pick; NULL when there is none now. */
+static struct server *conn_or_pick(struct client *c, struct backend *b)
+{
+    int stall;
+    struct server *s = client_conn_for(c, b, &stall);
+
+    if (s == NULL && !stall)
+        s = backend_pick(b);
+    return s;
+}
+
+/* Resend r (its bytes are in r->reply) on s. */
+static void req_resend(struct client *c, struct req *r, struct server *s)
+{
+    s->backend->requests++;
+    r->conn = s;
+    r->sr.deadline = 0;
+    conn_add(c, s);
+    server_send(s, &r->sr, r->reply.data + r->reply.pos, buf_unread(&r->reply));
+}
+
 /* A read failed on a replica: send it once more to another backend.
  * Returns 1 if it was resent (its reply will come back here). */
-static int req_retry(struct client *c, struct req *r)
+static int req_retry(struct client *c, struct req *r, struct backend *failed_on)
 {
-    struct backend *failed_on = r->sent_to;
-    struct backend *b = router_retry_backend(failed_on);
-    struct server *s = b ? backend_pick(b) : NULL;
+    struct backend *b = topology_retry_backend(&proxy->topo, failed_on);
+    struct server *s = b ? conn_or_pick(c, b) : NULL;
 
     if (s == NULL)
         return 0;
     proxy->stats.retries++;
-    b->requests++;
-    c->inflight_server = s;
-    /* Resent bytes come from r->reply, which server_send copies at once. */
-    struct buf bytes = r->reply;
-    r->reply = (struct buf){ 0 };
-    r->sr.deadline = 0;
-    server_send(s, &r->sr, bytes.data + bytes.pos, buf_unread(&bytes));
-    buf_free(&bytes);
+    req_resend(c, r, s);
     return 1;
 }
 
@@ -140,9 +218,9 @@ static int req_redirect(struct client *c, struct req *r, const char *reply, size
     struct backend *to;
     int ask;
 
-    if (r->redirects >= CLUSTER_MAX_REDIRECTS || !cluster_redirect(reply, len, &to, &ask))
+    if (r->redirects >= CLUSTER_MAX_REDIRECTS || !topology_redirect(&proxy->topo, reply, len, &to, &ask))
         return 0;
-    struct server *s = backend_pick(to);
+    struct server *s = conn_or_pick(c, to);
     if (s == NULL)
         return 0;
     if (ask) {
@@ -154,10 +232,7 @@ static int req_redirect(struct client *c, struct req *r, const char *reply, size
     }
     r->redirects++;
     r->retryable = REQ_RETRY_CLUSTER;
-    r->sr.deadline = 0;
-    to->requests++;
-    c->inflight_server = s;
-    server_send(s, &r->sr, r->reply.data + r->reply.pos, buf_unread(&r->reply));
+    req_resend(c, r, s);
     return 1;
 }
 
@@ -174,10 +249,13 @@ static void req_on_reply(struct srvreq *sr, const char *reply, size_t len, int f
         req_put(r);
         return;
     }
+    struct server *was_on = r->conn;
+    r->conn = NULL;
+    conn_del(c, was_on);
     if (r->retryable) {
         int kind = r->retryable;
         r->retryable = REQ_RETRY_NONE;
-        if (kind == REQ_RETRY_REPLICA && failed && req_retry(c, r))
+        if (kind == REQ_RETRY_REPLICA && failed && req_retry(c, r, was_on->backend))
             return;
         if (kind == REQ_RETRY_CLUSTER && !failed && reply[0] == '-' && req_redirect(c, r, reply, len))
             return;
@@ -186,7 +264,6 @@ static void req_on_reply(struct srvreq *sr, const char *reply, size_t len, int f
     if (failed)
         proxy->stats.backend_errors++;
     r->forwarded = 0;
-    c->inflight--;
     if (c->head == r) {
         outq_append(&c->out, reply, len);
         client_pop(c);
@@ -195,80 +272,79 @@ static void req_on_reply(struct srvreq *sr, const char *reply, size_t len, int f
         buf_append(&r->reply, reply, len);
         r->done = 1;
     }
-    if (c->inflight == 0) {
-        c->inflight_server = NULL;
-        if (c->flags & CLIENT_STALLED)
-            client_schedule_resume(c);
-    }
+}
+
+static void client_out_of_memory(struct client *c)
+{
+    log_warn("Client %llu: out of memory writing a reply; closing", (unsigned long long)c->id);
+    client_close(c);
 }
 
 struct buf *client_reply_buf(struct client *c)
 {
-    if (c->head == NULL)
-        return outq_buf(&c->out);
-    struct req *r = req_get(c);
-    if (r == NULL)
-        return NULL;
-    r->done = 1;
-    return &r->reply;
+    struct buf *b;
+
+    if (c->head == NULL) {
+        b = outq_buf(&c->out);
+    } else {
+        struct req *r = req_get(c);
+        if (r == NULL) {
+            client_out_of_memory(c);
+            return NULL;
+        }
+        r->done = 1;
+        b = &r->reply;
+    }
+    c->reply = b;
+    return b;
 }
 
 void client_reply_done(struct client *c)
 {
+    if (c->reply != NULL && c->reply->oom) {
+        c->reply = NULL;
+        client_out_of_memory(c);
+        return;
+    }
+    c->reply = NULL;
     outq_schedule(&c->out);
     client_maybe_finish(c);
 }
 
-/* Give a request its FIFO place and send it to s. A copy of the bytes is
- * kept in r->reply for a resend of this kind (REQ_RETRY_*). */
-static void forward_req(struct client *c, struct server *s, const char *bytes, size_t len,
-                        uint64_t deadline, int kind, void *l1_token)
+void client_forward(struct client *c, struct server *s, const char *bytes, size_t len,
+                    const struct fwd *f)
 {
     struct req *r = req_get(c);
-    if (r == NULL || (kind != REQ_RETRY_NONE && buf_append(&r->reply, bytes, len) != 0)) {
-        l1_write_end(l1_token);
-        client_close(c);
+    if (r == NULL || (f->retry != REQ_RETRY_NONE && buf_append(&r->reply, bytes, len) != 0)) {
+        l1_write_end(f->l1_token);
+        client_out_of_memory(c);
         return;
     }
-    r->l1_token = l1_token;
+    r->l1_token = f->l1_token;
     r->forwarded = 1;
-    r->retryable = (uint8_t)kind;
-    r->sent_to = s->backend;
+    r->retryable = f->retry;
+    r->conn = s;
     r->sr.on_reply = req_on_reply;
-    r->sr.deadline = deadline;
-    c->inflight++;
-    c->inflight_server = s;
+    r->sr.deadline = f->deadline;
+    r->sr.replies = f->replies;
+    conn_add(c, s);
     proxy->stats.forwarded++;
     server_send(s, &r->sr, bytes, len);
 }
 
-void client_forward(struct client *c, struct server *s, const char *bytes, size_t len,
-                    uint64_t deadline, void *l1_token)
-{
-    forward_req(c, s, bytes, len, deadline, REQ_RETRY_NONE, l1_token);
-}
-
 struct srvreq *client_wait(struct client *c, struct server *via)
 {
+    assert(via != NULL);
     struct req *r = req_get(c);
-    if (r == NULL)
+    if (r == NULL) {
+        client_out_of_memory(c);
         return NULL;
+    }
     r->forwarded = 1;
+    r->conn = via;
     r->sr.on_reply = req_on_reply;
-    c->inflight++;
-    c->inflight_server = via;
+    conn_add(c, via);
     return &r->sr;
-}
-
-void client_forward_read(struct client *c, struct server *s, const char *bytes, size_t len)
-{
-    forward_req(c, s, bytes, len, 0, REQ_RETRY_REPLICA, NULL);
-}
-
-void client_forward_cluster(struct client *c, struct server *s, const char *bytes, size_t len,
-                            uint64_t deadline)
-{
-    forward_req(c, s, bytes, len, deadline, REQ_RETRY_CLUSTER, NULL);
 }
 
 /* ---- reading and framing ------------------------------------------------ */
@@ -431,7 +507,7 @@ static void client_unqueue_resume(struct client *c)
     c->flags &= ~CLIENT_RESUME_QUEUED;
 }
 
-static void client_run_resumes(void)
+void client_run_resumes(void)
 {
     while (resume_head) {
         struct client *c = resume_head;
@@ -439,11 +515,6 @@ static void client_run_resumes(void)
         c->flags &= ~CLIENT_RESUME_QUEUED;
         client_resume(c);
     }
-}
-
-void client_module_init(void)
-{
-    outq_set_before_flush(client_run_resumes);
 }
 
 void client_resume(struct client *c)

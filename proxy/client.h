@@ -7,10 +7,11 @@
  *
  * Ordering: every request, forwarded or answered locally, takes a place in
  * the client's FIFO; a reply is written only when every earlier one has
- * been. A client's in-flight requests all sit on one server connection, so
- * Redis sees them in the order sent; a request that needs another
- * connection (a replica, a pinned connection) waits until the in-flight
- * ones are answered ("stall": reading stops meanwhile).
+ * been. A client's in-flight requests to one backend all sit on one server
+ * connection (c->conns), so Redis sees them in the order sent; requests to
+ * different backends (replicas, cluster nodes) go out at once. Only a
+ * request that pins the client, or one whose connection is closing, waits
+ * until the in-flight ones are answered ("stall": reading stops meanwhile).
  *
  * Lifetimes: a client is freed in its close callback. Requests still in
  * flight when it closes are abandoned: their replies are read and dropped
@@ -44,7 +45,7 @@ struct req {
     uint8_t forwarded;                /* waiting on a server (counted in inflight) */
     uint8_t retryable;                /* REQ_RETRY_*: `reply` holds its bytes until answered */
     uint8_t redirects;                /* cluster MOVED/ASK hops taken */
-    struct backend *sent_to;          /* retryable: the replica it went to */
+    struct server *conn;              /* forwarded: the connection it is on (c->conns) */
     void *l1_token;                   /* a write's hold on L1 keys, released with its reply */
 };
 
@@ -57,6 +58,14 @@ enum client_flag {
     CLIENT_UNIX = 1u << 5,              /* came through the Unix socket */
     CLIENT_RESUME_QUEUED = 1u << 6,     /* on the resume list */
     CLIENT_MULTI = 1u << 7,             /* MULTI sent, EXEC/DISCARD not yet */
+};
+
+#define CLIENT_CONNS 6                /* backends one client may have requests in flight on */
+
+/* A connection the client has requests in flight on. */
+struct client_conn {
+    struct server *s;                 /* NULL = free entry */
+    unsigned n;                       /* requests in flight on it */
 };
 
 struct client {
@@ -77,11 +86,12 @@ struct client {
     struct req *head, *tail;          /* FIFO of requests not yet answered to the client */
     unsigned nreqs;                   /* requests in the FIFO */
     unsigned inflight;                /* of those, waiting on a server */
-    struct server *inflight_server;   /* where the in-flight ones went */
+    struct client_conn conns[CLIENT_CONNS]; /* where the in-flight ones are */
     struct server *pinned;            /* the client's own connection, or NULL */
     uint64_t last_active;             /* loop ms of the last request */
     uint64_t last_write;              /* loop ms of the last write command (read-your-writes) */
     void *txn_l1_token;               /* L1 holds of writes queued in MULTI, released after EXEC */
+    struct buf *reply;                /* the buffer client_reply_buf handed out */
 };
 
 /* Accept a client from a listening stream. Returns 0 or a negative error
@@ -96,36 +106,46 @@ void client_close_after_reply(struct client *c);
 
 /* The buffer a local reply must be written into, keeping reply order:
  * the output queue when nothing is pending before it, else a new FIFO
- * entry. Call client_reply_done() after writing. NULL on out of memory. */
+ * entry. Call client_reply_done() after writing. NULL on out of memory:
+ * the client is closed then (a missing reply would shift every later one),
+ * and so it is by client_reply_done() when the buffer could not grow. */
 struct buf *client_reply_buf(struct client *c);
 void client_reply_done(struct client *c);
 
-/* Forward a framed request to s and give it a FIFO place. deadline as in
- * struct srvreq (0 = backend-timeout). */
+/* How a request is forwarded. */
+struct fwd {
+    uint64_t deadline;                /* as struct srvreq (0 = backend-timeout) */
+    uint8_t retry;                    /* REQ_RETRY_*: keep a copy of the bytes to resend */
+    unsigned replies;                 /* replies Redis sends for it (cmd_replies) */
+    void *l1_token;                   /* a write's hold on L1 keys, released with its reply */
+};
+
+/* Forward a framed request to s and give it a FIFO place. With
+ * REQ_RETRY_REPLICA a read whose replica fails before answering is sent
+ * once more elsewhere; with REQ_RETRY_CLUSTER a -MOVED / -ASK reply is
+ * followed (up to CLUSTER_MAX_REDIRECTS hops) instead of reaching the
+ * client. */
 void client_forward(struct client *c, struct server *s, const char *bytes, size_t len,
-                    uint64_t deadline, void *l1_token);
+                    const struct fwd *f);
+
+/* The connection c already has requests in flight on for backend b, so the
+ * next one goes there too (NULL: none, pick one). *stall is set when the
+ * request must wait instead: that connection is closing, or c has requests
+ * in flight on CLIENT_CONNS other connections. */
+struct server *client_conn_for(struct client *c, const struct backend *b, int *stall);
 
 /* A FIFO place for a request answered by something else than a server
  * connection (an L1 fill): returns the srvreq to complete. `via` is where
  * the answer comes from, for ordering. NULL on out of memory. */
 struct srvreq *client_wait(struct client *c, struct server *via);
 
-/* Like client_forward, for a read sent to a replica: a copy of the bytes
- * is kept so that, if that replica fails before answering, the read is
- * sent once more elsewhere (router_retry_backend) instead of failing. */
-void client_forward_read(struct client *c, struct server *s, const char *bytes, size_t len);
-
-/* Like client_forward, in cluster mode: a copy of the bytes is kept so
- * that a -MOVED or -ASK reply is followed (up to CLUSTER_MAX_REDIRECTS
- * hops) instead of reaching the client. */
-void client_forward_cluster(struct client *c, struct server *s, const char *bytes, size_t len,
-                            uint64_t deadline);
-
 /* Resume a stalled client (its in-flight requests are answered). */
 void client_resume(struct client *c);
 
-/* Install the resume hook (once, before the loop runs). */
-void client_module_init(void);
+/* Resume the clients whose stall ended (from the loop's before-sleep
+ * hook: never from inside a server's reply loop, so the request and reply
+ * paths do not recurse into each other). */
+void client_run_resumes(void);
 
 /* Give c its own connection to b (MULTI, blocking, SUBSCRIBE...). NULL if
  * b is known to be down. */

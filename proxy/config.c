@@ -45,7 +45,7 @@ extern char **environ;
 /* Named limits of the directive table. */
 #define MS_MAX INT_MAX                   /* milliseconds: ~24.8 days */
 #define TIMEOUT_MAX (365 * 24 * 3600)    /* client idle timeout: one year, in seconds */
-#define BACKEND_CONNECTIONS_MAX 1024     /* shared connections per backend */
+#define BACKEND_CONNECTIONS_MAX BACKEND_MAX_CONNS /* shared connections per backend: what a pool holds */
 #define MAXCLIENTS_MAX 1000000           /* clients at once */
 #define ENV_PREFIX "REDSNANO_"           /* environment variable = prefix + NAME */
 #define ENV_NAME_LEN 64                  /* longest environment variable name we build */
@@ -61,8 +61,8 @@ enum dtype {
     DT_OPTSTRING,    /* char *, NULL when unset or "" */
     DT_ENUM,         /* enum stored as int: index into names[] */
     DT_MEMORY,       /* long long bytes, config_parse_memory(), in [min, max] */
-    DT_ADDR,         /* struct config_addr */
-    DT_ADDRLIST,     /* struct config_addr[CONFIG_MAX_ADDRS] + int count; repeatable */
+    DT_ADDR,         /* struct hostport */
+    DT_ADDRLIST,     /* struct hostport[CONFIG_MAX_ADDRS] + int count; repeatable */
     DT_COMMANDS,     /* char *, space separated upper-case names out of names[] */
 };
 
@@ -95,9 +95,9 @@ struct directive {
 #define ROW_OPTSTR(n, f, h)          { n, DT_OPTSTRING, CFG_FIELD(f, char *), 0, NULL, 0, 0, NULL, 0, h }
 #define ROW_ENUM(n, f, t, d, w, h)   { n, DT_ENUM, CFG_FIELD(f, t), 0, d, 0, 0, w, 0, h }
 #define ROW_MEM(n, f, d, lo, hi, h)  { n, DT_MEMORY, CFG_FIELD(f, long long), 0, d, lo, hi, NULL, 0, h }
-#define ROW_ADDR(n, f, d, h)         { n, DT_ADDR, CFG_FIELD(f, struct config_addr), 0, d, 0, 0, NULL, 0, h }
+#define ROW_ADDR(n, f, d, h)         { n, DT_ADDR, CFG_FIELD(f, struct hostport), 0, d, 0, 0, NULL, 0, h }
 #define ROW_ADDRS(n, f, c, h)                                                  \
-    { n, DT_ADDRLIST, CFG_FIELD(f, struct config_addr[CONFIG_MAX_ADDRS]),      \
+    { n, DT_ADDRLIST, CFG_FIELD(f, struct hostport[CONFIG_MAX_ADDRS]),      \
       CFG_FIELD(c, int), NULL, 0, 0, NULL, 0, h }
 #define ROW_CMDS(n, f, d, w, h)      { n, DT_COMMANDS, CFG_FIELD(f, char *), 0, d, 0, 0, w, 0, h }
 
@@ -128,6 +128,8 @@ static const struct directive directive_table[] = {
              "The primary Redis server; it receives all writes"),
     ROW_INT("backend-connections", backend_connections, "1", 1, BACKEND_CONNECTIONS_MAX,
             "Connections to each backend, shared by all clients (one pipelined connection gives Redis the biggest batches; more avoid head-of-line waits behind huge replies)"),
+    ROW_INT("backend-spare-connections", backend_spares, "2", 0, BACKEND_MAX_SPARES,
+            "Connected spare connections kept per backend, so that a client starting MULTI, a blocking command or SUBSCRIBE gets its own connection at once"),
     ROW_MS("backend-timeout", backend_timeout, "5000", 0, MS_MAX,
            "Milliseconds a backend may take to answer; 0 = no limit"),
     ROW_MS("connect-timeout", connect_timeout, "1000", 1, MS_MAX,
@@ -414,7 +416,7 @@ int config_parse_memory(const char *s, long long *out)
     return -1;
 }
 
-int config_parse_addr(const char *s, struct config_addr *out)
+int config_parse_addr(const char *s, struct hostport *out)
 {
     const char *host, *hend, *port;
     size_t hlen;
@@ -598,16 +600,16 @@ static int directive_set(struct config *cfg, const struct directive *d, int argc
         return 0;
     }
     case DT_ADDR: {
-        struct config_addr a;
+        struct hostport a;
         if (config_parse_addr(v, &a) < 0)
             return bad_value(d, v, err, errlen);
-        *(struct config_addr *)slot = a;
+        *(struct hostport *)slot = a;
         return 0;
     }
     case DT_ADDRLIST: {
-        struct config_addr *list = slot;
+        struct hostport *list = slot;
         int *count = (int *)((char *)cfg + d->count_off);
-        struct config_addr parsed[CONFIG_MAX_ADDRS];
+        struct hostport parsed[CONFIG_MAX_ADDRS];
 
         if (*count + argc > CONFIG_MAX_ADDRS) {
             msgf(err, errlen, "%s: at most %d can be given", d->name, CONFIG_MAX_ADDRS);

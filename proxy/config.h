@@ -25,35 +25,24 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "backends/backend.h"
+#include "base/hostport.h"
+#include "l1/l1.h"
 #include "base/log.h"
 
 #define CONFIG_ERR_LEN 512
 #define CONFIG_MAX_ADDRS 32      /* replicas / sentinels at most */
 
-/* A host:port backend address ("127.0.0.1:6379", "[::1]:6379", "localhost:6379"). */
-struct config_addr {
-    char host[256];              /* host name or literal address, without brackets */
-    int port;                    /* 1..65535 */
-};
 
-
-enum read_policy {
-    READ_PRIMARY = 0,            /* all reads to the primary */
-    READ_REPLICA,                /* replicas only; the primary if none is healthy */
-    READ_PREFER_REPLICA,         /* replicas when healthy, else the primary (default) */
-    READ_NEAREST,                /* lowest measured latency, primary included */
-    READ_ROUND_ROBIN,            /* every healthy backend in turn, primary included */
-};
-
-enum l1_mode { L1_TRACKING = 0, L1_STRICT };
 
 struct config {
     /* core (issue 2) */
     int port;                    /* TCP port to listen on; 0 = no TCP listener (default 7379) */
     char *bind;                  /* address to bind (default "127.0.0.1") */
     char *unixsocket;            /* path of a Unix socket to listen on, or NULL */
-    struct config_addr primary;  /* the primary (default 127.0.0.1:6379) */
+    struct hostport primary;  /* the primary (default 127.0.0.1:6379) */
     int backend_connections;     /* shared connections per backend (default 1) */
+    int backend_spares;          /* connected spares per backend for pinning clients (default 2) */
     int backend_timeout;         /* ms a backend may take to answer (default 5000; 0 = none) */
     int connect_timeout;         /* ms to establish a backend connection (default 1000) */
     enum loglevel loglevel;      /* debug|verbose|notice|warning|nothing (default notice) */
@@ -65,12 +54,12 @@ struct config {
     bool allow_admin_commands;   /* forward commands that change a server (default no) */
 
     /* replicas, Sentinel, health (issue 4) */
-    struct config_addr replicas[CONFIG_MAX_ADDRS];
+    struct hostport replicas[CONFIG_MAX_ADDRS];
     int nreplicas;
-    struct config_addr sentinels[CONFIG_MAX_ADDRS];
+    struct hostport sentinels[CONFIG_MAX_ADDRS];
     int nsentinels;
     char *sentinel_master;       /* master name to ask the sentinels about, or NULL */
-    struct config_addr cluster[CONFIG_MAX_ADDRS]; /* Redis Cluster seed nodes: cluster mode when any */
+    struct hostport cluster[CONFIG_MAX_ADDRS]; /* Redis Cluster seed nodes: cluster mode when any */
     int ncluster;
     char *sentinel_password;     /* AUTH for the sentinels, or NULL */
     enum read_policy read_policy;/* default prefer-replica */
@@ -111,7 +100,7 @@ void config_defaults(struct config *cfg);
 void config_free(struct config *cfg);
 
 /* Parse "host:port" / "[v6]:port". Returns 0 or -1. */
-int config_parse_addr(const char *s, struct config_addr *out);
+int config_parse_addr(const char *s, struct hostport *out);
 
 /* Parse a redis.conf memory value: "512", "64kb", "64k", "1mb", "1m", "1gb", "1g"
  * (kb/mb/gb = 1024-based, k/m/g = 1000-based as in Redis). Returns 0 or -1. */

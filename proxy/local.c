@@ -86,7 +86,7 @@ static void local_hello(struct client *c, const struct reqmsg *m)
     reply_bulk_str(b, "server");
     reply_bulk_str(b, "redis");
     reply_bulk_str(b, "version");
-    reply_bulk_str(b, proxy->redis_version[0] ? proxy->redis_version : "7.0.0");
+    reply_bulk_str(b, proxy->topo.redis_version[0] ? proxy->topo.redis_version : "7.0.0");
     reply_bulk_str(b, "proto");
     reply_integer(b, 2);
     reply_bulk_str(b, "id");

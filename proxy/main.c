@@ -17,13 +17,14 @@
 #include "backends/backend.h"
 #include "backends/cluster.h"
 #include "backends/health.h"
-#include "l1/l1.h"
 #include "backends/sentinel.h"
+#include "backends/topology.h"
+#include "base/log.h"
 #include "base/outq.h"
+#include "l1/l1.h"
 #include "proxy/client.h"
 #include "proxy/config.h"
 #include "proxy/listener.h"
-#include "base/log.h"
 #include "proxy/proxy.h"
 
 #define CRON_INTERVAL_MS 100           /* housekeeping period */
@@ -44,9 +45,7 @@ static void stop_everything(void)
     cluster_stop();
     l1_stop();
     client_close_all();
-    backend_close_all(&proxy->primary, "shutting down");
-    for (int i = 0; i < proxy->nreplicas; i++)
-        backend_close_all(&proxy->replicas[i], "shutting down");
+    topology_close(&proxy->topo, "shutting down");
     uv_timer_stop(&cron);
     uv_close((uv_handle_t *)&cron, NULL);
     uv_close((uv_handle_t *)&sigterm, NULL);
@@ -81,30 +80,51 @@ static void on_signal(uv_signal_t *h, int signum)
     shutdown_deadline = uv_now(h->loop) + SHUTDOWN_GRACE_MS;
 }
 
-static int start_backends(void)
+/* The settings each lower layer receives, taken from the configuration. */
+static void settings_from_config(struct proxy *p, const struct config *cfg)
 {
-    const struct config *cfg = proxy->cfg;
-    struct backend *p = &proxy->primary;
+    p->backend_set = (struct backend_settings){
+        .connections = cfg->backend_connections,
+        .spares = cfg->backend_spares,
+        .connect_timeout_ms = (uint64_t)cfg->connect_timeout,
+        .timeout_ms = (uint64_t)cfg->backend_timeout,
+        .health_interval_ms = (uint64_t)cfg->health_interval,
+        .health_timeout_ms = (uint64_t)cfg->health_timeout,
+        .replica_max_lag = cfg->replica_max_lag,
+        .read_policy = cfg->read_policy,
+    };
+    p->sentinel_set = (struct sentinel_settings){
+        .addrs = cfg->sentinels,
+        .naddrs = cfg->nsentinels,
+        .master = cfg->sentinel_master,
+        .password = cfg->sentinel_password,
+    };
+    p->l1_set = (struct l1_settings){
+        .maxmemory = cfg->l1_maxmemory,
+        .mode = cfg->l1_mode,
+        .max_ttl_ms = (uint64_t)cfg->l1_max_ttl,
+        .commands = cfg->l1_commands,
+        .serve_stale = cfg->l1_serve_stale,
+        .revalidate_after_ms = (uint64_t)cfg->l1_revalidate_after,
+    };
+}
 
-    if (backend_init(p, proxy->loop, cfg->primary.host, cfg->primary.port, BACKEND_PRIMARY,
-                     cfg->backend_connections, (uint64_t)cfg->connect_timeout,
-                     (uint64_t)cfg->backend_timeout) < 0) {
-        log_warn("Primary %s: %s", p->name, p->err);
-        return -1;
-    }
-    p->err[0] = '\0';
-    for (int i = 0; i < cfg->nreplicas; i++) {
-        struct backend *r = &proxy->replicas[i];
-        if (backend_init(r, proxy->loop, cfg->replicas[i].host, cfg->replicas[i].port,
-                         BACKEND_REPLICA, cfg->backend_connections, (uint64_t)cfg->connect_timeout,
-                         (uint64_t)cfg->backend_timeout) < 0) {
-            log_warn("Replica %s: %s", r->name, r->err);
-            return -1;
-        }
-        r->err[0] = '\0';
-    }
-    proxy->nreplicas = cfg->nreplicas;
-    return 0;
+/* The primary moved (Sentinel): clients pinned to the old one lose their
+ * session state. */
+static void on_primary_change(struct topology *t, void *ud)
+{
+    (void)ud;
+    client_close_pinned(&t->primary, "ERR redsnano: primary changed, session ended");
+}
+
+/* Work done once per loop iteration, right before the loop polls (Redis's
+ * beforeSleep), in this order: stalled clients whose wait ended dispatch
+ * their next requests; then every output queue is written (outq, once per
+ * iteration, after this hook). The L1 takes pending invalidations lazily,
+ * once per iteration, before its first hit (l1_read). */
+static void before_sleep(void)
+{
+    client_run_resumes();
 }
 
 static void close_stragglers(uv_handle_t *h, void *arg)
@@ -144,22 +164,26 @@ int main(int argc, char **argv)
     proxy->start_ms = uv_now(proxy->loop);
 
     log_notice("redsnano %s starting, pid %d", REDSNANO_VERSION, (int)getpid());
-    if (start_backends() < 0)
+    settings_from_config(proxy, &the_config);
+    if (topology_init(&proxy->topo, proxy->loop, &proxy->backend_set, &the_config.primary,
+                      the_config.replicas, the_config.nreplicas) < 0)
         return 1;
+    topology_listen(&proxy->topo, on_primary_change, NULL);
     outq_loop_init(proxy->loop);
-    client_module_init();
+    outq_set_before_flush(before_sleep);
     if (listener_open() < 0)
         return 1;
     if (the_config.ncluster > 0) {
         /* Cluster mode: the slot map decides; no fixed primary to check. */
-        if (cluster_start() < 0)
+        if (cluster_start(&proxy->topo, the_config.cluster, the_config.ncluster) < 0)
             return 1;
-    } else if (health_start() < 0 || sentinel_start() < 0 || l1_start() < 0) {
+    } else if (health_start(&proxy->topo) < 0 || sentinel_start(&proxy->topo, &proxy->sentinel_set) < 0 ||
+               l1_start(&proxy->topo, &proxy->l1_set) < 0) {
         return 1;
     }
     if (the_config.ncluster == 0)
-        log_notice("Primary %s, %d replica(s), %d connection(s) per backend", proxy->primary.name,
-                   proxy->nreplicas, the_config.backend_connections);
+        log_notice("Primary %s, %d replica(s), %d connection(s) per backend", proxy->topo.primary.name,
+                   proxy->topo.nreplicas, the_config.backend_connections);
     else if (the_config.l1_maxmemory > 0)
         log_warn("The L1 is off in cluster mode (l1-maxmemory ignored)");
 

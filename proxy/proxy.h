@@ -2,8 +2,11 @@
  * proxy/proxy.h — the process-wide state: one loop, one configuration, the
  * backends, the clients, the counters.
  *
- *   main.c fills it; listener.c adds clients; router.c reads the backends;
+ *   main.c fills it; listener.c adds clients; router.c asks the topology;
  *   admin.c reports the counters.
+ *
+ * Only proxy/ names it: the layers below receive what they need (the loop,
+ * their settings, the topology) when they start.
  *
  * There is exactly one struct proxy per process (`proxy`), created by main
  * before the loop runs and torn down after it stops.
@@ -14,41 +17,55 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "backends/backend.h"
-#include "proxy/config.h"
+#include "backends/sentinel.h"
+#include "backends/topology.h"
+#include "l1/l1.h"
 #include "protocol/request.h"
+#include "proxy/config.h"
 
 struct client;
-struct topology;
+
+/* The proxy's counters, declared once: field, REDSNANO STATS name, meaning.
+ * The struct, the report and (later) the metrics come from this list. */
+#define PROXY_STATS(X)                                                                   \
+    X(connections_received, "total_connections_received", "clients accepted")           \
+    X(rejected_connections, "rejected_connections", "clients refused by maxclients")    \
+    X(commands, "total_commands_processed", "requests framed")                          \
+    X(local_replies, "local_replies", "requests answered by the proxy itself")          \
+    X(forwarded, "forwarded", "requests sent to a backend")                             \
+    X(backend_errors, "backend_errors", "requests answered with a backend error")       \
+    X(protocol_errors, "protocol_errors", "clients closed for bad input")               \
+    X(denied, "denied_commands", "admin commands refused")                              \
+    X(stalls, "stalls", "times a client waited for its in-flight requests to change connection") \
+    X(retries, "read_retries", "reads resent after their replica failed")
 
 struct proxy_stats {
-    uint64_t connections_received;    /* clients accepted */
-    uint64_t rejected_connections;    /* refused by maxclients */
-    uint64_t commands;                /* requests framed */
-    uint64_t local_replies;           /* answered by the proxy itself */
-    uint64_t forwarded;               /* sent to a backend */
-    uint64_t backend_errors;          /* answered with a backend error */
-    uint64_t protocol_errors;         /* clients closed for bad input */
-    uint64_t denied;                  /* admin commands refused */
-    uint64_t stalls;                  /* times a client waited to change connection */
-    uint64_t retries;                 /* reads resent after their replica failed */
+#define PROXY_STAT_FIELD(field, name, help) uint64_t field;
+    PROXY_STATS(PROXY_STAT_FIELD)
+#undef PROXY_STAT_FIELD
 };
 
 struct proxy {
     uv_loop_t *loop;                  /* the one event loop */
     struct config *cfg;               /* configuration in force */
     struct reqlimits limits;          /* framing limits from cfg */
-    struct backend primary;           /* where writes go */
-    struct backend replicas[CONFIG_MAX_ADDRS]; /* where reads may go */
-    int nreplicas;                    /* replicas configured or discovered */
+    struct backend_settings backend_set; /* the backends' settings, from cfg */
+    struct sentinel_settings sentinel_set; /* the Sentinels', from cfg */
+    struct l1_settings l1_set;        /* the L1's, from cfg */
+    struct topology topo;             /* primary + replicas, or the cluster */
     struct client *clients;           /* every connected client (doubly linked) */
     unsigned nclients;                /* clients connected */
-    struct proxy_stats stats;         /* counters for REDSNANO STATS / INFO */
+    struct proxy_stats stats;         /* counters for REDSNANO STATS */
     uint64_t start_ms;                /* loop time at start */
     int shutting_down;                /* SIGTERM seen: no new clients */
-    char redis_version[32];           /* reported by HELLO */
 };
 
 extern struct proxy *proxy;
+
+/* Is the proxy in front of a Redis Cluster? */
+static inline int proxy_cluster_mode(void)
+{
+    return proxy->topo.mode == TOPOLOGY_CLUSTER;
+}
 
 #endif

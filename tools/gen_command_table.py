@@ -19,6 +19,7 @@ struct cmd / struct cmd_keyspec declared in protocol/command.h:
     not_key (sharded pub/sub channels) are dropped, as Redis itself skips them
     when it extracts keys;
   * the proxy's own flags (CMD_PROXY_*) from the reviewed list PROXY_FLAGS
+    and its per-command operations (CMD_OP_*) from PROXY_OPS
     below, plus a few key-spec overrides (KEYSPEC_OVERRIDES) for specs Redis
     declares "unknown".
 
@@ -69,7 +70,6 @@ PIN = [
     "client|setname", "client|reply", "client|tracking", "client|no-evict",
     "client|caching", "readonly", "readwrite", "reset",
     "subscribe", "psubscribe", "ssubscribe",
-    "unsubscribe", "punsubscribe", "sunsubscribe",
 ]
 
 TXN = ["multi", "exec", "discard", "watch", "unwatch"]
@@ -94,6 +94,27 @@ FLUSH = [
 
 # Blocking commands Redis 7.0 does not flag "blocking".
 EXTRA_BLOCKING = ["wait"]
+
+# What the proxy does with a command beyond its flags: one operation per
+# command (enum cmd_op in protocol/command.h), so that the router and the
+# local answers switch on data instead of comparing names.
+PROXY_OPS = {
+    "ping": "CMD_OP_PING",
+    "echo": "CMD_OP_ECHO",
+    "quit": "CMD_OP_QUIT",
+    "hello": "CMD_OP_HELLO",
+    "multi": "CMD_OP_MULTI",
+    "exec": "CMD_OP_EXEC",
+    "discard": "CMD_OP_EXEC",
+    "select": "CMD_OP_SELECT",
+    "reset": "CMD_OP_RESET",
+    "client|reply": "CMD_OP_CLIENT_REPLY",
+    "xread": "CMD_OP_BLOCK_OPTION",
+    "xreadgroup": "CMD_OP_BLOCK_OPTION",
+    "unsubscribe": "CMD_OP_UNSUBSCRIBE",
+    "punsubscribe": "CMD_OP_UNSUBSCRIBE",
+    "sunsubscribe": "CMD_OP_UNSUBSCRIBE",
+}
 
 PROXY_FLAGS = [
     ("CMD_PROXY_DENY", DENY),
@@ -352,6 +373,10 @@ def apply_proxy_flags(cmds):
             c["flags"].add("CMD_PROXY_PIN")
         if any("CMD_KS_INCOMPLETE" in s["flags"] for s in c["specs"]):
             c["flags"].add("CMD_PROXY_FLUSH")
+    for n, op in PROXY_OPS.items():
+        if n not in byname:
+            raise GenError("op %s (%s): no such command" % (n, op))
+        byname[n]["op"] = op
     # A container reached without a known subcommand is refused if any of its
     # subcommands would be: the proxy never forwards what it cannot classify.
     for c in cmds:
@@ -395,9 +420,9 @@ def emit_specs(out, c):
 
 
 def emit_entry(c, specs_arr, subs_arr):
-    return "    { %s, %d, %s, %s, %d, %s, %d }," % (
+    return "    { %s, %d, %s, %s, %d, %s, %d, %s }," % (
         cstr(c["name"]), c["arity"], cflags(c["flags"], FLAG_ORDER),
-        specs_arr, len(c["specs"]), subs_arr, len(c["subs"]))
+        specs_arr, len(c["specs"]), subs_arr, len(c["subs"]), c.get("op", "CMD_OP_NONE"))
 
 
 def name_hash(name):
@@ -440,7 +465,7 @@ def generate(cmds, version):
  * Table and subcommand arrays are sorted by name (byte order, lower case):
  * cmd_lookup_sub() binary-searches them; cmd_lookup() goes through the hash
  * index cmd_table_hash at the end of this file.
- * Entry: { name, arity, flags, keyspecs, nkeyspecs, subcommands, nsubcommands }
+ * Entry: { name, arity, flags, keyspecs, nkeyspecs, subcommands, nsubcommands, op }
  * Key spec: { bs, bs_pos, bs_keyword, fk, fk_a, fk_b, fk_c, flags }
  */
 #include "protocol/command.h"

@@ -266,8 +266,59 @@ Test(command_flags, proxy_pin_txn_local_subscribe)
     cr_expect(flags_of("SUBSCRIBE c") & CMD_PROXY_PIN);
     cr_expect(flags_of("SSUBSCRIBE c") & CMD_PROXY_SUBSCRIBE);
     cr_expect(flags_of("MONITOR") & CMD_PROXY_SUBSCRIBE);
-    cr_expect(flags_of("PUNSUBSCRIBE") & CMD_PROXY_PIN);
+    /* Unsubscribing creates no state: a client that is not subscribed
+     * keeps sharing the pool and gets one reply per channel. */
+    cr_expect_not(flags_of("PUNSUBSCRIBE") & CMD_PROXY_PIN);
     cr_expect_not(flags_of("PUBLISH c m") & (CMD_PROXY_PIN | CMD_PROXY_SUBSCRIBE));
+}
+
+/* argc of a literal call, for cmd_replies / cmd_blocks. */
+static int t_argc(const char *line)
+{
+    struct t_call c;
+    t_split(&c, line);
+    return c.argc;
+}
+
+Test(command_ops, replies_per_call)
+{
+    cr_expect_eq(cmd_replies(t_resolve("GET k"), t_argc("GET k")), 1);
+    cr_expect_eq(cmd_replies(NULL, 3), 1);
+    cr_expect_eq(cmd_replies(t_resolve("UNSUBSCRIBE"), 1), 1);
+    cr_expect_eq(cmd_replies(t_resolve("UNSUBSCRIBE a"), 2), 1);
+    cr_expect_eq(cmd_replies(t_resolve("UNSUBSCRIBE a b c"), t_argc("UNSUBSCRIBE a b c")), 3);
+    cr_expect_eq(cmd_replies(t_resolve("PUNSUBSCRIBE a* b*"), t_argc("PUNSUBSCRIBE a* b*")), 2);
+    cr_expect_eq(cmd_replies(t_resolve("SUNSUBSCRIBE a b"), t_argc("SUNSUBSCRIBE a b")), 2);
+    cr_expect_eq(cmd_replies(t_resolve("MGET a b c"), t_argc("MGET a b c")), 1);
+}
+
+static int t_blocks(const char *line)
+{
+    struct t_call c;
+    t_split(&c, line);
+    return cmd_blocks(t_resolve(line), c.argc, c.argv, c.len);
+}
+
+Test(command_ops, blocking_calls)
+{
+    cr_expect(t_blocks("BLPOP l 0"));
+    cr_expect(t_blocks("WAIT 1 0"));
+    cr_expect(t_blocks("XREAD BLOCK 0 STREAMS s 0"));
+    cr_expect(t_blocks("XREADGROUP GROUP g c BLOCK 10 STREAMS s >"));
+    cr_expect_not(t_blocks("XREAD COUNT 1 STREAMS s 0"));
+    cr_expect_not(t_blocks("XREAD STREAMS block 0"));   /* a stream named "block" */
+    cr_expect_not(t_blocks("GET k"));
+}
+
+Test(command_ops, ops_are_data)
+{
+    cr_expect_eq(t_resolve("PING")->op, CMD_OP_PING);
+    cr_expect_eq(t_resolve("MULTI")->op, CMD_OP_MULTI);
+    cr_expect_eq(t_resolve("EXEC")->op, CMD_OP_EXEC);
+    cr_expect_eq(t_resolve("DISCARD")->op, CMD_OP_EXEC);
+    cr_expect_eq(t_resolve("CLIENT REPLY OFF")->op, CMD_OP_CLIENT_REPLY);
+    cr_expect_eq(t_resolve("CLIENT GETNAME")->op, CMD_OP_NONE);
+    cr_expect_eq(t_resolve("GET k")->op, CMD_OP_NONE);
 }
 
 Test(command_flags, flush)

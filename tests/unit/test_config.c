@@ -131,7 +131,7 @@ static struct config load_line_ok(const char *text)
     return cfg;
 }
 
-static void assert_addr(const struct config_addr *a, const char *host, int port)
+static void assert_addr(const struct hostport *a, const char *host, int port)
 {
     cr_assert_str_eq(a->host, host);
     cr_assert_eq(a->port, port);
@@ -415,7 +415,7 @@ CONFIG_TEST(int_values)
     expect_file_error("port 99999999999999999999\n", 1,
                       "port: \"99999999999999999999\" is not an integer in 0..65535");
     expect_file_error("backend-connections 0\n", 1,
-                      "backend-connections: \"0\" is not an integer in 1..1024");
+                      "backend-connections: \"0\" is not an integer in 1..64");
 }
 
 CONFIG_TEST(millisecond_values)
@@ -551,7 +551,7 @@ CONFIG_TEST(address_parsing)
         "host:-1", "host:06379x", "::1:6379", "[::1]6379", "[::1]", "[]:1", "a b:1",
         "host:6379 ", "[::1:6379",
     };
-    struct config_addr a;
+    struct hostport a;
     char longhost[300];
 
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
@@ -907,7 +907,7 @@ CONFIG_TEST(directive_list_has_every_directive)
     char names[64][64];
     int n = directive_names(names, 64);
 
-    cr_assert_eq(n, 30);
+    cr_assert_eq(n, 31);
     cr_assert_str_eq(names[0], "port");
     for (int i = 0; i < n; i++) {
         const char *argv[] = { "x" };
