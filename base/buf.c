@@ -6,9 +6,11 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #define BUF_MIN_CAP 512
+#define BUF_GIB ((size_t)1 << 30)      /* growth step past 1 GiB */
 
 int buf_reserve(struct buf *b, size_t extra)
 {
@@ -23,10 +25,17 @@ int buf_reserve(struct buf *b, size_t extra)
         if (b->cap - b->len >= extra)
             return 0;
     }
+    if (extra > SIZE_MAX / 4 - b->len) {
+        b->oom = 1;                   /* no allocator gives that much */
+        return -ENOMEM;
+    }
     size_t need = b->len + extra;
     size_t cap = b->cap ? b->cap : BUF_MIN_CAP;
-    while (cap < need)
-        cap = cap < (1u << 30) ? cap * 2 : cap + (1u << 30);
+    /* Double up to 1 GiB, then grow by whole GiBs. */
+    while (cap < need && cap < BUF_GIB)
+        cap *= 2;
+    if (cap < need)
+        cap = (need + BUF_GIB - 1) / BUF_GIB * BUF_GIB;
     char *p = realloc(b->data, cap);
     if (p == NULL) {
         b->oom = 1;
