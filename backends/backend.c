@@ -105,9 +105,12 @@ static void backend_spare_closed(struct server *s)
     struct backend *b = s->backend;
 
     backend_note_failure(b, s);
-    for (int i = 0; i < b->nspares; i++)
-        if (b->spares[i] == s)
+    for (int i = 0; i < b->nspares; i++) {
+        if (b->spares[i] == s) {
             b->spares[i] = NULL;
+            b->nspares_open--;
+        }
+    }
     free(s);
 }
 
@@ -122,18 +125,11 @@ static void backend_fill_spares(struct backend *b)
         struct server *s = backend_new_server(b);
         if (s == NULL)
             return;
+        s->on_connect = backend_slot_connected;
         s->on_close = backend_spare_closed;
         b->spares[i] = s;
+        b->nspares_open++;
     }
-}
-
-/* Are all spares there (connected or connecting)? */
-static int backend_spares_full(const struct backend *b)
-{
-    for (int i = 0; i < b->nspares; i++)
-        if (b->spares[i] == NULL)
-            return 0;
-    return 1;
 }
 
 struct server *backend_pick(struct backend *b)
@@ -141,7 +137,7 @@ struct server *backend_pick(struct backend *b)
     struct server *best = NULL;
     int empty = -1;
 
-    if (b->nspares > 0 && b->spares[b->nspares - 1] == NULL)
+    if (b->nspares_open < b->nspares)
         backend_fill_spares(b);
     /* One connection, up: the common case needs no search. */
     if (b->nconns == 1 && b->conns[0] != NULL && b->conns[0]->state == SERVER_CONNECTED)
@@ -186,6 +182,7 @@ struct server *backend_dedicated(struct backend *b)
         struct server *sp = b->spares[i];
         if (sp != NULL && sp->state == SERVER_CONNECTED) {
             b->spares[i] = NULL;
+            b->nspares_open--;
             s = sp;
             s->on_close = NULL;       /* the caller's from here on */
             break;
@@ -196,7 +193,7 @@ struct server *backend_dedicated(struct backend *b)
             return NULL;              /* known down: fail fast */
         s = backend_new_server(b);
     }
-    if (!backend_spares_full(b))
+    if (b->nspares_open < b->nspares)
         backend_fill_spares(b);
     return s;
 }
@@ -228,6 +225,7 @@ void backend_close_all(struct backend *b, const char *why)
         backend_detach_close(&b->conns[i], why);
     for (int i = 0; i < b->nspares; i++)
         backend_detach_close(&b->spares[i], why);
+    b->nspares_open = 0;
 }
 
 void backend_retarget(struct backend *b, const struct backend *next)

@@ -65,6 +65,7 @@ struct backend {
     int nconns;                       /* shared connections wanted */
     struct server *conns[BACKEND_MAX_CONNS]; /* shared connections; NULL = closed */
     int nspares;                      /* connected spares wanted */
+    int nspares_open;                 /* spares[] entries in use (connected or connecting) */
     struct server *spares[BACKEND_MAX_SPARES]; /* spare connections; NULL = none */
     uint64_t retry_at;                /* no reconnect before this loop time (ms) */
     uint64_t backoff;                 /* current backoff, ms */

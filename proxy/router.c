@@ -262,7 +262,9 @@ static enum route classify(const struct client *c, const struct cmd *cmd, const 
         return ROUTE_PIN;
     if (cmd == NULL)
         return ROUTE_WRITE;             /* unknown to us: Redis answers it (modules, newer commands) */
-    if (((cmd->flags & CMD_PROXY_PIN) && !(cmd->flags & CMD_BLOCKING)) ||
+    /* State on the connection (MULTI, SUBSCRIBE, MONITOR...), or a call that
+     * blocks it: the client's own connection. */
+    if (((cmd->flags & (CMD_PROXY_PIN | CMD_PROXY_SUBSCRIBE)) && !(cmd->flags & CMD_BLOCKING)) ||
         cmd_blocks(cmd, m->argc, m->argv, m->argvlen))
         return ROUTE_PIN;
     if ((cmd->flags & CMD_READONLY) && !(cmd->flags & CMD_WRITE))
