@@ -1566,3 +1566,68 @@ long long harness_proxy_stat_ll(redisContext *c, const char *name)
     cr_assert(rc == 0, "REDSNANO STATS: %s: %s", name, rc == -ENOENT ? "no such field" : strerror(-rc));
     return strtoll(v, NULL, 10);
 }
+
+/* ---- Redis Cluster ---------------------------------------------------------- */
+
+/* Does the node on port say cluster_state:ok and know n nodes?  Else why not, in last. */
+static bool harness_cluster_node_ok(int port, int n, char *last, size_t cap)
+{
+    redisContext *c = harness_try_connect(port, 500);
+    redisReply *r;
+    bool ok;
+
+    if (c == NULL) {
+        snprintf(last, cap, "%.400s", harness_error());
+        return false;
+    }
+    r = redisCommand(c, "CLUSTER INFO");
+    ok = r != NULL && r->type == REDIS_REPLY_STRING && strstr(r->str, "cluster_state:ok") != NULL &&
+         harness_text_ll(r->str, "cluster_known_nodes", -1) == n;
+    if (!ok) {
+        char *s = harness_reply_str(r);
+
+        snprintf(last, cap, "127.0.0.1:%d: %s", port, s);
+        free(s);
+    }
+    if (r != NULL)
+        freeReplyObject(r);
+    redisFree(c);
+    return ok;
+}
+
+void harness_cluster_start(const int *ports, int n, int node_timeout_ms, harness_proc **procs)
+{
+    const char *argv[HARNESS_MAX_ARGS];
+    char addr[HARNESS_MAX_CLUSTER][32];
+    char timeout[16], last[512] = "";
+    char *out = NULL;
+    int argc = 0, status;
+
+    cr_assert(n >= 1 && n <= HARNESS_MAX_CLUSTER, "harness_cluster_start: %d nodes", n);
+    snprintf(timeout, sizeof(timeout), "%d", node_timeout_ms);
+    for (int i = 0; i < n; i++) {
+        char conf[64];
+
+        snprintf(conf, sizeof(conf), "nodes-%d.conf", ports[i]);
+        snprintf(addr[i], sizeof(addr[i]), "127.0.0.1:%d", ports[i]);
+        procs[i] = harness_redis_start(ports[i], "--cluster-enabled", "yes", "--cluster-config-file", conf,
+                                       "--cluster-node-timeout", timeout);
+    }
+    argv[argc++] = "redis-cli";
+    argv[argc++] = "--cluster";
+    argv[argc++] = "create";
+    for (int i = 0; i < n; i++)
+        argv[argc++] = addr[i];
+    argv[argc++] = "--cluster-replicas";
+    argv[argc++] = "0";
+    argv[argc++] = "--cluster-yes";
+    argv[argc] = NULL;
+    status = harness_run_capture(argv, HARNESS_CLUSTER_CREATE_MS, &out);
+    cr_assert(status == 0, "redis-cli --cluster create: %s; output:\n%s",
+              status == -ETIMEDOUT ? "timed out" : status < 0 ? strerror(-status) : harness_status_str(status),
+              out != NULL ? out : "");
+    free(out);
+    for (int i = 0; i < n; i++)
+        cr_assert(harness_wait_until(harness_cluster_node_ok(ports[i], n, last, sizeof(last)), HARNESS_CLUSTER_OK_MS),
+                  "node not cluster_state:ok with %d known nodes within %d ms: %s", n, HARNESS_CLUSTER_OK_MS, last);
+}

@@ -346,6 +346,21 @@ long long harness_proxy_stat_ll(redisContext *c, const char *name);
         harness_ok_;                                                            \
     })
 
+/* ---- Redis Cluster --------------------------------------------------------- */
+
+#define HARNESS_MAX_CLUSTER 16           /* nodes of harness_cluster_start */
+#define HARNESS_CLUSTER_CREATE_MS 20000  /* bound for redis-cli --cluster create */
+#define HARNESS_CLUSTER_OK_MS 10000      /* bound for cluster_state:ok on every node */
+
+/*
+ * Start n empty cluster-enabled redis-servers on 127.0.0.1:ports[i]
+ * (--cluster-node-timeout node_timeout_ms, bus port = port + 10000, config
+ * nodes-<port>.conf in the tmpdir), join them with `redis-cli --cluster
+ * create` (no replicas, slots spread evenly) and wait until every node says
+ * cluster_state:ok and knows n nodes.  procs[i] receives node i.  Asserts.
+ */
+void harness_cluster_start(const int *ports, int n, int node_timeout_ms, harness_proc **procs);
+
 /* Milliseconds from a monotonic clock. */
 long long harness_now_ms(void);
 
