@@ -1542,20 +1542,29 @@ long long harness_info_ll(redisContext *c, const char *section, const char *fiel
     return strtoll(v, NULL, 10);
 }
 
-long long harness_cmdstat_calls(redisContext *c, const char *cmd)
+long long harness_text_cmdstat(const char *info, const char *cmd)
 {
     char name[64], v[256];
     const char *calls;
-    int rc;
 
     snprintf(name, sizeof(name), "cmdstat_%s", cmd);
-    rc = harness_info_field(c, "commandstats", name, v, sizeof(v));
-    if (rc == -ENOENT)
+    if (harness_text_field(info, name, v, sizeof(v)) != 0)
         return 0;
-    cr_assert(rc == 0, "%s", harness_error());
     calls = strstr(v, "calls=");
     cr_assert_not_null(calls, "INFO commandstats: %s:%s has no calls=", name, v);
     return strtoll(calls + 6, NULL, 10);
+}
+
+long long harness_cmdstat_calls(redisContext *c, const char *cmd)
+{
+    redisReply *r = redisCommand(c, "INFO commandstats");
+    long long calls;
+
+    cr_assert(r != NULL && r->type == REDIS_REPLY_STRING, "INFO commandstats: %s",
+              r == NULL ? c->errstr : harness_reply_str(r));
+    calls = harness_text_cmdstat(r->str, cmd);
+    freeReplyObject(r);
+    return calls;
 }
 
 long long harness_proxy_stat_ll(redisContext *c, const char *name)

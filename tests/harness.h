@@ -316,8 +316,11 @@ int harness_info_field(redisContext *c, const char *section, const char *field, 
 /* The same as a number; asserts that the field is there. */
 long long harness_info_ll(redisContext *c, const char *section, const char *field);
 
-/* calls= of cmdstat_<cmd> (lower case) in INFO commandstats; 0 if never called. */
+/* calls= of cmdstat_<cmd> (lower case) in INFO commandstats on c; 0 if never called. */
 long long harness_cmdstat_calls(redisContext *c, const char *cmd);
+
+/* The same from an INFO commandstats text already fetched. */
+long long harness_text_cmdstat(const char *info, const char *cmd);
 
 /* A REDSNANO STATS counter as a number; asserts that it is there. */
 long long harness_proxy_stat_ll(redisContext *c, const char *name);
