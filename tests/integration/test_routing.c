@@ -403,14 +403,17 @@ RT_TEST(pipelined_sets_and_gets_over_cluster_nodes_stay_in_order_and_never_stall
  */
 static int rt_pin_trials(int port, const char *where)
 {
-    redisContext *a = harness_connect(port), *b = harness_connect(port);
+    redisContext *b = harness_connect(port);
     int blocked = 0;
 
     for (int t = 0; t < RT_PIN_TRIALS; t++) {
+        /* A fresh client each time: nothing is pinned yet when XREADGROUP arrives. */
+        redisContext *a = harness_connect(port);
         redisReply *r;
 
         harness_cmd_int(b, "DEL s");
         harness_cmd_ok(b, "XGROUP CREATE s g $ MKSTREAM");
+        harness_expect_status(a, "PONG", "PING");
         redisAppendCommand(a, "XREADGROUP GROUP g c BLOCK 0 STREAMS s >");
         harness_pipe_flush(a);
         harness_expect_int(b, 1, "DEL s");
@@ -421,8 +424,8 @@ static int rt_pin_trials(int port, const char *where)
             cr_assert_fail("%s, trial %d: XREADGROUP replied %s, wanted -UNBLOCKED or -NOGROUP%s", where, t,
                            harness_reply_str(r), harness_diag());
         freeReplyObject(r);
+        redisFree(a);
     }
-    redisFree(a);
     redisFree(b);
     return blocked;
 }
