@@ -35,7 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define HARNESS_POLL_MS 20        /* retry period while waiting for readiness */
+#define HARNESS_READY_POLL_MS 20  /* retry period while waiting for readiness */
 #define HARNESS_PROBE_MS 200      /* connect/read bound of one readiness probe */
 #define HARNESS_RAW_CHUNK 65536   /* receive granularity of raw sockets */
 
@@ -458,7 +458,7 @@ static int harness_proc_launch(harness_proc *p, int bound_ms, bool need_pong)
         }
         if (harness_now_ms() > deadline)
             break;
-        harness_sleep_ms(HARNESS_POLL_MS);
+        harness_sleep_ms(HARNESS_READY_POLL_MS);
     }
     {
         char *tail = harness_log_tail(p, 1500);
@@ -652,7 +652,7 @@ harness_proc *harness_proxy_start_unreadyl(int port, ...)
 }
 
 /* Wait for the child until deadline; true when reaped. */
-static bool harness_wait_until(harness_proc *p, long long deadline)
+static bool harness_proc_wait_exit(harness_proc *p, long long deadline)
 {
     while (!harness_proc_exited(p)) {
         if (harness_now_ms() > deadline)
@@ -672,7 +672,7 @@ int harness_proc_stop(harness_proc *p)
         return p->status;
     kill(p->pid, SIGTERM);
     kill(p->pid, SIGCONT);
-    if (!harness_wait_until(p, harness_now_ms() + HARNESS_STOP_MS)) {
+    if (!harness_proc_wait_exit(p, harness_now_ms() + HARNESS_STOP_MS)) {
         int status;
 
         kill(p->pid, SIGKILL);
@@ -1237,4 +1237,406 @@ int harness_run_capture(const char *const *argv, int timeout_ms, char **out)
         buf[len] = '\0';
     *out = buf;
     return timed_out ? -ETIMEDOUT : status;
+}
+
+/* ---- assertions on replies ---------------------------------------------- */
+
+static const harness_proc *harness_diag_proc;  /* log tail appended to failures, or NULL */
+static char *(*harness_diag_extra)(void);      /* more text for failures, or NULL */
+
+void harness_diag_set(const harness_proc *p, char *(*extra)(void))
+{
+    harness_diag_proc = p;
+    harness_diag_extra = extra;
+}
+
+char *harness_diag(void)
+{
+    char *buf = NULL, *s;
+    size_t size = 0;
+    FILE *f = open_memstream(&buf, &size);
+
+    if (f == NULL)
+        return strdup("");
+    if (harness_diag_extra != NULL && (s = harness_diag_extra()) != NULL) {
+        fprintf(f, "\n%s", s);
+        free(s);
+    }
+    if (harness_diag_proc != NULL && harness_diag_proc->kind != HARNESS_PSEUDO) {
+        s = harness_log_tail(harness_diag_proc, 2000);
+        fprintf(f, "\n--- log of port %d (tail) ---\n%s", harness_diag_proc->port, s);
+        free(s);
+    }
+    fclose(f);
+    return buf != NULL ? buf : strdup("");
+}
+
+/* "SET k v" from a formatted RESP command (args past 8 and long args elided). */
+static void harness_cmd_text(const char *resp, size_t len, char *out, size_t cap)
+{
+    const char *p = resp, *end = resp + len;
+    size_t used = 0;
+    long n, i;
+
+    out[0] = '\0';
+    if (len < 1 || *p != '*')
+        return;
+    n = strtol(p + 1, NULL, 10);
+    p = strstr(p, "\r\n");
+    for (i = 0; i < n && p != NULL && p + 2 < end; i++) {
+        long alen;
+
+        p += 2;
+        if (*p != '$')
+            break;
+        alen = strtol(p + 1, NULL, 10);
+        p = strstr(p, "\r\n");
+        if (p == NULL || alen < 0 || p + 2 + alen > end)
+            break;
+        p += 2;
+        if (i >= 8) {
+            snprintf(out + used, cap - used, " ...(%ld args)", n);
+            return;
+        }
+        used += (size_t)snprintf(out + used, cap - used, "%s%.*s%s", i ? " " : "", alen > 40 ? 40 : (int)alen, p,
+                                 alen > 40 ? "..." : "");
+        if (used >= cap)
+            return;
+        p += alen;
+    }
+}
+
+/* Send one command (hiredis format), wait for its reply; asserts that one came. */
+static redisReply *harness_vexpect(int line, redisContext *c, char *what, size_t cap, const char *fmt, va_list ap)
+{
+    char *cmd = NULL;
+    void *reply = NULL;
+    int len = redisvFormatCommand(&cmd, fmt, ap);
+
+    cr_assert(len > 0, "line %d: '%s': bad command format", line, fmt);
+    harness_cmd_text(cmd, (size_t)len, what, cap);
+    if (redisAppendFormattedCommand(c, cmd, (size_t)len) != REDIS_OK || redisGetReply(c, &reply) != REDIS_OK ||
+        reply == NULL) {
+        free(cmd);
+        cr_assert_fail("line %d: '%s': no reply: %s%s", line, what, c->errstr, harness_diag());
+    }
+    free(cmd);
+    return reply;
+}
+
+redisReply *harness_expect_at(int line, redisContext *c, int type, const char *fmt, ...)
+{
+    char what[512];
+    redisReply *r;
+    va_list ap;
+
+    va_start(ap, fmt);
+    r = harness_vexpect(line, c, what, sizeof(what), fmt, ap);
+    va_end(ap);
+    if (type != HARNESS_ANY && r->type != type)
+        cr_assert_fail("line %d: '%s': replied %s, wanted reply type %d%s", line, what, harness_reply_str(r), type,
+                       harness_diag());
+    return r;
+}
+
+void harness_expect_status_at(int line, redisContext *c, const char *want, const char *fmt, ...)
+{
+    char what[512];
+    redisReply *r;
+    va_list ap;
+
+    va_start(ap, fmt);
+    r = harness_vexpect(line, c, what, sizeof(what), fmt, ap);
+    va_end(ap);
+    if (r->type != REDIS_REPLY_STATUS || strcmp(r->str, want) != 0)
+        cr_assert_fail("line %d: '%s': replied %s, wanted +%s%s", line, what, harness_reply_str(r), want,
+                       harness_diag());
+    freeReplyObject(r);
+}
+
+void harness_expect_bulk_at(int line, redisContext *c, const char *want, const char *fmt, ...)
+{
+    char what[512];
+    redisReply *r;
+    va_list ap;
+    bool ok;
+
+    va_start(ap, fmt);
+    r = harness_vexpect(line, c, what, sizeof(what), fmt, ap);
+    va_end(ap);
+    if (want == NULL)
+        ok = r->type == REDIS_REPLY_NIL;
+    else
+        ok = r->type == REDIS_REPLY_STRING && r->len == strlen(want) && memcmp(r->str, want, r->len) == 0;
+    if (!ok)
+        cr_assert_fail("line %d: '%s': replied %s, wanted %s%s%s%s", line, what, harness_reply_str(r),
+                       want ? "\"" : "", want ? want : "(nil)", want ? "\"" : "", harness_diag());
+    freeReplyObject(r);
+}
+
+long long harness_cmd_int_at(int line, redisContext *c, const char *fmt, ...)
+{
+    char what[512];
+    redisReply *r;
+    long long v;
+    va_list ap;
+
+    va_start(ap, fmt);
+    r = harness_vexpect(line, c, what, sizeof(what), fmt, ap);
+    va_end(ap);
+    if (r->type != REDIS_REPLY_INTEGER)
+        cr_assert_fail("line %d: '%s': replied %s, wanted an integer%s", line, what, harness_reply_str(r),
+                       harness_diag());
+    v = r->integer;
+    freeReplyObject(r);
+    return v;
+}
+
+void harness_expect_int_at(int line, redisContext *c, long long want, const char *fmt, ...)
+{
+    char what[512];
+    redisReply *r;
+    va_list ap;
+
+    va_start(ap, fmt);
+    r = harness_vexpect(line, c, what, sizeof(what), fmt, ap);
+    va_end(ap);
+    if (r->type != REDIS_REPLY_INTEGER || r->integer != want)
+        cr_assert_fail("line %d: '%s': replied %s, wanted :%lld%s", line, what, harness_reply_str(r), want,
+                       harness_diag());
+    freeReplyObject(r);
+}
+
+redisReply *harness_expect_error_at(int line, redisContext *c, const char *prefix, const char *fmt, ...)
+{
+    char what[512];
+    redisReply *r;
+    va_list ap;
+
+    va_start(ap, fmt);
+    r = harness_vexpect(line, c, what, sizeof(what), fmt, ap);
+    va_end(ap);
+    if (r->type != REDIS_REPLY_ERROR || strncmp(r->str, prefix, strlen(prefix)) != 0)
+        cr_assert_fail("line %d: '%s': replied %s, wanted an error starting with \"%s\"%s", line, what,
+                       harness_reply_str(r), prefix, harness_diag());
+    return r;
+}
+
+void harness_pipe_flush_at(int line, redisContext *c)
+{
+    int done = 0;
+
+    while (!done)
+        if (redisBufferWrite(c, &done) != REDIS_OK)
+            cr_assert_fail("line %d: write failed: %s%s", line, c->errstr, harness_diag());
+}
+
+redisReply *harness_pipe_reply_at(int line, redisContext *c, const char *what)
+{
+    void *reply = NULL;
+
+    if (redisGetReply(c, &reply) != REDIS_OK || reply == NULL)
+        cr_assert_fail("line %d: %s: no reply: %s%s", line, what, c->errstr, harness_diag());
+    return reply;
+}
+
+void harness_proxy_check_exit(harness_proc *p)
+{
+    int status;
+
+    if (p == NULL || p->kind == HARNESS_PSEUDO)
+        return;
+    status = harness_proxy_stop(p);
+    if (status != 0) {
+        char *tail = harness_log_tail(p, 3000);
+
+        cr_assert_fail("after the test, SIGTERM did not make the proxy exit 0: %s; proxy log:\n%s",
+                       harness_status_str(status), tail);
+    }
+}
+
+char *harness_resp(const char *first, ...)
+{
+    char *buf = NULL;
+    size_t size = 0;
+    va_list ap;
+    size_t n = 0;
+    FILE *f;
+
+    va_start(ap, first);
+    for (const char *s = first; s != NULL; s = va_arg(ap, const char *))
+        n++;
+    va_end(ap);
+    f = open_memstream(&buf, &size);
+    cr_assert_not_null(f, "open_memstream: out of memory");
+    fprintf(f, "*%zu\r\n", n);
+    va_start(ap, first);
+    for (const char *s = first; s != NULL; s = va_arg(ap, const char *))
+        fprintf(f, "$%zu\r\n%s\r\n", strlen(s), s);
+    va_end(ap);
+    fclose(f);
+    return buf;
+}
+
+/* ---- INFO-style text ------------------------------------------------------ */
+
+int harness_text_field(const char *text, const char *name, char *out, size_t cap)
+{
+    size_t nlen = strlen(name);
+
+    for (const char *line = text; line != NULL && *line != '\0';) {
+        const char *eol = strchr(line, '\n');
+
+        if (strncmp(line, name, nlen) == 0 && line[nlen] == ':') {
+            size_t vlen = strcspn(line + nlen + 1, "\r\n");
+
+            if (cap > 0) {
+                if (vlen >= cap)
+                    vlen = cap - 1;
+                memcpy(out, line + nlen + 1, vlen);
+                out[vlen] = '\0';
+            }
+            return 0;
+        }
+        line = eol != NULL ? eol + 1 : NULL;
+    }
+    return -ENOENT;
+}
+
+long long harness_text_ll(const char *text, const char *name, long long absent)
+{
+    char v[64];
+
+    if (harness_text_field(text, name, v, sizeof(v)) != 0)
+        return absent;
+    return strtoll(v, NULL, 10);
+}
+
+int harness_info_field(redisContext *c, const char *section, const char *field, char *out, size_t cap)
+{
+    redisReply *r = redisCommand(c, "INFO %s", section);
+    int rc;
+
+    if (r == NULL) {
+        harness_set_error("INFO %s: no reply: %s", section, c->errstr);
+        return -EIO;
+    }
+    if (r->type != REDIS_REPLY_STRING) {
+        harness_set_error("INFO %s: replied type %d", section, r->type);
+        freeReplyObject(r);
+        return -EPROTO;
+    }
+    rc = harness_text_field(r->str, field, out, cap);
+    if (rc != 0)
+        harness_set_error("INFO %s: no field %s", section, field);
+    freeReplyObject(r);
+    return rc;
+}
+
+long long harness_info_ll(redisContext *c, const char *section, const char *field)
+{
+    char v[64];
+    int rc = harness_info_field(c, section, field, v, sizeof(v));
+
+    cr_assert(rc == 0, "%s", harness_error());
+    return strtoll(v, NULL, 10);
+}
+
+long long harness_text_cmdstat(const char *info, const char *cmd)
+{
+    char name[64], v[256];
+    const char *calls;
+
+    snprintf(name, sizeof(name), "cmdstat_%s", cmd);
+    if (harness_text_field(info, name, v, sizeof(v)) != 0)
+        return 0;
+    calls = strstr(v, "calls=");
+    cr_assert_not_null(calls, "INFO commandstats: %s:%s has no calls=", name, v);
+    return strtoll(calls + 6, NULL, 10);
+}
+
+long long harness_cmdstat_calls(redisContext *c, const char *cmd)
+{
+    redisReply *r = redisCommand(c, "INFO commandstats");
+    long long calls;
+
+    cr_assert(r != NULL && r->type == REDIS_REPLY_STRING, "INFO commandstats: %s",
+              r == NULL ? c->errstr : harness_reply_str(r));
+    calls = harness_text_cmdstat(r->str, cmd);
+    freeReplyObject(r);
+    return calls;
+}
+
+long long harness_proxy_stat_ll(redisContext *c, const char *name)
+{
+    char v[64];
+    int rc = harness_proxy_stat(c, name, v, sizeof(v));
+
+    cr_assert(rc == 0, "REDSNANO STATS: %s: %s", name, rc == -ENOENT ? "no such field" : strerror(-rc));
+    return strtoll(v, NULL, 10);
+}
+
+/* ---- Redis Cluster ---------------------------------------------------------- */
+
+/* Does the node on port say cluster_state:ok and know n nodes?  Else why not, in last. */
+static bool harness_cluster_node_ok(int port, int n, char *last, size_t cap)
+{
+    redisContext *c = harness_try_connect(port, 500);
+    redisReply *r;
+    bool ok;
+
+    if (c == NULL) {
+        snprintf(last, cap, "%.400s", harness_error());
+        return false;
+    }
+    r = redisCommand(c, "CLUSTER INFO");
+    ok = r != NULL && r->type == REDIS_REPLY_STRING && strstr(r->str, "cluster_state:ok") != NULL &&
+         harness_text_ll(r->str, "cluster_known_nodes", -1) == n;
+    if (!ok) {
+        char *s = harness_reply_str(r);
+
+        snprintf(last, cap, "127.0.0.1:%d: %s", port, s);
+        free(s);
+    }
+    if (r != NULL)
+        freeReplyObject(r);
+    redisFree(c);
+    return ok;
+}
+
+void harness_cluster_start(const int *ports, int n, int node_timeout_ms, harness_proc **procs)
+{
+    const char *argv[HARNESS_MAX_ARGS];
+    char addr[HARNESS_MAX_CLUSTER][32];
+    char timeout[16], last[512] = "";
+    char *out = NULL;
+    int argc = 0, status;
+
+    cr_assert(n >= 1 && n <= HARNESS_MAX_CLUSTER, "harness_cluster_start: %d nodes", n);
+    snprintf(timeout, sizeof(timeout), "%d", node_timeout_ms);
+    for (int i = 0; i < n; i++) {
+        char conf[64];
+
+        snprintf(conf, sizeof(conf), "nodes-%d.conf", ports[i]);
+        snprintf(addr[i], sizeof(addr[i]), "127.0.0.1:%d", ports[i]);
+        procs[i] = harness_redis_start(ports[i], "--cluster-enabled", "yes", "--cluster-config-file", conf,
+                                       "--cluster-node-timeout", timeout);
+    }
+    argv[argc++] = "redis-cli";
+    argv[argc++] = "--cluster";
+    argv[argc++] = "create";
+    for (int i = 0; i < n; i++)
+        argv[argc++] = addr[i];
+    argv[argc++] = "--cluster-replicas";
+    argv[argc++] = "0";
+    argv[argc++] = "--cluster-yes";
+    argv[argc] = NULL;
+    status = harness_run_capture(argv, HARNESS_CLUSTER_CREATE_MS, &out);
+    cr_assert(status == 0, "redis-cli --cluster create: %s; output:\n%s",
+              status == -ETIMEDOUT ? "timed out" : status < 0 ? strerror(-status) : harness_status_str(status),
+              out != NULL ? out : "");
+    free(out);
+    for (int i = 0; i < n; i++)
+        cr_assert(harness_wait_until(harness_cluster_node_ok(ports[i], n, last, sizeof(last)), HARNESS_CLUSTER_OK_MS),
+                  "node not cluster_state:ok with %d known nodes within %d ms: %s", n, HARNESS_CLUSTER_OK_MS, last);
 }

@@ -34,7 +34,8 @@
  * files can be run by hand concurrently:
  *     7000-7019  test_core.c
  *     7020-7039  test_limits.c
- *     7040-7099  free
+ *     7040-7069  test_routing.c (cluster bus ports 17040-17069)
+ *     7070-7099  free
  *     7100-7109  test_replicas.c
  *     7150-7169  test_sentinel.c
  *     7200-7239  test_l1.c
@@ -44,7 +45,12 @@
  * Failure convention: functions named harness_try_* and harness_raw_* report
  * failure by return value (NULL or negative errno) and leave a description
  * in harness_error(); the others assert with Criterion and never return on
- * failure.
+ * failure.  The assertion family (harness_expect*, harness_cmd_ok,
+ * harness_cmd_int, harness_pipe_*) is called through macros that pass the
+ * caller's __LINE__; its failure messages read
+ *     line 212: 'GET k': replied (nil), wanted "v"
+ * followed by the diagnostics chosen with harness_diag_set (a log tail,
+ * counters) so that a failure says what the proxy saw.
  */
 #ifndef REDSNANO_TESTS_HARNESS_H
 #define REDSNANO_TESTS_HARNESS_H
@@ -227,6 +233,136 @@ void harness_raw_close(harness_raw *r, bool rst);
  * Returns the waitpid status, or -ETIMEDOUT when killed for time, -errno.
  */
 int harness_run_capture(const char *const *argv, int timeout_ms, char **out);
+
+/* ---- assertions on replies (one family for every test file) -------------- */
+
+#define HARNESS_ANY (-1)    /* harness_expect: any reply type */
+
+/*
+ * Diagnostics appended to every failure message of this family: the log
+ * tail of p (NULL: none) and the text extra() returns (malloc'd; NULL
+ * function: none).  Per test process; set it after starting the proxy.
+ */
+void harness_diag_set(const harness_proc *p, char *(*extra)(void));
+
+/* The diagnostics text for a message of one's own (malloc'd, never NULL). */
+char *harness_diag(void);
+
+/*
+ * Send one command (hiredis format: %s, %d, %b ...) on c and wait for its
+ * reply.  Each asserts that a reply came and what it is:
+ *   harness_reply(c, fmt, ...)              any type; returns it (caller frees)
+ *   harness_expect(c, type, fmt, ...)       of REDIS_REPLY_<type>; returns it
+ *   harness_cmd_ok(c, fmt, ...)             +OK
+ *   harness_expect_status(c, want, fmt,...) +want
+ *   harness_expect_bulk(c, want, fmt, ...)  the bulk string want; NULL = nil
+ *   harness_expect_int(c, want, fmt, ...)   :want
+ *   harness_cmd_int(c, fmt, ...)            an integer; returns it
+ *   harness_expect_error(c, prefix, fmt...) -prefix...; returns it (caller frees)
+ */
+redisReply *harness_expect_at(int line, redisContext *c, int type, const char *fmt, ...);
+void harness_expect_status_at(int line, redisContext *c, const char *want, const char *fmt, ...);
+void harness_expect_bulk_at(int line, redisContext *c, const char *want, const char *fmt, ...);
+void harness_expect_int_at(int line, redisContext *c, long long want, const char *fmt, ...);
+long long harness_cmd_int_at(int line, redisContext *c, const char *fmt, ...);
+redisReply *harness_expect_error_at(int line, redisContext *c, const char *prefix, const char *fmt, ...);
+#define harness_reply(c, ...) harness_expect_at(__LINE__, (c), HARNESS_ANY, __VA_ARGS__)
+#define harness_expect(c, type, ...) harness_expect_at(__LINE__, (c), (type), __VA_ARGS__)
+#define harness_cmd_ok(c, ...) harness_expect_status_at(__LINE__, (c), "OK", __VA_ARGS__)
+#define harness_expect_status(c, want, ...) harness_expect_status_at(__LINE__, (c), (want), __VA_ARGS__)
+#define harness_expect_bulk(c, want, ...) harness_expect_bulk_at(__LINE__, (c), (want), __VA_ARGS__)
+#define harness_expect_int(c, want, ...) harness_expect_int_at(__LINE__, (c), (want), __VA_ARGS__)
+#define harness_cmd_int(c, ...) harness_cmd_int_at(__LINE__, (c), __VA_ARGS__)
+#define harness_expect_error(c, prefix, ...) harness_expect_error_at(__LINE__, (c), (prefix), __VA_ARGS__)
+
+/*
+ * Pipelines: queue with redisAppendCommand, then harness_pipe_flush(c)
+ * writes everything queued (asserts) and harness_pipe_reply(c, what) reads
+ * the next reply (asserts one came; caller frees).
+ */
+void harness_pipe_flush_at(int line, redisContext *c);
+redisReply *harness_pipe_reply_at(int line, redisContext *c, const char *what);
+#define harness_pipe_flush(c) harness_pipe_flush_at(__LINE__, (c))
+#define harness_pipe_reply(c, what) harness_pipe_reply_at(__LINE__, (c), (what))
+
+/*
+ * The proxy must still be alive and exit 0 on SIGTERM (so sanitizer and
+ * leak reports fail the test that caused them).  Asserts; a NULL or pseudo
+ * handle passes.
+ */
+void harness_proxy_check_exit(harness_proc *p);
+
+/* RESP encoding of one command, arguments as a NULL-terminated list (malloc'd). */
+char *harness_resp(const char *first, ...) __attribute__((sentinel));
+#define harness_resp_cmd(...) harness_resp(__VA_ARGS__, (const char *)NULL)
+
+/* ---- INFO-style text ("name:value" lines) --------------------------------- */
+
+/*
+ * Value of field name in text (INFO, CLUSTER INFO, REDSNANO STATS/L1)
+ * copied into out (truncated to cap).  0, or -ENOENT when absent.
+ */
+int harness_text_field(const char *text, const char *name, char *out, size_t cap);
+
+/* The same as a number; absent when the field is missing. */
+long long harness_text_ll(const char *text, const char *name, long long absent);
+
+/*
+ * INFO <section> on c, value of field into out.  0, -ENOENT (absent),
+ * -EIO (no reply), -EPROTO (not a bulk string); harness_error() says which.
+ */
+int harness_info_field(redisContext *c, const char *section, const char *field, char *out, size_t cap);
+
+/* The same as a number; asserts that the field is there. */
+long long harness_info_ll(redisContext *c, const char *section, const char *field);
+
+/* calls= of cmdstat_<cmd> (lower case) in INFO commandstats on c; 0 if never called. */
+long long harness_cmdstat_calls(redisContext *c, const char *cmd);
+
+/* The same from an INFO commandstats text already fetched. */
+long long harness_text_cmdstat(const char *info, const char *cmd);
+
+/* A REDSNANO STATS counter as a number; asserts that it is there. */
+long long harness_proxy_stat_ll(redisContext *c, const char *name);
+
+/* ---- waiting on observable state ----------------------------------------- */
+
+#define HARNESS_POLL_MS 5   /* polling period of harness_wait_until */
+
+/*
+ * Evaluate cond every HARNESS_POLL_MS until it is true or timeout_ms have
+ * passed; true when it became true.  The last evaluation starts after the
+ * deadline, so a slow machine does not fail a condition that holds.  Use
+ * it for every wait whose end can be observed; a fixed sleep is for
+ * "nothing must happen during this time" only.
+ */
+#define harness_wait_until(cond, timeout_ms)                                     \
+    ({                                                                          \
+        long long harness_deadline_ = harness_now_ms() + (timeout_ms);          \
+        bool harness_ok_;                                                       \
+        for (;;) {                                                              \
+            bool harness_late_ = harness_now_ms() >= harness_deadline_;         \
+            if ((harness_ok_ = (cond)) || harness_late_)                        \
+                break;                                                          \
+            harness_sleep_ms(HARNESS_POLL_MS);                                  \
+        }                                                                       \
+        harness_ok_;                                                            \
+    })
+
+/* ---- Redis Cluster --------------------------------------------------------- */
+
+#define HARNESS_MAX_CLUSTER 16           /* nodes of harness_cluster_start */
+#define HARNESS_CLUSTER_CREATE_MS 20000  /* bound for redis-cli --cluster create */
+#define HARNESS_CLUSTER_OK_MS 10000      /* bound for cluster_state:ok on every node */
+
+/*
+ * Start n empty cluster-enabled redis-servers on 127.0.0.1:ports[i]
+ * (--cluster-node-timeout node_timeout_ms, bus port = port + 10000, config
+ * nodes-<port>.conf in the tmpdir), join them with `redis-cli --cluster
+ * create` (no replicas, slots spread evenly) and wait until every node says
+ * cluster_state:ok and knows n nodes.  procs[i] receives node i.  Asserts.
+ */
+void harness_cluster_start(const int *ports, int n, int node_timeout_ms, harness_proc **procs);
 
 /* Milliseconds from a monotonic clock. */
 long long harness_now_ms(void);

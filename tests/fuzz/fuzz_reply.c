@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "protocol/reply.h"
+#include "tests/fuzz/fuzz.h"
 
 #define FUZZ_MAX_SPLITS 16
 #define FUZZ_MAX_REPLIES 4096

@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "protocol/request.h"
+#include "tests/fuzz/fuzz.h"
 
 #define FUZZ_MAX_SPLITS 16
 

@@ -38,9 +38,7 @@
 #define CLU_DEAD_SEED 9                   /* port offset nobody listens on */
 #define CLU_PROXY 10                      /* port offset of the proxy */
 #define CLU_SLOTS 16384                   /* hash slots of Redis Cluster */
-#define CLU_NODE_TIMEOUT "2000"           /* --cluster-node-timeout of the nodes */
-#define CLU_CREATE_MS 20000               /* bound for redis-cli --cluster create */
-#define CLU_OK_MS 10000                   /* bound for cluster_state:ok on every node */
+#define CLU_NODE_TIMEOUT_MS 2000          /* --cluster-node-timeout of the nodes */
 #define CLU_READY_MS 5000                 /* bound for the proxy to route a keyed command */
 #define CLU_REFRESH_MS 3000               /* bound for a periodic refresh (interval 200 ms) */
 #define CLU_BLOCK_MS 5000                 /* bound for a BLPOP to show up as blocked */
@@ -86,231 +84,26 @@ static void clu_fini(void)
 
 TestSuite(cluster, .fini = clu_fini, .timeout = 60);
 
-/* ---- commands and expectations -------------------------------------------- */
-
-/* Proxy log tail for failure messages ("" before the proxy runs). */
-static char *clu_log(void)
-{
-    return clu_proxy != NULL ? harness_log_tail(clu_proxy, 2000) : strdup("(proxy not started)");
-}
-
-/*
- * Run a command (hiredis format, %s and %d only) and return its reply; the
- * command's text goes into what (for messages).  Asserts that a reply came.
- */
-static redisReply *clu_vcmd(redisContext *c, char *what, size_t cap, const char *fmt, va_list ap)
-{
-    va_list ap2;
-    redisReply *r;
-
-    va_copy(ap2, ap);
-    vsnprintf(what, cap, fmt, ap2);
-    va_end(ap2);
-    r = redisvCommand(c, fmt, ap);
-    cr_assert_not_null(r, "%s: no reply (%s); proxy log:\n%s", what, c->errstr, clu_log());
-    return r;
-}
-
-static redisReply *clu_cmd(redisContext *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static redisReply *clu_cmd(redisContext *c, const char *fmt, ...)
-{
-    char what[256];
-    redisReply *r;
-    va_list ap;
-
-    va_start(ap, fmt);
-    r = clu_vcmd(c, what, sizeof(what), fmt, ap);
-    va_end(ap);
-    return r;
-}
-
-/* The command must answer +want. */
-static void clu_expect_status(redisContext *c, const char *want, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void clu_expect_status(redisContext *c, const char *want, const char *fmt, ...)
-{
-    char what[256];
-    redisReply *r;
-    va_list ap;
-
-    va_start(ap, fmt);
-    r = clu_vcmd(c, what, sizeof(what), fmt, ap);
-    va_end(ap);
-    cr_assert(r->type == REDIS_REPLY_STATUS && strcmp(r->str, want) == 0, "%s: expected +%s, got %s", what,
-              want, harness_reply_str(r));
-    freeReplyObject(r);
-}
-
-/* The command must answer the bulk string want (NULL: a nil). */
-static void clu_expect_bulk(redisContext *c, const char *want, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void clu_expect_bulk(redisContext *c, const char *want, const char *fmt, ...)
-{
-    char what[256];
-    redisReply *r;
-    va_list ap;
-    bool ok;
-
-    va_start(ap, fmt);
-    r = clu_vcmd(c, what, sizeof(what), fmt, ap);
-    va_end(ap);
-    if (want == NULL)
-        ok = r->type == REDIS_REPLY_NIL;
-    else
-        ok = r->type == REDIS_REPLY_STRING && strcmp(r->str, want) == 0;
-    cr_assert(ok, "%s: expected %s%s%s, got %s", what, want ? "\"" : "", want ? want : "(nil)", want ? "\"" : "",
-              harness_reply_str(r));
-    freeReplyObject(r);
-}
-
-/* The command must answer an integer; returns it. */
-static long long clu_expect_int(redisContext *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static long long clu_expect_int(redisContext *c, const char *fmt, ...)
-{
-    char what[256];
-    redisReply *r;
-    long long v;
-    va_list ap;
-
-    va_start(ap, fmt);
-    r = clu_vcmd(c, what, sizeof(what), fmt, ap);
-    va_end(ap);
-    cr_assert(r->type == REDIS_REPLY_INTEGER, "%s: expected an integer, got %s", what, harness_reply_str(r));
-    v = r->integer;
-    freeReplyObject(r);
-    return v;
-}
-
-/* The command must answer an error starting with prefix; returns the reply. */
-static redisReply *clu_expect_error(redisContext *c, const char *prefix, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static redisReply *clu_expect_error(redisContext *c, const char *prefix, const char *fmt, ...)
-{
-    char what[256];
-    redisReply *r;
-    va_list ap;
-
-    va_start(ap, fmt);
-    r = clu_vcmd(c, what, sizeof(what), fmt, ap);
-    va_end(ap);
-    cr_assert(r->type == REDIS_REPLY_ERROR && strncmp(r->str, prefix, strlen(prefix)) == 0,
-              "%s: expected an error starting with \"%s\", got %s", what, prefix, harness_reply_str(r));
-    return r;
-}
-
-/* Send what is buffered on c (pipelines, blocking commands). */
-static void clu_flush(redisContext *c)
-{
-    int done = 0;
-
-    while (!done)
-        cr_assert_eq(redisBufferWrite(c, &done), REDIS_OK, "write failed: %s", c->errstr);
-}
-
-/* Read one reply of a pipeline; asserts one arrives. */
-static redisReply *clu_get_reply(redisContext *c, const char *what)
-{
-    void *reply = NULL;
-
-    cr_assert_eq(redisGetReply(c, &reply), REDIS_OK, "%s: no reply (%s); proxy log:\n%s", what, c->errstr,
-                 clu_log());
-    cr_assert_not_null(reply, "%s: no reply", what);
-    return reply;
-}
-
 /* ---- the cluster ------------------------------------------------------------ */
-
-/* Field "name:value" of an INFO-style text as a long (-1 when absent). */
-static long clu_info_field(const char *text, const char *name)
-{
-    char want[64];
-    const char *hit;
-
-    snprintf(want, sizeof(want), "%s:", name);
-    for (hit = strstr(text, want); hit != NULL; hit = strstr(hit + 1, want))
-        if (hit == text || hit[-1] == '\n')
-            return strtol(hit + strlen(want), NULL, 10);
-    return -1;
-}
-
-/* Does node i say cluster_state:ok and know all the nodes? */
-static bool clu_node_ok(int i, char *last, size_t cap)
-{
-    redisContext *c = harness_try_connect(clu_nodes[i].port, 500);
-    redisReply *r;
-    bool ok;
-
-    if (c == NULL) {
-        snprintf(last, cap, "%s", harness_error());
-        return false;
-    }
-    r = harness_cmd(c, "CLUSTER INFO");
-    ok = r != NULL && r->type == REDIS_REPLY_STRING && strstr(r->str, "cluster_state:ok") != NULL &&
-         clu_info_field(r->str, "cluster_known_nodes") == CLU_NODES;
-    if (!ok) {
-        char *s = harness_reply_str(r);
-
-        snprintf(last, cap, "%s", s);
-        free(s);
-    }
-    if (r != NULL)
-        freeReplyObject(r);
-    redisFree(c);
-    return ok;
-}
 
 /* Three empty nodes, joined, slots spread, cluster_state:ok everywhere. */
 static void clu_cluster_start(void)
 {
-    const char *argv[16];
-    char *out = NULL;
-    long long deadline;
-    char last[512] = "";
-    int n = 0, status;
+    int ports[CLU_NODES];
+    harness_proc *procs[CLU_NODES];
 
     for (int i = 0; i < CLU_NODES; i++) {
-        char conf[64];
-        clu_node *nd = &clu_nodes[i];
-
-        nd->port = CLU_PORT(i);
-        snprintf(conf, sizeof(conf), "nodes-%d.conf", nd->port);
-        snprintf(nd->addr, sizeof(nd->addr), "127.0.0.1:%d", nd->port);
-        nd->proc = harness_redis_start(nd->port, "--cluster-enabled", "yes", "--cluster-config-file", conf,
-                                       "--cluster-node-timeout", CLU_NODE_TIMEOUT);
+        clu_nodes[i].port = ports[i] = CLU_PORT(i);
+        snprintf(clu_nodes[i].addr, sizeof(clu_nodes[i].addr), "127.0.0.1:%d", ports[i]);
     }
-    argv[n++] = "redis-cli";
-    argv[n++] = "--cluster";
-    argv[n++] = "create";
+    harness_cluster_start(ports, CLU_NODES, CLU_NODE_TIMEOUT_MS, procs);
     for (int i = 0; i < CLU_NODES; i++)
-        argv[n++] = clu_nodes[i].addr;
-    argv[n++] = "--cluster-replicas";
-    argv[n++] = "0";
-    argv[n++] = "--cluster-yes";
-    argv[n] = NULL;
-    status = harness_run_capture(argv, CLU_CREATE_MS, &out);
-    cr_assert(status == 0, "redis-cli --cluster create: %s; output:\n%s",
-              status == -ETIMEDOUT ? "timed out" : status < 0 ? strerror(-status) : harness_status_str(status),
-              out != NULL ? out : "");
-    free(out);
-
-    deadline = harness_now_ms() + CLU_OK_MS;
-    for (int i = 0; i < CLU_NODES; i++) {
-        while (!clu_node_ok(i, last, sizeof(last))) {
-            cr_assert(harness_now_ms() < deadline, "node %s not cluster_state:ok with %d known nodes within %d ms: %s",
-                      clu_nodes[i].addr, CLU_NODES, CLU_OK_MS, last);
-            harness_sleep_ms(CLU_POLL_MS);
-        }
-    }
+        clu_nodes[i].proc = procs[i];
     for (int i = 0; i < CLU_NODES; i++) {
         redisReply *r;
 
         clu_nodes[i].c = harness_connect(clu_nodes[i].port);
-        r = clu_cmd(clu_nodes[i].c, "CLUSTER MYID");
+        r = harness_reply(clu_nodes[i].c, "CLUSTER MYID");
         cr_assert(r->type == REDIS_REPLY_STRING && r->len < sizeof(clu_nodes[i].id), "CLUSTER MYID: %s",
                   harness_reply_str(r));
         snprintf(clu_nodes[i].id, sizeof(clu_nodes[i].id), "%s", r->str);
@@ -318,10 +111,16 @@ static void clu_cluster_start(void)
     }
 }
 
+/* blocked_clients of INFO clients on node i (asked directly). */
+static long long clu_blocked(int i)
+{
+    return harness_info_ll(clu_nodes[i].c, "clients", "blocked_clients");
+}
+
 /* Slot of key (CLUSTER KEYSLOT, asked of node 0). */
 static int clu_keyslot(const char *key)
 {
-    return (int)clu_expect_int(clu_nodes[0].c, "CLUSTER KEYSLOT %s", key);
+    return (int)harness_cmd_int(clu_nodes[0].c, "CLUSTER KEYSLOT %s", key);
 }
 
 /* Node index of a port, -1 if none. */
@@ -336,7 +135,7 @@ static int clu_node_of_port(long long port)
 /* owner[slot] = node index per CLUSTER SLOTS of node `asked` (-1 = unassigned). */
 static void clu_slot_table(int asked, int owner[CLU_SLOTS])
 {
-    redisReply *r = clu_cmd(clu_nodes[asked].c, "CLUSTER SLOTS");
+    redisReply *r = harness_reply(clu_nodes[asked].c, "CLUSTER SLOTS");
 
     for (int s = 0; s < CLU_SLOTS; s++)
         owner[s] = -1;
@@ -383,29 +182,29 @@ static void clu_slot_counts(long counts[CLU_NODES])
 /* Start moving slot from node `from` to node `to` (IMPORTING then MIGRATING). */
 static void clu_migration_begin(int slot, int from, int to)
 {
-    clu_expect_status(clu_nodes[to].c, "OK", "CLUSTER SETSLOT %d IMPORTING %s", slot, clu_nodes[from].id);
-    clu_expect_status(clu_nodes[from].c, "OK", "CLUSTER SETSLOT %d MIGRATING %s", slot, clu_nodes[to].id);
+    harness_expect_status(clu_nodes[to].c, "OK", "CLUSTER SETSLOT %d IMPORTING %s", slot, clu_nodes[from].id);
+    harness_expect_status(clu_nodes[from].c, "OK", "CLUSTER SETSLOT %d MIGRATING %s", slot, clu_nodes[to].id);
 }
 
 /* MIGRATE one key from node `from` to node `to` (it must exist). */
 static void clu_migrate_key(int from, int to, const char *key)
 {
-    clu_expect_status(clu_nodes[from].c, "OK", "MIGRATE 127.0.0.1 %d %s 0 5000", clu_nodes[to].port, key);
+    harness_expect_status(clu_nodes[from].c, "OK", "MIGRATE 127.0.0.1 %d %s 0 5000", clu_nodes[to].port, key);
 }
 
 /* Give slot to node `to` on every node: the new owner first, as Redis advises. */
 static void clu_slot_assign(int slot, int to)
 {
-    clu_expect_status(clu_nodes[to].c, "OK", "CLUSTER SETSLOT %d NODE %s", slot, clu_nodes[to].id);
+    harness_expect_status(clu_nodes[to].c, "OK", "CLUSTER SETSLOT %d NODE %s", slot, clu_nodes[to].id);
     for (int i = 0; i < CLU_NODES; i++)
         if (i != to)
-            clu_expect_status(clu_nodes[i].c, "OK", "CLUSTER SETSLOT %d NODE %s", slot, clu_nodes[to].id);
+            harness_expect_status(clu_nodes[i].c, "OK", "CLUSTER SETSLOT %d NODE %s", slot, clu_nodes[to].id);
 }
 
 /* Keys stored on node i. */
 static long long clu_dbsize(int i)
 {
-    return clu_expect_int(clu_nodes[i].c, "DBSIZE");
+    return harness_cmd_int(clu_nodes[i].c, "DBSIZE");
 }
 
 /* ---- the proxy ---------------------------------------------------------------- */
@@ -445,10 +244,11 @@ static void clu_proxy_start(const char *const *seeds, const char *interval, cons
     clu_proxy = harness_try_proxy_startv(CLU_PORT(CLU_PROXY), args, true);
     cr_assert_not_null(clu_proxy, "proxy start failed: %s", harness_error());
     clu_px = harness_connect(clu_proxy->port);
+    harness_diag_set(clu_proxy, NULL);
 
     deadline = harness_now_ms() + CLU_READY_MS;
     for (;;) {
-        redisReply *r = clu_cmd(clu_px, "EXISTS clu:ready:probe");
+        redisReply *r = harness_reply(clu_px, "EXISTS clu:ready:probe");
         bool ok = r->type == REDIS_REPLY_INTEGER;
 
         if (!ok) {
@@ -461,7 +261,7 @@ static void clu_proxy_start(const char *const *seeds, const char *interval, cons
         if (ok)
             return;
         cr_assert(harness_now_ms() < deadline, "the proxy did not route EXISTS within %d ms (last reply: %s); log:\n%s",
-                  CLU_READY_MS, last, clu_log());
+                  CLU_READY_MS, last, harness_diag());
         harness_sleep_ms(CLU_POLL_MS);
     }
 }
@@ -472,22 +272,6 @@ static void clu_proxy_start_default(void)
     clu_proxy_start(NULL, CLU_STALE_INTERVAL, NULL);
 }
 
-/* The proxy must still be alive and must exit 0 on SIGTERM. */
-static void clu_check_proxy_exit(void)
-{
-    int status;
-
-    if (clu_proxy == NULL)
-        return;
-    status = harness_proxy_stop(clu_proxy);
-    if (status != 0) {
-        char *tail = clu_log();
-
-        cr_assert_fail("after the test, SIGTERM did not make the proxy exit 0: %s; proxy log:\n%s",
-                       harness_status_str(status), tail);
-    }
-}
-
 /*
  * Parse the "nodeN:addr=HOST:PORT,...,slots=COUNT,..." lines of REDSNANO
  * BACKENDS into out (at most cap); returns how many; *text gets the whole
@@ -495,7 +279,7 @@ static void clu_check_proxy_exit(void)
  */
 static int clu_backends(clu_backend *out, int cap, char **text)
 {
-    redisReply *r = clu_cmd(clu_px, "REDSNANO BACKENDS");
+    redisReply *r = harness_reply(clu_px, "REDSNANO BACKENDS");
     int n = 0;
 
     cr_assert(r->type == REDIS_REPLY_STRING, "REDSNANO BACKENDS: %s", harness_reply_str(r));
@@ -555,7 +339,7 @@ static void clu_backend_slots(long slots[CLU_NODES], char **text)
         harness_skip_if_direct();                    \
         clu_cluster_start();                         \
         clu_body_##name();                           \
-        clu_check_proxy_exit();                      \
+        harness_proxy_check_exit(clu_proxy);         \
     }                                                \
     static void clu_body_##name(void)
 
@@ -573,9 +357,9 @@ CLU_TEST(keys_are_routed_to_their_slot_owner)
         snprintf(val, sizeof(val), "v%d", i);
         cr_assert_eq(redisAppendCommand(clu_px, "SET %s %s", key, val), REDIS_OK);
     }
-    clu_flush(clu_px);
+    harness_pipe_flush(clu_px);
     for (int i = 0; i < CLU_KEYS; i++) {
-        redisReply *r = clu_get_reply(clu_px, "pipelined SET");
+        redisReply *r = harness_pipe_reply(clu_px, "pipelined SET");
 
         cr_assert(r->type == REDIS_REPLY_STATUS && strcmp(r->str, "OK") == 0, "SET route:%d: %s", i,
                   harness_reply_str(r));
@@ -584,7 +368,7 @@ CLU_TEST(keys_are_routed_to_their_slot_owner)
     for (int i = 0; i < CLU_KEYS; i++) {
         snprintf(key, sizeof(key), "route:%d", i);
         snprintf(val, sizeof(val), "v%d", i);
-        clu_expect_bulk(clu_px, val, "GET %s", key);
+        harness_expect_bulk(clu_px, val, "GET %s", key);
     }
     for (int i = 0; i < CLU_NODES; i++) {
         long long n = clu_dbsize(i);
@@ -603,7 +387,7 @@ CLU_TEST(keys_are_routed_to_their_slot_owner)
         slot = clu_keyslot(key);
         node = owner[slot];
         cr_assert(node >= 0, "slot %d unassigned", slot);
-        clu_expect_bulk(clu_nodes[node].c, val, "GET %s", key);
+        harness_expect_bulk(clu_nodes[node].c, val, "GET %s", key);
     }
 }
 
@@ -617,23 +401,23 @@ CLU_TEST(same_slot_multikey_works_and_cross_slot_is_refused)
 
     clu_proxy_start_default();
     /* One hash tag: one slot, any number of keys. */
-    clu_expect_status(clu_px, "OK", "MSET {t}a 1 {t}b 2");
-    r = clu_cmd(clu_px, "MGET {t}a {t}b");
+    harness_expect_status(clu_px, "OK", "MSET {t}a 1 {t}b 2");
+    r = harness_reply(clu_px, "MGET {t}a {t}b");
     cr_assert(r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[0]->type == REDIS_REPLY_STRING &&
                   strcmp(r->element[0]->str, "1") == 0 && r->element[1]->type == REDIS_REPLY_STRING &&
                   strcmp(r->element[1]->str, "2") == 0,
               "MGET {t}a {t}b: %s", harness_reply_str(r));
     freeReplyObject(r);
     tag_owner = clu_owner(clu_keyslot("{t}a"));
-    clu_expect_bulk(clu_nodes[tag_owner].c, "1", "GET {t}a");
-    clu_expect_bulk(clu_nodes[tag_owner].c, "2", "GET {t}b");
+    harness_expect_bulk(clu_nodes[tag_owner].c, "1", "GET {t}a");
+    harness_expect_bulk(clu_nodes[tag_owner].c, "2", "GET {t}b");
 
     /* Keys of three different slots. */
     sa = clu_keyslot("a");
     sb = clu_keyslot("b");
     sc = clu_keyslot("c");
     cr_assert(sa != sb && sa != sc && sb != sc, "precondition: a, b, c share a slot (%d %d %d)", sa, sb, sc);
-    r = clu_expect_error(clu_px, "CROSSSLOT", "MGET a b c");
+    r = harness_expect_error(clu_px, "CROSSSLOT", "MGET a b c");
     freeReplyObject(r);
 
     /* Different slots on the same node are refused too (slots, not nodes). */
@@ -647,18 +431,18 @@ CLU_TEST(same_slot_multikey_works_and_cross_slot_is_refused)
             }
         }
     cr_assert(same_i >= 0, "precondition: no two one-letter keys of different slots on one node");
-    r = clu_expect_error(clu_px, "CROSSSLOT", "MGET %s %s", cands[same_i], cands[same_j]);
+    r = harness_expect_error(clu_px, "CROSSSLOT", "MGET %s %s", cands[same_i], cands[same_j]);
     freeReplyObject(r);
 
     /* A refused write writes nothing. */
-    r = clu_expect_error(clu_px, "CROSSSLOT", "MSET a 1 b 2");
+    r = harness_expect_error(clu_px, "CROSSSLOT", "MSET a 1 b 2");
     freeReplyObject(r);
-    cr_assert_eq(clu_expect_int(clu_px, "EXISTS a"), 0, "a refused MSET wrote a");
-    cr_assert_eq(clu_expect_int(clu_px, "EXISTS b"), 0, "a refused MSET wrote b");
+    cr_assert_eq(harness_cmd_int(clu_px, "EXISTS a"), 0, "a refused MSET wrote a");
+    cr_assert_eq(harness_cmd_int(clu_px, "EXISTS b"), 0, "a refused MSET wrote b");
 
     /* The connection goes on. */
-    cr_assert_eq(clu_expect_int(clu_px, "DEL {t}a {t}b"), 2, "DEL {t}a {t}b");
-    clu_expect_bulk(clu_px, NULL, "GET {t}a");
+    cr_assert_eq(harness_cmd_int(clu_px, "DEL {t}a {t}b"), 2, "DEL {t}a {t}b");
+    harness_expect_bulk(clu_px, NULL, "GET {t}a");
 }
 
 /* ---- redirections ------------------------------------------------------------------ */
@@ -673,26 +457,26 @@ CLU_TEST(moved_is_followed_after_a_slot_migrates)
     slot = clu_keyslot(k);
     x = clu_owner(slot);
     y = (x + 1) % CLU_NODES;
-    clu_expect_status(clu_px, "OK", "SET %s v1", k);
-    clu_expect_bulk(clu_px, "v1", "GET %s", k);          /* the proxy knows slot → x */
-    clu_expect_bulk(clu_nodes[x].c, "v1", "GET %s", k);
+    harness_expect_status(clu_px, "OK", "SET %s v1", k);
+    harness_expect_bulk(clu_px, "v1", "GET %s", k);          /* the proxy knows slot → x */
+    harness_expect_bulk(clu_nodes[x].c, "v1", "GET %s", k);
 
     clu_migration_begin(slot, x, y);
     clu_migrate_key(x, y, k);
     clu_slot_assign(slot, y);
     /* The scenario: the old owner now redirects. */
-    r = clu_expect_error(clu_nodes[x].c, "MOVED", "GET %s", k);
+    r = harness_expect_error(clu_nodes[x].c, "MOVED", "GET %s", k);
     freeReplyObject(r);
     cr_assert_eq(clu_owner(slot), y, "precondition: slot %d did not move to node %d", slot, y);
 
-    clu_expect_bulk(clu_px, "v1", "GET %s", k);
+    harness_expect_bulk(clu_px, "v1", "GET %s", k);
     char moved[32];
     cr_assert_eq(harness_proxy_stat(clu_px, "cluster_moved", moved, sizeof(moved)), 0);
     cr_assert(atoll(moved) >= 1, "the proxy did not follow a MOVED (cluster_moved:%s)", moved);
-    clu_expect_status(clu_px, "OK", "SET %s v2", k);
-    clu_expect_bulk(clu_nodes[y].c, "v2", "GET %s", k);
+    harness_expect_status(clu_px, "OK", "SET %s v2", k);
+    harness_expect_bulk(clu_nodes[y].c, "v2", "GET %s", k);
     cr_assert_eq(clu_dbsize(x), 0, "the old owner %s still holds a key", clu_nodes[x].addr);
-    clu_expect_bulk(clu_px, "v2", "GET %s", k);
+    harness_expect_bulk(clu_px, "v2", "GET %s", k);
 }
 
 CLU_TEST(ask_is_followed_during_a_migration)
@@ -705,34 +489,34 @@ CLU_TEST(ask_is_followed_during_a_migration)
     slot = clu_keyslot(k1);
     x = clu_owner(slot);
     y = (x + 1) % CLU_NODES;
-    clu_expect_status(clu_px, "OK", "SET %s v1", k1);
-    clu_expect_status(clu_px, "OK", "SET %s v2", k2);
-    clu_expect_bulk(clu_nodes[x].c, "v1", "GET %s", k1);
+    harness_expect_status(clu_px, "OK", "SET %s v1", k1);
+    harness_expect_status(clu_px, "OK", "SET %s v2", k2);
+    harness_expect_bulk(clu_nodes[x].c, "v1", "GET %s", k1);
 
     /* k1 moved, k2 not yet, the slot still x's. */
     clu_migration_begin(slot, x, y);
     clu_migrate_key(x, y, k1);
-    r = clu_expect_error(clu_nodes[x].c, "ASK", "GET %s", k1);    /* the scenario */
+    r = harness_expect_error(clu_nodes[x].c, "ASK", "GET %s", k1);    /* the scenario */
     freeReplyObject(r);
     cr_assert_eq(clu_owner(slot), x, "precondition: slot %d should still be node %d's", slot, x);
 
-    clu_expect_bulk(clu_px, "v1", "GET %s", k1);                   /* ASK → ASKING + GET on y */
+    harness_expect_bulk(clu_px, "v1", "GET %s", k1);                   /* ASK → ASKING + GET on y */
     char asked[32];
     cr_assert_eq(harness_proxy_stat(clu_px, "cluster_ask", asked, sizeof(asked)), 0);
     cr_assert(atoll(asked) >= 1, "the proxy did not follow an ASK (cluster_ask:%s)", asked);
-    clu_expect_bulk(clu_px, "v2", "GET %s", k2);                   /* still on x */
-    clu_expect_bulk(clu_px, "v1", "GET %s", k1);                   /* an ASK leaves the map as it was */
-    clu_expect_status(clu_px, "OK", "SET %s v3", k3);              /* new key: ASK to y */
-    clu_expect_status(clu_nodes[y].c, "OK", "ASKING");
-    clu_expect_bulk(clu_nodes[y].c, "v3", "GET %s", k3);
+    harness_expect_bulk(clu_px, "v2", "GET %s", k2);                   /* still on x */
+    harness_expect_bulk(clu_px, "v1", "GET %s", k1);                   /* an ASK leaves the map as it was */
+    harness_expect_status(clu_px, "OK", "SET %s v3", k3);              /* new key: ASK to y */
+    harness_expect_status(clu_nodes[y].c, "OK", "ASKING");
+    harness_expect_bulk(clu_nodes[y].c, "v3", "GET %s", k3);
 
     /* Finish the migration: then MOVED. */
     clu_migrate_key(x, y, k2);
     clu_slot_assign(slot, y);
-    clu_expect_bulk(clu_px, "v1", "GET %s", k1);
-    clu_expect_bulk(clu_px, "v2", "GET %s", k2);
-    clu_expect_bulk(clu_px, "v3", "GET %s", k3);
-    clu_expect_bulk(clu_nodes[y].c, "v2", "GET %s", k2);
+    harness_expect_bulk(clu_px, "v1", "GET %s", k1);
+    harness_expect_bulk(clu_px, "v2", "GET %s", k2);
+    harness_expect_bulk(clu_px, "v3", "GET %s", k3);
+    harness_expect_bulk(clu_nodes[y].c, "v2", "GET %s", k2);
     cr_assert_eq(clu_dbsize(x), 0, "the old owner %s still holds a key", clu_nodes[x].addr);
 }
 
@@ -766,8 +550,8 @@ CLU_TEST(slot_map_is_refreshed_periodically)
         harness_sleep_ms(CLU_POLL_MS * 5);
     }
     free(text);
-    clu_expect_status(clu_px, "OK", "SET %s v", k);
-    clu_expect_bulk(clu_nodes[y].c, "v", "GET %s", k);
+    harness_expect_status(clu_px, "OK", "SET %s v", k);
+    harness_expect_bulk(clu_nodes[y].c, "v", "GET %s", k);
 }
 
 CLU_TEST(a_dead_seed_is_skipped_and_one_seed_finds_every_node)
@@ -782,7 +566,7 @@ CLU_TEST(a_dead_seed_is_skipped_and_one_seed_finds_every_node)
     seeds[2] = NULL;
     clu_proxy_start(seeds, CLU_STALE_INTERVAL, NULL);
     for (int i = 0; i < CLU_SEED_KEYS; i++)
-        clu_expect_status(clu_px, "OK", "SET seed:%d x", i);
+        harness_expect_status(clu_px, "OK", "SET seed:%d x", i);
     for (int i = 0; i < CLU_NODES; i++) {
         long long n = clu_dbsize(i);
 
@@ -799,18 +583,18 @@ CLU_TEST(multi_is_refused_in_cluster_mode_and_the_connection_stays_usable)
     redisReply *r;
 
     clu_proxy_start_default();
-    r = clu_expect_error(clu_px, "ERR redsnano:", "MULTI");
+    r = harness_expect_error(clu_px, "ERR redsnano:", "MULTI");
     cr_assert(strstr(r->str, "not supported in cluster mode") != NULL, "MULTI error does not say why: %s", r->str);
     freeReplyObject(r);
-    clu_expect_status(clu_px, "PONG", "PING");
-    clu_expect_status(clu_px, "OK", "SET tx:k v");
-    clu_expect_bulk(clu_px, "v", "GET tx:k");             /* not queued: no transaction open */
+    harness_expect_status(clu_px, "PONG", "PING");
+    harness_expect_status(clu_px, "OK", "SET tx:k v");
+    harness_expect_bulk(clu_px, "v", "GET tx:k");             /* not queued: no transaction open */
 
-    r = clu_expect_error(clu_px, "ERR redsnano:", "WATCH tx:k");
+    r = harness_expect_error(clu_px, "ERR redsnano:", "WATCH tx:k");
     cr_assert(strstr(r->str, "not supported in cluster mode") != NULL, "WATCH error does not say why: %s", r->str);
     freeReplyObject(r);
-    clu_expect_status(clu_px, "OK", "SET tx:k w");
-    clu_expect_bulk(clu_px, "w", "GET tx:k");
+    harness_expect_status(clu_px, "OK", "SET tx:k w");
+    harness_expect_bulk(clu_px, "w", "GET tx:k");
 }
 
 CLU_TEST(blpop_works_in_cluster_mode)
@@ -818,7 +602,6 @@ CLU_TEST(blpop_works_in_cluster_mode)
     const char *k = "blpop:list";
     struct timeval tv = { CLU_REPLY_MS / 1000, (CLU_REPLY_MS % 1000) * 1000 };
     redisContext *waiter;
-    long long deadline;
     redisReply *r;
     int node;
 
@@ -827,30 +610,21 @@ CLU_TEST(blpop_works_in_cluster_mode)
     waiter = harness_connect(clu_proxy->port);
     redisSetTimeout(waiter, tv);
     cr_assert_eq(redisAppendCommand(waiter, "BLPOP %s 0", k), REDIS_OK);
-    clu_flush(waiter);
+    harness_pipe_flush(waiter);
     /* Blocked on the owner of the key before anything is pushed. */
-    deadline = harness_now_ms() + CLU_BLOCK_MS;
-    for (;;) {
-        r = clu_cmd(clu_nodes[node].c, "INFO clients");
-        long blocked = r->type == REDIS_REPLY_STRING ? clu_info_field(r->str, "blocked_clients") : -1;
-
-        freeReplyObject(r);
-        if (blocked == 1)
-            break;
-        cr_assert(harness_now_ms() < deadline, "BLPOP %s never blocked on its node %s (blocked_clients:%ld)", k,
-                  clu_nodes[node].addr, blocked);
-        harness_sleep_ms(CLU_POLL_MS);
-    }
-    cr_assert_eq(clu_expect_int(clu_px, "LPUSH %s x", k), 1, "LPUSH %s x", k);
-    r = clu_get_reply(waiter, "BLPOP woken by LPUSH");
+    cr_assert(harness_wait_until(clu_blocked(node) == 1, CLU_BLOCK_MS),
+              "BLPOP %s never blocked on its node %s (blocked_clients:%lld)", k, clu_nodes[node].addr,
+              clu_blocked(node));
+    cr_assert_eq(harness_cmd_int(clu_px, "LPUSH %s x", k), 1, "LPUSH %s x", k);
+    r = harness_pipe_reply(waiter, "BLPOP woken by LPUSH");
     cr_assert(r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[0]->type == REDIS_REPLY_STRING &&
                   strcmp(r->element[0]->str, k) == 0 && r->element[1]->type == REDIS_REPLY_STRING &&
                   strcmp(r->element[1]->str, "x") == 0,
               "BLPOP %s 0 after LPUSH: %s", k, harness_reply_str(r));
     freeReplyObject(r);
     /* The waiter's connection goes on. */
-    clu_expect_status(waiter, "PONG", "PING");
-    cr_assert_eq(clu_expect_int(waiter, "LLEN %s", k), 0, "LLEN after BLPOP");
+    harness_expect_status(waiter, "PONG", "PING");
+    cr_assert_eq(harness_cmd_int(waiter, "LLEN %s", k), 0, "LLEN after BLPOP");
     redisFree(waiter);
 }
 
@@ -863,13 +637,13 @@ CLU_TEST(publish_reaches_a_subscriber_in_cluster_mode)
     clu_proxy_start_default();
     sub = harness_connect(clu_proxy->port);
     redisSetTimeout(sub, tv);
-    r = clu_cmd(sub, "SUBSCRIBE clu:chan");
+    r = harness_reply(sub, "SUBSCRIBE clu:chan");
     cr_assert(r->type == REDIS_REPLY_ARRAY && r->elements == 3 && r->element[0]->type == REDIS_REPLY_STRING &&
                   strcmp(r->element[0]->str, "subscribe") == 0,
               "SUBSCRIBE clu:chan: %s", harness_reply_str(r));
     freeReplyObject(r);
-    cr_assert_geq(clu_expect_int(clu_px, "PUBLISH clu:chan hello"), 0, "PUBLISH");
-    r = clu_get_reply(sub, "message after PUBLISH");
+    cr_assert_geq(harness_cmd_int(clu_px, "PUBLISH clu:chan hello"), 0, "PUBLISH");
+    r = harness_pipe_reply(sub, "message after PUBLISH");
     cr_assert(r->type == REDIS_REPLY_ARRAY && r->elements == 3 && r->element[0]->type == REDIS_REPLY_STRING &&
                   strcmp(r->element[0]->str, "message") == 0 && strcmp(r->element[1]->str, "clu:chan") == 0 &&
                   r->element[2]->type == REDIS_REPLY_STRING && strcmp(r->element[2]->str, "hello") == 0,
@@ -885,17 +659,17 @@ CLU_TEST(keyless_commands_and_ping)
     redisReply *r;
 
     clu_proxy_start_default();
-    clu_expect_status(clu_px, "PONG", "PING");
-    clu_expect_bulk(clu_px, "hi", "ECHO hi");
-    r = clu_cmd(clu_px, "HELLO 2");
+    harness_expect_status(clu_px, "PONG", "PING");
+    harness_expect_bulk(clu_px, "hi", "ECHO hi");
+    r = harness_reply(clu_px, "HELLO 2");
     cr_assert(r->type == REDIS_REPLY_ARRAY && r->elements > 0 && r->elements % 2 == 0, "HELLO 2: %s",
               harness_reply_str(r));
     freeReplyObject(r);
 
     for (int i = 0; i < 30; i++)
-        clu_expect_status(clu_px, "OK", "SET keyless:%d x", i);
-    dbsize = clu_expect_int(clu_px, "DBSIZE");
-    r = clu_cmd(clu_px, "KEYS *");
+        harness_expect_status(clu_px, "OK", "SET keyless:%d x", i);
+    dbsize = harness_cmd_int(clu_px, "DBSIZE");
+    r = harness_reply(clu_px, "KEYS *");
     cr_assert(r->type == REDIS_REPLY_ARRAY, "KEYS *: %s", harness_reply_str(r));
     keys = (long long)r->elements;
     freeReplyObject(r);
@@ -907,14 +681,14 @@ CLU_TEST(keyless_commands_and_ping)
     cr_assert(matched, "DBSIZE %lld / KEYS %lld through the proxy are no node's (nodes: %lld %lld %lld)", dbsize,
               keys, per_node[0], per_node[1], per_node[2]);
 
-    r = clu_cmd(clu_px, "INFO");
+    r = harness_reply(clu_px, "INFO");
     cr_assert(r->type == REDIS_REPLY_STRING && strstr(r->str, "redis_version:") != NULL, "INFO: %s",
               harness_reply_str(r));
     freeReplyObject(r);
-    r = clu_cmd(clu_px, "SCAN 0");
+    r = harness_reply(clu_px, "SCAN 0");
     cr_assert(r->type == REDIS_REPLY_ARRAY && r->elements == 2, "SCAN 0: %s", harness_reply_str(r));
     freeReplyObject(r);
-    r = clu_cmd(clu_px, "RANDOMKEY");
+    r = harness_reply(clu_px, "RANDOMKEY");
     cr_assert(r->type == REDIS_REPLY_STRING && strncmp(r->str, "keyless:", 8) == 0, "RANDOMKEY: %s",
               harness_reply_str(r));
     freeReplyObject(r);
@@ -930,17 +704,17 @@ CLU_TEST(l1_is_off_in_cluster_mode)
     int node;
 
     clu_proxy_start(NULL, CLU_STALE_INTERVAL, extra);
-    r = clu_cmd(clu_px, "REDSNANO L1");
-    cr_assert(r->type == REDIS_REPLY_STRING && clu_info_field(r->str, "l1_enabled") == 0,
+    r = harness_reply(clu_px, "REDSNANO L1");
+    cr_assert(r->type == REDIS_REPLY_STRING && harness_text_ll(r->str, "l1_enabled", -1) == 0,
               "REDSNANO L1 with --l1-maxmemory in cluster mode: %s", harness_reply_str(r));
     freeReplyObject(r);
     /* Nothing cached: a write on the node is seen at once. */
     node = clu_owner(clu_keyslot(k));
-    clu_expect_status(clu_px, "OK", "SET %s v1", k);
-    clu_expect_bulk(clu_px, "v1", "GET %s", k);
-    clu_expect_bulk(clu_px, "v1", "GET %s", k);
-    clu_expect_status(clu_nodes[node].c, "OK", "SET %s v2", k);
-    clu_expect_bulk(clu_px, "v2", "GET %s", k);
+    harness_expect_status(clu_px, "OK", "SET %s v1", k);
+    harness_expect_bulk(clu_px, "v1", "GET %s", k);
+    harness_expect_bulk(clu_px, "v1", "GET %s", k);
+    harness_expect_status(clu_nodes[node].c, "OK", "SET %s v2", k);
+    harness_expect_bulk(clu_px, "v2", "GET %s", k);
 }
 
 CLU_TEST(backends_list_each_cluster_primary_with_its_slot_count)
@@ -968,16 +742,22 @@ CLU_TEST(proxy_exits_0_on_sigterm)
     idle = harness_connect(clu_proxy->port);
     blocked = harness_connect(clu_proxy->port);
     sub = harness_connect(clu_proxy->port);
-    clu_expect_status(clu_px, "OK", "SET k v");
+    harness_expect_status(clu_px, "OK", "SET k v");
     cr_assert_eq(redisAppendCommand(blocked, "BLPOP never:pushed 0"), REDIS_OK);
-    clu_flush(blocked);
-    r = clu_cmd(sub, "SUBSCRIBE clu:quiet");
+    harness_pipe_flush(blocked);
+    r = harness_reply(sub, "SUBSCRIBE clu:quiet");
     freeReplyObject(r);
-    harness_sleep_ms(200);
+    {
+        int node = clu_owner(clu_keyslot("never:pushed"));
+
+        cr_assert(harness_wait_until(clu_blocked(node) == 1, CLU_BLOCK_MS),
+                  "BLPOP never:pushed never blocked on its node %s (blocked_clients:%lld)", clu_nodes[node].addr,
+                  clu_blocked(node));
+    }
     t0 = harness_now_ms();
     status = harness_proxy_stop(clu_proxy);
     {
-        char *tail = clu_log();
+        char *tail = harness_diag();
 
         cr_assert_eq(status, 0, "SIGTERM with clients connected: %s; log:\n%s", harness_status_str(status), tail);
         free(tail);

@@ -37,6 +37,7 @@
 #define CORE_ABANDONED 1000                   /* INCRs of a client that leaves */
 #define CORE_RECOVER_MS 10000                 /* backend restart → success bound */
 #define CORE_BENCH_MS 240000                  /* redis-benchmark bound */
+#define CORE_BLOCKED_MS 5000                  /* bound for a BLPOP to show up as blocked */
 
 static harness_proc *core_ref;      /* reference redis, never proxied */
 static harness_proc *core_backend;  /* redis behind the proxy */
@@ -53,6 +54,7 @@ static void core_init(void)
     core_proxy = harness_proxy_start(CORE_PORT(2), "--primary", core_primary, "--loglevel", "warning");
     core_px = harness_connect(core_proxy->port);
     core_rf = harness_connect(core_ref->port);
+    harness_diag_set(core_proxy, NULL);
 }
 
 static void core_fini(void)
@@ -65,22 +67,6 @@ static void core_fini(void)
     harness_cleanup();
 }
 
-/* The proxy must still be alive and must exit 0 on SIGTERM. */
-static void core_check_proxy_exit(void)
-{
-    int status;
-
-    if (core_proxy == NULL || core_proxy->kind == HARNESS_PSEUDO)
-        return;
-    status = harness_proxy_stop(core_proxy);
-    if (status != 0) {
-        char *tail = harness_log_tail(core_proxy, 3000);
-
-        cr_assert_fail("after the test, SIGTERM did not make the proxy exit 0: %s; proxy log:\n%s",
-                       harness_status_str(status), tail);
-    }
-}
-
 TestSuite(core, .init = core_init, .fini = core_fini, .timeout = 120);
 
 /* A core test: the body, then the clean-exit check of the proxy. */
@@ -89,9 +75,35 @@ TestSuite(core, .init = core_init, .fini = core_fini, .timeout = 120);
     Test(core, name, ##__VA_ARGS__)                   \
     {                                                 \
         core_body_##name();                           \
-        core_check_proxy_exit();                      \
+        harness_proxy_check_exit(core_proxy);         \
     }                                                 \
     static void core_body_##name(void)
+
+/* ---- observing the backend ---------------------------------------------- */
+
+/* blocked_clients of INFO clients on the backend redis, asked directly. */
+static long long core_backend_blocked(void)
+{
+    redisContext *c = harness_connect(core_backend->port);
+    long long n = harness_info_ll(c, "clients", "blocked_clients");
+
+    redisFree(c);
+    return n;
+}
+
+/* Wait until the backend reports want blocked clients (asserts). */
+static void core_wait_blocked(long long want, const char *what)
+{
+    cr_assert(harness_wait_until(core_backend_blocked() == want, CORE_BLOCKED_MS),
+              "%s: the backend reports blocked_clients:%lld after %d ms, wanted %lld%s", what,
+              core_backend_blocked(), CORE_BLOCKED_MS, want, harness_diag());
+}
+
+/* PTTL of key on redis c is -2 (gone; PTTL expires it lazily). */
+static bool core_gone(redisContext *c, const char *key)
+{
+    return harness_cmd_int(c, "PTTL %s", key) == -2;
+}
 
 /* ---- comparison helpers ------------------------------------------------ */
 
@@ -165,94 +177,6 @@ static void core_same_unordered_at(int line, const char *fmt, ...)
 
 #define SAME(...) core_same_at(__LINE__, __VA_ARGS__)
 #define SAME_UNORDERED(...) core_same_unordered_at(__LINE__, __VA_ARGS__)
-
-/* Run a command on c, assert a reply of the given type, return it. */
-static redisReply *core_expect_at(int line, redisContext *c, int type, const char *fmt, ...)
-{
-    redisReply *r;
-    va_list ap;
-
-    va_start(ap, fmt);
-    r = redisvCommand(c, fmt, ap);
-    va_end(ap);
-    cr_assert_not_null(r, "line %d: '%s': no reply: %s", line, fmt, c->errstr);
-    if (r->type != type) {
-        char *s = harness_reply_str(r);
-
-        cr_assert_fail("line %d: '%s': unexpected reply %s (wanted type %d)", line, fmt, s, type);
-    }
-    return r;
-}
-
-#define EXPECT(c, type, ...) core_expect_at(__LINE__, (c), (type), __VA_ARGS__)
-
-/* Assert a status reply equal to want (e.g. "OK"). */
-#define EXPECT_STATUS(c, want, ...)                                                        \
-    do {                                                                                   \
-        redisReply *r_ = EXPECT((c), REDIS_REPLY_STATUS, __VA_ARGS__);                     \
-        cr_assert_str_eq(r_->str, (want), "line %d: status %s, wanted %s", __LINE__,       \
-                         r_->str, (want));                                                 \
-        freeReplyObject(r_);                                                               \
-    } while (0)
-
-/* Assert a bulk reply equal to want. */
-#define EXPECT_BULK(c, want, ...)                                                          \
-    do {                                                                                   \
-        redisReply *r_ = EXPECT((c), REDIS_REPLY_STRING, __VA_ARGS__);                     \
-        cr_assert_str_eq(r_->str, (want), "line %d: bulk \"%s\", wanted \"%s\"", __LINE__, \
-                         r_->str, (want));                                                 \
-        freeReplyObject(r_);                                                               \
-    } while (0)
-
-/* Assert an integer reply equal to want. */
-#define EXPECT_INT(c, want, ...)                                                           \
-    do {                                                                                   \
-        redisReply *r_ = EXPECT((c), REDIS_REPLY_INTEGER, __VA_ARGS__);                    \
-        cr_assert_eq(r_->integer, (want), "line %d: integer %lld, wanted %lld", __LINE__,  \
-                     r_->integer, (long long)(want));                                      \
-        freeReplyObject(r_);                                                               \
-    } while (0)
-
-/* Flush everything appended to c (blocking socket). */
-static void core_flush(redisContext *c)
-{
-    int done = 0;
-
-    while (!done)
-        cr_assert_eq(redisBufferWrite(c, &done), REDIS_OK, "write failed: %s", c->errstr);
-}
-
-/* Read one reply of a pipeline; asserts one arrives. */
-static redisReply *core_get_reply(redisContext *c, const char *what)
-{
-    void *reply = NULL;
-
-    cr_assert_eq(redisGetReply(c, &reply), REDIS_OK, "%s: no reply: %s", what, c->errstr);
-    cr_assert_not_null(reply, "%s: no reply", what);
-    return reply;
-}
-
-/* RESP encoding of one command given as a NULL-terminated list of args. */
-static char *core_resp(const char *first, ...)
-{
-    char *buf = NULL;
-    size_t size = 0;
-    const char *args[32];
-    size_t n = 0;
-    va_list ap;
-    FILE *f;
-
-    va_start(ap, first);
-    for (const char *s = first; s != NULL && n < 32; s = va_arg(ap, const char *))
-        args[n++] = s;
-    va_end(ap);
-    f = open_memstream(&buf, &size);
-    fprintf(f, "*%zu\r\n", n);
-    for (size_t i = 0; i < n; i++)
-        fprintf(f, "$%zu\r\n%s\r\n", strlen(args[i]), args[i]);
-    fclose(f);
-    return buf;
-}
 
 /* ---- data types: same replies as Redis ---------------------------------- */
 
@@ -429,8 +353,8 @@ CORE_TEST(scripts_match_redis)
     SAME("EVAL %s 1 sk", "return redis.call('INCR', KEYS[1])");
     SAME("EVAL %s 2 k1 k2 a1 a2", "return {KEYS[2], ARGV[2], #KEYS, #ARGV}");
 
-    sha_px = EXPECT(core_px, REDIS_REPLY_STRING, "SCRIPT LOAD %s", "return {KEYS[1], ARGV[1]}");
-    sha_rf = EXPECT(core_rf, REDIS_REPLY_STRING, "SCRIPT LOAD %s", "return {KEYS[1], ARGV[1]}");
+    sha_px = harness_expect(core_px, REDIS_REPLY_STRING, "SCRIPT LOAD %s", "return {KEYS[1], ARGV[1]}");
+    sha_rf = harness_expect(core_rf, REDIS_REPLY_STRING, "SCRIPT LOAD %s", "return {KEYS[1], ARGV[1]}");
     cr_assert_str_eq(sha_px->str, sha_rf->str, "SCRIPT LOAD sha differs: %s vs %s", sha_px->str,
                      sha_rf->str);
     SAME("EVALSHA %s 1 key1 arg1", sha_px->str);
@@ -445,16 +369,22 @@ CORE_TEST(expiry_matches_redis)
     redisReply *r;
 
     SAME("SET ek v EX 100");
-    r = EXPECT(core_px, REDIS_REPLY_INTEGER, "TTL ek");
+    r = harness_expect(core_px, REDIS_REPLY_INTEGER, "TTL ek");
     cr_assert(r->integer >= 99 && r->integer <= 100, "TTL through the proxy %lld, wanted 99..100",
               r->integer);
     freeReplyObject(r);
-    r = EXPECT(core_px, REDIS_REPLY_INTEGER, "PTTL ek");
+    r = harness_expect(core_px, REDIS_REPLY_INTEGER, "PTTL ek");
     cr_assert(r->integer > 95000 && r->integer <= 100000, "PTTL through the proxy %lld, wanted ~100000",
               r->integer);
     freeReplyObject(r);
     SAME("PEXPIRE ek 100");
-    harness_sleep_ms(300);
+    {
+        redisContext *bk = harness_connect(core_backend->port);
+
+        cr_assert(harness_wait_until(core_gone(bk, "ek") && core_gone(core_rf, "ek"), CORE_REPLY_MS),
+                  "ek (PEXPIRE 100) not expired on both redis within %d ms", CORE_REPLY_MS);
+        redisFree(bk);
+    }
     SAME("GET ek");
     SAME("EXISTS ek");
     SAME("PTTL ek");
@@ -479,19 +409,19 @@ CORE_TEST(raw_reply_bytes_match_redis)
 
     cr_assert_not_null(a, "%s", harness_error());
     cr_assert_not_null(b, "%s", harness_error());
-    cmds[n++] = core_resp("SET", "rk", "value", NULL);
-    cmds[n++] = core_resp("GET", "rk", NULL);
-    cmds[n++] = core_resp("GET", "nosuch", NULL);
-    cmds[n++] = core_resp("DEL", "rk", "nosuch", NULL);
-    cmds[n++] = core_resp("RPUSH", "rl", "a", "", "c", NULL);
-    cmds[n++] = core_resp("LRANGE", "rl", "0", "-1", NULL);
-    cmds[n++] = core_resp("LRANGE", "nosuch", "0", "-1", NULL);
-    cmds[n++] = core_resp("INCR", "rl", NULL);
-    cmds[n++] = core_resp("EVAL", "return {1,'x',{2,false},{},'\\r\\n'}", "0", NULL);
-    cmds[n++] = core_resp("EVAL", "return redis.status_reply('fine')", "0", NULL);
-    cmds[n++] = core_resp("PING", NULL);
-    cmds[n++] = core_resp("PING", "hi", NULL);
-    cmds[n++] = core_resp("TYPE", "rl", NULL);
+    cmds[n++] = harness_resp("SET", "rk", "value", NULL);
+    cmds[n++] = harness_resp("GET", "rk", NULL);
+    cmds[n++] = harness_resp("GET", "nosuch", NULL);
+    cmds[n++] = harness_resp("DEL", "rk", "nosuch", NULL);
+    cmds[n++] = harness_resp("RPUSH", "rl", "a", "", "c", NULL);
+    cmds[n++] = harness_resp("LRANGE", "rl", "0", "-1", NULL);
+    cmds[n++] = harness_resp("LRANGE", "nosuch", "0", "-1", NULL);
+    cmds[n++] = harness_resp("INCR", "rl", NULL);
+    cmds[n++] = harness_resp("EVAL", "return {1,'x',{2,false},{},'\\r\\n'}", "0", NULL);
+    cmds[n++] = harness_resp("EVAL", "return redis.status_reply('fine')", "0", NULL);
+    cmds[n++] = harness_resp("PING", NULL);
+    cmds[n++] = harness_resp("PING", "hi", NULL);
+    cmds[n++] = harness_resp("TYPE", "rl", NULL);
     for (size_t i = 0; i < n; i++)
         lens[i] = strlen(cmds[i]);
     cmds[n] = malloc(sizeof(echo_bin));
@@ -528,14 +458,14 @@ CORE_TEST(ten_thousand_pipelined_commands_reply_in_order)
     for (int i = 0; i < CORE_PIPELINE; i++)
         cr_assert_eq(redisAppendCommand(core_px, "INCR pipecounter"), REDIS_OK);
     for (int i = 0; i < CORE_PIPELINE; i++) {
-        redisReply *r = core_get_reply(core_px, "pipelined INCR");
+        redisReply *r = harness_pipe_reply(core_px, "pipelined INCR");
 
         cr_assert_eq(r->type, REDIS_REPLY_INTEGER, "reply %d has type %d", i, r->type);
         cr_assert_eq(r->integer, i + 1, "reply %d is %lld, wanted %d (out of order?)", i, r->integer,
                      i + 1);
         freeReplyObject(r);
     }
-    EXPECT_BULK(core_px, "10000", "GET pipecounter");
+    harness_expect_bulk(core_px, "10000", "GET pipecounter");
 }
 
 CORE_TEST(ten_megabyte_value_round_trips_byte_exact)
@@ -547,12 +477,12 @@ CORE_TEST(ten_megabyte_value_round_trips_byte_exact)
     for (size_t i = 0; i < CORE_BIG_VALUE; i++)
         big[i] = (char)((i * 31 + (i >> 9)) & 0xff);
     memcpy(big + 1000, "\r\n$-1\r\n*3\r\n", 12);
-    EXPECT_STATUS(core_px, "OK", "SET bigkey %b", big, (size_t)CORE_BIG_VALUE);
-    r = EXPECT(core_px, REDIS_REPLY_STRING, "GET bigkey");
+    harness_expect_status(core_px, "OK", "SET bigkey %b", big, (size_t)CORE_BIG_VALUE);
+    r = harness_expect(core_px, REDIS_REPLY_STRING, "GET bigkey");
     cr_assert_eq(r->len, (size_t)CORE_BIG_VALUE, "GET returned %zu bytes", r->len);
     cr_assert(memcmp(r->str, big, CORE_BIG_VALUE) == 0, "GET returned different bytes");
     freeReplyObject(r);
-    EXPECT_INT(core_px, CORE_BIG_VALUE, "STRLEN bigkey");
+    harness_expect_int(core_px, CORE_BIG_VALUE, "STRLEN bigkey");
     free(big);
 }
 
@@ -567,15 +497,15 @@ CORE_TEST(five_hundred_concurrent_clients_each_get_their_own_value)
     for (int i = 0; i < CORE_CLIENTS; i++) {
         redisAppendCommand(cs[i], "SET client:%d value:%d", i, i);
         redisAppendCommand(cs[i], "GET client:%d", i);
-        core_flush(cs[i]);
+        harness_pipe_flush(cs[i]);
     }
     for (int i = CORE_CLIENTS - 1; i >= 0; i--) {
         char want[32];
-        redisReply *r = core_get_reply(cs[i], "SET");
+        redisReply *r = harness_pipe_reply(cs[i], "SET");
 
         cr_assert(r->type == REDIS_REPLY_STATUS && strcmp(r->str, "OK") == 0, "client %d: SET failed", i);
         freeReplyObject(r);
-        r = core_get_reply(cs[i], "GET");
+        r = harness_pipe_reply(cs[i], "GET");
         snprintf(want, sizeof(want), "value:%d", i);
         cr_assert(r->type == REDIS_REPLY_STRING && strcmp(r->str, want) == 0,
                   "client %d: GET returned type %d \"%s\", wanted \"%s\"", i, r->type,
@@ -594,14 +524,14 @@ CORE_TEST(exec_returns_nil_after_watch_conflict)
     redisContext *other = harness_connect(core_proxy->port);
     redisReply *r;
 
-    EXPECT_STATUS(core_px, "OK", "SET wk start");
-    EXPECT_STATUS(core_px, "OK", "WATCH wk");
-    EXPECT_STATUS(other, "OK", "SET wk changed");
-    EXPECT_STATUS(core_px, "OK", "MULTI");
-    EXPECT_STATUS(core_px, "QUEUED", "SET wk mine");
-    r = EXPECT(core_px, REDIS_REPLY_NIL, "EXEC");
+    harness_expect_status(core_px, "OK", "SET wk start");
+    harness_expect_status(core_px, "OK", "WATCH wk");
+    harness_expect_status(other, "OK", "SET wk changed");
+    harness_expect_status(core_px, "OK", "MULTI");
+    harness_expect_status(core_px, "QUEUED", "SET wk mine");
+    r = harness_expect(core_px, REDIS_REPLY_NIL, "EXEC");
     freeReplyObject(r);
-    EXPECT_BULK(other, "changed", "GET wk");
+    harness_expect_bulk(other, "changed", "GET wk");
     redisFree(other);
 }
 
@@ -609,12 +539,12 @@ CORE_TEST(exec_returns_results_without_conflict)
 {
     redisReply *r;
 
-    EXPECT_STATUS(core_px, "OK", "WATCH tk");
-    EXPECT_STATUS(core_px, "OK", "MULTI");
-    EXPECT_STATUS(core_px, "QUEUED", "SET tk mine");
-    EXPECT_STATUS(core_px, "QUEUED", "INCR tn");
-    EXPECT_STATUS(core_px, "QUEUED", "GET tk");
-    r = EXPECT(core_px, REDIS_REPLY_ARRAY, "EXEC");
+    harness_expect_status(core_px, "OK", "WATCH tk");
+    harness_expect_status(core_px, "OK", "MULTI");
+    harness_expect_status(core_px, "QUEUED", "SET tk mine");
+    harness_expect_status(core_px, "QUEUED", "INCR tn");
+    harness_expect_status(core_px, "QUEUED", "GET tk");
+    r = harness_expect(core_px, REDIS_REPLY_ARRAY, "EXEC");
     cr_assert_eq(r->elements, 3, "EXEC returned %zu results", r->elements);
     cr_assert(r->element[0]->type == REDIS_REPLY_STATUS && strcmp(r->element[0]->str, "OK") == 0);
     cr_assert(r->element[1]->type == REDIS_REPLY_INTEGER && r->element[1]->integer == 1);
@@ -629,18 +559,20 @@ CORE_TEST(blpop_is_woken_by_lpush_from_another_client)
     long long t0;
 
     cr_assert_eq(redisAppendCommand(core_px, "BLPOP bq 10"), REDIS_OK);
-    core_flush(core_px);
-    harness_sleep_ms(300);
+    harness_pipe_flush(core_px);
+    /* The LPUSH must come after Redis blocked the BLPOP, or the test proves nothing. */
+    core_wait_blocked(1, "BLPOP bq 10");
     t0 = harness_now_ms();
-    EXPECT_INT(pusher, 1, "LPUSH bq woken");
-    r = core_get_reply(core_px, "BLPOP");
+    harness_expect_int(pusher, 1, "LPUSH bq woken");
+    r = harness_pipe_reply(core_px, "BLPOP");
     cr_assert_eq(r->type, REDIS_REPLY_ARRAY, "BLPOP reply type %d", r->type);
     cr_assert_eq(r->elements, 2);
     cr_assert_str_eq(r->element[0]->str, "bq");
     cr_assert_str_eq(r->element[1]->str, "woken");
     cr_assert_lt(harness_now_ms() - t0, 2000, "BLPOP woke only after %lld ms", harness_now_ms() - t0);
     freeReplyObject(r);
-    EXPECT_INT(pusher, 0, "LLEN bq");
+    harness_expect_int(pusher, 0, "LLEN bq");
+    core_wait_blocked(0, "after the LPUSH");
     redisFree(pusher);
 }
 
@@ -649,14 +581,14 @@ CORE_TEST(subscriber_receives_publish_from_another_client)
     redisContext *pub = harness_connect(core_proxy->port);
     redisReply *r;
 
-    r = EXPECT(core_px, REDIS_REPLY_ARRAY, "SUBSCRIBE news");
+    r = harness_expect(core_px, REDIS_REPLY_ARRAY, "SUBSCRIBE news");
     cr_assert_eq(r->elements, 3);
     cr_assert_str_eq(r->element[0]->str, "subscribe");
     cr_assert_str_eq(r->element[1]->str, "news");
     cr_assert_eq(r->element[2]->integer, 1);
     freeReplyObject(r);
-    EXPECT_INT(pub, 1, "PUBLISH news %s", "hello world");
-    r = core_get_reply(core_px, "published message");
+    harness_expect_int(pub, 1, "PUBLISH news %s", "hello world");
+    r = harness_pipe_reply(core_px, "published message");
     cr_assert_eq(r->type, REDIS_REPLY_ARRAY);
     cr_assert_eq(r->elements, 3);
     cr_assert_str_eq(r->element[0]->str, "message");
@@ -702,15 +634,15 @@ CORE_TEST(client_gone_mid_pipeline_leaves_consistent_state)
         harness_sleep_ms(300);
     }
     cr_assert_leq(value, CORE_ABANDONED, "counter %lld exceeds the %d INCRs sent", value, CORE_ABANDONED);
-    EXPECT_INT(fresh, value + 1, "INCR gone:ctr");
+    harness_expect_int(fresh, value + 1, "INCR gone:ctr");
     direct = harness_connect(core_backend->port);
     {
         char want[32];
 
         snprintf(want, sizeof(want), "%lld", value + 1);
-        EXPECT_BULK(direct, want, "GET gone:ctr");
+        harness_expect_bulk(direct, want, "GET gone:ctr");
     }
-    EXPECT_STATUS(fresh, "PONG", "PING");
+    harness_expect_status(fresh, "PONG", "PING");
     redisFree(direct);
     redisFree(fresh);
 }
@@ -728,21 +660,29 @@ CORE_TEST(backend_killed_mid_stream_fails_in_flight_requests_with_errors)
     harness_skip_if_direct();
     cr_assert_not_null(value);
     memset(value, 'v', VALUE);
-    EXPECT_STATUS(core_px, "OK", "SET bigval %b", value, (size_t)VALUE);
+    harness_expect_status(core_px, "OK", "SET bigval %b", value, (size_t)VALUE);
 
     /* One blocked request that is certainly in flight ... */
     cr_assert_eq(redisAppendCommand(core_px, "BLPOP never:pushed 30"), REDIS_OK);
-    core_flush(core_px);
+    harness_pipe_flush(core_px);
     /* ... and a pipeline of large replies nobody reads yet. */
     raw = harness_raw_open(core_proxy->port);
     cr_assert_not_null(raw, "%s", harness_error());
     for (int i = 0; i < GETS; i++)
         cr_assert_eq(harness_raw_send(raw, get, sizeof(get) - 1), 0, "%s", harness_error());
-    harness_sleep_ms(300);
+    core_wait_blocked(1, "BLPOP never:pushed 30");
+    {
+        redisContext *bk = harness_connect(core_backend->port);
+
+        cr_assert(harness_wait_until(harness_cmdstat_calls(bk, "get") >= 1, CORE_REPLY_MS),
+                  "none of the %d pipelined GETs reached the backend within %d ms%s", GETS, CORE_REPLY_MS,
+                  harness_diag());
+        redisFree(bk);
+    }
     harness_redis_kill9(core_backend);
 
     t0 = harness_now_ms();
-    r = core_get_reply(core_px, "BLPOP in flight when the backend died");
+    r = harness_pipe_reply(core_px, "BLPOP in flight when the backend died");
     {
         char *s = harness_reply_str(r);
 
@@ -789,7 +729,7 @@ CORE_TEST(backend_killed_mid_stream_fails_in_flight_requests_with_errors)
         redisContext *fresh = harness_connect(core_proxy->port);
 
         t0 = harness_now_ms();
-        r = EXPECT(fresh, REDIS_REPLY_ERROR, "GET bigval");
+        r = harness_expect(fresh, REDIS_REPLY_ERROR, "GET bigval");
         cr_assert_lt(harness_now_ms() - t0, CORE_REPLY_MS, "error came after %lld ms",
                      harness_now_ms() - t0);
         freeReplyObject(r);
@@ -806,7 +746,7 @@ CORE_TEST(backend_restarted_on_same_port_serves_again)
     char last[256] = "";
 
     harness_skip_if_direct();
-    EXPECT_STATUS(c, "OK", "SET before restart");
+    harness_expect_status(c, "OK", "SET before restart");
     harness_redis_kill9(core_backend);
     harness_sleep_ms(200);
     harness_redis_restart(core_backend);
@@ -835,14 +775,14 @@ CORE_TEST(backend_restarted_on_same_port_serves_again)
             harness_sleep_ms(100);
     }
     cr_assert(ok, "SET still failing %d ms after the backend came back (last: %s)", CORE_RECOVER_MS, last);
-    EXPECT_BULK(c, "restart", "GET after");
-    EXPECT_STATUS(c, "PONG", "PING");
+    harness_expect_bulk(c, "restart", "GET after");
+    harness_expect_status(c, "PONG", "PING");
     if (c != core_px)
         redisFree(c);
     {
         redisContext *fresh = harness_connect(core_proxy->port);
 
-        EXPECT_BULK(fresh, "restart", "GET after");
+        harness_expect_bulk(fresh, "restart", "GET after");
         redisFree(fresh);
     }
 }
@@ -858,7 +798,7 @@ CORE_TEST(protocol_garbage_gets_error_and_close_while_others_work)
     };
     redisContext *bystander = harness_connect(core_proxy->port);
 
-    EXPECT_STATUS(bystander, "OK", "SET bystander alive");
+    harness_expect_status(bystander, "OK", "SET bystander alive");
     for (size_t i = 0; i < sizeof(garbage) / sizeof(garbage[0]); i++) {
         harness_raw *raw = harness_raw_open(core_proxy->port);
         char *reply = NULL;
@@ -874,9 +814,9 @@ CORE_TEST(protocol_garbage_gets_error_and_close_while_others_work)
         cr_assert_eq(harness_raw_wait_eof(raw, CORE_REPLY_MS), 0,
                      "garbage %zu: connection still open %d ms after the protocol error", i, CORE_REPLY_MS);
         harness_raw_close(raw, false);
-        EXPECT_BULK(bystander, "alive", "GET bystander");
+        harness_expect_bulk(bystander, "alive", "GET bystander");
     }
-    EXPECT_STATUS(bystander, "PONG", "PING");
+    harness_expect_status(bystander, "PONG", "PING");
     redisFree(bystander);
 }
 
@@ -927,15 +867,15 @@ CORE_TEST(hello_3_is_refused_with_noproto)
     redisReply *r;
 
     harness_skip_if_direct();
-    r = EXPECT(core_px, REDIS_REPLY_ERROR, "HELLO 3");
+    r = harness_expect(core_px, REDIS_REPLY_ERROR, "HELLO 3");
     cr_assert(strncmp(r->str, "NOPROTO", 7) == 0, "HELLO 3 error \"%s\" does not start with NOPROTO", r->str);
     freeReplyObject(r);
-    EXPECT_STATUS(core_px, "PONG", "PING");
+    harness_expect_status(core_px, "PONG", "PING");
 }
 
 CORE_TEST(hello_2_returns_an_array)
 {
-    redisReply *r = EXPECT(core_px, REDIS_REPLY_ARRAY, "HELLO 2");
+    redisReply *r = harness_expect(core_px, REDIS_REPLY_ARRAY, "HELLO 2");
     bool proto2 = false;
 
     cr_assert(r->elements > 0 && r->elements % 2 == 0, "HELLO 2 returned %zu elements", r->elements);
@@ -945,7 +885,7 @@ CORE_TEST(hello_2_returns_an_array)
     }
     cr_assert(proto2, "HELLO 2 reply has no proto => 2 pair");
     freeReplyObject(r);
-    EXPECT_STATUS(core_px, "PONG", "PING");
+    harness_expect_status(core_px, "PONG", "PING");
 }
 
 /* ---- admin commands ------------------------------------------------------ */
@@ -973,22 +913,22 @@ CORE_TEST(admin_commands_are_refused_without_allow_admin_commands)
         freeReplyObject(r);
     }
     direct = harness_connect(core_backend->port);
-    EXPECT_STATUS(direct, "PONG", "PING");
+    harness_expect_status(direct, "PONG", "PING");
     {
-        redisReply *r = EXPECT(direct, REDIS_REPLY_ARRAY, "CONFIG GET maxmemory");
+        redisReply *r = harness_expect(direct, REDIS_REPLY_ARRAY, "CONFIG GET maxmemory");
 
         cr_assert_str_eq(r->element[1]->str, "0", "backend maxmemory changed to %s", r->element[1]->str);
         freeReplyObject(r);
     }
-    EXPECT_STATUS(core_px, "PONG", "PING");
+    harness_expect_status(core_px, "PONG", "PING");
     redisFree(direct);
 }
 
 CORE_TEST(flushall_is_not_an_admin_command)
 {
-    EXPECT_STATUS(core_px, "OK", "SET doomed 1");
-    EXPECT_STATUS(core_px, "OK", "FLUSHALL");
-    EXPECT_INT(core_px, 0, "EXISTS doomed");
+    harness_expect_status(core_px, "OK", "SET doomed 1");
+    harness_expect_status(core_px, "OK", "FLUSHALL");
+    harness_expect_int(core_px, 0, "EXISTS doomed");
 }
 
 CORE_TEST(config_get_maxmemory_is_answered)
@@ -1007,10 +947,10 @@ CORE_TEST(admin_commands_pass_with_allow_admin_commands_yes)
     admin = harness_proxy_start(CORE_PORT(3), "--primary", core_primary, "--loglevel", "warning",
                                 "--allow-admin-commands", "yes");
     c = harness_connect(admin->port);
-    EXPECT_STATUS(c, "OK", "CONFIG SET maxmemory 1mb");
-    EXPECT_STATUS(c, "OK", "DEBUG SLEEP 0");
+    harness_expect_status(c, "OK", "CONFIG SET maxmemory 1mb");
+    harness_expect_status(c, "OK", "DEBUG SLEEP 0");
     direct = harness_connect(core_backend->port);
-    r = EXPECT(direct, REDIS_REPLY_ARRAY, "CONFIG GET maxmemory");
+    r = harness_expect(direct, REDIS_REPLY_ARRAY, "CONFIG GET maxmemory");
     cr_assert_str_eq(r->element[1]->str, "1048576", "backend maxmemory is %s", r->element[1]->str);
     freeReplyObject(r);
     redisFree(direct);
@@ -1028,10 +968,10 @@ CORE_TEST(sigterm_exits_with_status_0)
     int status;
 
     harness_skip_if_direct();
-    EXPECT_STATUS(core_px, "OK", "SET k v");
+    harness_expect_status(core_px, "OK", "SET k v");
     cr_assert_eq(redisAppendCommand(core_px, "BLPOP never:pushed 30"), REDIS_OK);
-    core_flush(core_px);
-    harness_sleep_ms(200);
+    harness_pipe_flush(core_px);
+    core_wait_blocked(1, "BLPOP never:pushed 30");
     t0 = harness_now_ms();
     status = harness_proxy_stop(core_proxy);
     {
@@ -1053,7 +993,7 @@ CORE_TEST(redsnano_stats_is_a_bulk_of_name_value_lines)
     char first[64] = "", first_value[64] = "";
 
     harness_skip_if_direct();
-    r = EXPECT(core_px, REDIS_REPLY_STRING, "REDSNANO STATS");
+    r = harness_expect(core_px, REDIS_REPLY_STRING, "REDSNANO STATS");
     for (char *line = r->str; line != NULL && *line != '\0';) {
         char *eol = strchr(line, '\n');
         size_t len = eol != NULL ? (size_t)(eol - line) : strlen(line);

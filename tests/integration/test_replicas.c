@@ -46,37 +46,12 @@ static char rep_addr[3][32];        /* "127.0.0.1:<port>" of each redis */
 
 /* ---- helpers ------------------------------------------------------------ */
 
-/* One field of an INFO reply ("name:value" line) into out. 0 or -1. */
-static int rep_info_field(const char *info, const char *name, char *out, size_t cap)
-{
-    size_t n = strlen(name);
-
-    for (const char *p = info; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
-        if (strncmp(p, name, n) == 0 && p[n] == ':') {
-            size_t len = strcspn(p + n + 1, "\r\n");
-            if (len >= cap)
-                len = cap - 1;
-            memcpy(out, p + n + 1, len);
-            out[len] = '\0';
-            return 0;
-        }
-    }
-    return -1;
-}
-
 /* Calls of one command on a redis (INFO commandstats), 0 if never called. */
 static long long rep_calls(harness_proc *r, const char *cmd)
 {
     redisContext *c = harness_connect(r->port);
-    redisReply *rep = harness_cmd(c, "INFO commandstats");
-    char key[64], v[256];
-    long long calls = 0;
+    long long calls = harness_cmdstat_calls(c, cmd);
 
-    cr_assert(rep && rep->type == REDIS_REPLY_STRING, "INFO commandstats on %d failed", r->port);
-    snprintf(key, sizeof(key), "cmdstat_%s", cmd);
-    if (rep_info_field(rep->str, key, v, sizeof(v)) == 0)
-        sscanf(v, "calls=%lld", &calls);
-    freeReplyObject(rep);
     redisFree(c);
     return calls;
 }
@@ -85,16 +60,12 @@ static long long rep_calls(harness_proc *r, const char *cmd)
 static bool rep_link_up(harness_proc *r)
 {
     redisContext *c = harness_try_connect(r->port, 500);
-    bool up = false;
     char v[32];
+    bool up;
 
     if (c == NULL)
         return false;
-    redisReply *rep = harness_cmd(c, "INFO replication");
-    if (rep && rep->type == REDIS_REPLY_STRING && rep_info_field(rep->str, "master_link_status", v, sizeof(v)) == 0)
-        up = strcmp(v, "up") == 0;
-    if (rep)
-        freeReplyObject(rep);
+    up = harness_info_field(c, "replication", "master_link_status", v, sizeof(v)) == 0 && strcmp(v, "up") == 0;
     redisFree(c);
     return up;
 }
@@ -137,13 +108,7 @@ static long long rep_wait_health(redisContext *px, const char *addr, int want, i
 {
     long long t0 = harness_now_ms();
 
-    for (;;) {
-        if (rep_health(px, addr) == want)
-            return harness_now_ms() - t0;
-        if (harness_now_ms() - t0 > bound_ms)
-            return -1;
-        harness_sleep_ms(10);
-    }
+    return harness_wait_until(rep_health(px, addr) == want, bound_ms) ? harness_now_ms() - t0 : -1;
 }
 
 /* Start primary + 2 replicas, wait for sync, start the proxy with extra args. */
@@ -161,11 +126,8 @@ static void rep_start(const char *const *extra)
         rep_redis[i] = harness_redis_start(REP_PORT(i), "--replicaof", "127.0.0.1", port0);
     for (int i = 0; i < 3; i++)
         snprintf(rep_addr[i], sizeof(rep_addr[i]), "127.0.0.1:%d", REP_PORT(i));
-    long long deadline = harness_now_ms() + REP_SYNC_MS;
-    while (!(rep_link_up(rep_redis[1]) && rep_link_up(rep_redis[2]))) {
-        cr_assert(harness_now_ms() < deadline, "replicas not in sync within %d ms", REP_SYNC_MS);
-        harness_sleep_ms(20);
-    }
+    cr_assert(harness_wait_until(rep_link_up(rep_redis[1]) && rep_link_up(rep_redis[2]), REP_SYNC_MS),
+              "replicas not in sync within %d ms", REP_SYNC_MS);
 
     static char hi[16], ht[16], bt[16];
     snprintf(hi, sizeof(hi), "%d", REP_HEALTH_INTERVAL_MS);
@@ -181,6 +143,7 @@ static void rep_start(const char *const *extra)
     args[n] = NULL;
     rep_proxy = harness_try_proxy_startv(REP_PORT(3), args, true);
     cr_assert_not_null(rep_proxy, "redsnano start failed: %s", harness_error());
+    harness_diag_set(rep_proxy, NULL);
 
     /* Both replicas in rotation (a first check may have caught a sync). */
     redisContext *px = harness_connect(rep_proxy->port);
@@ -206,30 +169,10 @@ static void rep_load_keys(redisContext *px)
     }
     for (int i = 1; i <= 2; i++) {
         redisContext *c = harness_connect(rep_redis[i]->port);
-        long long deadline = harness_now_ms() + REP_SYNC_MS;
-        for (;;) {
-            redisReply *r = harness_cmd(c, "GET rk:%d", REP_KEYS - 1);
-            bool ok = r && r->type == REDIS_REPLY_STRING;
-            if (r)
-                freeReplyObject(r);
-            if (ok)
-                break;
-            cr_assert(harness_now_ms() < deadline, "replica %s did not get the keys", rep_addr[i]);
-            harness_sleep_ms(10);
-        }
-        redisFree(c);
-    }
-}
 
-/* The proxy must exit 0 on SIGTERM (sanitizer reports fail the test). */
-static void rep_check_proxy_exit(void)
-{
-    if (rep_proxy == NULL)
-        return;
-    int status = harness_proxy_stop(rep_proxy);
-    if (status != 0) {
-        char *tail = harness_log_tail(rep_proxy, 3000);
-        cr_assert_fail("SIGTERM did not make the proxy exit 0: %s; log:\n%s", harness_status_str(status), tail);
+        cr_assert(harness_wait_until(harness_cmd_int(c, "EXISTS rk:%d", REP_KEYS - 1) == 1, REP_SYNC_MS),
+                  "replica %s did not get the keys", rep_addr[i]);
+        redisFree(c);
     }
 }
 
@@ -264,7 +207,7 @@ Test(replicas, reads_spread_over_replicas_not_primary)
               "GETs not spread: replica1 %lld, replica2 %lld of %d", d[1], d[2], REP_READS);
     cr_assert_eq(d[1] + d[2], REP_READS, "replicas served %lld of %d GETs", d[1] + d[2], REP_READS);
     redisFree(px);
-    rep_check_proxy_exit();
+    harness_proxy_check_exit(rep_proxy);
 }
 
 Test(replicas, writes_go_to_primary_only)
@@ -282,7 +225,7 @@ Test(replicas, writes_go_to_primary_only)
     }
     cr_assert_eq(rep_calls(rep_redis[0], "set") - before, REP_READS);
     redisFree(px);
-    rep_check_proxy_exit();
+    harness_proxy_check_exit(rep_proxy);
 }
 
 Test(replicas, read_your_writes_sees_own_write)
@@ -302,7 +245,7 @@ Test(replicas, read_your_writes_sees_own_write)
         freeReplyObject(r);
     }
     redisFree(px);
-    rep_check_proxy_exit();
+    harness_proxy_check_exit(rep_proxy);
 }
 
 /* One load client: REP_LOAD_GETS GETs on its own connection. */
@@ -374,7 +317,7 @@ Test(replicas, replica_killed_under_load_no_client_errors)
     cr_assert_eq(atomic_load(&done), REP_LOAD_CLIENTS * REP_LOAD_GETS);
     cr_log_info("replica killed after %d of %d GETs: no client error", at, REP_LOAD_CLIENTS * REP_LOAD_GETS);
     redisFree(px);
-    rep_check_proxy_exit();
+    harness_proxy_check_exit(rep_proxy);
 }
 
 Test(replicas, killed_replica_rejoins_after_restart)
@@ -400,7 +343,7 @@ Test(replicas, killed_replica_rejoins_after_restart)
     long long d = rep_calls(rep_redis[1], "get") - before;
     cr_assert(d >= REP_READS / 4, "rejoined replica served %lld of %d GETs", d, REP_READS);
     redisFree(px);
-    rep_check_proxy_exit();
+    harness_proxy_check_exit(rep_proxy);
 }
 
 Test(replicas, frozen_replica_leaves_and_returns)
@@ -428,7 +371,7 @@ Test(replicas, frozen_replica_leaves_and_returns)
     }
     cr_assert(rep_calls(rep_redis[2], "get") - before >= REP_READS / 4, "thawed replica serves no GETs");
     redisFree(px);
-    rep_check_proxy_exit();
+    harness_proxy_check_exit(rep_proxy);
 }
 
 Test(replicas, primary_killed_writes_fail_fast_reads_work)
@@ -460,5 +403,5 @@ Test(replicas, primary_killed_writes_fail_fast_reads_work)
         freeReplyObject(r);
     }
     redisFree(px);
-    rep_check_proxy_exit();
+    harness_proxy_check_exit(rep_proxy);
 }

@@ -164,35 +164,30 @@ static bool sen_sentinel_ready(int i)
     return ok;
 }
 
-static bool sen_link_up(harness_proc *r)
+/* INFO replication field of redis r equal to want? (false when unreachable) */
+static bool sen_replication_is(harness_proc *r, const char *field, const char *want)
 {
     redisContext *c = harness_try_connect(r->port, 500);
-    bool up = false;
+    char v[64];
+    bool is;
 
     if (c == NULL)
         return false;
-    redisReply *rep = harness_cmd(c, "INFO replication");
-    up = rep && rep->type == REDIS_REPLY_STRING && strstr(rep->str, "master_link_status:up");
-    if (rep)
-        freeReplyObject(rep);
+    is = harness_info_field(c, "replication", field, v, sizeof(v)) == 0 && strcmp(v, want) == 0;
     redisFree(c);
-    return up;
+    return is;
+}
+
+/* master_link_status:up on this replica? */
+static bool sen_link_up(harness_proc *r)
+{
+    return sen_replication_is(r, "master_link_status", "up");
 }
 
 /* role:master on this redis? */
 static bool sen_is_master(harness_proc *r)
 {
-    redisContext *c = harness_try_connect(r->port, 500);
-    bool m = false;
-
-    if (c == NULL)
-        return false;
-    redisReply *rep = harness_cmd(c, "INFO replication");
-    m = rep && rep->type == REDIS_REPLY_STRING && strstr(rep->str, "role:master");
-    if (rep)
-        freeReplyObject(rep);
-    redisFree(c);
-    return m;
+    return sen_replication_is(r, "role", "master");
 }
 
 /* Primary, replica, three Sentinels that agree on them. */
@@ -259,15 +254,6 @@ static char *sen_backends(redisContext *px)
     if (r)
         freeReplyObject(r);
     return s;
-}
-
-static void sen_check_proxy_exit(void)
-{
-    int status = harness_proxy_stop(sen_proxy);
-    if (status != 0) {
-        char *tail = harness_log_tail(sen_proxy, 3000);
-        cr_assert_fail("SIGTERM did not make the proxy exit 0: %s; log:\n%s", harness_status_str(status), tail);
-    }
 }
 
 TestSuite(sentinel, .fini = sen_fini, .timeout = 120);
@@ -347,7 +333,7 @@ Test(sentinel, failover_moves_writes_to_new_primary)
     cr_assert(strstr(b, want), "REDSNANO BACKENDS does not show the new primary: %s", b);
     free(b);
     redisFree(px);
-    sen_check_proxy_exit();
+    harness_proxy_check_exit(sen_proxy);
 }
 
 Test(sentinel, one_working_sentinel_names_the_primary)
@@ -373,7 +359,7 @@ Test(sentinel, one_working_sentinel_names_the_primary)
     freeReplyObject(r);
     redisFree(pc);
     redisFree(px);
-    sen_check_proxy_exit();
+    harness_proxy_check_exit(sen_proxy);
 }
 
 /* L1 counter from REDSNANO L1 through the proxy (-1 if absent). */
@@ -410,8 +396,16 @@ Test(sentinel, failover_revalidates_the_l1_instead_of_flushing_it)
         }
     }
     cr_assert(sen_l1_stat(px, "l1_hits") >= 5, "the L1 served no hits before the failover");
-    /* Let the replica catch up, then fail over. */
-    harness_sleep_ms(300);
+    /* The replica has caught up (its offset reached the primary's), then fail over. */
+    {
+        redisContext *pc = harness_connect(sen_primary->port), *rc = harness_connect(sen_replica->port);
+        long long want = harness_info_ll(pc, "replication", "master_repl_offset");
+
+        cr_assert(harness_wait_until(harness_info_ll(rc, "replication", "slave_repl_offset") >= want, SEN_STOP_MS),
+                  "the replica did not reach the primary's replication offset %lld within %d ms", want, SEN_STOP_MS);
+        redisFree(pc);
+        redisFree(rc);
+    }
     redisContext *sc = harness_connect(SEN_PORT(3));
     redisReply *r = harness_cmd(sc, "SENTINEL FAILOVER %s", SEN_MASTER);
     cr_assert(r && r->type == REDIS_REPLY_STATUS, "SENTINEL FAILOVER: %s", harness_reply_str(r));
@@ -464,5 +458,5 @@ Test(sentinel, failover_revalidates_the_l1_instead_of_flushing_it)
         harness_sleep_ms(50);
     }
     redisFree(px);
-    sen_check_proxy_exit();
+    harness_proxy_check_exit(sen_proxy);
 }
