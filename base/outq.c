@@ -6,7 +6,8 @@
 #include <errno.h>
 #include <stdlib.h>
 
-static struct outq *flush_head;       /* queues waiting for the next flush */
+static struct outq *flush_head;       /* queues waiting for the next flush, in scheduling order */
+static struct outq **flush_tail = &flush_head; /* where the next scheduled queue links */
 static uv_prepare_t flush_prepare;    /* runs outq_flush_all before polling */
 static void (*before_flush)(void);    /* deferred work that produces output */
 static uint64_t iteration;            /* outq_flush_all calls: one per loop iteration */
@@ -22,8 +23,9 @@ void outq_schedule(struct outq *q)
     if (q->scheduled || q->stream == NULL || q->failed)
         return;
     q->scheduled = 1;
-    q->next = flush_head;
-    flush_head = q;
+    q->next = NULL;
+    *flush_tail = q;
+    flush_tail = &q->next;
 }
 
 void outq_attach(struct outq *q, uv_stream_t *stream)
@@ -117,6 +119,8 @@ void outq_detach(struct outq *q)
         for (struct outq **pp = &flush_head; *pp; pp = &(*pp)->next) {
             if (*pp == q) {
                 *pp = q->next;
+                if (flush_tail == &q->next)
+                    flush_tail = pp;
                 break;
             }
         }
@@ -150,9 +154,14 @@ void outq_flush_all(void)
     iteration++;
     if (before_flush)
         before_flush();
+    /* In scheduling order: what the proxy sent first to one server leaves
+     * before what it sent later to another (a pinned BLPOP before the LPUSH
+     * that follows it on a shared connection). */
     while (flush_head) {
         struct outq *q = flush_head;
         flush_head = q->next;
+        if (flush_head == NULL)
+            flush_tail = &flush_head;
         q->scheduled = 0;
         q->next = NULL;
         outq_flush(q);

@@ -11,7 +11,8 @@
  * write(2), a client's pipelined replies go back in one write(2).
  *
  * Contract:
- * - outq_append() copies; bytes are written in append order.
+ * - outq_append() copies; bytes are written in append order, and queues are
+ *   flushed in the order they were first scheduled in the iteration.
  * - The writing buffer is never touched while uv_write owns it; appends go
  *   to pending meanwhile and are written when it completes.
  * - On a write error q->on_error(q, status) is called once (from the flush
