@@ -48,7 +48,6 @@
 #include "proxy/acl.h"
 
 #include <assert.h>
-#include <errno.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -197,17 +196,15 @@ static char *memdup0(const char *s, size_t len)
     return p;
 }
 
-static void sha256(const char *s, size_t len, unsigned char out[ACL_DIGEST_LEN])
+/* SHA-256 of s[0..len): 0, or -1 (out of memory in libcrypto). */
+static int sha256(const char *s, size_t len, unsigned char out[ACL_DIGEST_LEN])
 {
     unsigned int n = 0;
 
-    /* EVP_Digest only fails without memory for its context: then the
-     * digest stays zero, which no password hashes to in practice, and the
-     * authentication fails. */
-    memset(out, 0, ACL_DIGEST_LEN);
     if (EVP_Digest(s, len, out, &n, EVP_sha256(), NULL) != 1 || n != ACL_DIGEST_LEN) {
-        memset(out, 0, ACL_DIGEST_LEN);
+        return -1;
     }
+    return 0;
 }
 
 /* "#<64 lower-case hex>" digest, as Redis's ACLCheckPasswordHash() wants it. */
@@ -888,7 +885,9 @@ static enum rule_err rule_apply(struct acl_user *u, const char *op, size_t len)
         u->flags &= ~(unsigned)USER_NOPASS;
         u->npass = 0;
     } else if (op[0] == '>' || op[0] == '<') {
-        sha256(op + 1, len - 1, d);
+        if (sha256(op + 1, len - 1, d) != 0) {
+            return RULE_NOMEM;
+        }
         return op[0] == '>' ? pass_add(u, d) : pass_del(u, d);
     } else if (op[0] == '#' || op[0] == '!') {
         if (parse_hash(op + 1, len - 1, d) != 0) {
@@ -1150,7 +1149,7 @@ int acl_setuser(struct acl *acl, const char *name, size_t namelen, const char *c
 fail:
     user_free(u);
     if (err != NULL && errlen > 0) {
-        if (e == RULE_NOMEM && n == 0) {
+        if (e == RULE_NOMEM) {
             snprintf(err, errlen, "ERR Out of memory");
         } else {
             size_t len = rules_len != NULL ? rules_len[bad] : strlen(rules[bad]);
@@ -1227,7 +1226,9 @@ struct acl_user *acl_authenticate(const struct acl *acl, const char *user, size_
     if (u->flags & USER_NOPASS) {
         return u;
     }
-    sha256(pass, plen, d);
+    if (sha256(pass, plen, d) != 0) {
+        return NULL;
+    }
     for (i = 0; i < u->npass; i++) {
         ok |= CRYPTO_memcmp(d, u->pass[i], ACL_DIGEST_LEN) == 0;
     }

@@ -6,7 +6,9 @@
  * redis-server 7.0.15 (port 9601): glob cases as SET <string> + KEYS
  * <pattern>; verdict cases as ACL SETUSER t reset on nopass <rules>, AUTH t,
  * then the command, classifying the reply as NOPERM command / key / channel
- * or anything else (= passed the ACL).
+ * or anything else (= passed the ACL). To re-check them against a server:
+ *
+ *     python3 tools/check_acl_live.py --start --port 9601
  */
 #include <criterion/criterion.h>
 
