@@ -252,8 +252,12 @@ static int parse_numkeys(const char *s, size_t len, long long *out)
     return 0;
 }
 
-int cmd_keys(const struct cmd *c, int argc, const char *const *argv, const size_t *argvlen,
-             int *out, uint16_t *flags_out, int max)
+/*
+ * Key positions of one call: cmd_keys() and cmd_keys_ops() in one walk over
+ * the key specs. flags_out and ops_out may each be NULL.
+ */
+static int keys_walk(const struct cmd *c, int argc, const char *const *argv, const size_t *argvlen,
+                     int *out, uint16_t *flags_out, uint8_t *ops_out, int max)
 {
     int nkeys = 0;
     unsigned j;
@@ -323,11 +327,106 @@ int cmd_keys(const struct cmd *c, int argc, const char *const *argv, const size_
                 if (flags_out != NULL) {
                     flags_out[nkeys] = ks->flags;
                 }
+                if (ops_out != NULL) {
+                    ops_out[nkeys] = ks->ops;
+                }
             }
             nkeys++;
         }
     }
     return nkeys;
+}
+
+int cmd_keys(const struct cmd *c, int argc, const char *const *argv, const size_t *argvlen,
+             int *out, uint16_t *flags_out, int max)
+{
+    return keys_walk(c, argc, argv, argvlen, out, flags_out, NULL, max);
+}
+
+/*
+ * SET: argv[3..] holds a GET (Redis 7.0 setGetKeys() starts looking at 3).
+ */
+static uint8_t set_ops(int argc, const char *const *argv, const size_t *argvlen)
+{
+    int i;
+
+    for (i = 3; i < argc; i++) {
+        if (arg_is_keyword(argv[i], arg_len(argv, argvlen, i), "get")) {
+            return CMD_KS_OP_ACCESS | CMD_KS_OP_UPDATE;
+        }
+    }
+    return CMD_KS_OP_UPDATE;
+}
+
+/*
+ * BITFIELD: read-only while every operation is a complete GET type offset
+ * or OVERFLOW mode; anything else (SET, INCRBY, a syntax error) writes, as
+ * in Redis 7.0's bitfieldGetKeys().
+ */
+static uint8_t bitfield_ops(int argc, const char *const *argv, const size_t *argvlen)
+{
+    int i;
+
+    for (i = 2; i < argc; i++) {
+        int rem = argc - i - 1;
+        size_t len = arg_len(argv, argvlen, i);
+
+        if (arg_is_keyword(argv[i], len, "get") && rem >= 2) {
+            i += 2;
+        } else if (arg_is_keyword(argv[i], len, "overflow") && rem >= 1) {
+            i += 1;
+        } else {
+            return CMD_KS_OP_ACCESS | CMD_KS_OP_UPDATE;
+        }
+    }
+    return CMD_KS_OP_ACCESS;
+}
+
+int cmd_keys_ops(const struct cmd *c, int argc, const char *const *argv, const size_t *argvlen,
+                 int *out, uint8_t *ops_out, int max)
+{
+    int n = keys_walk(c, argc, argv, argvlen, out, NULL, ops_out, max);
+    int i;
+
+    for (i = 0; i < n && i < max; i++) {
+        if (!(ops_out[i] & CMD_KS_OP_VARIABLE)) {
+            continue;
+        }
+        if (strcmp(c->name, "set") == 0) {
+            ops_out[i] = set_ops(argc, argv, argvlen);
+        } else if (strcmp(c->name, "bitfield") == 0) {
+            ops_out[i] = bitfield_ops(argc, argv, argvlen);
+        } else {
+            /* a command this proxy does not know how to resolve: assume
+             * the worst, everything the spec declares */
+            ops_out[i] = (uint8_t)(ops_out[i] & ~CMD_KS_OP_VARIABLE);
+        }
+    }
+    return n;
+}
+
+/* The category names, in enum cmd_cat order, from the one declaration. */
+static const char *const cat_names[CMD_CATEGORY_COUNT] = {
+#define CMD_CAT_X_(id, name) name,
+    CMD_CATEGORIES(CMD_CAT_X_)
+#undef CMD_CAT_X_
+};
+
+uint32_t cmd_cat_lookup(const char *name, size_t len)
+{
+    int i;
+
+    for (i = 0; i < CMD_CATEGORY_COUNT; i++) {
+        if (arg_is_keyword(name, len, cat_names[i])) {
+            return 1u << i;
+        }
+    }
+    return 0;
+}
+
+const char *cmd_cat_name(int i)
+{
+    return i >= 0 && i < CMD_CATEGORY_COUNT ? cat_names[i] : NULL;
 }
 
 unsigned cmd_replies(const struct cmd *c, int argc)

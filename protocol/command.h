@@ -12,6 +12,10 @@
  * - Lookups are case-insensitive, never allocate, and return NULL for an
  *   unknown name. Container commands (CONFIG, CLIENT, OBJECT, XINFO, ...)
  *   have subcommands; cmd_lookup_argv() resolves "CONFIG GET" to its own entry.
+ * - Each command and subcommand carries Redis's ACL categories
+ *   (acl_categories, enum cmd_cat from the generated X-macro in
+ *   command_cat.h) and each key spec its logical operations (ops), for
+ *   proxy/acl.c.
  * - cmd_keys() reads key positions from the Redis 7 key specifications
  *   (begin_search index|keyword, find_keys range|keynum), so variable-key
  *   commands (EVAL, ZUNIONSTORE, XREAD, SORT ... STORE, MIGRATE) come out
@@ -22,6 +26,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "protocol/command_cat.h"
 
 /* Flags, from Redis's COMMAND INFO (first group) and the proxy's own (second). */
 enum cmd_flag {
@@ -76,6 +82,7 @@ struct cmd_keyspec {
     int16_t fk_b;            /* RANGE: keystep;   KEYNUM: firstkey */
     int16_t fk_c;            /* RANGE: limit;     KEYNUM: keystep */
     uint16_t flags;          /* CMD_KS_* */
+    uint8_t ops;             /* CMD_KS_OP_* (for ACLs) */
 };
 
 /* Key spec flags (subset of Redis's), used to tell written keys from read ones. */
@@ -87,6 +94,37 @@ enum cmd_ks_flag {
     CMD_KS_INCOMPLETE = 1u << 4, /* spec may miss keys (then treat the command as CMD_PROXY_FLUSH) */
 };
 
+/* Logical operation flags of a key spec (Redis's ACCESS/INSERT/DELETE/UPDATE
+ * and VARIABLE_FLAGS), kept apart from CMD_KS_*: they are what Redis 7.0's
+ * ACL %R~/%W~ check reads (read = ACCESS; write = INSERT, DELETE or UPDATE).
+ * A key with none of them (EXISTS, TYPE) needs neither permission. */
+enum cmd_ks_op {
+    CMD_KS_OP_ACCESS = 1u << 0,   /* returns, copies or uses the value */
+    CMD_KS_OP_INSERT = 1u << 1,   /* adds data, never modifies or deletes */
+    CMD_KS_OP_DELETE = 1u << 2,   /* deletes data */
+    CMD_KS_OP_UPDATE = 1u << 3,   /* updates or overwrites data */
+    CMD_KS_OP_VARIABLE = 1u << 4, /* the ops depend on the arguments (SET ... GET, BITFIELD) */
+};
+
+/* ACL categories: CMD_CAT_<NAME> is bit i of the i-th category of Redis's
+ * `ACL CAT` list (command_cat.h, generated). */
+enum cmd_cat_index {
+#define CMD_CAT_X_(id, name) CMD_CAT_INDEX_##id,
+    CMD_CATEGORIES(CMD_CAT_X_)
+#undef CMD_CAT_X_
+};
+enum cmd_cat {
+#define CMD_CAT_X_(id, name) CMD_CAT_##id = 1u << CMD_CAT_INDEX_##id,
+    CMD_CATEGORIES(CMD_CAT_X_)
+#undef CMD_CAT_X_
+};
+_Static_assert(CMD_CATEGORY_COUNT <= 32, "acl_categories is a uint32_t");
+
+/* acl_flags */
+enum cmd_acl_flag {
+    CMD_ACL_NO_AUTH = 1u << 0,    /* Redis's "no_auth": ACLs never refuse it (AUTH, HELLO, QUIT, RESET) */
+};
+
 struct cmd {
     const char *name;        /* lower case, e.g. "get" or, for a subcommand, "get" under "config" */
     int16_t arity;           /* Redis arity: N exact, -N at least N (counting the name) */
@@ -96,6 +134,8 @@ struct cmd {
     const struct cmd *subcommands; /* NULL unless a container command */
     uint16_t nsubcommands;
     uint8_t op;              /* enum cmd_op */
+    uint32_t acl_categories; /* enum cmd_cat bits */
+    uint8_t acl_flags;       /* enum cmd_acl_flag */
 };
 
 /* Look up a top-level command by name (any case). NULL if unknown. */
@@ -136,6 +176,23 @@ unsigned cmd_replies(const struct cmd *c, int argc);
 /* Does this call block (blocking commands; XREAD / XREADGROUP only with a
  * BLOCK option before STREAMS)? */
 int cmd_blocks(const struct cmd *c, int argc, const char *const *argv, const size_t *argvlen);
+/* Like cmd_keys(), but ops_out (not NULL) receives, per returned key, the
+ * CMD_KS_OP_* flags Redis 7.0 gives that key for ACL checks (what COMMAND
+ * GETKEYSANDFLAGS shows): VARIABLE specs are resolved from the arguments as
+ * Redis's own getkeys functions do (SET with GET reads and updates, without
+ * it only updates; BITFIELD with only GET/OVERFLOW operations reads,
+ * otherwise reads and updates), so CMD_KS_OP_VARIABLE never comes out.
+ * Same return values as cmd_keys(). */
+int cmd_keys_ops(const struct cmd *c, int argc, const char *const *argv, const size_t *argvlen,
+                 int *out, uint8_t *ops_out, int max);
+
+/* The ACL category named name[0..len) (any case, without the '@'): its
+ * CMD_CAT_* bit, or 0 if there is no such category. */
+uint32_t cmd_cat_lookup(const char *name, size_t len);
+
+/* Name (lower case, without '@') of category index i (0 <= i <
+ * CMD_CATEGORY_COUNT, Redis's order), NULL out of range. */
+const char *cmd_cat_name(int i);
 
 /* Number of top-level commands in the table (for tests and COMMAND COUNT checks). */
 size_t cmd_count(void);

@@ -10,1003 +10,1004 @@
  * Table and subcommand arrays are sorted by name (byte order, lower case):
  * cmd_lookup_sub() binary-searches them; cmd_lookup() goes through the hash
  * index cmd_table_hash at the end of this file.
- * Entry: { name, arity, flags, keyspecs, nkeyspecs, subcommands, nsubcommands, op }
- * Key spec: { bs, bs_pos, bs_keyword, fk, fk_a, fk_b, fk_c, flags }
+ * Entry: { name, arity, flags, keyspecs, nkeyspecs, subcommands, nsubcommands, op,
+ *          acl_categories, acl_flags }
+ * Key spec: { bs, bs_pos, bs_keyword, fk, fk_a, fk_b, fk_c, flags, ops }
  */
 #include "protocol/command.h"
 
 static const struct cmd sub_acl[] = {
-    { "cat", -2, CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "deluser", -3, CMD_ADMIN | CMD_NOSCRIPT | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "dryrun", -4, CMD_ADMIN | CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "genpass", -2, CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "getuser", 3, CMD_ADMIN | CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "help", 2, 0, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "list", 2, CMD_ADMIN | CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "load", 2, CMD_ADMIN | CMD_NOSCRIPT | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "log", -2, CMD_ADMIN | CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "save", 2, CMD_ADMIN | CMD_NOSCRIPT | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "setuser", -3, CMD_ADMIN | CMD_NOSCRIPT | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "users", 2, CMD_ADMIN | CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "whoami", 2, CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_NONE },
+    { "cat", -2, CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_SLOW, 0 },
+    { "deluser", -3, CMD_ADMIN | CMD_NOSCRIPT | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_ADMIN | CMD_CAT_SLOW | CMD_CAT_DANGEROUS, 0 },
+    { "dryrun", -4, CMD_ADMIN | CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_ADMIN | CMD_CAT_SLOW | CMD_CAT_DANGEROUS, 0 },
+    { "genpass", -2, CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_SLOW, 0 },
+    { "getuser", 3, CMD_ADMIN | CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_ADMIN | CMD_CAT_SLOW | CMD_CAT_DANGEROUS, 0 },
+    { "help", 2, 0, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_SLOW, 0 },
+    { "list", 2, CMD_ADMIN | CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_ADMIN | CMD_CAT_SLOW | CMD_CAT_DANGEROUS, 0 },
+    { "load", 2, CMD_ADMIN | CMD_NOSCRIPT | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_ADMIN | CMD_CAT_SLOW | CMD_CAT_DANGEROUS, 0 },
+    { "log", -2, CMD_ADMIN | CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_ADMIN | CMD_CAT_SLOW | CMD_CAT_DANGEROUS, 0 },
+    { "save", 2, CMD_ADMIN | CMD_NOSCRIPT | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_ADMIN | CMD_CAT_SLOW | CMD_CAT_DANGEROUS, 0 },
+    { "setuser", -3, CMD_ADMIN | CMD_NOSCRIPT | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_ADMIN | CMD_CAT_SLOW | CMD_CAT_DANGEROUS, 0 },
+    { "users", 2, CMD_ADMIN | CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_ADMIN | CMD_CAT_SLOW | CMD_CAT_DANGEROUS, 0 },
+    { "whoami", 2, CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_SLOW, 0 },
 };
 static const struct cmd_keyspec ks_append[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_INSERT },
 };
 static const struct cmd_keyspec ks_bitcount[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_bitfield[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_ACCESS | CMD_KS_OP_UPDATE | CMD_KS_OP_VARIABLE },
 };
 static const struct cmd_keyspec ks_bitfield_ro[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_bitop[] = {
-    { CMD_BS_INDEX, 2, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_OW },
-    { CMD_BS_INDEX, 3, NULL, CMD_FK_RANGE, -1, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 2, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_OW, CMD_KS_OP_UPDATE },
+    { CMD_BS_INDEX, 3, NULL, CMD_FK_RANGE, -1, 1, 0, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_bitpos[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_blmove[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
-    { CMD_BS_INDEX, 2, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_ACCESS | CMD_KS_OP_DELETE },
+    { CMD_BS_INDEX, 2, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_INSERT },
 };
 static const struct cmd_keyspec ks_blmpop[] = {
-    { CMD_BS_INDEX, 2, NULL, CMD_FK_KEYNUM, 0, 1, 1, CMD_KS_RW },
+    { CMD_BS_INDEX, 2, NULL, CMD_FK_KEYNUM, 0, 1, 1, CMD_KS_RW, CMD_KS_OP_ACCESS | CMD_KS_OP_DELETE },
 };
 static const struct cmd_keyspec ks_blpop[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, -2, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, -2, 1, 0, CMD_KS_RW, CMD_KS_OP_ACCESS | CMD_KS_OP_DELETE },
 };
 static const struct cmd_keyspec ks_brpop[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, -2, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, -2, 1, 0, CMD_KS_RW, CMD_KS_OP_ACCESS | CMD_KS_OP_DELETE },
 };
 static const struct cmd_keyspec ks_brpoplpush[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
-    { CMD_BS_INDEX, 2, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_ACCESS | CMD_KS_OP_DELETE },
+    { CMD_BS_INDEX, 2, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_INSERT },
 };
 static const struct cmd_keyspec ks_bzmpop[] = {
-    { CMD_BS_INDEX, 2, NULL, CMD_FK_KEYNUM, 0, 1, 1, CMD_KS_RW },
+    { CMD_BS_INDEX, 2, NULL, CMD_FK_KEYNUM, 0, 1, 1, CMD_KS_RW, CMD_KS_OP_ACCESS | CMD_KS_OP_DELETE },
 };
 static const struct cmd_keyspec ks_bzpopmax[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, -2, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, -2, 1, 0, CMD_KS_RW, CMD_KS_OP_ACCESS | CMD_KS_OP_DELETE },
 };
 static const struct cmd_keyspec ks_bzpopmin[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, -2, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, -2, 1, 0, CMD_KS_RW, CMD_KS_OP_ACCESS | CMD_KS_OP_DELETE },
 };
 static const struct cmd sub_client[] = {
-    { "caching", 3, CMD_NOSCRIPT | CMD_PROXY_PIN, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "getname", 2, CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "getredir", 2, CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "help", 2, 0, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "id", 2, CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "info", 2, CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "kill", -3, CMD_ADMIN | CMD_NOSCRIPT | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "list", -2, CMD_ADMIN | CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "no-evict", 3, CMD_ADMIN | CMD_NOSCRIPT | CMD_PROXY_PIN, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "pause", -3, CMD_ADMIN | CMD_NOSCRIPT | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "reply", 3, CMD_NOSCRIPT | CMD_PROXY_PIN, NULL, 0, NULL, 0, CMD_OP_CLIENT_REPLY },
-    { "setname", 3, CMD_NOSCRIPT | CMD_PROXY_PIN, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "tracking", -3, CMD_NOSCRIPT | CMD_PROXY_PIN, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "trackinginfo", 2, CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "unblock", -3, CMD_ADMIN | CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "unpause", 2, CMD_ADMIN | CMD_NOSCRIPT | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE },
+    { "caching", 3, CMD_NOSCRIPT | CMD_PROXY_PIN, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_SLOW | CMD_CAT_CONNECTION, 0 },
+    { "getname", 2, CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_SLOW | CMD_CAT_CONNECTION, 0 },
+    { "getredir", 2, CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_SLOW | CMD_CAT_CONNECTION, 0 },
+    { "help", 2, 0, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_SLOW | CMD_CAT_CONNECTION, 0 },
+    { "id", 2, CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_SLOW | CMD_CAT_CONNECTION, 0 },
+    { "info", 2, CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_SLOW | CMD_CAT_CONNECTION, 0 },
+    { "kill", -3, CMD_ADMIN | CMD_NOSCRIPT | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_ADMIN | CMD_CAT_SLOW | CMD_CAT_DANGEROUS | CMD_CAT_CONNECTION, 0 },
+    { "list", -2, CMD_ADMIN | CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_ADMIN | CMD_CAT_SLOW | CMD_CAT_DANGEROUS | CMD_CAT_CONNECTION, 0 },
+    { "no-evict", 3, CMD_ADMIN | CMD_NOSCRIPT | CMD_PROXY_PIN, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_ADMIN | CMD_CAT_SLOW | CMD_CAT_DANGEROUS | CMD_CAT_CONNECTION, 0 },
+    { "pause", -3, CMD_ADMIN | CMD_NOSCRIPT | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_ADMIN | CMD_CAT_SLOW | CMD_CAT_DANGEROUS | CMD_CAT_CONNECTION, 0 },
+    { "reply", 3, CMD_NOSCRIPT | CMD_PROXY_PIN, NULL, 0, NULL, 0, CMD_OP_CLIENT_REPLY, CMD_CAT_SLOW | CMD_CAT_CONNECTION, 0 },
+    { "setname", 3, CMD_NOSCRIPT | CMD_PROXY_PIN, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_SLOW | CMD_CAT_CONNECTION, 0 },
+    { "tracking", -3, CMD_NOSCRIPT | CMD_PROXY_PIN, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_SLOW | CMD_CAT_CONNECTION, 0 },
+    { "trackinginfo", 2, CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_SLOW | CMD_CAT_CONNECTION, 0 },
+    { "unblock", -3, CMD_ADMIN | CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_ADMIN | CMD_CAT_SLOW | CMD_CAT_DANGEROUS | CMD_CAT_CONNECTION, 0 },
+    { "unpause", 2, CMD_ADMIN | CMD_NOSCRIPT | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_ADMIN | CMD_CAT_SLOW | CMD_CAT_DANGEROUS | CMD_CAT_CONNECTION, 0 },
 };
 static const struct cmd sub_cluster[] = {
-    { "addslots", -3, CMD_ADMIN | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "addslotsrange", -4, CMD_ADMIN | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "bumpepoch", 2, CMD_ADMIN | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "count-failure-reports", 3, CMD_ADMIN, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "countkeysinslot", 3, 0, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "delslots", -3, CMD_ADMIN | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "delslotsrange", -4, CMD_ADMIN | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "failover", -2, CMD_ADMIN | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "flushslots", 2, CMD_ADMIN | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "forget", 3, CMD_ADMIN | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "getkeysinslot", 4, 0, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "help", 2, 0, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "info", 2, 0, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "keyslot", 3, 0, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "links", 2, 0, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "meet", -4, CMD_ADMIN | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "myid", 2, 0, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "nodes", 2, 0, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "replicas", 3, CMD_ADMIN, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "replicate", 3, CMD_ADMIN | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "reset", -2, CMD_ADMIN | CMD_NOSCRIPT | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "saveconfig", 2, CMD_ADMIN | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "set-config-epoch", 3, CMD_ADMIN | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "setslot", -4, CMD_ADMIN | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "shards", 2, 0, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "slaves", 3, CMD_ADMIN, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "slots", 2, 0, NULL, 0, NULL, 0, CMD_OP_NONE },
+    { "addslots", -3, CMD_ADMIN | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_ADMIN | CMD_CAT_SLOW | CMD_CAT_DANGEROUS, 0 },
+    { "addslotsrange", -4, CMD_ADMIN | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_ADMIN | CMD_CAT_SLOW | CMD_CAT_DANGEROUS, 0 },
+    { "bumpepoch", 2, CMD_ADMIN | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_ADMIN | CMD_CAT_SLOW | CMD_CAT_DANGEROUS, 0 },
+    { "count-failure-reports", 3, CMD_ADMIN, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_ADMIN | CMD_CAT_SLOW | CMD_CAT_DANGEROUS, 0 },
+    { "countkeysinslot", 3, 0, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_SLOW, 0 },
+    { "delslots", -3, CMD_ADMIN | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_ADMIN | CMD_CAT_SLOW | CMD_CAT_DANGEROUS, 0 },
+    { "delslotsrange", -4, CMD_ADMIN | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_ADMIN | CMD_CAT_SLOW | CMD_CAT_DANGEROUS, 0 },
+    { "failover", -2, CMD_ADMIN | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_ADMIN | CMD_CAT_SLOW | CMD_CAT_DANGEROUS, 0 },
+    { "flushslots", 2, CMD_ADMIN | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_ADMIN | CMD_CAT_SLOW | CMD_CAT_DANGEROUS, 0 },
+    { "forget", 3, CMD_ADMIN | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_ADMIN | CMD_CAT_SLOW | CMD_CAT_DANGEROUS, 0 },
+    { "getkeysinslot", 4, 0, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_SLOW, 0 },
+    { "help", 2, 0, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_SLOW, 0 },
+    { "info", 2, 0, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_SLOW, 0 },
+    { "keyslot", 3, 0, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_SLOW, 0 },
+    { "links", 2, 0, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_SLOW, 0 },
+    { "meet", -4, CMD_ADMIN | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_ADMIN | CMD_CAT_SLOW | CMD_CAT_DANGEROUS, 0 },
+    { "myid", 2, 0, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_SLOW, 0 },
+    { "nodes", 2, 0, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_SLOW, 0 },
+    { "replicas", 3, CMD_ADMIN, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_ADMIN | CMD_CAT_SLOW | CMD_CAT_DANGEROUS, 0 },
+    { "replicate", 3, CMD_ADMIN | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_ADMIN | CMD_CAT_SLOW | CMD_CAT_DANGEROUS, 0 },
+    { "reset", -2, CMD_ADMIN | CMD_NOSCRIPT | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_ADMIN | CMD_CAT_SLOW | CMD_CAT_DANGEROUS, 0 },
+    { "saveconfig", 2, CMD_ADMIN | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_ADMIN | CMD_CAT_SLOW | CMD_CAT_DANGEROUS, 0 },
+    { "set-config-epoch", 3, CMD_ADMIN | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_ADMIN | CMD_CAT_SLOW | CMD_CAT_DANGEROUS, 0 },
+    { "setslot", -4, CMD_ADMIN | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_ADMIN | CMD_CAT_SLOW | CMD_CAT_DANGEROUS, 0 },
+    { "shards", 2, 0, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_SLOW, 0 },
+    { "slaves", 3, CMD_ADMIN, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_ADMIN | CMD_CAT_SLOW | CMD_CAT_DANGEROUS, 0 },
+    { "slots", 2, 0, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_SLOW, 0 },
 };
 static const struct cmd sub_command[] = {
-    { "count", 2, 0, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "docs", -2, 0, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "getkeys", -4, 0, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "getkeysandflags", -4, 0, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "help", 2, 0, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "info", -2, 0, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "list", -2, 0, NULL, 0, NULL, 0, CMD_OP_NONE },
+    { "count", 2, 0, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_SLOW | CMD_CAT_CONNECTION, 0 },
+    { "docs", -2, 0, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_SLOW | CMD_CAT_CONNECTION, 0 },
+    { "getkeys", -4, 0, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_SLOW | CMD_CAT_CONNECTION, 0 },
+    { "getkeysandflags", -4, 0, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_SLOW | CMD_CAT_CONNECTION, 0 },
+    { "help", 2, 0, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_SLOW | CMD_CAT_CONNECTION, 0 },
+    { "info", -2, 0, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_SLOW | CMD_CAT_CONNECTION, 0 },
+    { "list", -2, 0, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_SLOW | CMD_CAT_CONNECTION, 0 },
 };
 static const struct cmd sub_config[] = {
-    { "get", -3, CMD_ADMIN | CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "help", 2, 0, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "resetstat", 2, CMD_ADMIN | CMD_NOSCRIPT | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "rewrite", 2, CMD_ADMIN | CMD_NOSCRIPT | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "set", -4, CMD_ADMIN | CMD_NOSCRIPT | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE },
+    { "get", -3, CMD_ADMIN | CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_ADMIN | CMD_CAT_SLOW | CMD_CAT_DANGEROUS, 0 },
+    { "help", 2, 0, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_SLOW, 0 },
+    { "resetstat", 2, CMD_ADMIN | CMD_NOSCRIPT | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_ADMIN | CMD_CAT_SLOW | CMD_CAT_DANGEROUS, 0 },
+    { "rewrite", 2, CMD_ADMIN | CMD_NOSCRIPT | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_ADMIN | CMD_CAT_SLOW | CMD_CAT_DANGEROUS, 0 },
+    { "set", -4, CMD_ADMIN | CMD_NOSCRIPT | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_ADMIN | CMD_CAT_SLOW | CMD_CAT_DANGEROUS, 0 },
 };
 static const struct cmd_keyspec ks_copy[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
-    { CMD_BS_INDEX, 2, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_OW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, CMD_KS_OP_ACCESS },
+    { CMD_BS_INDEX, 2, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_OW, CMD_KS_OP_UPDATE },
 };
 static const struct cmd_keyspec ks_decr[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_ACCESS | CMD_KS_OP_UPDATE },
 };
 static const struct cmd_keyspec ks_decrby[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_ACCESS | CMD_KS_OP_UPDATE },
 };
 static const struct cmd_keyspec ks_del[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, -1, 1, 0, CMD_KS_RM },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, -1, 1, 0, CMD_KS_RM, CMD_KS_OP_DELETE },
 };
 static const struct cmd_keyspec ks_dump[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_eval[] = {
-    { CMD_BS_INDEX, 2, NULL, CMD_FK_KEYNUM, 0, 1, 1, CMD_KS_RW },
+    { CMD_BS_INDEX, 2, NULL, CMD_FK_KEYNUM, 0, 1, 1, CMD_KS_RW, CMD_KS_OP_ACCESS | CMD_KS_OP_UPDATE },
 };
 static const struct cmd_keyspec ks_eval_ro[] = {
-    { CMD_BS_INDEX, 2, NULL, CMD_FK_KEYNUM, 0, 1, 1, CMD_KS_RO },
+    { CMD_BS_INDEX, 2, NULL, CMD_FK_KEYNUM, 0, 1, 1, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_evalsha[] = {
-    { CMD_BS_INDEX, 2, NULL, CMD_FK_KEYNUM, 0, 1, 1, CMD_KS_RW },
+    { CMD_BS_INDEX, 2, NULL, CMD_FK_KEYNUM, 0, 1, 1, CMD_KS_RW, CMD_KS_OP_ACCESS | CMD_KS_OP_UPDATE },
 };
 static const struct cmd_keyspec ks_evalsha_ro[] = {
-    { CMD_BS_INDEX, 2, NULL, CMD_FK_KEYNUM, 0, 1, 1, CMD_KS_RO },
+    { CMD_BS_INDEX, 2, NULL, CMD_FK_KEYNUM, 0, 1, 1, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_exists[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, -1, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, -1, 1, 0, CMD_KS_RO, 0 },
 };
 static const struct cmd_keyspec ks_expire[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_UPDATE },
 };
 static const struct cmd_keyspec ks_expireat[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_UPDATE },
 };
 static const struct cmd_keyspec ks_expiretime[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_fcall[] = {
-    { CMD_BS_INDEX, 2, NULL, CMD_FK_KEYNUM, 0, 1, 1, CMD_KS_RW },
+    { CMD_BS_INDEX, 2, NULL, CMD_FK_KEYNUM, 0, 1, 1, CMD_KS_RW, CMD_KS_OP_ACCESS | CMD_KS_OP_UPDATE },
 };
 static const struct cmd_keyspec ks_fcall_ro[] = {
-    { CMD_BS_INDEX, 2, NULL, CMD_FK_KEYNUM, 0, 1, 1, CMD_KS_RO },
+    { CMD_BS_INDEX, 2, NULL, CMD_FK_KEYNUM, 0, 1, 1, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd sub_function[] = {
-    { "delete", 3, CMD_WRITE | CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "dump", 2, CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "flush", -2, CMD_WRITE | CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "help", 2, 0, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "kill", 2, CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "list", -2, CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "load", -3, CMD_WRITE | CMD_NOSCRIPT | CMD_DENYOOM, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "restore", -3, CMD_WRITE | CMD_NOSCRIPT | CMD_DENYOOM, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "stats", 2, CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_NONE },
+    { "delete", 3, CMD_WRITE | CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_SLOW | CMD_CAT_SCRIPTING, 0 },
+    { "dump", 2, CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_SLOW | CMD_CAT_SCRIPTING, 0 },
+    { "flush", -2, CMD_WRITE | CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_SLOW | CMD_CAT_SCRIPTING, 0 },
+    { "help", 2, 0, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_SLOW | CMD_CAT_SCRIPTING, 0 },
+    { "kill", 2, CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_SLOW | CMD_CAT_SCRIPTING, 0 },
+    { "list", -2, CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_SLOW | CMD_CAT_SCRIPTING, 0 },
+    { "load", -3, CMD_WRITE | CMD_NOSCRIPT | CMD_DENYOOM, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_SLOW | CMD_CAT_SCRIPTING, 0 },
+    { "restore", -3, CMD_WRITE | CMD_NOSCRIPT | CMD_DENYOOM, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_SLOW | CMD_CAT_SCRIPTING, 0 },
+    { "stats", 2, CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_SLOW | CMD_CAT_SCRIPTING, 0 },
 };
 static const struct cmd_keyspec ks_geoadd[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_UPDATE },
 };
 static const struct cmd_keyspec ks_geodist[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_geohash[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_geopos[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_georadius[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
-    { CMD_BS_KEYWORD, 6, "STORE", CMD_FK_RANGE, 0, 1, 0, CMD_KS_OW },
-    { CMD_BS_KEYWORD, 6, "STOREDIST", CMD_FK_RANGE, 0, 1, 0, CMD_KS_OW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, CMD_KS_OP_ACCESS },
+    { CMD_BS_KEYWORD, 6, "STORE", CMD_FK_RANGE, 0, 1, 0, CMD_KS_OW, CMD_KS_OP_UPDATE },
+    { CMD_BS_KEYWORD, 6, "STOREDIST", CMD_FK_RANGE, 0, 1, 0, CMD_KS_OW, CMD_KS_OP_UPDATE },
 };
 static const struct cmd_keyspec ks_georadius_ro[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_georadiusbymember[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
-    { CMD_BS_KEYWORD, 5, "STORE", CMD_FK_RANGE, 0, 1, 0, CMD_KS_OW },
-    { CMD_BS_KEYWORD, 5, "STOREDIST", CMD_FK_RANGE, 0, 1, 0, CMD_KS_OW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, CMD_KS_OP_ACCESS },
+    { CMD_BS_KEYWORD, 5, "STORE", CMD_FK_RANGE, 0, 1, 0, CMD_KS_OW, CMD_KS_OP_UPDATE },
+    { CMD_BS_KEYWORD, 5, "STOREDIST", CMD_FK_RANGE, 0, 1, 0, CMD_KS_OW, CMD_KS_OP_UPDATE },
 };
 static const struct cmd_keyspec ks_georadiusbymember_ro[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_geosearch[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_geosearchstore[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_OW },
-    { CMD_BS_INDEX, 2, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_OW, CMD_KS_OP_UPDATE },
+    { CMD_BS_INDEX, 2, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_get[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_getbit[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_getdel[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_ACCESS | CMD_KS_OP_DELETE },
 };
 static const struct cmd_keyspec ks_getex[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_ACCESS | CMD_KS_OP_UPDATE },
 };
 static const struct cmd_keyspec ks_getrange[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_getset[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_ACCESS | CMD_KS_OP_UPDATE },
 };
 static const struct cmd_keyspec ks_hdel[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_DELETE },
 };
 static const struct cmd_keyspec ks_hexists[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, 0 },
 };
 static const struct cmd_keyspec ks_hget[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_hgetall[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_hincrby[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_ACCESS | CMD_KS_OP_UPDATE },
 };
 static const struct cmd_keyspec ks_hincrbyfloat[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_ACCESS | CMD_KS_OP_UPDATE },
 };
 static const struct cmd_keyspec ks_hkeys[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_hlen[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, 0 },
 };
 static const struct cmd_keyspec ks_hmget[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_hmset[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_UPDATE },
 };
 static const struct cmd_keyspec ks_hrandfield[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_hscan[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_hset[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_UPDATE },
 };
 static const struct cmd_keyspec ks_hsetnx[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_INSERT },
 };
 static const struct cmd_keyspec ks_hstrlen[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, 0 },
 };
 static const struct cmd_keyspec ks_hvals[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_incr[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_ACCESS | CMD_KS_OP_UPDATE },
 };
 static const struct cmd_keyspec ks_incrby[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_ACCESS | CMD_KS_OP_UPDATE },
 };
 static const struct cmd_keyspec ks_incrbyfloat[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_ACCESS | CMD_KS_OP_UPDATE },
 };
 static const struct cmd sub_latency[] = {
-    { "doctor", 2, CMD_ADMIN | CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "graph", 3, CMD_ADMIN | CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "help", 2, 0, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "histogram", -2, CMD_ADMIN | CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "history", 3, CMD_ADMIN | CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "latest", 2, CMD_ADMIN | CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "reset", -2, CMD_ADMIN | CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_NONE },
+    { "doctor", 2, CMD_ADMIN | CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_ADMIN | CMD_CAT_SLOW | CMD_CAT_DANGEROUS, 0 },
+    { "graph", 3, CMD_ADMIN | CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_ADMIN | CMD_CAT_SLOW | CMD_CAT_DANGEROUS, 0 },
+    { "help", 2, 0, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_SLOW, 0 },
+    { "histogram", -2, CMD_ADMIN | CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_ADMIN | CMD_CAT_SLOW | CMD_CAT_DANGEROUS, 0 },
+    { "history", 3, CMD_ADMIN | CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_ADMIN | CMD_CAT_SLOW | CMD_CAT_DANGEROUS, 0 },
+    { "latest", 2, CMD_ADMIN | CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_ADMIN | CMD_CAT_SLOW | CMD_CAT_DANGEROUS, 0 },
+    { "reset", -2, CMD_ADMIN | CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_ADMIN | CMD_CAT_SLOW | CMD_CAT_DANGEROUS, 0 },
 };
 static const struct cmd_keyspec ks_lcs[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 1, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 1, 1, 0, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_lindex[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_linsert[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_INSERT },
 };
 static const struct cmd_keyspec ks_llen[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, 0 },
 };
 static const struct cmd_keyspec ks_lmove[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
-    { CMD_BS_INDEX, 2, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_ACCESS | CMD_KS_OP_DELETE },
+    { CMD_BS_INDEX, 2, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_INSERT },
 };
 static const struct cmd_keyspec ks_lmpop[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_KEYNUM, 0, 1, 1, CMD_KS_RW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_KEYNUM, 0, 1, 1, CMD_KS_RW, CMD_KS_OP_ACCESS | CMD_KS_OP_DELETE },
 };
 static const struct cmd_keyspec ks_lpop[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_ACCESS | CMD_KS_OP_DELETE },
 };
 static const struct cmd_keyspec ks_lpos[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_lpush[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_INSERT },
 };
 static const struct cmd_keyspec ks_lpushx[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_INSERT },
 };
 static const struct cmd_keyspec ks_lrange[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_lrem[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_DELETE },
 };
 static const struct cmd_keyspec ks_lset[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_UPDATE },
 };
 static const struct cmd_keyspec ks_ltrim[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_DELETE },
 };
 static const struct cmd_keyspec ks_memory__usage[] = {
-    { CMD_BS_INDEX, 2, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 2, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, 0 },
 };
 static const struct cmd sub_memory[] = {
-    { "doctor", 2, 0, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "help", 2, 0, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "malloc-stats", 2, 0, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "purge", 2, 0, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "stats", 2, 0, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "usage", -3, CMD_READONLY, ks_memory__usage, 1, NULL, 0, CMD_OP_NONE },
+    { "doctor", 2, 0, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_SLOW, 0 },
+    { "help", 2, 0, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_SLOW, 0 },
+    { "malloc-stats", 2, 0, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_SLOW, 0 },
+    { "purge", 2, 0, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_SLOW, 0 },
+    { "stats", 2, 0, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_SLOW, 0 },
+    { "usage", -3, CMD_READONLY, ks_memory__usage, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_SLOW, 0 },
 };
 static const struct cmd_keyspec ks_mget[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, -1, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, -1, 1, 0, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_migrate[] = {
-    { CMD_BS_INDEX, 3, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
-    { CMD_BS_KEYWORD, -2, "KEYS", CMD_FK_RANGE, -1, 1, 0, CMD_KS_RW | CMD_KS_INCOMPLETE },
+    { CMD_BS_INDEX, 3, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_ACCESS | CMD_KS_OP_DELETE },
+    { CMD_BS_KEYWORD, -2, "KEYS", CMD_FK_RANGE, -1, 1, 0, CMD_KS_RW | CMD_KS_INCOMPLETE, CMD_KS_OP_ACCESS | CMD_KS_OP_DELETE },
 };
 static const struct cmd sub_module[] = {
-    { "help", 2, CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "list", 2, CMD_ADMIN | CMD_NOSCRIPT | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "load", -3, CMD_ADMIN | CMD_NOSCRIPT | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "loadex", -3, CMD_ADMIN | CMD_NOSCRIPT | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "unload", 3, CMD_ADMIN | CMD_NOSCRIPT | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE },
+    { "help", 2, CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_SLOW, 0 },
+    { "list", 2, CMD_ADMIN | CMD_NOSCRIPT | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_ADMIN | CMD_CAT_SLOW | CMD_CAT_DANGEROUS, 0 },
+    { "load", -3, CMD_ADMIN | CMD_NOSCRIPT | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_ADMIN | CMD_CAT_SLOW | CMD_CAT_DANGEROUS, 0 },
+    { "loadex", -3, CMD_ADMIN | CMD_NOSCRIPT | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_ADMIN | CMD_CAT_SLOW | CMD_CAT_DANGEROUS, 0 },
+    { "unload", 3, CMD_ADMIN | CMD_NOSCRIPT | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_ADMIN | CMD_CAT_SLOW | CMD_CAT_DANGEROUS, 0 },
 };
 static const struct cmd_keyspec ks_move[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_ACCESS | CMD_KS_OP_UPDATE },
 };
 static const struct cmd_keyspec ks_mset[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, -1, 2, 0, CMD_KS_OW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, -1, 2, 0, CMD_KS_OW, CMD_KS_OP_UPDATE },
 };
 static const struct cmd_keyspec ks_msetnx[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, -1, 2, 0, CMD_KS_OW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, -1, 2, 0, CMD_KS_OW, CMD_KS_OP_INSERT },
 };
 static const struct cmd_keyspec ks_object__encoding[] = {
-    { CMD_BS_INDEX, 2, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 2, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, 0 },
 };
 static const struct cmd_keyspec ks_object__freq[] = {
-    { CMD_BS_INDEX, 2, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 2, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, 0 },
 };
 static const struct cmd_keyspec ks_object__idletime[] = {
-    { CMD_BS_INDEX, 2, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 2, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, 0 },
 };
 static const struct cmd_keyspec ks_object__refcount[] = {
-    { CMD_BS_INDEX, 2, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 2, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, 0 },
 };
 static const struct cmd sub_object[] = {
-    { "encoding", 3, CMD_READONLY, ks_object__encoding, 1, NULL, 0, CMD_OP_NONE },
-    { "freq", 3, CMD_READONLY, ks_object__freq, 1, NULL, 0, CMD_OP_NONE },
-    { "help", 2, 0, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "idletime", 3, CMD_READONLY, ks_object__idletime, 1, NULL, 0, CMD_OP_NONE },
-    { "refcount", 3, CMD_READONLY, ks_object__refcount, 1, NULL, 0, CMD_OP_NONE },
+    { "encoding", 3, CMD_READONLY, ks_object__encoding, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_KEYSPACE | CMD_CAT_READ | CMD_CAT_SLOW, 0 },
+    { "freq", 3, CMD_READONLY, ks_object__freq, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_KEYSPACE | CMD_CAT_READ | CMD_CAT_SLOW, 0 },
+    { "help", 2, 0, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_KEYSPACE | CMD_CAT_SLOW, 0 },
+    { "idletime", 3, CMD_READONLY, ks_object__idletime, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_KEYSPACE | CMD_CAT_READ | CMD_CAT_SLOW, 0 },
+    { "refcount", 3, CMD_READONLY, ks_object__refcount, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_KEYSPACE | CMD_CAT_READ | CMD_CAT_SLOW, 0 },
 };
 static const struct cmd_keyspec ks_persist[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_UPDATE },
 };
 static const struct cmd_keyspec ks_pexpire[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_UPDATE },
 };
 static const struct cmd_keyspec ks_pexpireat[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_UPDATE },
 };
 static const struct cmd_keyspec ks_pexpiretime[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_pfadd[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_INSERT },
 };
 static const struct cmd_keyspec ks_pfcount[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, -1, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, -1, 1, 0, CMD_KS_RW, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_pfdebug[] = {
-    { CMD_BS_INDEX, 2, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 2, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_pfmerge[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
-    { CMD_BS_INDEX, 2, NULL, CMD_FK_RANGE, -1, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_ACCESS | CMD_KS_OP_INSERT },
+    { CMD_BS_INDEX, 2, NULL, CMD_FK_RANGE, -1, 1, 0, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_psetex[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_OW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_OW, CMD_KS_OP_UPDATE },
 };
 static const struct cmd_keyspec ks_pttl[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd sub_pubsub[] = {
-    { "channels", -2, CMD_PUBSUB, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "help", 2, 0, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "numpat", 2, CMD_PUBSUB, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "numsub", -2, CMD_PUBSUB, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "shardchannels", -2, CMD_PUBSUB, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "shardnumsub", -2, CMD_PUBSUB, NULL, 0, NULL, 0, CMD_OP_NONE },
+    { "channels", -2, CMD_PUBSUB, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_PUBSUB | CMD_CAT_SLOW, 0 },
+    { "help", 2, 0, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_SLOW, 0 },
+    { "numpat", 2, CMD_PUBSUB, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_PUBSUB | CMD_CAT_SLOW, 0 },
+    { "numsub", -2, CMD_PUBSUB, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_PUBSUB | CMD_CAT_SLOW, 0 },
+    { "shardchannels", -2, CMD_PUBSUB, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_PUBSUB | CMD_CAT_SLOW, 0 },
+    { "shardnumsub", -2, CMD_PUBSUB, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_PUBSUB | CMD_CAT_SLOW, 0 },
 };
 static const struct cmd_keyspec ks_rename[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
-    { CMD_BS_INDEX, 2, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_OW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_ACCESS | CMD_KS_OP_DELETE },
+    { CMD_BS_INDEX, 2, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_OW, CMD_KS_OP_UPDATE },
 };
 static const struct cmd_keyspec ks_renamenx[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
-    { CMD_BS_INDEX, 2, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_OW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_ACCESS | CMD_KS_OP_DELETE },
+    { CMD_BS_INDEX, 2, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_OW, CMD_KS_OP_INSERT },
 };
 static const struct cmd_keyspec ks_restore[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_OW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_OW, CMD_KS_OP_UPDATE },
 };
 static const struct cmd_keyspec ks_restore_asking[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_OW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_OW, CMD_KS_OP_UPDATE },
 };
 static const struct cmd_keyspec ks_rpop[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_ACCESS | CMD_KS_OP_DELETE },
 };
 static const struct cmd_keyspec ks_rpoplpush[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
-    { CMD_BS_INDEX, 2, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_ACCESS | CMD_KS_OP_DELETE },
+    { CMD_BS_INDEX, 2, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_INSERT },
 };
 static const struct cmd_keyspec ks_rpush[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_INSERT },
 };
 static const struct cmd_keyspec ks_rpushx[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_INSERT },
 };
 static const struct cmd_keyspec ks_sadd[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_INSERT },
 };
 static const struct cmd_keyspec ks_scard[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, 0 },
 };
 static const struct cmd sub_script[] = {
-    { "debug", 3, CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "exists", -3, CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "flush", -2, CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "help", 2, 0, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "kill", 2, CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "load", 3, CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_NONE },
+    { "debug", 3, CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_SLOW | CMD_CAT_SCRIPTING, 0 },
+    { "exists", -3, CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_SLOW | CMD_CAT_SCRIPTING, 0 },
+    { "flush", -2, CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_SLOW | CMD_CAT_SCRIPTING, 0 },
+    { "help", 2, 0, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_SLOW | CMD_CAT_SCRIPTING, 0 },
+    { "kill", 2, CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_SLOW | CMD_CAT_SCRIPTING, 0 },
+    { "load", 3, CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_SLOW | CMD_CAT_SCRIPTING, 0 },
 };
 static const struct cmd_keyspec ks_sdiff[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, -1, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, -1, 1, 0, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_sdiffstore[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_OW },
-    { CMD_BS_INDEX, 2, NULL, CMD_FK_RANGE, -1, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_OW, CMD_KS_OP_UPDATE },
+    { CMD_BS_INDEX, 2, NULL, CMD_FK_RANGE, -1, 1, 0, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_set[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_ACCESS | CMD_KS_OP_UPDATE | CMD_KS_OP_VARIABLE },
 };
 static const struct cmd_keyspec ks_setbit[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_ACCESS | CMD_KS_OP_UPDATE },
 };
 static const struct cmd_keyspec ks_setex[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_OW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_OW, CMD_KS_OP_UPDATE },
 };
 static const struct cmd_keyspec ks_setnx[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_OW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_OW, CMD_KS_OP_INSERT },
 };
 static const struct cmd_keyspec ks_setrange[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_UPDATE },
 };
 static const struct cmd_keyspec ks_sinter[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, -1, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, -1, 1, 0, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_sintercard[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_KEYNUM, 0, 1, 1, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_KEYNUM, 0, 1, 1, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_sinterstore[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
-    { CMD_BS_INDEX, 2, NULL, CMD_FK_RANGE, -1, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_UPDATE },
+    { CMD_BS_INDEX, 2, NULL, CMD_FK_RANGE, -1, 1, 0, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_sismember[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, 0 },
 };
 static const struct cmd sub_slowlog[] = {
-    { "get", -2, CMD_ADMIN, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "help", 2, 0, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "len", 2, CMD_ADMIN, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "reset", 2, CMD_ADMIN, NULL, 0, NULL, 0, CMD_OP_NONE },
+    { "get", -2, CMD_ADMIN, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_ADMIN | CMD_CAT_SLOW | CMD_CAT_DANGEROUS, 0 },
+    { "help", 2, 0, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_SLOW, 0 },
+    { "len", 2, CMD_ADMIN, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_ADMIN | CMD_CAT_SLOW | CMD_CAT_DANGEROUS, 0 },
+    { "reset", 2, CMD_ADMIN, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_ADMIN | CMD_CAT_SLOW | CMD_CAT_DANGEROUS, 0 },
 };
 static const struct cmd_keyspec ks_smembers[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_smismember[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_smove[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
-    { CMD_BS_INDEX, 2, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_ACCESS | CMD_KS_OP_DELETE },
+    { CMD_BS_INDEX, 2, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_INSERT },
 };
 static const struct cmd_keyspec ks_sort[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
-    { CMD_BS_KEYWORD, -2, "STORE", CMD_FK_RANGE, 0, 1, 0, CMD_KS_OW | CMD_KS_INCOMPLETE },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, CMD_KS_OP_ACCESS },
+    { CMD_BS_KEYWORD, -2, "STORE", CMD_FK_RANGE, 0, 1, 0, CMD_KS_OW | CMD_KS_INCOMPLETE, CMD_KS_OP_UPDATE },
 };
 static const struct cmd_keyspec ks_sort_ro[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_spop[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_ACCESS | CMD_KS_OP_DELETE },
 };
 static const struct cmd_keyspec ks_srandmember[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_srem[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_DELETE },
 };
 static const struct cmd_keyspec ks_sscan[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_strlen[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, 0 },
 };
 static const struct cmd_keyspec ks_substr[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_sunion[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, -1, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, -1, 1, 0, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_sunionstore[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_OW },
-    { CMD_BS_INDEX, 2, NULL, CMD_FK_RANGE, -1, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_OW, CMD_KS_OP_UPDATE },
+    { CMD_BS_INDEX, 2, NULL, CMD_FK_RANGE, -1, 1, 0, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_touch[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, -1, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, -1, 1, 0, CMD_KS_RO, 0 },
 };
 static const struct cmd_keyspec ks_ttl[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_type[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, 0 },
 };
 static const struct cmd_keyspec ks_unlink[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, -1, 1, 0, CMD_KS_RM },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, -1, 1, 0, CMD_KS_RM, CMD_KS_OP_DELETE },
 };
 static const struct cmd_keyspec ks_watch[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, -1, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, -1, 1, 0, CMD_KS_RO, 0 },
 };
 static const struct cmd_keyspec ks_xack[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_UPDATE },
 };
 static const struct cmd_keyspec ks_xadd[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_UPDATE },
 };
 static const struct cmd_keyspec ks_xautoclaim[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_DELETE },
 };
 static const struct cmd_keyspec ks_xclaim[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_UPDATE },
 };
 static const struct cmd_keyspec ks_xdel[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_DELETE },
 };
 static const struct cmd_keyspec ks_xgroup__create[] = {
-    { CMD_BS_INDEX, 2, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 2, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_INSERT },
 };
 static const struct cmd_keyspec ks_xgroup__createconsumer[] = {
-    { CMD_BS_INDEX, 2, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 2, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_INSERT },
 };
 static const struct cmd_keyspec ks_xgroup__delconsumer[] = {
-    { CMD_BS_INDEX, 2, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 2, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_DELETE },
 };
 static const struct cmd_keyspec ks_xgroup__destroy[] = {
-    { CMD_BS_INDEX, 2, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 2, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_DELETE },
 };
 static const struct cmd_keyspec ks_xgroup__setid[] = {
-    { CMD_BS_INDEX, 2, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 2, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_UPDATE },
 };
 static const struct cmd sub_xgroup[] = {
-    { "create", -5, CMD_WRITE | CMD_DENYOOM, ks_xgroup__create, 1, NULL, 0, CMD_OP_NONE },
-    { "createconsumer", 5, CMD_WRITE | CMD_DENYOOM, ks_xgroup__createconsumer, 1, NULL, 0, CMD_OP_NONE },
-    { "delconsumer", 5, CMD_WRITE, ks_xgroup__delconsumer, 1, NULL, 0, CMD_OP_NONE },
-    { "destroy", 4, CMD_WRITE, ks_xgroup__destroy, 1, NULL, 0, CMD_OP_NONE },
-    { "help", 2, 0, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "setid", -5, CMD_WRITE, ks_xgroup__setid, 1, NULL, 0, CMD_OP_NONE },
+    { "create", -5, CMD_WRITE | CMD_DENYOOM, ks_xgroup__create, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_STREAM | CMD_CAT_SLOW, 0 },
+    { "createconsumer", 5, CMD_WRITE | CMD_DENYOOM, ks_xgroup__createconsumer, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_STREAM | CMD_CAT_SLOW, 0 },
+    { "delconsumer", 5, CMD_WRITE, ks_xgroup__delconsumer, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_STREAM | CMD_CAT_SLOW, 0 },
+    { "destroy", 4, CMD_WRITE, ks_xgroup__destroy, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_STREAM | CMD_CAT_SLOW, 0 },
+    { "help", 2, 0, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_STREAM | CMD_CAT_SLOW, 0 },
+    { "setid", -5, CMD_WRITE, ks_xgroup__setid, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_STREAM | CMD_CAT_SLOW, 0 },
 };
 static const struct cmd_keyspec ks_xinfo__consumers[] = {
-    { CMD_BS_INDEX, 2, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 2, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_xinfo__groups[] = {
-    { CMD_BS_INDEX, 2, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 2, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_xinfo__stream[] = {
-    { CMD_BS_INDEX, 2, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 2, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd sub_xinfo[] = {
-    { "consumers", 4, CMD_READONLY, ks_xinfo__consumers, 1, NULL, 0, CMD_OP_NONE },
-    { "groups", 3, CMD_READONLY, ks_xinfo__groups, 1, NULL, 0, CMD_OP_NONE },
-    { "help", 2, 0, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "stream", -3, CMD_READONLY, ks_xinfo__stream, 1, NULL, 0, CMD_OP_NONE },
+    { "consumers", 4, CMD_READONLY, ks_xinfo__consumers, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_STREAM | CMD_CAT_SLOW, 0 },
+    { "groups", 3, CMD_READONLY, ks_xinfo__groups, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_STREAM | CMD_CAT_SLOW, 0 },
+    { "help", 2, 0, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_STREAM | CMD_CAT_SLOW, 0 },
+    { "stream", -3, CMD_READONLY, ks_xinfo__stream, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_STREAM | CMD_CAT_SLOW, 0 },
 };
 static const struct cmd_keyspec ks_xlen[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, 0 },
 };
 static const struct cmd_keyspec ks_xpending[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_xrange[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_xread[] = {
-    { CMD_BS_KEYWORD, 1, "STREAMS", CMD_FK_RANGE, -1, 1, 2, CMD_KS_RO },
+    { CMD_BS_KEYWORD, 1, "STREAMS", CMD_FK_RANGE, -1, 1, 2, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_xreadgroup[] = {
-    { CMD_BS_KEYWORD, 4, "STREAMS", CMD_FK_RANGE, -1, 1, 2, CMD_KS_RO },
+    { CMD_BS_KEYWORD, 4, "STREAMS", CMD_FK_RANGE, -1, 1, 2, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_xrevrange[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_xsetid[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_UPDATE },
 };
 static const struct cmd_keyspec ks_xtrim[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_DELETE },
 };
 static const struct cmd_keyspec ks_zadd[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_UPDATE },
 };
 static const struct cmd_keyspec ks_zcard[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, 0 },
 };
 static const struct cmd_keyspec ks_zcount[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_zdiff[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_KEYNUM, 0, 1, 1, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_KEYNUM, 0, 1, 1, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_zdiffstore[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_OW },
-    { CMD_BS_INDEX, 2, NULL, CMD_FK_KEYNUM, 0, 1, 1, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_OW, CMD_KS_OP_UPDATE },
+    { CMD_BS_INDEX, 2, NULL, CMD_FK_KEYNUM, 0, 1, 1, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_zincrby[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_ACCESS | CMD_KS_OP_UPDATE },
 };
 static const struct cmd_keyspec ks_zinter[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_KEYNUM, 0, 1, 1, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_KEYNUM, 0, 1, 1, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_zintercard[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_KEYNUM, 0, 1, 1, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_KEYNUM, 0, 1, 1, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_zinterstore[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_OW },
-    { CMD_BS_INDEX, 2, NULL, CMD_FK_KEYNUM, 0, 1, 1, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_OW, CMD_KS_OP_UPDATE },
+    { CMD_BS_INDEX, 2, NULL, CMD_FK_KEYNUM, 0, 1, 1, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_zlexcount[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_zmpop[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_KEYNUM, 0, 1, 1, CMD_KS_RW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_KEYNUM, 0, 1, 1, CMD_KS_RW, CMD_KS_OP_ACCESS | CMD_KS_OP_DELETE },
 };
 static const struct cmd_keyspec ks_zmscore[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_zpopmax[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_ACCESS | CMD_KS_OP_DELETE },
 };
 static const struct cmd_keyspec ks_zpopmin[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_ACCESS | CMD_KS_OP_DELETE },
 };
 static const struct cmd_keyspec ks_zrandmember[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_zrange[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_zrangebylex[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_zrangebyscore[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_zrangestore[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_OW },
-    { CMD_BS_INDEX, 2, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_OW, CMD_KS_OP_UPDATE },
+    { CMD_BS_INDEX, 2, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_zrank[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_zrem[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_DELETE },
 };
 static const struct cmd_keyspec ks_zremrangebylex[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_DELETE },
 };
 static const struct cmd_keyspec ks_zremrangebyrank[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_DELETE },
 };
 static const struct cmd_keyspec ks_zremrangebyscore[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RW, CMD_KS_OP_DELETE },
 };
 static const struct cmd_keyspec ks_zrevrange[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_zrevrangebylex[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_zrevrangebyscore[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_zrevrank[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_zscan[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_zscore[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_zunion[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_KEYNUM, 0, 1, 1, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_KEYNUM, 0, 1, 1, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 static const struct cmd_keyspec ks_zunionstore[] = {
-    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_OW },
-    { CMD_BS_INDEX, 2, NULL, CMD_FK_KEYNUM, 0, 1, 1, CMD_KS_RO },
+    { CMD_BS_INDEX, 1, NULL, CMD_FK_RANGE, 0, 1, 0, CMD_KS_OW, CMD_KS_OP_UPDATE },
+    { CMD_BS_INDEX, 2, NULL, CMD_FK_KEYNUM, 0, 1, 1, CMD_KS_RO, CMD_KS_OP_ACCESS },
 };
 
 const struct cmd cmd_table[] = {
-    { "acl", -2, CMD_PROXY_DENY, NULL, 0, sub_acl, 13, CMD_OP_NONE },
-    { "append", 3, CMD_WRITE | CMD_FAST | CMD_DENYOOM, ks_append, 1, NULL, 0, CMD_OP_NONE },
-    { "asking", 1, CMD_FAST, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "auth", -2, CMD_NOSCRIPT | CMD_FAST | CMD_PROXY_PIN, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "bgrewriteaof", 1, CMD_ADMIN | CMD_NOSCRIPT | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "bgsave", -1, CMD_ADMIN | CMD_NOSCRIPT | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "bitcount", -2, CMD_READONLY, ks_bitcount, 1, NULL, 0, CMD_OP_NONE },
-    { "bitfield", -2, CMD_WRITE | CMD_DENYOOM, ks_bitfield, 1, NULL, 0, CMD_OP_NONE },
-    { "bitfield_ro", -2, CMD_READONLY | CMD_FAST, ks_bitfield_ro, 1, NULL, 0, CMD_OP_NONE },
-    { "bitop", -4, CMD_WRITE | CMD_DENYOOM, ks_bitop, 2, NULL, 0, CMD_OP_NONE },
-    { "bitpos", -3, CMD_READONLY, ks_bitpos, 1, NULL, 0, CMD_OP_NONE },
-    { "blmove", 6, CMD_WRITE | CMD_NOSCRIPT | CMD_BLOCKING | CMD_DENYOOM | CMD_PROXY_PIN, ks_blmove, 2, NULL, 0, CMD_OP_NONE },
-    { "blmpop", -5, CMD_WRITE | CMD_BLOCKING | CMD_MOVABLEKEYS | CMD_PROXY_PIN, ks_blmpop, 1, NULL, 0, CMD_OP_NONE },
-    { "blpop", -3, CMD_WRITE | CMD_NOSCRIPT | CMD_BLOCKING | CMD_PROXY_PIN, ks_blpop, 1, NULL, 0, CMD_OP_NONE },
-    { "brpop", -3, CMD_WRITE | CMD_NOSCRIPT | CMD_BLOCKING | CMD_PROXY_PIN, ks_brpop, 1, NULL, 0, CMD_OP_NONE },
-    { "brpoplpush", 4, CMD_WRITE | CMD_NOSCRIPT | CMD_BLOCKING | CMD_DENYOOM | CMD_PROXY_PIN, ks_brpoplpush, 2, NULL, 0, CMD_OP_NONE },
-    { "bzmpop", -5, CMD_WRITE | CMD_BLOCKING | CMD_MOVABLEKEYS | CMD_PROXY_PIN, ks_bzmpop, 1, NULL, 0, CMD_OP_NONE },
-    { "bzpopmax", -3, CMD_WRITE | CMD_NOSCRIPT | CMD_BLOCKING | CMD_FAST | CMD_PROXY_PIN, ks_bzpopmax, 1, NULL, 0, CMD_OP_NONE },
-    { "bzpopmin", -3, CMD_WRITE | CMD_NOSCRIPT | CMD_BLOCKING | CMD_FAST | CMD_PROXY_PIN, ks_bzpopmin, 1, NULL, 0, CMD_OP_NONE },
-    { "client", -2, CMD_PROXY_DENY, NULL, 0, sub_client, 16, CMD_OP_NONE },
-    { "cluster", -2, CMD_PROXY_DENY, NULL, 0, sub_cluster, 27, CMD_OP_NONE },
-    { "command", -1, 0, NULL, 0, sub_command, 7, CMD_OP_NONE },
-    { "config", -2, CMD_PROXY_DENY, NULL, 0, sub_config, 5, CMD_OP_NONE },
-    { "copy", -3, CMD_WRITE | CMD_DENYOOM | CMD_PROXY_FLUSH, ks_copy, 2, NULL, 0, CMD_OP_NONE },
-    { "dbsize", 1, CMD_READONLY | CMD_FAST, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "debug", -2, CMD_ADMIN | CMD_NOSCRIPT | CMD_PROXY_DENY | CMD_PROXY_FLUSH, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "decr", 2, CMD_WRITE | CMD_FAST | CMD_DENYOOM, ks_decr, 1, NULL, 0, CMD_OP_NONE },
-    { "decrby", 3, CMD_WRITE | CMD_FAST | CMD_DENYOOM, ks_decrby, 1, NULL, 0, CMD_OP_NONE },
-    { "del", -2, CMD_WRITE, ks_del, 1, NULL, 0, CMD_OP_NONE },
-    { "discard", 1, CMD_NOSCRIPT | CMD_FAST | CMD_PROXY_TXN, NULL, 0, NULL, 0, CMD_OP_EXEC },
-    { "dump", 2, CMD_READONLY, ks_dump, 1, NULL, 0, CMD_OP_NONE },
-    { "echo", 2, CMD_FAST | CMD_PROXY_LOCAL, NULL, 0, NULL, 0, CMD_OP_ECHO },
-    { "eval", -3, CMD_NOSCRIPT | CMD_NO_MANDATORY_KEYS | CMD_MOVABLEKEYS | CMD_PROXY_FLUSH, ks_eval, 1, NULL, 0, CMD_OP_NONE },
-    { "eval_ro", -3, CMD_READONLY | CMD_NOSCRIPT | CMD_NO_MANDATORY_KEYS | CMD_MOVABLEKEYS, ks_eval_ro, 1, NULL, 0, CMD_OP_NONE },
-    { "evalsha", -3, CMD_NOSCRIPT | CMD_NO_MANDATORY_KEYS | CMD_MOVABLEKEYS | CMD_PROXY_FLUSH, ks_evalsha, 1, NULL, 0, CMD_OP_NONE },
-    { "evalsha_ro", -3, CMD_READONLY | CMD_NOSCRIPT | CMD_NO_MANDATORY_KEYS | CMD_MOVABLEKEYS, ks_evalsha_ro, 1, NULL, 0, CMD_OP_NONE },
-    { "exec", 1, CMD_NOSCRIPT | CMD_PROXY_TXN, NULL, 0, NULL, 0, CMD_OP_EXEC },
-    { "exists", -2, CMD_READONLY | CMD_FAST, ks_exists, 1, NULL, 0, CMD_OP_NONE },
-    { "expire", -3, CMD_WRITE | CMD_FAST, ks_expire, 1, NULL, 0, CMD_OP_NONE },
-    { "expireat", -3, CMD_WRITE | CMD_FAST, ks_expireat, 1, NULL, 0, CMD_OP_NONE },
-    { "expiretime", 2, CMD_READONLY | CMD_FAST, ks_expiretime, 1, NULL, 0, CMD_OP_NONE },
-    { "failover", -1, CMD_ADMIN | CMD_NOSCRIPT | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "fcall", -3, CMD_NOSCRIPT | CMD_NO_MANDATORY_KEYS | CMD_MOVABLEKEYS | CMD_PROXY_FLUSH, ks_fcall, 1, NULL, 0, CMD_OP_NONE },
-    { "fcall_ro", -3, CMD_READONLY | CMD_NOSCRIPT | CMD_NO_MANDATORY_KEYS | CMD_MOVABLEKEYS, ks_fcall_ro, 1, NULL, 0, CMD_OP_NONE },
-    { "flushall", -1, CMD_WRITE | CMD_PROXY_FLUSH, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "flushdb", -1, CMD_WRITE | CMD_PROXY_FLUSH, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "function", -2, 0, NULL, 0, sub_function, 9, CMD_OP_NONE },
-    { "geoadd", -5, CMD_WRITE | CMD_DENYOOM, ks_geoadd, 1, NULL, 0, CMD_OP_NONE },
-    { "geodist", -4, CMD_READONLY, ks_geodist, 1, NULL, 0, CMD_OP_NONE },
-    { "geohash", -2, CMD_READONLY, ks_geohash, 1, NULL, 0, CMD_OP_NONE },
-    { "geopos", -2, CMD_READONLY, ks_geopos, 1, NULL, 0, CMD_OP_NONE },
-    { "georadius", -6, CMD_WRITE | CMD_MOVABLEKEYS | CMD_DENYOOM, ks_georadius, 3, NULL, 0, CMD_OP_NONE },
-    { "georadius_ro", -6, CMD_READONLY, ks_georadius_ro, 1, NULL, 0, CMD_OP_NONE },
-    { "georadiusbymember", -5, CMD_WRITE | CMD_MOVABLEKEYS | CMD_DENYOOM, ks_georadiusbymember, 3, NULL, 0, CMD_OP_NONE },
-    { "georadiusbymember_ro", -5, CMD_READONLY, ks_georadiusbymember_ro, 1, NULL, 0, CMD_OP_NONE },
-    { "geosearch", -7, CMD_READONLY, ks_geosearch, 1, NULL, 0, CMD_OP_NONE },
-    { "geosearchstore", -8, CMD_WRITE | CMD_DENYOOM, ks_geosearchstore, 2, NULL, 0, CMD_OP_NONE },
-    { "get", 2, CMD_READONLY | CMD_FAST, ks_get, 1, NULL, 0, CMD_OP_NONE },
-    { "getbit", 3, CMD_READONLY | CMD_FAST, ks_getbit, 1, NULL, 0, CMD_OP_NONE },
-    { "getdel", 2, CMD_WRITE | CMD_FAST, ks_getdel, 1, NULL, 0, CMD_OP_NONE },
-    { "getex", -2, CMD_WRITE | CMD_FAST, ks_getex, 1, NULL, 0, CMD_OP_NONE },
-    { "getrange", 4, CMD_READONLY, ks_getrange, 1, NULL, 0, CMD_OP_NONE },
-    { "getset", 3, CMD_WRITE | CMD_FAST | CMD_DENYOOM, ks_getset, 1, NULL, 0, CMD_OP_NONE },
-    { "hdel", -3, CMD_WRITE | CMD_FAST, ks_hdel, 1, NULL, 0, CMD_OP_NONE },
-    { "hello", -1, CMD_NOSCRIPT | CMD_FAST | CMD_PROXY_LOCAL, NULL, 0, NULL, 0, CMD_OP_HELLO },
-    { "hexists", 3, CMD_READONLY | CMD_FAST, ks_hexists, 1, NULL, 0, CMD_OP_NONE },
-    { "hget", 3, CMD_READONLY | CMD_FAST, ks_hget, 1, NULL, 0, CMD_OP_NONE },
-    { "hgetall", 2, CMD_READONLY, ks_hgetall, 1, NULL, 0, CMD_OP_NONE },
-    { "hincrby", 4, CMD_WRITE | CMD_FAST | CMD_DENYOOM, ks_hincrby, 1, NULL, 0, CMD_OP_NONE },
-    { "hincrbyfloat", 4, CMD_WRITE | CMD_FAST | CMD_DENYOOM, ks_hincrbyfloat, 1, NULL, 0, CMD_OP_NONE },
-    { "hkeys", 2, CMD_READONLY, ks_hkeys, 1, NULL, 0, CMD_OP_NONE },
-    { "hlen", 2, CMD_READONLY | CMD_FAST, ks_hlen, 1, NULL, 0, CMD_OP_NONE },
-    { "hmget", -3, CMD_READONLY | CMD_FAST, ks_hmget, 1, NULL, 0, CMD_OP_NONE },
-    { "hmset", -4, CMD_WRITE | CMD_FAST | CMD_DENYOOM, ks_hmset, 1, NULL, 0, CMD_OP_NONE },
-    { "hrandfield", -2, CMD_READONLY, ks_hrandfield, 1, NULL, 0, CMD_OP_NONE },
-    { "hscan", -3, CMD_READONLY, ks_hscan, 1, NULL, 0, CMD_OP_NONE },
-    { "hset", -4, CMD_WRITE | CMD_FAST | CMD_DENYOOM, ks_hset, 1, NULL, 0, CMD_OP_NONE },
-    { "hsetnx", 4, CMD_WRITE | CMD_FAST | CMD_DENYOOM, ks_hsetnx, 1, NULL, 0, CMD_OP_NONE },
-    { "hstrlen", 3, CMD_READONLY | CMD_FAST, ks_hstrlen, 1, NULL, 0, CMD_OP_NONE },
-    { "hvals", 2, CMD_READONLY, ks_hvals, 1, NULL, 0, CMD_OP_NONE },
-    { "incr", 2, CMD_WRITE | CMD_FAST | CMD_DENYOOM, ks_incr, 1, NULL, 0, CMD_OP_NONE },
-    { "incrby", 3, CMD_WRITE | CMD_FAST | CMD_DENYOOM, ks_incrby, 1, NULL, 0, CMD_OP_NONE },
-    { "incrbyfloat", 3, CMD_WRITE | CMD_FAST | CMD_DENYOOM, ks_incrbyfloat, 1, NULL, 0, CMD_OP_NONE },
-    { "info", -1, 0, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "keys", 2, CMD_READONLY, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "lastsave", 1, CMD_FAST, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "latency", -2, 0, NULL, 0, sub_latency, 7, CMD_OP_NONE },
-    { "lcs", -3, CMD_READONLY, ks_lcs, 1, NULL, 0, CMD_OP_NONE },
-    { "lindex", 3, CMD_READONLY, ks_lindex, 1, NULL, 0, CMD_OP_NONE },
-    { "linsert", 5, CMD_WRITE | CMD_DENYOOM, ks_linsert, 1, NULL, 0, CMD_OP_NONE },
-    { "llen", 2, CMD_READONLY | CMD_FAST, ks_llen, 1, NULL, 0, CMD_OP_NONE },
-    { "lmove", 5, CMD_WRITE | CMD_DENYOOM, ks_lmove, 2, NULL, 0, CMD_OP_NONE },
-    { "lmpop", -4, CMD_WRITE | CMD_MOVABLEKEYS, ks_lmpop, 1, NULL, 0, CMD_OP_NONE },
-    { "lolwut", -1, CMD_READONLY | CMD_FAST, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "lpop", -2, CMD_WRITE | CMD_FAST, ks_lpop, 1, NULL, 0, CMD_OP_NONE },
-    { "lpos", -3, CMD_READONLY, ks_lpos, 1, NULL, 0, CMD_OP_NONE },
-    { "lpush", -3, CMD_WRITE | CMD_FAST | CMD_DENYOOM, ks_lpush, 1, NULL, 0, CMD_OP_NONE },
-    { "lpushx", -3, CMD_WRITE | CMD_FAST | CMD_DENYOOM, ks_lpushx, 1, NULL, 0, CMD_OP_NONE },
-    { "lrange", 4, CMD_READONLY, ks_lrange, 1, NULL, 0, CMD_OP_NONE },
-    { "lrem", 4, CMD_WRITE, ks_lrem, 1, NULL, 0, CMD_OP_NONE },
-    { "lset", 4, CMD_WRITE | CMD_DENYOOM, ks_lset, 1, NULL, 0, CMD_OP_NONE },
-    { "ltrim", 4, CMD_WRITE, ks_ltrim, 1, NULL, 0, CMD_OP_NONE },
-    { "memory", -2, 0, NULL, 0, sub_memory, 6, CMD_OP_NONE },
-    { "mget", -2, CMD_READONLY | CMD_FAST, ks_mget, 1, NULL, 0, CMD_OP_NONE },
-    { "migrate", -6, CMD_WRITE | CMD_MOVABLEKEYS | CMD_PROXY_FLUSH, ks_migrate, 2, NULL, 0, CMD_OP_NONE },
-    { "module", -2, CMD_PROXY_DENY, NULL, 0, sub_module, 5, CMD_OP_NONE },
-    { "monitor", 1, CMD_ADMIN | CMD_NOSCRIPT | CMD_PROXY_DENY | CMD_PROXY_SUBSCRIBE, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "move", 3, CMD_WRITE | CMD_FAST | CMD_PROXY_FLUSH, ks_move, 1, NULL, 0, CMD_OP_NONE },
-    { "mset", -3, CMD_WRITE | CMD_DENYOOM, ks_mset, 1, NULL, 0, CMD_OP_NONE },
-    { "msetnx", -3, CMD_WRITE | CMD_DENYOOM, ks_msetnx, 1, NULL, 0, CMD_OP_NONE },
-    { "multi", 1, CMD_NOSCRIPT | CMD_FAST | CMD_PROXY_PIN | CMD_PROXY_TXN, NULL, 0, NULL, 0, CMD_OP_MULTI },
-    { "object", -2, 0, NULL, 0, sub_object, 5, CMD_OP_NONE },
-    { "persist", 2, CMD_WRITE | CMD_FAST, ks_persist, 1, NULL, 0, CMD_OP_NONE },
-    { "pexpire", -3, CMD_WRITE | CMD_FAST, ks_pexpire, 1, NULL, 0, CMD_OP_NONE },
-    { "pexpireat", -3, CMD_WRITE | CMD_FAST, ks_pexpireat, 1, NULL, 0, CMD_OP_NONE },
-    { "pexpiretime", 2, CMD_READONLY | CMD_FAST, ks_pexpiretime, 1, NULL, 0, CMD_OP_NONE },
-    { "pfadd", -2, CMD_WRITE | CMD_FAST | CMD_DENYOOM, ks_pfadd, 1, NULL, 0, CMD_OP_NONE },
-    { "pfcount", -2, CMD_READONLY, ks_pfcount, 1, NULL, 0, CMD_OP_NONE },
-    { "pfdebug", 3, CMD_WRITE | CMD_ADMIN | CMD_DENYOOM, ks_pfdebug, 1, NULL, 0, CMD_OP_NONE },
-    { "pfmerge", -2, CMD_WRITE | CMD_DENYOOM, ks_pfmerge, 2, NULL, 0, CMD_OP_NONE },
-    { "pfselftest", 1, CMD_ADMIN, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "ping", -1, CMD_FAST | CMD_PROXY_LOCAL, NULL, 0, NULL, 0, CMD_OP_PING },
-    { "psetex", 4, CMD_WRITE | CMD_DENYOOM, ks_psetex, 1, NULL, 0, CMD_OP_NONE },
-    { "psubscribe", -2, CMD_PUBSUB | CMD_NOSCRIPT | CMD_PROXY_PIN | CMD_PROXY_SUBSCRIBE, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "psync", -3, CMD_ADMIN | CMD_NOSCRIPT | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "pttl", 2, CMD_READONLY | CMD_FAST, ks_pttl, 1, NULL, 0, CMD_OP_NONE },
-    { "publish", 3, CMD_PUBSUB | CMD_FAST, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "pubsub", -2, 0, NULL, 0, sub_pubsub, 6, CMD_OP_NONE },
-    { "punsubscribe", -1, CMD_PUBSUB | CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_UNSUBSCRIBE },
-    { "quit", -1, CMD_NOSCRIPT | CMD_FAST | CMD_PROXY_LOCAL, NULL, 0, NULL, 0, CMD_OP_QUIT },
-    { "randomkey", 1, CMD_READONLY, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "readonly", 1, CMD_FAST | CMD_PROXY_PIN, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "readwrite", 1, CMD_FAST | CMD_PROXY_PIN, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "rename", 3, CMD_WRITE, ks_rename, 2, NULL, 0, CMD_OP_NONE },
-    { "renamenx", 3, CMD_WRITE | CMD_FAST, ks_renamenx, 2, NULL, 0, CMD_OP_NONE },
-    { "replconf", -1, CMD_ADMIN | CMD_NOSCRIPT | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "replicaof", 3, CMD_ADMIN | CMD_NOSCRIPT | CMD_PROXY_DENY | CMD_PROXY_FLUSH, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "reset", 1, CMD_NOSCRIPT | CMD_FAST | CMD_PROXY_PIN, NULL, 0, NULL, 0, CMD_OP_RESET },
-    { "restore", -4, CMD_WRITE | CMD_DENYOOM, ks_restore, 1, NULL, 0, CMD_OP_NONE },
-    { "restore-asking", -4, CMD_WRITE | CMD_DENYOOM, ks_restore_asking, 1, NULL, 0, CMD_OP_NONE },
-    { "role", 1, CMD_NOSCRIPT | CMD_FAST, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "rpop", -2, CMD_WRITE | CMD_FAST, ks_rpop, 1, NULL, 0, CMD_OP_NONE },
-    { "rpoplpush", 3, CMD_WRITE | CMD_DENYOOM, ks_rpoplpush, 2, NULL, 0, CMD_OP_NONE },
-    { "rpush", -3, CMD_WRITE | CMD_FAST | CMD_DENYOOM, ks_rpush, 1, NULL, 0, CMD_OP_NONE },
-    { "rpushx", -3, CMD_WRITE | CMD_FAST | CMD_DENYOOM, ks_rpushx, 1, NULL, 0, CMD_OP_NONE },
-    { "sadd", -3, CMD_WRITE | CMD_FAST | CMD_DENYOOM, ks_sadd, 1, NULL, 0, CMD_OP_NONE },
-    { "save", 1, CMD_ADMIN | CMD_NOSCRIPT | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "scan", -2, CMD_READONLY, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "scard", 2, CMD_READONLY | CMD_FAST, ks_scard, 1, NULL, 0, CMD_OP_NONE },
-    { "script", -2, 0, NULL, 0, sub_script, 6, CMD_OP_NONE },
-    { "sdiff", -2, CMD_READONLY, ks_sdiff, 1, NULL, 0, CMD_OP_NONE },
-    { "sdiffstore", -3, CMD_WRITE | CMD_DENYOOM, ks_sdiffstore, 2, NULL, 0, CMD_OP_NONE },
-    { "select", 2, CMD_FAST | CMD_PROXY_PIN, NULL, 0, NULL, 0, CMD_OP_SELECT },
-    { "set", -3, CMD_WRITE | CMD_DENYOOM, ks_set, 1, NULL, 0, CMD_OP_NONE },
-    { "setbit", 4, CMD_WRITE | CMD_DENYOOM, ks_setbit, 1, NULL, 0, CMD_OP_NONE },
-    { "setex", 4, CMD_WRITE | CMD_DENYOOM, ks_setex, 1, NULL, 0, CMD_OP_NONE },
-    { "setnx", 3, CMD_WRITE | CMD_FAST | CMD_DENYOOM, ks_setnx, 1, NULL, 0, CMD_OP_NONE },
-    { "setrange", 4, CMD_WRITE | CMD_DENYOOM, ks_setrange, 1, NULL, 0, CMD_OP_NONE },
-    { "shutdown", -1, CMD_ADMIN | CMD_NOSCRIPT | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "sinter", -2, CMD_READONLY, ks_sinter, 1, NULL, 0, CMD_OP_NONE },
-    { "sintercard", -3, CMD_READONLY | CMD_MOVABLEKEYS, ks_sintercard, 1, NULL, 0, CMD_OP_NONE },
-    { "sinterstore", -3, CMD_WRITE | CMD_DENYOOM, ks_sinterstore, 2, NULL, 0, CMD_OP_NONE },
-    { "sismember", 3, CMD_READONLY | CMD_FAST, ks_sismember, 1, NULL, 0, CMD_OP_NONE },
-    { "slaveof", 3, CMD_ADMIN | CMD_NOSCRIPT | CMD_PROXY_DENY | CMD_PROXY_FLUSH, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "slowlog", -2, 0, NULL, 0, sub_slowlog, 4, CMD_OP_NONE },
-    { "smembers", 2, CMD_READONLY, ks_smembers, 1, NULL, 0, CMD_OP_NONE },
-    { "smismember", -3, CMD_READONLY | CMD_FAST, ks_smismember, 1, NULL, 0, CMD_OP_NONE },
-    { "smove", 4, CMD_WRITE | CMD_FAST, ks_smove, 2, NULL, 0, CMD_OP_NONE },
-    { "sort", -2, CMD_WRITE | CMD_MOVABLEKEYS | CMD_DENYOOM | CMD_PROXY_FLUSH, ks_sort, 2, NULL, 0, CMD_OP_NONE },
-    { "sort_ro", -2, CMD_READONLY | CMD_MOVABLEKEYS, ks_sort_ro, 1, NULL, 0, CMD_OP_NONE },
-    { "spop", -2, CMD_WRITE | CMD_FAST, ks_spop, 1, NULL, 0, CMD_OP_NONE },
-    { "spublish", 3, CMD_PUBSUB | CMD_FAST, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "srandmember", -2, CMD_READONLY, ks_srandmember, 1, NULL, 0, CMD_OP_NONE },
-    { "srem", -3, CMD_WRITE | CMD_FAST, ks_srem, 1, NULL, 0, CMD_OP_NONE },
-    { "sscan", -3, CMD_READONLY, ks_sscan, 1, NULL, 0, CMD_OP_NONE },
-    { "ssubscribe", -2, CMD_PUBSUB | CMD_NOSCRIPT | CMD_PROXY_PIN | CMD_PROXY_SUBSCRIBE, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "strlen", 2, CMD_READONLY | CMD_FAST, ks_strlen, 1, NULL, 0, CMD_OP_NONE },
-    { "subscribe", -2, CMD_PUBSUB | CMD_NOSCRIPT | CMD_PROXY_PIN | CMD_PROXY_SUBSCRIBE, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "substr", 4, CMD_READONLY, ks_substr, 1, NULL, 0, CMD_OP_NONE },
-    { "sunion", -2, CMD_READONLY, ks_sunion, 1, NULL, 0, CMD_OP_NONE },
-    { "sunionstore", -3, CMD_WRITE | CMD_DENYOOM, ks_sunionstore, 2, NULL, 0, CMD_OP_NONE },
-    { "sunsubscribe", -1, CMD_PUBSUB | CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_UNSUBSCRIBE },
-    { "swapdb", 3, CMD_WRITE | CMD_FAST | CMD_PROXY_FLUSH, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "sync", 1, CMD_ADMIN | CMD_NOSCRIPT | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "time", 1, CMD_FAST, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "touch", -2, CMD_READONLY | CMD_FAST, ks_touch, 1, NULL, 0, CMD_OP_NONE },
-    { "ttl", 2, CMD_READONLY | CMD_FAST, ks_ttl, 1, NULL, 0, CMD_OP_NONE },
-    { "type", 2, CMD_READONLY | CMD_FAST, ks_type, 1, NULL, 0, CMD_OP_NONE },
-    { "unlink", -2, CMD_WRITE | CMD_FAST, ks_unlink, 1, NULL, 0, CMD_OP_NONE },
-    { "unsubscribe", -1, CMD_PUBSUB | CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_UNSUBSCRIBE },
-    { "unwatch", 1, CMD_NOSCRIPT | CMD_FAST | CMD_PROXY_TXN, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "wait", 3, CMD_NOSCRIPT | CMD_BLOCKING | CMD_PROXY_PIN, NULL, 0, NULL, 0, CMD_OP_NONE },
-    { "watch", -2, CMD_NOSCRIPT | CMD_FAST | CMD_PROXY_PIN | CMD_PROXY_TXN, ks_watch, 1, NULL, 0, CMD_OP_NONE },
-    { "xack", -4, CMD_WRITE | CMD_FAST, ks_xack, 1, NULL, 0, CMD_OP_NONE },
-    { "xadd", -5, CMD_WRITE | CMD_FAST | CMD_DENYOOM, ks_xadd, 1, NULL, 0, CMD_OP_NONE },
-    { "xautoclaim", -6, CMD_WRITE | CMD_FAST, ks_xautoclaim, 1, NULL, 0, CMD_OP_NONE },
-    { "xclaim", -6, CMD_WRITE | CMD_FAST, ks_xclaim, 1, NULL, 0, CMD_OP_NONE },
-    { "xdel", -3, CMD_WRITE | CMD_FAST, ks_xdel, 1, NULL, 0, CMD_OP_NONE },
-    { "xgroup", -2, 0, NULL, 0, sub_xgroup, 6, CMD_OP_NONE },
-    { "xinfo", -2, 0, NULL, 0, sub_xinfo, 4, CMD_OP_NONE },
-    { "xlen", 2, CMD_READONLY | CMD_FAST, ks_xlen, 1, NULL, 0, CMD_OP_NONE },
-    { "xpending", -3, CMD_READONLY, ks_xpending, 1, NULL, 0, CMD_OP_NONE },
-    { "xrange", -4, CMD_READONLY, ks_xrange, 1, NULL, 0, CMD_OP_NONE },
-    { "xread", -4, CMD_READONLY | CMD_BLOCKING | CMD_MOVABLEKEYS | CMD_PROXY_PIN, ks_xread, 1, NULL, 0, CMD_OP_BLOCK_OPTION },
-    { "xreadgroup", -7, CMD_WRITE | CMD_BLOCKING | CMD_MOVABLEKEYS | CMD_PROXY_PIN, ks_xreadgroup, 1, NULL, 0, CMD_OP_BLOCK_OPTION },
-    { "xrevrange", -4, CMD_READONLY, ks_xrevrange, 1, NULL, 0, CMD_OP_NONE },
-    { "xsetid", -3, CMD_WRITE | CMD_FAST | CMD_DENYOOM, ks_xsetid, 1, NULL, 0, CMD_OP_NONE },
-    { "xtrim", -4, CMD_WRITE, ks_xtrim, 1, NULL, 0, CMD_OP_NONE },
-    { "zadd", -4, CMD_WRITE | CMD_FAST | CMD_DENYOOM, ks_zadd, 1, NULL, 0, CMD_OP_NONE },
-    { "zcard", 2, CMD_READONLY | CMD_FAST, ks_zcard, 1, NULL, 0, CMD_OP_NONE },
-    { "zcount", 4, CMD_READONLY | CMD_FAST, ks_zcount, 1, NULL, 0, CMD_OP_NONE },
-    { "zdiff", -3, CMD_READONLY | CMD_MOVABLEKEYS, ks_zdiff, 1, NULL, 0, CMD_OP_NONE },
-    { "zdiffstore", -4, CMD_WRITE | CMD_MOVABLEKEYS | CMD_DENYOOM, ks_zdiffstore, 2, NULL, 0, CMD_OP_NONE },
-    { "zincrby", 4, CMD_WRITE | CMD_FAST | CMD_DENYOOM, ks_zincrby, 1, NULL, 0, CMD_OP_NONE },
-    { "zinter", -3, CMD_READONLY | CMD_MOVABLEKEYS, ks_zinter, 1, NULL, 0, CMD_OP_NONE },
-    { "zintercard", -3, CMD_READONLY | CMD_MOVABLEKEYS, ks_zintercard, 1, NULL, 0, CMD_OP_NONE },
-    { "zinterstore", -4, CMD_WRITE | CMD_MOVABLEKEYS | CMD_DENYOOM, ks_zinterstore, 2, NULL, 0, CMD_OP_NONE },
-    { "zlexcount", 4, CMD_READONLY | CMD_FAST, ks_zlexcount, 1, NULL, 0, CMD_OP_NONE },
-    { "zmpop", -4, CMD_WRITE | CMD_MOVABLEKEYS, ks_zmpop, 1, NULL, 0, CMD_OP_NONE },
-    { "zmscore", -3, CMD_READONLY | CMD_FAST, ks_zmscore, 1, NULL, 0, CMD_OP_NONE },
-    { "zpopmax", -2, CMD_WRITE | CMD_FAST, ks_zpopmax, 1, NULL, 0, CMD_OP_NONE },
-    { "zpopmin", -2, CMD_WRITE | CMD_FAST, ks_zpopmin, 1, NULL, 0, CMD_OP_NONE },
-    { "zrandmember", -2, CMD_READONLY, ks_zrandmember, 1, NULL, 0, CMD_OP_NONE },
-    { "zrange", -4, CMD_READONLY, ks_zrange, 1, NULL, 0, CMD_OP_NONE },
-    { "zrangebylex", -4, CMD_READONLY, ks_zrangebylex, 1, NULL, 0, CMD_OP_NONE },
-    { "zrangebyscore", -4, CMD_READONLY, ks_zrangebyscore, 1, NULL, 0, CMD_OP_NONE },
-    { "zrangestore", -5, CMD_WRITE | CMD_DENYOOM, ks_zrangestore, 2, NULL, 0, CMD_OP_NONE },
-    { "zrank", 3, CMD_READONLY | CMD_FAST, ks_zrank, 1, NULL, 0, CMD_OP_NONE },
-    { "zrem", -3, CMD_WRITE | CMD_FAST, ks_zrem, 1, NULL, 0, CMD_OP_NONE },
-    { "zremrangebylex", 4, CMD_WRITE, ks_zremrangebylex, 1, NULL, 0, CMD_OP_NONE },
-    { "zremrangebyrank", 4, CMD_WRITE, ks_zremrangebyrank, 1, NULL, 0, CMD_OP_NONE },
-    { "zremrangebyscore", 4, CMD_WRITE, ks_zremrangebyscore, 1, NULL, 0, CMD_OP_NONE },
-    { "zrevrange", -4, CMD_READONLY, ks_zrevrange, 1, NULL, 0, CMD_OP_NONE },
-    { "zrevrangebylex", -4, CMD_READONLY, ks_zrevrangebylex, 1, NULL, 0, CMD_OP_NONE },
-    { "zrevrangebyscore", -4, CMD_READONLY, ks_zrevrangebyscore, 1, NULL, 0, CMD_OP_NONE },
-    { "zrevrank", 3, CMD_READONLY | CMD_FAST, ks_zrevrank, 1, NULL, 0, CMD_OP_NONE },
-    { "zscan", -3, CMD_READONLY, ks_zscan, 1, NULL, 0, CMD_OP_NONE },
-    { "zscore", 3, CMD_READONLY | CMD_FAST, ks_zscore, 1, NULL, 0, CMD_OP_NONE },
-    { "zunion", -3, CMD_READONLY | CMD_MOVABLEKEYS, ks_zunion, 1, NULL, 0, CMD_OP_NONE },
-    { "zunionstore", -4, CMD_WRITE | CMD_MOVABLEKEYS | CMD_DENYOOM, ks_zunionstore, 2, NULL, 0, CMD_OP_NONE },
+    { "acl", -2, CMD_PROXY_DENY, NULL, 0, sub_acl, 13, CMD_OP_NONE, CMD_CAT_SLOW, 0 },
+    { "append", 3, CMD_WRITE | CMD_FAST | CMD_DENYOOM, ks_append, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_STRING | CMD_CAT_FAST, 0 },
+    { "asking", 1, CMD_FAST, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_FAST | CMD_CAT_CONNECTION, 0 },
+    { "auth", -2, CMD_NOSCRIPT | CMD_FAST | CMD_PROXY_PIN, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_FAST | CMD_CAT_CONNECTION, CMD_ACL_NO_AUTH },
+    { "bgrewriteaof", 1, CMD_ADMIN | CMD_NOSCRIPT | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_ADMIN | CMD_CAT_SLOW | CMD_CAT_DANGEROUS, 0 },
+    { "bgsave", -1, CMD_ADMIN | CMD_NOSCRIPT | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_ADMIN | CMD_CAT_SLOW | CMD_CAT_DANGEROUS, 0 },
+    { "bitcount", -2, CMD_READONLY, ks_bitcount, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_BITMAP | CMD_CAT_SLOW, 0 },
+    { "bitfield", -2, CMD_WRITE | CMD_DENYOOM, ks_bitfield, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_BITMAP | CMD_CAT_SLOW, 0 },
+    { "bitfield_ro", -2, CMD_READONLY | CMD_FAST, ks_bitfield_ro, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_BITMAP | CMD_CAT_FAST, 0 },
+    { "bitop", -4, CMD_WRITE | CMD_DENYOOM, ks_bitop, 2, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_BITMAP | CMD_CAT_SLOW, 0 },
+    { "bitpos", -3, CMD_READONLY, ks_bitpos, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_BITMAP | CMD_CAT_SLOW, 0 },
+    { "blmove", 6, CMD_WRITE | CMD_NOSCRIPT | CMD_BLOCKING | CMD_DENYOOM | CMD_PROXY_PIN, ks_blmove, 2, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_LIST | CMD_CAT_SLOW | CMD_CAT_BLOCKING, 0 },
+    { "blmpop", -5, CMD_WRITE | CMD_BLOCKING | CMD_MOVABLEKEYS | CMD_PROXY_PIN, ks_blmpop, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_LIST | CMD_CAT_SLOW | CMD_CAT_BLOCKING, 0 },
+    { "blpop", -3, CMD_WRITE | CMD_NOSCRIPT | CMD_BLOCKING | CMD_PROXY_PIN, ks_blpop, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_LIST | CMD_CAT_SLOW | CMD_CAT_BLOCKING, 0 },
+    { "brpop", -3, CMD_WRITE | CMD_NOSCRIPT | CMD_BLOCKING | CMD_PROXY_PIN, ks_brpop, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_LIST | CMD_CAT_SLOW | CMD_CAT_BLOCKING, 0 },
+    { "brpoplpush", 4, CMD_WRITE | CMD_NOSCRIPT | CMD_BLOCKING | CMD_DENYOOM | CMD_PROXY_PIN, ks_brpoplpush, 2, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_LIST | CMD_CAT_SLOW | CMD_CAT_BLOCKING, 0 },
+    { "bzmpop", -5, CMD_WRITE | CMD_BLOCKING | CMD_MOVABLEKEYS | CMD_PROXY_PIN, ks_bzmpop, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_SORTEDSET | CMD_CAT_SLOW | CMD_CAT_BLOCKING, 0 },
+    { "bzpopmax", -3, CMD_WRITE | CMD_NOSCRIPT | CMD_BLOCKING | CMD_FAST | CMD_PROXY_PIN, ks_bzpopmax, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_SORTEDSET | CMD_CAT_FAST | CMD_CAT_BLOCKING, 0 },
+    { "bzpopmin", -3, CMD_WRITE | CMD_NOSCRIPT | CMD_BLOCKING | CMD_FAST | CMD_PROXY_PIN, ks_bzpopmin, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_SORTEDSET | CMD_CAT_FAST | CMD_CAT_BLOCKING, 0 },
+    { "client", -2, CMD_PROXY_DENY, NULL, 0, sub_client, 16, CMD_OP_NONE, CMD_CAT_SLOW, 0 },
+    { "cluster", -2, CMD_PROXY_DENY, NULL, 0, sub_cluster, 27, CMD_OP_NONE, CMD_CAT_SLOW, 0 },
+    { "command", -1, 0, NULL, 0, sub_command, 7, CMD_OP_NONE, CMD_CAT_SLOW | CMD_CAT_CONNECTION, 0 },
+    { "config", -2, CMD_PROXY_DENY, NULL, 0, sub_config, 5, CMD_OP_NONE, CMD_CAT_SLOW, 0 },
+    { "copy", -3, CMD_WRITE | CMD_DENYOOM | CMD_PROXY_FLUSH, ks_copy, 2, NULL, 0, CMD_OP_NONE, CMD_CAT_KEYSPACE | CMD_CAT_WRITE | CMD_CAT_SLOW, 0 },
+    { "dbsize", 1, CMD_READONLY | CMD_FAST, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_KEYSPACE | CMD_CAT_READ | CMD_CAT_FAST, 0 },
+    { "debug", -2, CMD_ADMIN | CMD_NOSCRIPT | CMD_PROXY_DENY | CMD_PROXY_FLUSH, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_ADMIN | CMD_CAT_SLOW | CMD_CAT_DANGEROUS, 0 },
+    { "decr", 2, CMD_WRITE | CMD_FAST | CMD_DENYOOM, ks_decr, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_STRING | CMD_CAT_FAST, 0 },
+    { "decrby", 3, CMD_WRITE | CMD_FAST | CMD_DENYOOM, ks_decrby, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_STRING | CMD_CAT_FAST, 0 },
+    { "del", -2, CMD_WRITE, ks_del, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_KEYSPACE | CMD_CAT_WRITE | CMD_CAT_SLOW, 0 },
+    { "discard", 1, CMD_NOSCRIPT | CMD_FAST | CMD_PROXY_TXN, NULL, 0, NULL, 0, CMD_OP_EXEC, CMD_CAT_FAST | CMD_CAT_TRANSACTION, 0 },
+    { "dump", 2, CMD_READONLY, ks_dump, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_KEYSPACE | CMD_CAT_READ | CMD_CAT_SLOW, 0 },
+    { "echo", 2, CMD_FAST | CMD_PROXY_LOCAL, NULL, 0, NULL, 0, CMD_OP_ECHO, CMD_CAT_FAST | CMD_CAT_CONNECTION, 0 },
+    { "eval", -3, CMD_NOSCRIPT | CMD_NO_MANDATORY_KEYS | CMD_MOVABLEKEYS | CMD_PROXY_FLUSH, ks_eval, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_SLOW | CMD_CAT_SCRIPTING, 0 },
+    { "eval_ro", -3, CMD_READONLY | CMD_NOSCRIPT | CMD_NO_MANDATORY_KEYS | CMD_MOVABLEKEYS, ks_eval_ro, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_SLOW | CMD_CAT_SCRIPTING, 0 },
+    { "evalsha", -3, CMD_NOSCRIPT | CMD_NO_MANDATORY_KEYS | CMD_MOVABLEKEYS | CMD_PROXY_FLUSH, ks_evalsha, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_SLOW | CMD_CAT_SCRIPTING, 0 },
+    { "evalsha_ro", -3, CMD_READONLY | CMD_NOSCRIPT | CMD_NO_MANDATORY_KEYS | CMD_MOVABLEKEYS, ks_evalsha_ro, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_SLOW | CMD_CAT_SCRIPTING, 0 },
+    { "exec", 1, CMD_NOSCRIPT | CMD_PROXY_TXN, NULL, 0, NULL, 0, CMD_OP_EXEC, CMD_CAT_SLOW | CMD_CAT_TRANSACTION, 0 },
+    { "exists", -2, CMD_READONLY | CMD_FAST, ks_exists, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_KEYSPACE | CMD_CAT_READ | CMD_CAT_FAST, 0 },
+    { "expire", -3, CMD_WRITE | CMD_FAST, ks_expire, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_KEYSPACE | CMD_CAT_WRITE | CMD_CAT_FAST, 0 },
+    { "expireat", -3, CMD_WRITE | CMD_FAST, ks_expireat, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_KEYSPACE | CMD_CAT_WRITE | CMD_CAT_FAST, 0 },
+    { "expiretime", 2, CMD_READONLY | CMD_FAST, ks_expiretime, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_KEYSPACE | CMD_CAT_READ | CMD_CAT_FAST, 0 },
+    { "failover", -1, CMD_ADMIN | CMD_NOSCRIPT | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_ADMIN | CMD_CAT_SLOW | CMD_CAT_DANGEROUS, 0 },
+    { "fcall", -3, CMD_NOSCRIPT | CMD_NO_MANDATORY_KEYS | CMD_MOVABLEKEYS | CMD_PROXY_FLUSH, ks_fcall, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_SLOW | CMD_CAT_SCRIPTING, 0 },
+    { "fcall_ro", -3, CMD_READONLY | CMD_NOSCRIPT | CMD_NO_MANDATORY_KEYS | CMD_MOVABLEKEYS, ks_fcall_ro, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_SLOW | CMD_CAT_SCRIPTING, 0 },
+    { "flushall", -1, CMD_WRITE | CMD_PROXY_FLUSH, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_KEYSPACE | CMD_CAT_WRITE | CMD_CAT_SLOW | CMD_CAT_DANGEROUS, 0 },
+    { "flushdb", -1, CMD_WRITE | CMD_PROXY_FLUSH, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_KEYSPACE | CMD_CAT_WRITE | CMD_CAT_SLOW | CMD_CAT_DANGEROUS, 0 },
+    { "function", -2, 0, NULL, 0, sub_function, 9, CMD_OP_NONE, CMD_CAT_SLOW, 0 },
+    { "geoadd", -5, CMD_WRITE | CMD_DENYOOM, ks_geoadd, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_GEO | CMD_CAT_SLOW, 0 },
+    { "geodist", -4, CMD_READONLY, ks_geodist, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_GEO | CMD_CAT_SLOW, 0 },
+    { "geohash", -2, CMD_READONLY, ks_geohash, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_GEO | CMD_CAT_SLOW, 0 },
+    { "geopos", -2, CMD_READONLY, ks_geopos, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_GEO | CMD_CAT_SLOW, 0 },
+    { "georadius", -6, CMD_WRITE | CMD_MOVABLEKEYS | CMD_DENYOOM, ks_georadius, 3, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_GEO | CMD_CAT_SLOW, 0 },
+    { "georadius_ro", -6, CMD_READONLY, ks_georadius_ro, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_GEO | CMD_CAT_SLOW, 0 },
+    { "georadiusbymember", -5, CMD_WRITE | CMD_MOVABLEKEYS | CMD_DENYOOM, ks_georadiusbymember, 3, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_GEO | CMD_CAT_SLOW, 0 },
+    { "georadiusbymember_ro", -5, CMD_READONLY, ks_georadiusbymember_ro, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_GEO | CMD_CAT_SLOW, 0 },
+    { "geosearch", -7, CMD_READONLY, ks_geosearch, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_GEO | CMD_CAT_SLOW, 0 },
+    { "geosearchstore", -8, CMD_WRITE | CMD_DENYOOM, ks_geosearchstore, 2, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_GEO | CMD_CAT_SLOW, 0 },
+    { "get", 2, CMD_READONLY | CMD_FAST, ks_get, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_STRING | CMD_CAT_FAST, 0 },
+    { "getbit", 3, CMD_READONLY | CMD_FAST, ks_getbit, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_BITMAP | CMD_CAT_FAST, 0 },
+    { "getdel", 2, CMD_WRITE | CMD_FAST, ks_getdel, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_STRING | CMD_CAT_FAST, 0 },
+    { "getex", -2, CMD_WRITE | CMD_FAST, ks_getex, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_STRING | CMD_CAT_FAST, 0 },
+    { "getrange", 4, CMD_READONLY, ks_getrange, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_STRING | CMD_CAT_SLOW, 0 },
+    { "getset", 3, CMD_WRITE | CMD_FAST | CMD_DENYOOM, ks_getset, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_STRING | CMD_CAT_FAST, 0 },
+    { "hdel", -3, CMD_WRITE | CMD_FAST, ks_hdel, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_HASH | CMD_CAT_FAST, 0 },
+    { "hello", -1, CMD_NOSCRIPT | CMD_FAST | CMD_PROXY_LOCAL, NULL, 0, NULL, 0, CMD_OP_HELLO, CMD_CAT_FAST | CMD_CAT_CONNECTION, CMD_ACL_NO_AUTH },
+    { "hexists", 3, CMD_READONLY | CMD_FAST, ks_hexists, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_HASH | CMD_CAT_FAST, 0 },
+    { "hget", 3, CMD_READONLY | CMD_FAST, ks_hget, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_HASH | CMD_CAT_FAST, 0 },
+    { "hgetall", 2, CMD_READONLY, ks_hgetall, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_HASH | CMD_CAT_SLOW, 0 },
+    { "hincrby", 4, CMD_WRITE | CMD_FAST | CMD_DENYOOM, ks_hincrby, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_HASH | CMD_CAT_FAST, 0 },
+    { "hincrbyfloat", 4, CMD_WRITE | CMD_FAST | CMD_DENYOOM, ks_hincrbyfloat, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_HASH | CMD_CAT_FAST, 0 },
+    { "hkeys", 2, CMD_READONLY, ks_hkeys, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_HASH | CMD_CAT_SLOW, 0 },
+    { "hlen", 2, CMD_READONLY | CMD_FAST, ks_hlen, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_HASH | CMD_CAT_FAST, 0 },
+    { "hmget", -3, CMD_READONLY | CMD_FAST, ks_hmget, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_HASH | CMD_CAT_FAST, 0 },
+    { "hmset", -4, CMD_WRITE | CMD_FAST | CMD_DENYOOM, ks_hmset, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_HASH | CMD_CAT_FAST, 0 },
+    { "hrandfield", -2, CMD_READONLY, ks_hrandfield, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_HASH | CMD_CAT_SLOW, 0 },
+    { "hscan", -3, CMD_READONLY, ks_hscan, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_HASH | CMD_CAT_SLOW, 0 },
+    { "hset", -4, CMD_WRITE | CMD_FAST | CMD_DENYOOM, ks_hset, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_HASH | CMD_CAT_FAST, 0 },
+    { "hsetnx", 4, CMD_WRITE | CMD_FAST | CMD_DENYOOM, ks_hsetnx, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_HASH | CMD_CAT_FAST, 0 },
+    { "hstrlen", 3, CMD_READONLY | CMD_FAST, ks_hstrlen, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_HASH | CMD_CAT_FAST, 0 },
+    { "hvals", 2, CMD_READONLY, ks_hvals, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_HASH | CMD_CAT_SLOW, 0 },
+    { "incr", 2, CMD_WRITE | CMD_FAST | CMD_DENYOOM, ks_incr, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_STRING | CMD_CAT_FAST, 0 },
+    { "incrby", 3, CMD_WRITE | CMD_FAST | CMD_DENYOOM, ks_incrby, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_STRING | CMD_CAT_FAST, 0 },
+    { "incrbyfloat", 3, CMD_WRITE | CMD_FAST | CMD_DENYOOM, ks_incrbyfloat, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_STRING | CMD_CAT_FAST, 0 },
+    { "info", -1, 0, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_SLOW | CMD_CAT_DANGEROUS, 0 },
+    { "keys", 2, CMD_READONLY, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_KEYSPACE | CMD_CAT_READ | CMD_CAT_SLOW | CMD_CAT_DANGEROUS, 0 },
+    { "lastsave", 1, CMD_FAST, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_ADMIN | CMD_CAT_FAST | CMD_CAT_DANGEROUS, 0 },
+    { "latency", -2, 0, NULL, 0, sub_latency, 7, CMD_OP_NONE, CMD_CAT_SLOW, 0 },
+    { "lcs", -3, CMD_READONLY, ks_lcs, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_STRING | CMD_CAT_SLOW, 0 },
+    { "lindex", 3, CMD_READONLY, ks_lindex, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_LIST | CMD_CAT_SLOW, 0 },
+    { "linsert", 5, CMD_WRITE | CMD_DENYOOM, ks_linsert, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_LIST | CMD_CAT_SLOW, 0 },
+    { "llen", 2, CMD_READONLY | CMD_FAST, ks_llen, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_LIST | CMD_CAT_FAST, 0 },
+    { "lmove", 5, CMD_WRITE | CMD_DENYOOM, ks_lmove, 2, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_LIST | CMD_CAT_SLOW, 0 },
+    { "lmpop", -4, CMD_WRITE | CMD_MOVABLEKEYS, ks_lmpop, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_LIST | CMD_CAT_SLOW, 0 },
+    { "lolwut", -1, CMD_READONLY | CMD_FAST, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_FAST, 0 },
+    { "lpop", -2, CMD_WRITE | CMD_FAST, ks_lpop, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_LIST | CMD_CAT_FAST, 0 },
+    { "lpos", -3, CMD_READONLY, ks_lpos, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_LIST | CMD_CAT_SLOW, 0 },
+    { "lpush", -3, CMD_WRITE | CMD_FAST | CMD_DENYOOM, ks_lpush, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_LIST | CMD_CAT_FAST, 0 },
+    { "lpushx", -3, CMD_WRITE | CMD_FAST | CMD_DENYOOM, ks_lpushx, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_LIST | CMD_CAT_FAST, 0 },
+    { "lrange", 4, CMD_READONLY, ks_lrange, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_LIST | CMD_CAT_SLOW, 0 },
+    { "lrem", 4, CMD_WRITE, ks_lrem, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_LIST | CMD_CAT_SLOW, 0 },
+    { "lset", 4, CMD_WRITE | CMD_DENYOOM, ks_lset, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_LIST | CMD_CAT_SLOW, 0 },
+    { "ltrim", 4, CMD_WRITE, ks_ltrim, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_LIST | CMD_CAT_SLOW, 0 },
+    { "memory", -2, 0, NULL, 0, sub_memory, 6, CMD_OP_NONE, CMD_CAT_SLOW, 0 },
+    { "mget", -2, CMD_READONLY | CMD_FAST, ks_mget, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_STRING | CMD_CAT_FAST, 0 },
+    { "migrate", -6, CMD_WRITE | CMD_MOVABLEKEYS | CMD_PROXY_FLUSH, ks_migrate, 2, NULL, 0, CMD_OP_NONE, CMD_CAT_KEYSPACE | CMD_CAT_WRITE | CMD_CAT_SLOW | CMD_CAT_DANGEROUS, 0 },
+    { "module", -2, CMD_PROXY_DENY, NULL, 0, sub_module, 5, CMD_OP_NONE, CMD_CAT_SLOW, 0 },
+    { "monitor", 1, CMD_ADMIN | CMD_NOSCRIPT | CMD_PROXY_DENY | CMD_PROXY_SUBSCRIBE, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_ADMIN | CMD_CAT_SLOW | CMD_CAT_DANGEROUS, 0 },
+    { "move", 3, CMD_WRITE | CMD_FAST | CMD_PROXY_FLUSH, ks_move, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_KEYSPACE | CMD_CAT_WRITE | CMD_CAT_FAST, 0 },
+    { "mset", -3, CMD_WRITE | CMD_DENYOOM, ks_mset, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_STRING | CMD_CAT_SLOW, 0 },
+    { "msetnx", -3, CMD_WRITE | CMD_DENYOOM, ks_msetnx, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_STRING | CMD_CAT_SLOW, 0 },
+    { "multi", 1, CMD_NOSCRIPT | CMD_FAST | CMD_PROXY_PIN | CMD_PROXY_TXN, NULL, 0, NULL, 0, CMD_OP_MULTI, CMD_CAT_FAST | CMD_CAT_TRANSACTION, 0 },
+    { "object", -2, 0, NULL, 0, sub_object, 5, CMD_OP_NONE, CMD_CAT_SLOW, 0 },
+    { "persist", 2, CMD_WRITE | CMD_FAST, ks_persist, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_KEYSPACE | CMD_CAT_WRITE | CMD_CAT_FAST, 0 },
+    { "pexpire", -3, CMD_WRITE | CMD_FAST, ks_pexpire, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_KEYSPACE | CMD_CAT_WRITE | CMD_CAT_FAST, 0 },
+    { "pexpireat", -3, CMD_WRITE | CMD_FAST, ks_pexpireat, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_KEYSPACE | CMD_CAT_WRITE | CMD_CAT_FAST, 0 },
+    { "pexpiretime", 2, CMD_READONLY | CMD_FAST, ks_pexpiretime, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_KEYSPACE | CMD_CAT_READ | CMD_CAT_FAST, 0 },
+    { "pfadd", -2, CMD_WRITE | CMD_FAST | CMD_DENYOOM, ks_pfadd, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_HYPERLOGLOG | CMD_CAT_FAST, 0 },
+    { "pfcount", -2, CMD_READONLY, ks_pfcount, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_HYPERLOGLOG | CMD_CAT_SLOW, 0 },
+    { "pfdebug", 3, CMD_WRITE | CMD_ADMIN | CMD_DENYOOM, ks_pfdebug, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_HYPERLOGLOG | CMD_CAT_ADMIN | CMD_CAT_SLOW | CMD_CAT_DANGEROUS, 0 },
+    { "pfmerge", -2, CMD_WRITE | CMD_DENYOOM, ks_pfmerge, 2, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_HYPERLOGLOG | CMD_CAT_SLOW, 0 },
+    { "pfselftest", 1, CMD_ADMIN, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_HYPERLOGLOG | CMD_CAT_ADMIN | CMD_CAT_SLOW | CMD_CAT_DANGEROUS, 0 },
+    { "ping", -1, CMD_FAST | CMD_PROXY_LOCAL, NULL, 0, NULL, 0, CMD_OP_PING, CMD_CAT_FAST | CMD_CAT_CONNECTION, 0 },
+    { "psetex", 4, CMD_WRITE | CMD_DENYOOM, ks_psetex, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_STRING | CMD_CAT_SLOW, 0 },
+    { "psubscribe", -2, CMD_PUBSUB | CMD_NOSCRIPT | CMD_PROXY_PIN | CMD_PROXY_SUBSCRIBE, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_PUBSUB | CMD_CAT_SLOW, 0 },
+    { "psync", -3, CMD_ADMIN | CMD_NOSCRIPT | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_ADMIN | CMD_CAT_SLOW | CMD_CAT_DANGEROUS, 0 },
+    { "pttl", 2, CMD_READONLY | CMD_FAST, ks_pttl, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_KEYSPACE | CMD_CAT_READ | CMD_CAT_FAST, 0 },
+    { "publish", 3, CMD_PUBSUB | CMD_FAST, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_PUBSUB | CMD_CAT_FAST, 0 },
+    { "pubsub", -2, 0, NULL, 0, sub_pubsub, 6, CMD_OP_NONE, CMD_CAT_SLOW, 0 },
+    { "punsubscribe", -1, CMD_PUBSUB | CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_UNSUBSCRIBE, CMD_CAT_PUBSUB | CMD_CAT_SLOW, 0 },
+    { "quit", -1, CMD_NOSCRIPT | CMD_FAST | CMD_PROXY_LOCAL, NULL, 0, NULL, 0, CMD_OP_QUIT, CMD_CAT_FAST | CMD_CAT_CONNECTION, CMD_ACL_NO_AUTH },
+    { "randomkey", 1, CMD_READONLY, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_KEYSPACE | CMD_CAT_READ | CMD_CAT_SLOW, 0 },
+    { "readonly", 1, CMD_FAST | CMD_PROXY_PIN, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_FAST | CMD_CAT_CONNECTION, 0 },
+    { "readwrite", 1, CMD_FAST | CMD_PROXY_PIN, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_FAST | CMD_CAT_CONNECTION, 0 },
+    { "rename", 3, CMD_WRITE, ks_rename, 2, NULL, 0, CMD_OP_NONE, CMD_CAT_KEYSPACE | CMD_CAT_WRITE | CMD_CAT_SLOW, 0 },
+    { "renamenx", 3, CMD_WRITE | CMD_FAST, ks_renamenx, 2, NULL, 0, CMD_OP_NONE, CMD_CAT_KEYSPACE | CMD_CAT_WRITE | CMD_CAT_FAST, 0 },
+    { "replconf", -1, CMD_ADMIN | CMD_NOSCRIPT | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_ADMIN | CMD_CAT_SLOW | CMD_CAT_DANGEROUS, 0 },
+    { "replicaof", 3, CMD_ADMIN | CMD_NOSCRIPT | CMD_PROXY_DENY | CMD_PROXY_FLUSH, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_ADMIN | CMD_CAT_SLOW | CMD_CAT_DANGEROUS, 0 },
+    { "reset", 1, CMD_NOSCRIPT | CMD_FAST | CMD_PROXY_PIN, NULL, 0, NULL, 0, CMD_OP_RESET, CMD_CAT_FAST | CMD_CAT_CONNECTION, CMD_ACL_NO_AUTH },
+    { "restore", -4, CMD_WRITE | CMD_DENYOOM, ks_restore, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_KEYSPACE | CMD_CAT_WRITE | CMD_CAT_SLOW | CMD_CAT_DANGEROUS, 0 },
+    { "restore-asking", -4, CMD_WRITE | CMD_DENYOOM, ks_restore_asking, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_KEYSPACE | CMD_CAT_WRITE | CMD_CAT_SLOW | CMD_CAT_DANGEROUS, 0 },
+    { "role", 1, CMD_NOSCRIPT | CMD_FAST, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_ADMIN | CMD_CAT_FAST | CMD_CAT_DANGEROUS, 0 },
+    { "rpop", -2, CMD_WRITE | CMD_FAST, ks_rpop, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_LIST | CMD_CAT_FAST, 0 },
+    { "rpoplpush", 3, CMD_WRITE | CMD_DENYOOM, ks_rpoplpush, 2, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_LIST | CMD_CAT_SLOW, 0 },
+    { "rpush", -3, CMD_WRITE | CMD_FAST | CMD_DENYOOM, ks_rpush, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_LIST | CMD_CAT_FAST, 0 },
+    { "rpushx", -3, CMD_WRITE | CMD_FAST | CMD_DENYOOM, ks_rpushx, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_LIST | CMD_CAT_FAST, 0 },
+    { "sadd", -3, CMD_WRITE | CMD_FAST | CMD_DENYOOM, ks_sadd, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_SET | CMD_CAT_FAST, 0 },
+    { "save", 1, CMD_ADMIN | CMD_NOSCRIPT | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_ADMIN | CMD_CAT_SLOW | CMD_CAT_DANGEROUS, 0 },
+    { "scan", -2, CMD_READONLY, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_KEYSPACE | CMD_CAT_READ | CMD_CAT_SLOW, 0 },
+    { "scard", 2, CMD_READONLY | CMD_FAST, ks_scard, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_SET | CMD_CAT_FAST, 0 },
+    { "script", -2, 0, NULL, 0, sub_script, 6, CMD_OP_NONE, CMD_CAT_SLOW, 0 },
+    { "sdiff", -2, CMD_READONLY, ks_sdiff, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_SET | CMD_CAT_SLOW, 0 },
+    { "sdiffstore", -3, CMD_WRITE | CMD_DENYOOM, ks_sdiffstore, 2, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_SET | CMD_CAT_SLOW, 0 },
+    { "select", 2, CMD_FAST | CMD_PROXY_PIN, NULL, 0, NULL, 0, CMD_OP_SELECT, CMD_CAT_FAST | CMD_CAT_CONNECTION, 0 },
+    { "set", -3, CMD_WRITE | CMD_DENYOOM, ks_set, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_STRING | CMD_CAT_SLOW, 0 },
+    { "setbit", 4, CMD_WRITE | CMD_DENYOOM, ks_setbit, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_BITMAP | CMD_CAT_SLOW, 0 },
+    { "setex", 4, CMD_WRITE | CMD_DENYOOM, ks_setex, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_STRING | CMD_CAT_SLOW, 0 },
+    { "setnx", 3, CMD_WRITE | CMD_FAST | CMD_DENYOOM, ks_setnx, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_STRING | CMD_CAT_FAST, 0 },
+    { "setrange", 4, CMD_WRITE | CMD_DENYOOM, ks_setrange, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_STRING | CMD_CAT_SLOW, 0 },
+    { "shutdown", -1, CMD_ADMIN | CMD_NOSCRIPT | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_ADMIN | CMD_CAT_SLOW | CMD_CAT_DANGEROUS, 0 },
+    { "sinter", -2, CMD_READONLY, ks_sinter, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_SET | CMD_CAT_SLOW, 0 },
+    { "sintercard", -3, CMD_READONLY | CMD_MOVABLEKEYS, ks_sintercard, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_SET | CMD_CAT_SLOW, 0 },
+    { "sinterstore", -3, CMD_WRITE | CMD_DENYOOM, ks_sinterstore, 2, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_SET | CMD_CAT_SLOW, 0 },
+    { "sismember", 3, CMD_READONLY | CMD_FAST, ks_sismember, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_SET | CMD_CAT_FAST, 0 },
+    { "slaveof", 3, CMD_ADMIN | CMD_NOSCRIPT | CMD_PROXY_DENY | CMD_PROXY_FLUSH, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_ADMIN | CMD_CAT_SLOW | CMD_CAT_DANGEROUS, 0 },
+    { "slowlog", -2, 0, NULL, 0, sub_slowlog, 4, CMD_OP_NONE, CMD_CAT_SLOW, 0 },
+    { "smembers", 2, CMD_READONLY, ks_smembers, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_SET | CMD_CAT_SLOW, 0 },
+    { "smismember", -3, CMD_READONLY | CMD_FAST, ks_smismember, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_SET | CMD_CAT_FAST, 0 },
+    { "smove", 4, CMD_WRITE | CMD_FAST, ks_smove, 2, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_SET | CMD_CAT_FAST, 0 },
+    { "sort", -2, CMD_WRITE | CMD_MOVABLEKEYS | CMD_DENYOOM | CMD_PROXY_FLUSH, ks_sort, 2, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_SET | CMD_CAT_SORTEDSET | CMD_CAT_LIST | CMD_CAT_SLOW | CMD_CAT_DANGEROUS, 0 },
+    { "sort_ro", -2, CMD_READONLY | CMD_MOVABLEKEYS, ks_sort_ro, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_SET | CMD_CAT_SORTEDSET | CMD_CAT_LIST | CMD_CAT_SLOW | CMD_CAT_DANGEROUS, 0 },
+    { "spop", -2, CMD_WRITE | CMD_FAST, ks_spop, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_SET | CMD_CAT_FAST, 0 },
+    { "spublish", 3, CMD_PUBSUB | CMD_FAST, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_PUBSUB | CMD_CAT_FAST, 0 },
+    { "srandmember", -2, CMD_READONLY, ks_srandmember, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_SET | CMD_CAT_SLOW, 0 },
+    { "srem", -3, CMD_WRITE | CMD_FAST, ks_srem, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_SET | CMD_CAT_FAST, 0 },
+    { "sscan", -3, CMD_READONLY, ks_sscan, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_SET | CMD_CAT_SLOW, 0 },
+    { "ssubscribe", -2, CMD_PUBSUB | CMD_NOSCRIPT | CMD_PROXY_PIN | CMD_PROXY_SUBSCRIBE, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_PUBSUB | CMD_CAT_SLOW, 0 },
+    { "strlen", 2, CMD_READONLY | CMD_FAST, ks_strlen, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_STRING | CMD_CAT_FAST, 0 },
+    { "subscribe", -2, CMD_PUBSUB | CMD_NOSCRIPT | CMD_PROXY_PIN | CMD_PROXY_SUBSCRIBE, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_PUBSUB | CMD_CAT_SLOW, 0 },
+    { "substr", 4, CMD_READONLY, ks_substr, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_STRING | CMD_CAT_SLOW, 0 },
+    { "sunion", -2, CMD_READONLY, ks_sunion, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_SET | CMD_CAT_SLOW, 0 },
+    { "sunionstore", -3, CMD_WRITE | CMD_DENYOOM, ks_sunionstore, 2, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_SET | CMD_CAT_SLOW, 0 },
+    { "sunsubscribe", -1, CMD_PUBSUB | CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_UNSUBSCRIBE, CMD_CAT_PUBSUB | CMD_CAT_SLOW, 0 },
+    { "swapdb", 3, CMD_WRITE | CMD_FAST | CMD_PROXY_FLUSH, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_KEYSPACE | CMD_CAT_WRITE | CMD_CAT_FAST | CMD_CAT_DANGEROUS, 0 },
+    { "sync", 1, CMD_ADMIN | CMD_NOSCRIPT | CMD_PROXY_DENY, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_ADMIN | CMD_CAT_SLOW | CMD_CAT_DANGEROUS, 0 },
+    { "time", 1, CMD_FAST, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_FAST, 0 },
+    { "touch", -2, CMD_READONLY | CMD_FAST, ks_touch, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_KEYSPACE | CMD_CAT_READ | CMD_CAT_FAST, 0 },
+    { "ttl", 2, CMD_READONLY | CMD_FAST, ks_ttl, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_KEYSPACE | CMD_CAT_READ | CMD_CAT_FAST, 0 },
+    { "type", 2, CMD_READONLY | CMD_FAST, ks_type, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_KEYSPACE | CMD_CAT_READ | CMD_CAT_FAST, 0 },
+    { "unlink", -2, CMD_WRITE | CMD_FAST, ks_unlink, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_KEYSPACE | CMD_CAT_WRITE | CMD_CAT_FAST, 0 },
+    { "unsubscribe", -1, CMD_PUBSUB | CMD_NOSCRIPT, NULL, 0, NULL, 0, CMD_OP_UNSUBSCRIBE, CMD_CAT_PUBSUB | CMD_CAT_SLOW, 0 },
+    { "unwatch", 1, CMD_NOSCRIPT | CMD_FAST | CMD_PROXY_TXN, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_FAST | CMD_CAT_TRANSACTION, 0 },
+    { "wait", 3, CMD_NOSCRIPT | CMD_BLOCKING | CMD_PROXY_PIN, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_SLOW | CMD_CAT_CONNECTION, 0 },
+    { "watch", -2, CMD_NOSCRIPT | CMD_FAST | CMD_PROXY_PIN | CMD_PROXY_TXN, ks_watch, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_FAST | CMD_CAT_TRANSACTION, 0 },
+    { "xack", -4, CMD_WRITE | CMD_FAST, ks_xack, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_STREAM | CMD_CAT_FAST, 0 },
+    { "xadd", -5, CMD_WRITE | CMD_FAST | CMD_DENYOOM, ks_xadd, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_STREAM | CMD_CAT_FAST, 0 },
+    { "xautoclaim", -6, CMD_WRITE | CMD_FAST, ks_xautoclaim, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_STREAM | CMD_CAT_FAST, 0 },
+    { "xclaim", -6, CMD_WRITE | CMD_FAST, ks_xclaim, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_STREAM | CMD_CAT_FAST, 0 },
+    { "xdel", -3, CMD_WRITE | CMD_FAST, ks_xdel, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_STREAM | CMD_CAT_FAST, 0 },
+    { "xgroup", -2, 0, NULL, 0, sub_xgroup, 6, CMD_OP_NONE, CMD_CAT_SLOW, 0 },
+    { "xinfo", -2, 0, NULL, 0, sub_xinfo, 4, CMD_OP_NONE, CMD_CAT_SLOW, 0 },
+    { "xlen", 2, CMD_READONLY | CMD_FAST, ks_xlen, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_STREAM | CMD_CAT_FAST, 0 },
+    { "xpending", -3, CMD_READONLY, ks_xpending, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_STREAM | CMD_CAT_SLOW, 0 },
+    { "xrange", -4, CMD_READONLY, ks_xrange, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_STREAM | CMD_CAT_SLOW, 0 },
+    { "xread", -4, CMD_READONLY | CMD_BLOCKING | CMD_MOVABLEKEYS | CMD_PROXY_PIN, ks_xread, 1, NULL, 0, CMD_OP_BLOCK_OPTION, CMD_CAT_READ | CMD_CAT_STREAM | CMD_CAT_SLOW | CMD_CAT_BLOCKING, 0 },
+    { "xreadgroup", -7, CMD_WRITE | CMD_BLOCKING | CMD_MOVABLEKEYS | CMD_PROXY_PIN, ks_xreadgroup, 1, NULL, 0, CMD_OP_BLOCK_OPTION, CMD_CAT_WRITE | CMD_CAT_STREAM | CMD_CAT_SLOW | CMD_CAT_BLOCKING, 0 },
+    { "xrevrange", -4, CMD_READONLY, ks_xrevrange, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_STREAM | CMD_CAT_SLOW, 0 },
+    { "xsetid", -3, CMD_WRITE | CMD_FAST | CMD_DENYOOM, ks_xsetid, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_STREAM | CMD_CAT_FAST, 0 },
+    { "xtrim", -4, CMD_WRITE, ks_xtrim, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_STREAM | CMD_CAT_SLOW, 0 },
+    { "zadd", -4, CMD_WRITE | CMD_FAST | CMD_DENYOOM, ks_zadd, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_SORTEDSET | CMD_CAT_FAST, 0 },
+    { "zcard", 2, CMD_READONLY | CMD_FAST, ks_zcard, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_SORTEDSET | CMD_CAT_FAST, 0 },
+    { "zcount", 4, CMD_READONLY | CMD_FAST, ks_zcount, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_SORTEDSET | CMD_CAT_FAST, 0 },
+    { "zdiff", -3, CMD_READONLY | CMD_MOVABLEKEYS, ks_zdiff, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_SORTEDSET | CMD_CAT_SLOW, 0 },
+    { "zdiffstore", -4, CMD_WRITE | CMD_MOVABLEKEYS | CMD_DENYOOM, ks_zdiffstore, 2, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_SORTEDSET | CMD_CAT_SLOW, 0 },
+    { "zincrby", 4, CMD_WRITE | CMD_FAST | CMD_DENYOOM, ks_zincrby, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_SORTEDSET | CMD_CAT_FAST, 0 },
+    { "zinter", -3, CMD_READONLY | CMD_MOVABLEKEYS, ks_zinter, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_SORTEDSET | CMD_CAT_SLOW, 0 },
+    { "zintercard", -3, CMD_READONLY | CMD_MOVABLEKEYS, ks_zintercard, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_SORTEDSET | CMD_CAT_SLOW, 0 },
+    { "zinterstore", -4, CMD_WRITE | CMD_MOVABLEKEYS | CMD_DENYOOM, ks_zinterstore, 2, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_SORTEDSET | CMD_CAT_SLOW, 0 },
+    { "zlexcount", 4, CMD_READONLY | CMD_FAST, ks_zlexcount, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_SORTEDSET | CMD_CAT_FAST, 0 },
+    { "zmpop", -4, CMD_WRITE | CMD_MOVABLEKEYS, ks_zmpop, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_SORTEDSET | CMD_CAT_SLOW, 0 },
+    { "zmscore", -3, CMD_READONLY | CMD_FAST, ks_zmscore, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_SORTEDSET | CMD_CAT_FAST, 0 },
+    { "zpopmax", -2, CMD_WRITE | CMD_FAST, ks_zpopmax, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_SORTEDSET | CMD_CAT_FAST, 0 },
+    { "zpopmin", -2, CMD_WRITE | CMD_FAST, ks_zpopmin, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_SORTEDSET | CMD_CAT_FAST, 0 },
+    { "zrandmember", -2, CMD_READONLY, ks_zrandmember, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_SORTEDSET | CMD_CAT_SLOW, 0 },
+    { "zrange", -4, CMD_READONLY, ks_zrange, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_SORTEDSET | CMD_CAT_SLOW, 0 },
+    { "zrangebylex", -4, CMD_READONLY, ks_zrangebylex, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_SORTEDSET | CMD_CAT_SLOW, 0 },
+    { "zrangebyscore", -4, CMD_READONLY, ks_zrangebyscore, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_SORTEDSET | CMD_CAT_SLOW, 0 },
+    { "zrangestore", -5, CMD_WRITE | CMD_DENYOOM, ks_zrangestore, 2, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_SORTEDSET | CMD_CAT_SLOW, 0 },
+    { "zrank", 3, CMD_READONLY | CMD_FAST, ks_zrank, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_SORTEDSET | CMD_CAT_FAST, 0 },
+    { "zrem", -3, CMD_WRITE | CMD_FAST, ks_zrem, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_SORTEDSET | CMD_CAT_FAST, 0 },
+    { "zremrangebylex", 4, CMD_WRITE, ks_zremrangebylex, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_SORTEDSET | CMD_CAT_SLOW, 0 },
+    { "zremrangebyrank", 4, CMD_WRITE, ks_zremrangebyrank, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_SORTEDSET | CMD_CAT_SLOW, 0 },
+    { "zremrangebyscore", 4, CMD_WRITE, ks_zremrangebyscore, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_SORTEDSET | CMD_CAT_SLOW, 0 },
+    { "zrevrange", -4, CMD_READONLY, ks_zrevrange, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_SORTEDSET | CMD_CAT_SLOW, 0 },
+    { "zrevrangebylex", -4, CMD_READONLY, ks_zrevrangebylex, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_SORTEDSET | CMD_CAT_SLOW, 0 },
+    { "zrevrangebyscore", -4, CMD_READONLY, ks_zrevrangebyscore, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_SORTEDSET | CMD_CAT_SLOW, 0 },
+    { "zrevrank", 3, CMD_READONLY | CMD_FAST, ks_zrevrank, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_SORTEDSET | CMD_CAT_FAST, 0 },
+    { "zscan", -3, CMD_READONLY, ks_zscan, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_SORTEDSET | CMD_CAT_SLOW, 0 },
+    { "zscore", 3, CMD_READONLY | CMD_FAST, ks_zscore, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_SORTEDSET | CMD_CAT_FAST, 0 },
+    { "zunion", -3, CMD_READONLY | CMD_MOVABLEKEYS, ks_zunion, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_SORTEDSET | CMD_CAT_SLOW, 0 },
+    { "zunionstore", -4, CMD_WRITE | CMD_MOVABLEKEYS | CMD_DENYOOM, ks_zunionstore, 2, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_SORTEDSET | CMD_CAT_SLOW, 0 },
 };
 
 const size_t cmd_table_len = sizeof(cmd_table) / sizeof(cmd_table[0]);

@@ -22,6 +22,9 @@ struct cmd / struct cmd_keyspec declared in protocol/command.h:
     and its per-command operations (CMD_OP_*) from PROXY_OPS
     below, plus a few key-spec overrides (KEYSPEC_OVERRIDES) for specs Redis
     declares "unknown".
+  * for the proxy's ACLs (see "ACL section" below): each command's ACL
+    categories, its no_auth flag and the key specs' logical operation flags;
+    the category list itself (ACL CAT) goes to protocol/command_cat.h.
 
 Usage:
     python3 tools/gen_command_table.py --port 7801            # server already running
@@ -329,7 +332,7 @@ def parse_command(raw):
     specs = []
     rawspecs = raw[8] if len(raw) > 8 and raw[8] else []
     for i, ks in enumerate(rawspecs):
-        s = parse_keyspec(fullname, i, ks)
+        s = acl_keyspec_ops(parse_keyspec(fullname, i, ks), ks)  # ACL hook
         if s is not None:
             specs.append(s)
     for (name, idx) in KEYSPEC_OVERRIDES:
@@ -338,7 +341,7 @@ def parse_command(raw):
     subs = []
     if len(raw) > 9 and raw[9]:
         subs = sorted((parse_command(s) for s in raw[9]), key=lambda c: c["name"])
-    return {
+    cmd = {
         "fullname": fullname,
         "name": fullname.split("|", 1)[1] if "|" in fullname else fullname,
         "arity": arity,
@@ -346,6 +349,8 @@ def parse_command(raw):
         "specs": specs,
         "subs": subs,
     }
+    acl_parse_command(raw, cmd)  # ACL hook
+    return cmd
 
 
 def apply_proxy_flags(cmds):
@@ -385,6 +390,117 @@ def apply_proxy_flags(cmds):
 
 
 # --------------------------------------------------------------------------
+# ACL section (proxy/acl.c): everything the proxy's ACLs need from the
+# server, kept apart from the rest so it merges cleanly. The hooks into the
+# code above and below are one call each, marked "ACL hook".
+#
+#   * categories: `ACL CAT` gives Redis's own list in its own bit order; it
+#     becomes the X-macro CMD_CATEGORIES in protocol/command_cat.h (the enum
+#     cmd_cat, the names and cmd_cat_lookup() all come from it), and each
+#     command's and subcommand's categories (COMMAND INFO index 6) become
+#     its acl_categories bitmask;
+#   * acl_flags: CMD_ACL_NO_AUTH for commands Redis flags "no_auth" (AUTH,
+#     HELLO, QUIT, RESET): ACLs never refuse them;
+#   * key-spec ops: the logical operation flags of each key spec (access,
+#     insert, delete, update, variable_flags) that Redis 7.0's ACL %R/%W
+#     check reads (ACLSelectorCheckKey); kept in their own field so the
+#     RO/RW/OW/RM flags stay as they were. Overridden specs keep the ops of
+#     the spec they replace.
+# --------------------------------------------------------------------------
+
+ACL_KS_OPS = {
+    "access": "CMD_KS_OP_ACCESS",
+    "insert": "CMD_KS_OP_INSERT",
+    "delete": "CMD_KS_OP_DELETE",
+    "update": "CMD_KS_OP_UPDATE",
+    "variable_flags": "CMD_KS_OP_VARIABLE",
+}
+ACL_KS_OPS_ORDER = ["CMD_KS_OP_ACCESS", "CMD_KS_OP_INSERT", "CMD_KS_OP_DELETE",
+                    "CMD_KS_OP_UPDATE", "CMD_KS_OP_VARIABLE"]
+
+# Filled by acl_fetch(): category names in ACL CAT order ("keyspace", ...).
+ACL_CATEGORIES = []
+
+
+def acl_cat_ident(name):
+    return "CMD_CAT_" + name.upper().replace("-", "_")
+
+
+def acl_fetch(conn):
+    """ACL hook: read the category list (ACL CAT) before parsing commands."""
+    cats = conn.call("ACL", "CAT")
+    if not cats or len(cats) > 32:
+        raise GenError("ACL CAT returned %r: expected 1..32 categories" % (cats,))
+    for c in cats:
+        if not c.replace("-", "").isalnum() or c != c.lower():
+            raise GenError("unexpected category name %r" % c)
+    ACL_CATEGORIES[:] = cats
+
+
+def acl_parse_command(raw, cmd):
+    """ACL hook: categories and no_auth of one COMMAND INFO entry."""
+    cats = []
+    for c in (raw[6] if len(raw) > 6 and raw[6] else []):
+        if not c.startswith("@") or c[1:] not in ACL_CATEGORIES:
+            raise GenError("%s: category %r not in ACL CAT" % (cmd["fullname"], c))
+        cats.append(c[1:])
+    cmd["acl_categories"] = cats
+    cmd["acl_flags"] = ["CMD_ACL_NO_AUTH"] if "no_auth" in raw[2] else []
+
+
+def acl_keyspec_ops(spec, raw):
+    """ACL hook: a parsed key spec (maybe an override) plus its ops."""
+    if spec is None:
+        return None
+    flags = pairs(raw).get("flags", [])
+    return dict(spec, ops=[ACL_KS_OPS[x] for x in flags if x in ACL_KS_OPS])
+
+
+def acl_spec_fields(spec):
+    """ACL hook: trailing initializer of a struct cmd_keyspec."""
+    return ", %s" % cflags(spec.get("ops", []), ACL_KS_OPS_ORDER)
+
+
+def acl_entry_fields(c):
+    """ACL hook: trailing initializers of a struct cmd."""
+    cats = [acl_cat_ident(x) for x in ACL_CATEGORIES if x in c["acl_categories"]]
+    return ", %s, %s" % (" | ".join(cats) if cats else "0",
+                         " | ".join(c["acl_flags"]) if c["acl_flags"] else "0")
+
+
+def acl_generate_header(version):
+    """The X-macro of the categories: protocol/command_cat.h."""
+    out = ["""/*
+ * protocol/command_cat.h -- GENERATED FILE, do not edit by hand.
+ *
+ * Redis's ACL command categories, from `ACL CAT` of redis-server %s, in
+ * Redis's own order (which is also bit order), generated with
+ * protocol/command_table.c by tools/gen_command_table.py. The one
+ * declaration of the list: protocol/command.h builds enum cmd_cat from it,
+ * protocol/command.c the names that cmd_cat_lookup() searches.
+ *
+ * X(IDENT, "name"): CMD_CAT_IDENT is the bit, "name" what ACL rules say
+ * after "@".
+ */
+#ifndef REDSNANO_PROTOCOL_COMMAND_CAT_H
+#define REDSNANO_PROTOCOL_COMMAND_CAT_H
+
+#define CMD_CATEGORIES(X) \\""" % version]
+    for c in ACL_CATEGORIES:
+        out.append("    X(%s, %s) \\" % (acl_cat_ident(c)[len("CMD_CAT_"):], cstr(c)))
+    out.append("")
+    out.append("#define CMD_CATEGORY_COUNT %d" % len(ACL_CATEGORIES))
+    out.append("")
+    out.append("#endif")
+    out.append("")
+    return "\n".join(out)
+
+# --------------------------------------------------------------------------
+# (end of the ACL section)
+# --------------------------------------------------------------------------
+
+
+# --------------------------------------------------------------------------
 # Model -> C.
 # --------------------------------------------------------------------------
 
@@ -412,17 +528,18 @@ def emit_specs(out, c):
     out.append("static const struct cmd_keyspec %s[] = {" % arr)
     for s in c["specs"]:
         bs, fk = s["bs"], s["fk"]
-        out.append("    { %s, %d, %s, %s, %d, %d, %d, %s }," % (
+        out.append("    { %s, %d, %s, %s, %d, %d, %d, %s%s }," % (
             bs[0], bs[1], cstr(bs[2]), fk[0], fk[1], fk[2], fk[3],
-            cflags(s["flags"], KS_ORDER)))
+            cflags(s["flags"], KS_ORDER), acl_spec_fields(s)))  # ACL hook
     out.append("};")
     return arr
 
 
 def emit_entry(c, specs_arr, subs_arr):
-    return "    { %s, %d, %s, %s, %d, %s, %d, %s }," % (
+    return "    { %s, %d, %s, %s, %d, %s, %d, %s%s }," % (
         cstr(c["name"]), c["arity"], cflags(c["flags"], FLAG_ORDER),
-        specs_arr, len(c["specs"]), subs_arr, len(c["subs"]), c.get("op", "CMD_OP_NONE"))
+        specs_arr, len(c["specs"]), subs_arr, len(c["subs"]), c.get("op", "CMD_OP_NONE"),
+        acl_entry_fields(c))  # ACL hook
 
 
 def name_hash(name):
@@ -465,8 +582,9 @@ def generate(cmds, version):
  * Table and subcommand arrays are sorted by name (byte order, lower case):
  * cmd_lookup_sub() binary-searches them; cmd_lookup() goes through the hash
  * index cmd_table_hash at the end of this file.
- * Entry: { name, arity, flags, keyspecs, nkeyspecs, subcommands, nsubcommands, op }
- * Key spec: { bs, bs_pos, bs_keyword, fk, fk_a, fk_b, fk_c, flags }
+ * Entry: { name, arity, flags, keyspecs, nkeyspecs, subcommands, nsubcommands, op,
+ *          acl_categories, acl_flags }
+ * Key spec: { bs, bs_pos, bs_keyword, fk, fk_a, fk_b, fk_c, flags, ops }
  */
 #include "protocol/command.h"
 """ % version)
@@ -527,6 +645,7 @@ def main():
             if not version or not version.startswith("7."):
                 raise GenError("need redis-server 7.x, got %r" % version)
             raw = conn.call("COMMAND", "INFO")
+            acl_fetch(conn)  # ACL hook
         finally:
             conn.close()
         cmds = sorted((parse_command(r) for r in raw if r is not None), key=lambda c: c["name"])
@@ -536,6 +655,11 @@ def main():
         with open(tmp, "w") as f:
             f.write(text)
         os.replace(tmp, args.out)
+        # ACL hook: the category X-macro, next to the table.
+        cat_out = os.path.join(os.path.dirname(args.out), "command_cat.h")
+        with open(cat_out + ".tmp", "w") as f:
+            f.write(acl_generate_header(version))
+        os.replace(cat_out + ".tmp", cat_out)
         nsub = sum(len(c["subs"]) for c in cmds)
         print("%s: %d commands, %d subcommands, from redis-server %s"
               % (os.path.normpath(args.out), len(cmds), nsub, version))

@@ -599,3 +599,153 @@ Test(command_table, every_name_found_in_upper_case)
         cr_assert_eq(cmd_lookup(up, n), &cmd_table[i], "%.*s", (int)n, up);
     }
 }
+
+/* --- ACL categories and key-spec operations (for proxy/acl.c) ------------ */
+
+static uint32_t cats_of(const char *line)
+{
+    const struct cmd *c = t_resolve(line);
+
+    cr_assert_not_null(c, "%s", line);
+    return c->acl_categories;
+}
+
+/* As `COMMAND INFO` of redis-server 7.0.15 lists them (index 6). */
+Test(command_categories, as_redis_lists_them)
+{
+    cr_expect_eq(cats_of("get k"), CMD_CAT_READ | CMD_CAT_STRING | CMD_CAT_FAST);
+    cr_expect_eq(cats_of("flushall"),
+                 CMD_CAT_KEYSPACE | CMD_CAT_WRITE | CMD_CAT_SLOW | CMD_CAT_DANGEROUS);
+    cr_expect_eq(cats_of("config get x"), CMD_CAT_ADMIN | CMD_CAT_SLOW | CMD_CAT_DANGEROUS);
+    cr_expect_eq(cats_of("config"), CMD_CAT_SLOW);    /* the container itself */
+    cr_expect_eq(cats_of("set k v"), CMD_CAT_WRITE | CMD_CAT_STRING | CMD_CAT_SLOW);
+    cr_expect_eq(cats_of("publish c m"), CMD_CAT_PUBSUB | CMD_CAT_FAST);
+    cr_expect_eq(cats_of("blpop k 0"),
+                 CMD_CAT_WRITE | CMD_CAT_LIST | CMD_CAT_SLOW | CMD_CAT_BLOCKING);
+    cr_expect_eq(cats_of("multi"), CMD_CAT_FAST | CMD_CAT_TRANSACTION);
+    cr_expect_eq(cats_of("eval s 0"), CMD_CAT_SLOW | CMD_CAT_SCRIPTING);
+}
+
+Test(command_categories, lookup_by_name_any_case)
+{
+    cr_expect_eq(cmd_cat_lookup("read", 4), CMD_CAT_READ);
+    cr_expect_eq(cmd_cat_lookup("DANGEROUS", 9), CMD_CAT_DANGEROUS);
+    cr_expect_eq(cmd_cat_lookup("readx", 4), CMD_CAT_READ);  /* len, not NUL */
+    cr_expect_eq(cmd_cat_lookup("@read", 5), 0);
+    cr_expect_eq(cmd_cat_lookup("all", 3), 0);   /* @all is a rule, not a category */
+    cr_expect_eq(cmd_cat_lookup("", 0), 0);
+}
+
+Test(command_categories, names_in_redis_order)
+{
+    int i;
+
+    cr_expect_eq(CMD_CATEGORY_COUNT, 21);
+    cr_expect_str_eq(cmd_cat_name(0), "keyspace");
+    cr_expect_str_eq(cmd_cat_name(CMD_CATEGORY_COUNT - 1), "scripting");
+    cr_expect_null(cmd_cat_name(-1));
+    cr_expect_null(cmd_cat_name(CMD_CATEGORY_COUNT));
+    for (i = 0; i < CMD_CATEGORY_COUNT; i++) {
+        const char *n = cmd_cat_name(i);
+
+        cr_expect_eq(cmd_cat_lookup(n, strlen(n)), 1u << i, "%s", n);
+    }
+}
+
+Test(command_categories, every_command_has_some_and_every_category_is_used)
+{
+    uint32_t seen = 0;
+    size_t i, j;
+
+    for (i = 0; i < cmd_table_len; i++) {
+        const struct cmd *c = &cmd_table[i];
+
+        cr_expect_neq(c->acl_categories, 0, "%s", c->name);
+        seen |= c->acl_categories;
+        for (j = 0; j < c->nsubcommands; j++) {
+            cr_expect_neq(c->subcommands[j].acl_categories, 0, "%s|%s", c->name,
+                          c->subcommands[j].name);
+            seen |= c->subcommands[j].acl_categories;
+        }
+    }
+    cr_expect_eq(seen, (uint32_t)((1ull << CMD_CATEGORY_COUNT) - 1));
+}
+
+Test(command_categories, no_auth_commands)
+{
+    cr_expect_eq(t_resolve("auth p")->acl_flags, CMD_ACL_NO_AUTH);
+    cr_expect_eq(t_resolve("hello")->acl_flags, CMD_ACL_NO_AUTH);
+    cr_expect_eq(t_resolve("quit")->acl_flags, CMD_ACL_NO_AUTH);
+    cr_expect_eq(t_resolve("reset")->acl_flags, CMD_ACL_NO_AUTH);
+    cr_expect_eq(t_resolve("get k")->acl_flags, 0);
+    cr_expect_eq(t_resolve("ping")->acl_flags, 0);
+}
+
+/* Ops of each key, expected as `COMMAND GETKEYSANDFLAGS <line>` answers on
+ * redis-server 7.0.15 (access/insert/delete/update). */
+static void expect_ops(const char *line, int n, ...)
+{
+    struct t_call c;
+    const struct cmd *cmd;
+    int out[T_MAXARGS];
+    uint8_t ops[T_MAXARGS];
+    va_list ap;
+    int i, got;
+
+    t_split(&c, line);
+    cmd = cmd_lookup_argv(c.argc, c.argv, c.len);
+    cr_assert_not_null(cmd, "%s", line);
+    got = cmd_keys_ops(cmd, c.argc, c.argv, c.len, out, ops, T_MAXARGS);
+    cr_assert_eq(got, n, "%s: %d keys, expected %d", line, got, n);
+    va_start(ap, n);
+    for (i = 0; i < n; i++) {
+        int pos = va_arg(ap, int);
+        int op = va_arg(ap, int);
+
+        cr_expect_eq(out[i], pos, "%s: key %d at %d, expected %d", line, i, out[i], pos);
+        cr_expect_eq(ops[i], op, "%s: key %d ops %#x, expected %#x", line, i, ops[i], op);
+    }
+    va_end(ap);
+}
+
+#define A CMD_KS_OP_ACCESS
+#define I CMD_KS_OP_INSERT
+#define D CMD_KS_OP_DELETE
+#define U CMD_KS_OP_UPDATE
+
+Test(command_keys_ops, fixed_specs)
+{
+    expect_ops("get k", 1, 1, A);
+    expect_ops("lpush k v", 1, 1, I);
+    expect_ops("exists k", 1, 1, 0);
+    expect_ops("type k", 1, 1, 0);
+    expect_ops("del a b", 2, 1, D, 2, D);
+    expect_ops("getdel k", 1, 1, A | D);
+    expect_ops("rename a b", 2, 1, A | D, 2, U);
+    expect_ops("copy a b", 2, 1, A, 2, U);
+    expect_ops("lmove a b left left", 2, 1, A | D, 2, I);
+    expect_ops("xadd s * f v", 1, 1, U);
+    expect_ops("eval s 2 a b", 2, 3, A | U, 4, A | U);
+    expect_ops("sort k store d", 2, 1, A, 3, U);
+    /* Redis (migrateGetKeys) leaves out the empty key before KEYS; the key
+     * specs, read as they are, keep it: cmd_keys() returns it too. */
+    expect_ops("migrate h 1 '' 0 10 keys a b", 3, 3, A | D, 7, A | D, 8, A | D);
+    expect_ops("georadius k 1 1 1 km store d", 2, 1, A, 7, U);
+}
+
+Test(command_keys_ops, variable_specs_resolved)
+{
+    expect_ops("set k v", 1, 1, U);
+    expect_ops("set k v get", 1, 1, A | U);
+    expect_ops("set k v nx GET", 1, 1, A | U);
+    expect_ops("bitfield k get u8 0", 1, 1, A);
+    expect_ops("bitfield k get u8 0 overflow sat", 1, 1, A);
+    expect_ops("bitfield k set u8 0 1", 1, 1, A | U);
+    expect_ops("bitfield k get u8", 1, 1, A | U);   /* incomplete GET: not read-only */
+    expect_ops("bitfield k", 1, 1, A);
+}
+
+#undef A
+#undef I
+#undef D
+#undef U
