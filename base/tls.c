@@ -56,7 +56,9 @@ static unsigned long err_take(char *dst, size_t len, const char *fallback)
     unsigned long e = ERR_get_error();
     const char *r = e ? ERR_reason_error_string(e) : NULL;
 
-    if (r != NULL)
+    if (e != 0 && ERR_SYSTEM_ERROR(e))
+        snprintf(dst, len, "%s", strerror(ERR_GET_REASON(e)));   /* fopen's errno */
+    else if (r != NULL)
         snprintf(dst, len, "%s", r);
     else if (e != 0)
         snprintf(dst, len, "error:%08lX", e);

@@ -1,0 +1,639 @@
+/*
+ * tests/unit/test_tls.c — base/tls.c, the TLS engine over memory BIOs.
+ *
+ *   fixture: openssl CLI -> CA, server cert (localhost, 127.0.0.1),
+ *            client cert, second CA + client cert, in a temp dir
+ *   memory:  client tls_conn <--t_pump (bytes, any piece size)--> server tls_conn
+ *   sockets: libuv + tls_conn client -> redis-server --tls-port 9731
+ *            redis-cli --tls -> libuv + tls_conn server on 9732
+ *
+ * The memory tests prove the engine's contracts without a socket: the
+ * handshake in both roles, data both ways in big and 1-byte pieces,
+ * plaintext written before the handshake, every refusal with its reason
+ * (protocol mismatch, missing or foreign client certificate, wrong name,
+ * foreign server CA, plaintext on a TLS port), close_notify, sticky
+ * failures and the ctx reference count. The socket tests prove it talks to
+ * real TLS peers through a uv_stream.
+ */
+#include <criterion/criterion.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "base/tls.h"
+
+#define T_REDIS_PORT 9731          /* redis-server --tls-port */
+#define T_ECHO_PORT 9732           /* our TLS server for redis-cli */
+#define T_SOCKET_MS 10000          /* bound for a socket test's loop */
+#define T_BIG (1024 * 1024 + 7)    /* bytes sent each way in the big test */
+
+static char t_dir[64];             /* temp dir with the certificates */
+
+/* A file in the temp dir; the pointer stays valid for the whole test. */
+static const char *t_path(const char *name)
+{
+    static struct { char name[32]; char path[128]; } tab[32];
+    size_t i;
+
+    for (i = 0; i < 32 && tab[i].name[0]; i++)
+        if (strcmp(tab[i].name, name) == 0)
+            return tab[i].path;
+    cr_assert_lt(i, 32);
+    snprintf(tab[i].name, sizeof(tab[i].name), "%s", name);
+    snprintf(tab[i].path, sizeof(tab[i].path), "%s/%s", t_dir, name);
+    return tab[i].path;
+}
+
+static void t_sh(const char *fmt, ...)
+{
+    char cmd[2048];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof(cmd), fmt, ap);
+    va_end(ap);
+    int rc = system(cmd);
+    cr_assert_eq(rc, 0, "command failed (%d): %s", rc, cmd);
+}
+
+/* A key and a certificate signed by ca (or self-signed when ca is NULL). */
+static void t_cert(const char *name, const char *cn, const char *ca, const char *ext)
+{
+    const char *gen = "openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+
+    if (ca == NULL) {
+        t_sh("cd %s && %s -x509 -days 2 -keyout %s.key -out %s.crt -subj '/CN=%s' "
+             "-config t.cnf -extensions %s 2>>openssl.log", t_dir, gen, name, name, cn, ext);
+        return;
+    }
+    t_sh("cd %s && %s -keyout %s.key -out %s.csr -subj '/CN=%s' -config t.cnf 2>>openssl.log"
+         " && openssl x509 -req -days 2 -in %s.csr -CA %s.crt -CAkey %s.key -CAcreateserial"
+         " -out %s.crt -extfile t.cnf -extensions %s 2>>openssl.log",
+         t_dir, gen, name, name, cn, name, ca, ca, name, ext);
+}
+
+static void t_certs(void)
+{
+    snprintf(t_dir, sizeof(t_dir), "/tmp/rs-tls-XXXXXX");
+    cr_assert_not_null(mkdtemp(t_dir));
+    FILE *f = fopen(t_path("t.cnf"), "w");
+    cr_assert_not_null(f);
+    fputs("[req]\ndistinguished_name = dn\n[dn]\n"
+          "[ca_ext]\nbasicConstraints = critical,CA:true\n"
+          "keyUsage = critical,keyCertSign,cRLSign\nsubjectKeyIdentifier = hash\n"
+          "[server_ext]\nbasicConstraints = CA:false\n"
+          "subjectAltName = DNS:localhost,IP:127.0.0.1\nextendedKeyUsage = serverAuth\n"
+          "[client_ext]\nbasicConstraints = CA:false\nextendedKeyUsage = clientAuth\n", f);
+    fclose(f);
+    t_cert("ca", "Test CA", NULL, "ca_ext");
+    t_cert("server", "localhost", "ca", "server_ext");
+    t_cert("client", "client", "ca", "client_ext");
+    t_cert("ca2", "Other CA", NULL, "ca_ext");
+    t_cert("client2", "client2", "ca2", "client_ext");
+}
+
+static void t_cleanup(void)
+{
+    if (t_dir[0] && getenv("TLS_TEST_KEEP") == NULL)
+        t_sh("rm -rf %s", t_dir);
+}
+
+TestSuite(tls, .init = t_certs, .fini = t_cleanup, .timeout = 60);
+
+/* ---- configurations ---------------------------------------------------- */
+
+static struct tls_opts t_server_opts(void)
+{
+    return (struct tls_opts){
+        .cert_file = (t_path("server.crt")),
+        .key_file = (t_path("server.key")),
+        .ca_file = (t_path("ca.crt")),
+        .auth_clients = TLS_AUTH_NO,
+    };
+}
+
+static struct tls_opts t_client_opts(void)
+{
+    return (struct tls_opts){ .ca_file = (t_path("ca.crt")), .server_name = "localhost" };
+}
+
+static struct tls_ctx *t_ctx(const struct tls_opts *o, int server)
+{
+    char err[512] = "";
+    struct tls_ctx *ctx = server ? tls_ctx_new_server(o, err, sizeof(err))
+                                 : tls_ctx_new_client(o, err, sizeof(err));
+    cr_assert_not_null(ctx, "ctx: %s", err);
+    return ctx;
+}
+
+/* ---- an engine pair in memory ------------------------------------------- */
+
+struct t_end {
+    struct tls_conn *c;            /* the engine */
+    struct buf plain;              /* plaintext read from it */
+    int eof;                       /* tls_read returned TLS_EOF */
+    long err;                      /* first negative tls_read / tls_feed result */
+};
+
+static void t_read_all(struct t_end *e)
+{
+    char tmp[5000];
+    long n;
+
+    while ((n = tls_read(e->c, tmp, sizeof(tmp))) > 0)
+        cr_assert_eq(buf_append(&e->plain, tmp, (size_t)n), 0);
+    if (n == TLS_EOF)
+        e->eof = 1;
+    else if (n < 0 && e->err == 0)
+        e->err = n;
+}
+
+/* Move from's ciphertext into to, in pieces of at most piece bytes.
+ * Returns the bytes moved. */
+static size_t t_move(struct t_end *from, struct t_end *to, size_t piece)
+{
+    const char *p;
+    size_t n, moved = 0;
+
+    while (tls_pending_out(from->c, &p, &n) > 0) {
+        size_t k = n < piece ? n : piece;
+        int rc = tls_feed(to->c, p, k);
+        tls_consume_out(from->c, k);
+        moved += k;
+        if (rc < 0 && to->err == 0)
+            to->err = rc;
+        t_read_all(to);
+    }
+    return moved;
+}
+
+/* Shuttle bytes both ways until both engines are quiet. */
+static void t_pump(struct t_end *a, struct t_end *b, size_t piece)
+{
+    for (int i = 0; i < 10000; i++) {
+        size_t moved = t_move(a, b, piece);
+        moved += t_move(b, a, piece);
+        if (moved == 0)
+            return;
+    }
+    cr_assert_fail("engines never went quiet");
+}
+
+static void t_end_free(struct t_end *e)
+{
+    tls_conn_free(e->c);
+    buf_free(&e->plain);
+}
+
+/* A client and a server from the given options, handshaken. */
+static void t_pair(const struct tls_opts *so, const struct tls_opts *co, struct t_end *s,
+                   struct t_end *c)
+{
+    struct tls_ctx *sctx = t_ctx(so, 1), *cctx = t_ctx(co, 0);
+
+    memset(s, 0, sizeof(*s));
+    memset(c, 0, sizeof(*c));
+    s->c = tls_conn_new(sctx, NULL);
+    c->c = tls_conn_new(cctx, NULL);
+    cr_assert(s->c && c->c);
+    tls_ctx_unref(sctx);           /* the connections keep their ctx alive */
+    tls_ctx_unref(cctx);
+    t_pump(c, s, SIZE_MAX);
+}
+
+static int t_plain_is(const struct t_end *e, const char *s)
+{
+    return buf_unread(&e->plain) == strlen(s) && memcmp(e->plain.data + e->plain.pos, s, strlen(s)) == 0;
+}
+
+#define T_REASON_HAS(end, text) \
+    cr_assert(strstr(tls_reason((end)->c), (text)) != NULL, "reason '%s' lacks '%s'", \
+              tls_reason((end)->c), (text))
+
+/* ---- handshake and data ------------------------------------------------- */
+
+Test(tls, handshake_then_ping_pong_written_before_it_completes)
+{
+    struct tls_opts so = t_server_opts(), co = t_client_opts();
+    struct tls_ctx *sctx = t_ctx(&so, 1), *cctx = t_ctx(&co, 0);
+    struct t_end s = { .c = tls_conn_new(sctx, NULL) }, c = { .c = tls_conn_new(cctx, NULL) };
+
+    tls_ctx_unref(sctx);
+    tls_ctx_unref(cctx);
+    const char *hello;
+    size_t n;
+    cr_assert_gt(tls_pending_out(c.c, &hello, &n), 0, "the ClientHello waits at once");
+    cr_assert_eq(tls_write(c.c, "PING\r\n", 6), 0, "buffered until the handshake is done");
+    t_pump(&c, &s, SIZE_MAX);
+    cr_assert(tls_handshake_done(c.c) && tls_handshake_done(s.c));
+    cr_assert_eq(s.err, 0, "%s", tls_reason(s.c));
+    cr_assert(t_plain_is(&s, "PING\r\n"));
+    cr_assert_str_eq(tls_version(c.c), "TLSv1.3");
+    cr_assert_str_eq(tls_version(s.c), "TLSv1.3");
+    cr_assert_str_neq(tls_cipher(s.c), "");
+    cr_assert(tls_peer_verified(c.c), "the client verified the server");
+    cr_assert_not(tls_peer_verified(s.c), "auth-clients no: nothing to verify");
+    cr_assert_eq(tls_write(s.c, "+PONG\r\n", 7), 0);
+    t_pump(&c, &s, SIZE_MAX);
+    cr_assert(t_plain_is(&c, "+PONG\r\n"));
+    cr_assert_str_eq(tls_reason(c.c), "");
+    t_end_free(&s);
+    t_end_free(&c);
+}
+
+/* Send len bytes of a pattern from a to b in pieces, check they arrive whole. */
+static void t_transfer(struct t_end *a, struct t_end *b, size_t len, size_t wpiece, size_t fpiece,
+                       unsigned seed)
+{
+    char *data = malloc(len);
+    cr_assert_not_null(data);
+    for (size_t i = 0; i < len; i++)
+        data[i] = (char)((i * 31 + seed) ^ (i >> 8));
+    buf_reset(&b->plain);
+    for (size_t off = 0; off < len; off += wpiece) {
+        size_t k = len - off < wpiece ? len - off : wpiece;
+        cr_assert_eq(tls_write(a->c, data + off, k), 0);
+        if (wpiece < 64)
+            t_pump(a, b, fpiece);  /* 1-byte writes: one record each, moved at once */
+    }
+    t_pump(a, b, fpiece);
+    cr_assert_eq(buf_unread(&b->plain), len);
+    cr_assert(memcmp(b->plain.data + b->plain.pos, data, len) == 0, "bytes differ");
+    free(data);
+}
+
+Test(tls, a_megabyte_each_way_in_big_writes)
+{
+    struct tls_opts so = t_server_opts(), co = t_client_opts();
+    struct t_end s, c;
+
+    t_pair(&so, &co, &s, &c);
+    t_transfer(&c, &s, T_BIG, T_BIG, SIZE_MAX, 1);
+    t_transfer(&s, &c, T_BIG, 100000, 65536, 2);
+    cr_assert_eq(s.err + c.err, 0);
+    t_end_free(&s);
+    t_end_free(&c);
+}
+
+Test(tls, handshake_and_data_fed_one_byte_at_a_time)
+{
+    struct tls_opts so = t_server_opts(), co = t_client_opts();
+    struct tls_ctx *sctx = t_ctx(&so, 1), *cctx = t_ctx(&co, 0);
+    struct t_end s = { .c = tls_conn_new(sctx, NULL) }, c = { .c = tls_conn_new(cctx, NULL) };
+
+    tls_ctx_unref(sctx);
+    tls_ctx_unref(cctx);
+    t_pump(&c, &s, 1);
+    cr_assert(tls_handshake_done(c.c) && tls_handshake_done(s.c));
+    t_transfer(&c, &s, 300, 1, 1, 3);
+    t_transfer(&s, &c, 20000, 7000, 1, 4);
+    cr_assert_eq(s.err + c.err, 0);
+    t_end_free(&s);
+    t_end_free(&c);
+}
+
+Test(tls, tls12_works_and_ciphersuites_are_applied)
+{
+    struct tls_opts so = t_server_opts(), co = t_client_opts();
+    struct t_end s, c;
+
+    so.protocols = "TLSv1.2";
+    so.ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256";
+    t_pair(&so, &co, &s, &c);
+    cr_assert_str_eq(tls_version(c.c), "TLSv1.2");
+    cr_assert_str_eq(tls_cipher(c.c), "ECDHE-ECDSA-AES128-GCM-SHA256");
+    t_transfer(&c, &s, 5000, 5000, SIZE_MAX, 5);
+    t_end_free(&s);
+    t_end_free(&c);
+
+    so.protocols = NULL;
+    so.ciphers = NULL;
+    so.ciphersuites = "TLS_CHACHA20_POLY1305_SHA256";
+    t_pair(&so, &co, &s, &c);
+    cr_assert_str_eq(tls_cipher(s.c), "TLS_CHACHA20_POLY1305_SHA256");
+    t_end_free(&s);
+    t_end_free(&c);
+}
+
+/* ---- refusals ----------------------------------------------------------- */
+
+Test(tls, tls12_only_server_refuses_a_tls13_only_client)
+{
+    struct tls_opts so = t_server_opts(), co = t_client_opts();
+    struct t_end s, c;
+
+    so.protocols = "TLSv1.2";
+    co.protocols = "TLSv1.3";
+    t_pair(&so, &co, &s, &c);
+    cr_assert_eq(tls_status(s.c), -EPROTO);
+    cr_assert_eq(tls_status(c.c), -EPROTO);
+    cr_assert_not(tls_handshake_done(c.c));
+    T_REASON_HAS(&s, "unsupported protocol");
+    T_REASON_HAS(&c, "protocol version");    /* the server's alert */
+    t_end_free(&s);
+    t_end_free(&c);
+}
+
+Test(tls, required_client_cert_missing_fails_on_both_sides)
+{
+    struct tls_opts so = t_server_opts(), co = t_client_opts();
+    struct t_end s, c;
+
+    so.auth_clients = TLS_AUTH_YES;
+    t_pair(&so, &co, &s, &c);
+    cr_assert_eq(tls_status(s.c), -EPROTO);
+    T_REASON_HAS(&s, "peer did not return a certificate");
+    /* TLS 1.3: the client finished first, the alert reaches it as a read error. */
+    cr_assert_eq(c.err, -EPROTO);
+    T_REASON_HAS(&c, "certificate required");
+    cr_assert_eq(tls_write(c.c, "x", 1), -EPROTO, "failures are sticky");
+    t_end_free(&s);
+    t_end_free(&c);
+}
+
+Test(tls, required_client_cert_present_is_verified)
+{
+    struct tls_opts so = t_server_opts(), co = t_client_opts();
+    struct t_end s, c;
+
+    so.auth_clients = TLS_AUTH_YES;
+    co.cert_file = t_path("client.crt");
+    co.key_file = t_path("client.key");
+    t_pair(&so, &co, &s, &c);
+    cr_assert_eq(tls_status(s.c), 0, "%s", tls_reason(s.c));
+    cr_assert(tls_peer_verified(s.c));
+    t_transfer(&c, &s, 100, 100, SIZE_MAX, 6);
+    cr_assert_eq(c.err, 0, "%s", tls_reason(c.c));
+    t_end_free(&s);
+    t_end_free(&c);
+}
+
+Test(tls, optional_client_cert_may_be_absent)
+{
+    struct tls_opts so = t_server_opts(), co = t_client_opts();
+    struct t_end s, c;
+
+    so.auth_clients = TLS_AUTH_OPTIONAL;
+    t_pair(&so, &co, &s, &c);
+    t_transfer(&c, &s, 100, 100, SIZE_MAX, 7);
+    cr_assert_eq(tls_status(s.c), 0, "%s", tls_reason(s.c));
+    cr_assert_not(tls_peer_verified(s.c));
+    t_end_free(&s);
+    t_end_free(&c);
+}
+
+Test(tls, client_cert_from_another_ca_is_refused)
+{
+    struct tls_opts so = t_server_opts(), co = t_client_opts();
+    struct t_end s, c;
+
+    so.auth_clients = TLS_AUTH_YES;
+    co.cert_file = t_path("client2.crt");
+    co.key_file = t_path("client2.key");
+    t_pair(&so, &co, &s, &c);
+    cr_assert_eq(tls_status(s.c), -EPROTO);
+    T_REASON_HAS(&s, "certificate verify failed: unable to get local issuer certificate");
+    cr_assert_eq(c.err, -EPROTO);
+    T_REASON_HAS(&c, "alert unknown ca");
+    t_end_free(&s);
+    t_end_free(&c);
+}
+
+Test(tls, server_name_must_match_the_certificate)
+{
+    struct tls_opts so = t_server_opts(), co = t_client_opts();
+    struct t_end s, c;
+
+    co.server_name = "redis.example.com";
+    t_pair(&so, &co, &s, &c);
+    cr_assert_eq(tls_status(c.c), -EPROTO);
+    T_REASON_HAS(&c, "certificate verify failed: hostname mismatch");
+    cr_assert_eq(tls_status(s.c), -EPROTO, "the client's alert reaches the server");
+    T_REASON_HAS(&s, "bad certificate");
+    t_end_free(&s);
+    t_end_free(&c);
+}
+
+Test(tls, per_connection_name_overrides_and_ip_literals_match_ip_sans)
+{
+    struct tls_opts so = t_server_opts(), co = t_client_opts();
+    struct tls_ctx *sctx = t_ctx(&so, 1), *cctx = t_ctx(&co, 0);
+    static const struct { const char *name; const char *reason; } cases[] = {
+        { "127.0.0.1", NULL },
+        { "127.0.0.2", "IP address mismatch" },
+        { "other.example", "hostname mismatch" },
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct t_end s = { .c = tls_conn_new(sctx, NULL) };
+        struct t_end c = { .c = tls_conn_new(cctx, cases[i].name) };
+        t_pump(&c, &s, SIZE_MAX);
+        if (cases[i].reason == NULL) {
+            cr_assert_eq(tls_status(c.c), 0, "%s: %s", cases[i].name, tls_reason(c.c));
+            cr_assert(tls_peer_verified(c.c));
+        } else {
+            cr_assert_eq(tls_status(c.c), -EPROTO, "%s", cases[i].name);
+            T_REASON_HAS(&c, cases[i].reason);
+        }
+        t_end_free(&s);
+        t_end_free(&c);
+    }
+    tls_ctx_unref(sctx);
+    tls_ctx_unref(cctx);
+}
+
+Test(tls, server_signed_by_an_untrusted_ca_is_refused)
+{
+    struct tls_opts so = t_server_opts(), co = t_client_opts();
+    struct t_end s, c;
+
+    co.ca_file = t_path("ca2.crt");
+    t_pair(&so, &co, &s, &c);
+    cr_assert_eq(tls_status(c.c), -EPROTO);
+    /* OpenSSL completes the server's chain from its CA file, so the client
+     * sees our CA as an untrusted root. */
+    T_REASON_HAS(&c, "certificate verify failed: self-signed certificate in certificate chain");
+    t_end_free(&s);
+    t_end_free(&c);
+
+    co.insecure = 1;               /* unless verification is off */
+    t_pair(&so, &co, &s, &c);
+    cr_assert_eq(tls_status(c.c), 0, "%s", tls_reason(c.c));
+    cr_assert(tls_handshake_done(c.c));
+    cr_assert_not(tls_peer_verified(c.c));
+    t_end_free(&s);
+    t_end_free(&c);
+}
+
+Test(tls, plaintext_ping_on_a_tls_port_fails_with_wrong_version_number)
+{
+    struct tls_opts so = t_server_opts();
+    struct tls_ctx *sctx = t_ctx(&so, 1);
+    struct tls_conn *s = tls_conn_new(sctx, NULL);
+
+    tls_ctx_unref(sctx);
+    cr_assert_eq(tls_feed(s, "PING\r\n", 6), -EPROTO);
+    cr_assert_eq(tls_status(s), -EPROTO);
+    cr_assert_str_eq(tls_reason(s), "wrong version number");
+    cr_assert_eq(tls_feed(s, "PING\r\n", 6), -EPROTO, "sticky: no more parsing");
+    char tmp[16];
+    cr_assert_eq(tls_read(s, tmp, sizeof(tmp)), -EPROTO);
+    tls_conn_free(s);
+}
+
+Test(tls, garbage_after_the_handshake_fails_the_connection)
+{
+    struct tls_opts so = t_server_opts(), co = t_client_opts();
+    struct t_end s, c;
+
+    t_pair(&so, &co, &s, &c);
+    static const char junk[] = "\x17\x03\x03\x00\x20" "0123456789abcdef0123456789abcdef";
+    cr_assert_eq(tls_feed(s.c, junk, sizeof(junk) - 1), 0, "records are opened by tls_read");
+    t_read_all(&s);
+    cr_assert_eq(s.err, -EPROTO);
+    cr_assert_str_neq(tls_reason(s.c), "");
+    const char *p;
+    size_t n;
+    cr_assert_gt(tls_pending_out(s.c, &p, &n), 0, "an alert waits for the peer");
+    t_end_free(&s);
+    t_end_free(&c);
+}
+
+/* ---- close -------------------------------------------------------------- */
+
+Test(tls, close_notify_ends_the_stream_after_the_data_before_it)
+{
+    struct tls_opts so = t_server_opts(), co = t_client_opts();
+    struct t_end s, c;
+
+    t_pair(&so, &co, &s, &c);
+    cr_assert_eq(tls_write(c.c, "QUIT\r\n", 6), 0);
+    cr_assert_eq(tls_shutdown(c.c), 0);
+    cr_assert_eq(tls_shutdown(c.c), 0, "a second shutdown does nothing");
+    cr_assert_eq(tls_write(c.c, "x", 1), -EPIPE);
+    t_pump(&c, &s, SIZE_MAX);
+    cr_assert(t_plain_is(&s, "QUIT\r\n"));
+    cr_assert(s.eof, "the server read TLS_EOF");
+    cr_assert_eq(tls_status(s.c), 0, "a clean end is not a failure");
+    cr_assert_str_eq(tls_reason(s.c), "close_notify received");
+    cr_assert_eq(tls_write(s.c, "+OK\r\n", 5), -EPIPE, "nothing after the peer's close_notify");
+    cr_assert_eq(tls_shutdown(s.c), 0);
+    t_pump(&c, &s, SIZE_MAX);
+    cr_assert(c.eof, "the client read the server's close_notify");
+    char tmp[8];
+    cr_assert_eq(tls_read(s.c, tmp, sizeof(tmp)), TLS_EOF, "EOF stays EOF");
+    t_end_free(&s);
+    t_end_free(&c);
+}
+
+Test(tls, shutdown_before_the_handshake_sends_nothing)
+{
+    struct tls_opts so = t_server_opts();
+    struct tls_ctx *sctx = t_ctx(&so, 1);
+    struct tls_conn *s = tls_conn_new(sctx, NULL);
+    const char *p;
+    size_t n;
+
+    cr_assert_eq(tls_write(s, "early", 5), 0);
+    cr_assert_eq(tls_shutdown(s), 0);
+    cr_assert_eq(tls_pending_out(s, &p, &n), 0);
+    tls_conn_free(s);
+    tls_ctx_unref(sctx);
+}
+
+/* ---- configuration ------------------------------------------------------ */
+
+Test(tls, reload_new_ctx_for_new_connections_old_ones_keep_theirs)
+{
+    struct tls_opts so = t_server_opts(), co = t_client_opts();
+    struct tls_ctx *old = t_ctx(&so, 1), *cctx = t_ctx(&co, 0);
+    struct t_end s1 = { .c = tls_conn_new(old, NULL) }, c1 = { .c = tls_conn_new(cctx, NULL) };
+
+    so.protocols = "TLSv1.2";      /* the "reloaded" configuration */
+    struct tls_ctx *cur = t_ctx(&so, 1);
+    tls_ctx_unref(old);            /* replaced: freed when s1 goes */
+    struct t_end s2 = { .c = tls_conn_new(cur, NULL) }, c2 = { .c = tls_conn_new(cctx, NULL) };
+    t_pump(&c1, &s1, SIZE_MAX);
+    t_pump(&c2, &s2, SIZE_MAX);
+    cr_assert_str_eq(tls_version(s1.c), "TLSv1.3", "the old connection kept the old ctx");
+    cr_assert_str_eq(tls_version(s2.c), "TLSv1.2");
+    t_transfer(&c1, &s1, 1000, 1000, SIZE_MAX, 8);
+    t_end_free(&s1);
+    t_end_free(&c1);
+    t_end_free(&s2);
+    t_end_free(&c2);
+    cr_assert_eq(tls_ctx_ref(cur), cur);
+    tls_ctx_unref(cur);
+    tls_ctx_unref(cur);
+    tls_ctx_unref(cctx);
+    tls_ctx_unref(NULL);
+}
+
+Test(tls, configuration_errors_name_what_and_why)
+{
+    struct tls_opts so = t_server_opts();
+    char err[512];
+
+    so.cert_file = t_path("missing.crt");
+    cr_assert_null(tls_ctx_new_server(&so, err, sizeof(err)));
+    cr_assert(strstr(err, "cannot load certificate") && strstr(err, "missing.crt") &&
+              strstr(err, "No such file"), "%s", err);
+
+    so = t_server_opts();
+    so.key_file = t_path("client.key");
+    cr_assert_null(tls_ctx_new_server(&so, err, sizeof(err)));
+    cr_assert(strstr(err, "cannot load private key") && strstr(err, "key values mismatch"), "%s", err);
+
+    so = t_server_opts();
+    so.protocols = "TLSv1.2 TLSv9";
+    cr_assert_null(tls_ctx_new_server(&so, err, sizeof(err)));
+    cr_assert(strstr(err, "invalid protocol 'TLSv9'"), "%s", err);
+
+    so = t_server_opts();
+    so.ciphers = "NO-SUCH-CIPHER";
+    cr_assert_null(tls_ctx_new_server(&so, err, sizeof(err)));
+    cr_assert(strstr(err, "invalid ciphers 'NO-SUCH-CIPHER'"), "%s", err);
+
+    so = t_server_opts();
+    so.ca_file = NULL;
+    so.auth_clients = TLS_AUTH_YES;
+    cr_assert_null(tls_ctx_new_server(&so, err, sizeof(err)));
+    cr_assert(strstr(err, "needs a CA"), "%s", err);
+
+    so = t_server_opts();
+    so.ca_file = t_path("server.key");
+    so.auth_clients = TLS_AUTH_OPTIONAL;
+    cr_assert_null(tls_ctx_new_server(&so, err, sizeof(err)));
+    cr_assert(strstr(err, "cannot load CA"), "%s", err);
+
+    struct tls_opts co = { .cert_file = NULL };
+    cr_assert_null(tls_ctx_new_server(&co, err, sizeof(err)));
+    cr_assert(strstr(err, "needs a certificate"), "%s", err);
+}
+
+Test(tls, auth_clients_words)
+{
+    enum tls_auth a = TLS_AUTH_NO;
+
+    cr_assert_eq(tls_auth_parse("yes", &a), 0);
+    cr_assert_eq(a, TLS_AUTH_YES);
+    cr_assert_eq(tls_auth_parse("OPTIONAL", &a), 0);
+    cr_assert_eq(a, TLS_AUTH_OPTIONAL);
+    cr_assert_eq(tls_auth_parse("no", &a), 0);
+    cr_assert_eq(a, TLS_AUTH_NO);
+    cr_assert_eq(tls_auth_parse("maybe", &a), -EINVAL);
+    cr_assert_eq(a, TLS_AUTH_NO);
+}
