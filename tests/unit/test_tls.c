@@ -637,3 +637,253 @@ Test(tls, auth_clients_words)
     cr_assert_eq(tls_auth_parse("maybe", &a), -EINVAL);
     cr_assert_eq(a, TLS_AUTH_NO);
 }
+
+/* ---- real sockets: a tls_conn on a uv_tcp_t ----------------------------- */
+
+/* One TLS connection on a TCP handle, integrated the way the proxy would:
+ * read callback -> tls_feed -> tls_read loop; any output -> one uv_write. */
+struct t_uv {
+    uv_tcp_t tcp;                  /* the socket (data = this) */
+    struct tls_conn *tls;          /* its engine */
+    struct buf plain;              /* plaintext received */
+    void (*on_plain)(struct t_uv *u); /* new plaintext arrived */
+    int heap;                      /* free this struct in the close callback */
+    int ending;                    /* shutdown or close started */
+    char why[TLS_REASON_MAX];      /* the TLS failure, logged once */
+    char rbuf[16384];              /* read buffer */
+};
+
+static void t_uv_write_done(uv_write_t *w, int status)
+{
+    free(w);
+}
+
+/* Write all pending ciphertext in one uv_write (the buffer lives after
+ * the request and dies with it in the write callback). */
+static void t_uv_flush(struct t_uv *u)
+{
+    struct buf out = { 0 };
+
+    if (tls_take_out(u->tls, &out) > 0) {
+        size_t n = buf_unread(&out);
+        uv_write_t *w = malloc(sizeof(*w) + n);
+        cr_assert_not_null(w);
+        memcpy(w + 1, out.data + out.pos, n);
+        uv_buf_t b = uv_buf_init((char *)(w + 1), (unsigned)n);
+        if (uv_write(w, (uv_stream_t *)&u->tcp, &b, 1, t_uv_write_done) != 0)
+            free(w);
+    }
+    buf_free(&out);
+}
+
+static void t_uv_closed(uv_handle_t *h)
+{
+    struct t_uv *u = h->data;
+
+    tls_conn_free(u->tls);
+    u->tls = NULL;
+    buf_free(&u->plain);
+    if (u->heap)
+        free(u);
+}
+
+static void t_uv_shut_done(uv_shutdown_t *req, int status)
+{
+    uv_close((uv_handle_t *)req->handle, t_uv_closed);
+    free(req);
+}
+
+/* Flush (close_notify or alert included), then FIN, then close. */
+static void t_uv_end(struct t_uv *u)
+{
+    if (u->ending)
+        return;
+    u->ending = 1;
+    t_uv_flush(u);
+    uv_read_stop((uv_stream_t *)&u->tcp);
+    uv_shutdown_t *req = malloc(sizeof(*req));
+    if (req == NULL || uv_shutdown(req, (uv_stream_t *)&u->tcp, t_uv_shut_done) != 0) {
+        free(req);
+        uv_close((uv_handle_t *)&u->tcp, t_uv_closed);
+    }
+}
+
+static void t_uv_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
+{
+    struct t_uv *u = h->data;
+
+    *b = uv_buf_init(u->rbuf, sizeof(u->rbuf));
+}
+
+static void t_uv_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
+{
+    struct t_uv *u = st->data;
+    char tmp[4096];
+    long n = 0;
+
+    if (nread == 0)
+        return;
+    if (nread < 0) {               /* socket EOF or error: nothing more to say */
+        uv_read_stop(st);
+        if (!u->ending) {
+            u->ending = 1;
+            uv_close((uv_handle_t *)st, t_uv_closed);
+        }
+        return;
+    }
+    if (tls_feed(u->tls, b->base, (size_t)nread) == 0) {
+        while ((n = tls_read(u->tls, tmp, sizeof(tmp))) > 0)
+            buf_append(&u->plain, tmp, (size_t)n);
+        if (buf_unread(&u->plain) > 0 && u->on_plain)
+            u->on_plain(u);
+    }
+    if (tls_status(u->tls) < 0) {  /* logged once: kept for the assertion */
+        snprintf(u->why, sizeof(u->why), "%s", tls_reason(u->tls));
+        t_uv_end(u);               /* the alert goes out first */
+    } else if (n == TLS_EOF) {
+        tls_shutdown(u->tls);
+        t_uv_end(u);
+    } else {
+        t_uv_flush(u);
+    }
+}
+
+static struct sockaddr_in t_addr(int port)
+{
+    struct sockaddr_in a;
+
+    cr_assert_eq(uv_ip4_addr("127.0.0.1", port, &a), 0);
+    return a;
+}
+
+/* ---- redis-server --tls-port ------------------------------------------- */
+
+static pid_t t_redis_pid;
+
+/* Start redis-server with TLS on port; returns 0 when it accepts
+ * connections, or -1 with why set (no TLS support, not installed). */
+static int t_redis_start(int port, char *why, size_t len)
+{
+    char portstr[16];
+
+    snprintf(portstr, sizeof(portstr), "%d", port);
+    t_redis_pid = fork();
+    cr_assert_geq(t_redis_pid, 0);
+    if (t_redis_pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        int fd = open(t_path("redis.log"), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        execlp("redis-server", "redis-server", "--port", "0", "--tls-port", portstr,
+               "--bind", "127.0.0.1", "--tls-cert-file", t_path("server.crt"),
+               "--tls-key-file", t_path("server.key"), "--tls-ca-cert-file", t_path("ca.crt"),
+               "--tls-auth-clients", "no", "--save", "", "--appendonly", "no",
+               "--dir", t_dir, (char *)NULL);
+        _exit(127);
+    }
+    struct sockaddr_in a = t_addr(port);
+    for (int i = 0; i < 200; i++) {
+        int st;
+        if (waitpid(t_redis_pid, &st, WNOHANG) == t_redis_pid) {
+            t_redis_pid = 0;
+            snprintf(why, len, "redis-server exited (%s): no TLS support? see %s",
+                     WIFEXITED(st) && WEXITSTATUS(st) == 127 ? "not installed" : "failed",
+                     t_path("redis.log"));
+            return -1;
+        }
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        int ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+        close(fd);
+        if (ok)
+            return 0;
+        usleep(25000);
+    }
+    snprintf(why, len, "redis-server did not listen on %d within 5 s", port);
+    return -1;
+}
+
+static void t_redis_stop(void)
+{
+    if (t_redis_pid > 0) {
+        kill(t_redis_pid, SIGTERM);
+        waitpid(t_redis_pid, NULL, 0);
+        t_redis_pid = 0;
+    }
+}
+
+static uv_timer_t t_deadline;      /* ends a socket test that hangs */
+static int t_timed_out;
+
+static void t_deadline_fired(uv_timer_t *t)
+{
+    t_timed_out = 1;
+    uv_stop(t->loop);
+}
+
+static char t_got[64];             /* the reply a socket test received */
+
+/* Client side: PING written before the connection exists, +PONG awaited. */
+static void t_client_got(struct t_uv *u)
+{
+    if (memchr(u->plain.data + u->plain.pos, '\n', buf_unread(&u->plain)) == NULL)
+        return;
+    snprintf(t_got, sizeof(t_got), "%.*s", (int)buf_unread(&u->plain), u->plain.data + u->plain.pos);
+    tls_shutdown(u->tls);
+    t_uv_end(u);
+    uv_close((uv_handle_t *)&t_deadline, NULL);
+}
+
+static int t_connect_status = 1;
+
+static void t_connected(uv_connect_t *req, int status)
+{
+    struct t_uv *u = req->data;
+
+    t_connect_status = status;
+    if (status < 0) {
+        u->ending = 1;
+        uv_close((uv_handle_t *)&u->tcp, t_uv_closed);
+        uv_close((uv_handle_t *)&t_deadline, NULL);
+        return;
+    }
+    uv_read_start((uv_stream_t *)&u->tcp, t_uv_alloc, t_uv_read);
+    t_uv_flush(u);                 /* the ClientHello */
+}
+
+Test(tls, real_redis_server_answers_ping_through_a_uv_stream)
+{
+    char why[256];
+    if (t_redis_start(T_REDIS_PORT, why, sizeof(why)) != 0)
+        cr_skip_test("%s", why);
+
+    struct tls_opts co = t_client_opts();
+    struct tls_ctx *cctx = t_ctx(&co, 0);
+    uv_loop_t loop;
+    static struct t_uv u;          /* outlives the loop's callbacks */
+    uv_connect_t creq;
+    struct sockaddr_in a = t_addr(T_REDIS_PORT);
+
+    cr_assert_eq(uv_loop_init(&loop), 0);
+    memset(&u, 0, sizeof(u));
+    u.tls = tls_conn_new(cctx, NULL);
+    u.on_plain = t_client_got;
+    u.tcp.data = &u;
+    creq.data = &u;
+    tls_ctx_unref(cctx);
+    cr_assert_eq(tls_write(u.tls, "PING\r\n", 6), 0);
+    cr_assert_eq(uv_tcp_init(&loop, &u.tcp), 0);
+    u.tcp.data = &u;
+    cr_assert_eq(uv_tcp_connect(&creq, &u.tcp, (struct sockaddr *)&a, t_connected), 0);
+    uv_timer_init(&loop, &t_deadline);
+    uv_timer_start(&t_deadline, t_deadline_fired, T_SOCKET_MS, 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    cr_assert_not(t_timed_out, "no reply within %d ms (tls: '%s')", T_SOCKET_MS, u.why);
+    uv_run(&loop, UV_RUN_DEFAULT);  /* the close callbacks */
+    cr_assert_eq(uv_loop_close(&loop), 0, "every handle closed");
+    t_redis_stop();
+    cr_assert_eq(t_connect_status, 0, "connect: %s", uv_strerror(t_connect_status));
+    cr_assert_str_eq(u.why, "");
+    cr_assert_str_eq(t_got, "+PONG\r\n");
+}
