@@ -15,6 +15,7 @@
  * failures and the ctx reference count. The socket tests prove it talks to
  * real TLS peers through a uv_stream.
  */
+#define _GNU_SOURCE               /* memmem */
 #include <criterion/criterion.h>
 
 #include <errno.h>
@@ -36,7 +37,7 @@
 #include "base/tls.h"
 
 #define T_REDIS_PORT 9731          /* redis-server --tls-port */
-#define T_ECHO_PORT 9732           /* our TLS server for redis-cli */
+#define T_ECHO_PORT 9732           /* our TLS server for redis-cli (and the next port) */
 #define T_SOCKET_MS 10000          /* bound for a socket test's loop */
 #define T_BIG (1024 * 1024 + 7)    /* bytes sent each way in the big test */
 
@@ -653,6 +654,8 @@ struct t_uv {
     char rbuf[16384];              /* read buffer */
 };
 
+static char t_server_why[TLS_REASON_MAX]; /* last failure of an accepted connection */
+
 static void t_uv_write_done(uv_write_t *w, int status)
 {
     free(w);
@@ -739,6 +742,8 @@ static void t_uv_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
     }
     if (tls_status(u->tls) < 0) {  /* logged once: kept for the assertion */
         snprintf(u->why, sizeof(u->why), "%s", tls_reason(u->tls));
+        if (u->heap)
+            snprintf(t_server_why, sizeof(t_server_why), "%s", u->why);
         t_uv_end(u);               /* the alert goes out first */
     } else if (n == TLS_EOF) {
         tls_shutdown(u->tls);
@@ -886,4 +891,137 @@ Test(tls, real_redis_server_answers_ping_through_a_uv_stream)
     cr_assert_eq(t_connect_status, 0, "connect: %s", uv_strerror(t_connect_status));
     cr_assert_str_eq(u.why, "");
     cr_assert_str_eq(t_got, "+PONG\r\n");
+}
+
+/* ---- redis-cli --tls against a server built on the engine -------------- */
+
+static struct tls_ctx *t_echo_ctx;  /* the listener's current configuration */
+static uv_tcp_t t_listener;
+static uv_process_t t_cli;
+static int64_t t_cli_exit = -1;
+
+/* Answer every complete PING with +PONG (redis-cli sends one command). */
+static void t_echo_got(struct t_uv *u)
+{
+    const char *p = u->plain.data + u->plain.pos, *end = p + buf_unread(&u->plain);
+    const char *hit;
+
+    while ((hit = memmem(p, (size_t)(end - p), "PING\r\n", 6)) != NULL) {
+        tls_write(u->tls, "+PONG\r\n", 7);
+        p = hit + 6;
+    }
+    buf_consume(&u->plain, (size_t)(p - (u->plain.data + u->plain.pos)));
+}
+
+static void t_accepted(uv_stream_t *server, int status)
+{
+    struct t_uv *u = calloc(1, sizeof(*u));
+
+    cr_assert(status == 0 && u != NULL);
+    u->heap = 1;
+    u->on_plain = t_echo_got;
+    u->tls = tls_conn_new(t_echo_ctx, NULL);
+    uv_tcp_init(server->loop, &u->tcp);
+    u->tcp.data = u;
+    if (uv_accept(server, (uv_stream_t *)&u->tcp) != 0) {
+        uv_close((uv_handle_t *)&u->tcp, t_uv_closed);
+        return;
+    }
+    uv_read_start((uv_stream_t *)&u->tcp, t_uv_alloc, t_uv_read);
+}
+
+static void t_cli_exited(uv_process_t *p, int64_t status, int signo)
+{
+    t_cli_exit = signo ? 128 + signo : status;
+    uv_close((uv_handle_t *)p, NULL);
+    uv_close((uv_handle_t *)&t_listener, NULL);
+    uv_close((uv_handle_t *)&t_deadline, NULL);
+}
+
+/* Run redis-cli with extra TLS arguments against our server; returns its
+ * exit status, its output in out. Skips when redis-cli is missing. */
+static int t_run_cli(int port, const char *const *tls_args, char *out, size_t outlen)
+{
+    uv_loop_t loop;
+    struct sockaddr_in a = t_addr(port);
+    char *args[24], portstr[16];
+    int n = 0;
+
+    args[n++] = "redis-cli";
+    args[n++] = "--tls";
+    while (*tls_args)
+        args[n++] = (char *)*tls_args++;
+    snprintf(portstr, sizeof(portstr), "%d", port);
+    const char *tail[] = { "-h", "127.0.0.1", "-p", portstr, "PING", NULL };
+    for (int i = 0; tail[i]; i++)
+        args[n++] = (char *)tail[i];
+    args[n] = NULL;
+
+    int fd = open(t_path("cli.out"), O_RDWR | O_CREAT | O_TRUNC, 0600);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(uv_loop_init(&loop), 0);
+    cr_assert_eq(uv_tcp_init(&loop, &t_listener), 0);
+    cr_assert_eq(uv_tcp_bind(&t_listener, (struct sockaddr *)&a, 0), 0);
+    cr_assert_eq(uv_listen((uv_stream_t *)&t_listener, 8, t_accepted), 0);
+    uv_stdio_container_t stdio[3] = {
+        { .flags = UV_IGNORE },
+        { .flags = UV_INHERIT_FD, .data.fd = fd },
+        { .flags = UV_INHERIT_FD, .data.fd = fd },
+    };
+    uv_process_options_t po = {
+        .exit_cb = t_cli_exited, .file = "redis-cli", .args = args,
+        .stdio_count = 3, .stdio = stdio,
+    };
+    t_cli_exit = -1;
+    int rc = uv_spawn(&loop, &t_cli, &po);
+    if (rc != 0) {
+        uv_close((uv_handle_t *)&t_listener, NULL);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        uv_loop_close(&loop);
+        close(fd);
+        cr_skip_test("cannot run redis-cli: %s", uv_strerror(rc));
+    }
+    uv_timer_init(&loop, &t_deadline);
+    uv_timer_start(&t_deadline, t_deadline_fired, T_SOCKET_MS, 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    cr_assert_not(t_timed_out, "redis-cli did not finish within %d ms", T_SOCKET_MS);
+    uv_run(&loop, UV_RUN_DEFAULT);  /* connections closing after the exit */
+    cr_assert_eq(uv_loop_close(&loop), 0, "every handle closed");
+    ssize_t k = pread(fd, out, outlen - 1, 0);
+    out[k > 0 ? k : 0] = '\0';
+    close(fd);
+    return (int)t_cli_exit;
+}
+
+Test(tls, redis_cli_tls_gets_pong_from_a_server_on_the_engine)
+{
+    struct tls_opts so = t_server_opts();
+    const char *args[] = { "--cacert", t_path("ca.crt"), NULL };
+    char out[512];
+
+    t_echo_ctx = t_ctx(&so, 1);
+    int st = t_run_cli(T_ECHO_PORT, args, out, sizeof(out));
+    tls_ctx_unref(t_echo_ctx);
+    cr_assert_eq(st, 0, "redis-cli exit %d: %s", st, out);
+    cr_assert_str_eq(out, "PONG\n");
+}
+
+Test(tls, redis_cli_with_a_client_cert_passes_auth_clients_yes_without_fails)
+{
+    struct tls_opts so = t_server_opts();
+    const char *with[] = { "--cacert", t_path("ca.crt"), "--cert", t_path("client.crt"),
+                           "--key", t_path("client.key"), NULL };
+    const char *without[] = { "--cacert", t_path("ca.crt"), NULL };
+    char out[512];
+
+    so.auth_clients = TLS_AUTH_YES;
+    t_echo_ctx = t_ctx(&so, 1);
+    int st = t_run_cli(T_ECHO_PORT + 1, with, out, sizeof(out));
+    cr_assert_eq(st, 0, "redis-cli exit %d: %s", st, out);
+    cr_assert_str_eq(out, "PONG\n");
+    st = t_run_cli(T_ECHO_PORT + 1, without, out, sizeof(out));
+    cr_assert_neq(st, 0, "refused without a certificate: %s", out);
+    cr_assert_null(strstr(out, "PONG"), "refused without a certificate: %s", out);
+    cr_assert_str_eq(t_server_why, "peer did not return a certificate");
+    tls_ctx_unref(t_echo_ctx);
 }
