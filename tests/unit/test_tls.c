@@ -32,6 +32,8 @@
 #include <arpa/inet.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <uv.h>
 
 #include "base/tls.h"
@@ -1024,4 +1026,107 @@ Test(tls, redis_cli_with_a_client_cert_passes_auth_clients_yes_without_fails)
     cr_assert_null(strstr(out, "PONG"), "refused without a certificate: %s", out);
     cr_assert_str_eq(t_server_why, "peer did not return a certificate");
     tls_ctx_unref(t_echo_ctx);
+}
+
+/* ---- renegotiation ------------------------------------------------------ */
+
+static char t_raw_why[128];         /* first handshake failure of the raw client */
+
+/* Move everything between a raw OpenSSL peer (memory BIOs) and our engine
+ * until both are quiet. */
+static void t_raw_pump(SSL *raw, BIO *raw_in, BIO *raw_out, struct t_end *s)
+{
+    char tmp[16384];
+    struct buf out = { 0 };
+
+    for (int i = 0; i < 100; i++) {
+        int n, moved = 0;
+        while ((n = BIO_read(raw_out, tmp, sizeof(tmp))) > 0) {
+            moved += n;
+            tls_feed(s->c, tmp, (size_t)n);
+            t_read_all(s);
+        }
+        buf_reset(&out);
+        tls_take_out(s->c, &out);
+        if (buf_unread(&out) > 0) {
+            moved += (int)buf_unread(&out);
+            BIO_write(raw_in, out.data + out.pos, (int)buf_unread(&out));
+        }
+        int r = SSL_is_init_finished(raw) ? SSL_read(raw, tmp, sizeof(tmp)) : SSL_do_handshake(raw);
+        if (r <= 0 && SSL_get_error(raw, r) == SSL_ERROR_SSL && t_raw_why[0] == '\0') {
+            unsigned long e = ERR_get_error();
+            snprintf(t_raw_why, sizeof(t_raw_why), "%s",
+                     ERR_reason_error_string(e) ? ERR_reason_error_string(e) : "?");
+        }
+        ERR_clear_error();
+        if (moved == 0)
+            break;
+    }
+    buf_free(&out);
+}
+
+/* OpenSSL 3 servers refuse a client's renegotiation by default
+ * (SSL_OP_ALLOW_CLIENT_RENEGOTIATION is off); SSL_OP_NO_RENEGOTIATION
+ * keeps it so. The server-initiated test below fails without our option. */
+Test(tls, renegotiation_asked_by_a_client_is_refused)
+{
+    struct tls_opts so = t_server_opts();
+    struct tls_ctx *sctx = t_ctx(&so, 1);
+    struct t_end s = { .c = tls_conn_new(sctx, NULL) };
+    SSL_CTX *rctx = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_set_max_proto_version(rctx, TLS1_2_VERSION);   /* renegotiation is TLS <= 1.2 */
+    SSL *raw = SSL_new(rctx);
+    BIO *in = BIO_new(BIO_s_mem()), *out = BIO_new(BIO_s_mem());
+
+    SSL_set_bio(raw, in, out);
+    SSL_set_connect_state(raw);
+    SSL_do_handshake(raw);
+    t_raw_pump(raw, in, out, &s);
+    cr_assert(SSL_is_init_finished(raw) && tls_handshake_done(s.c));
+    cr_assert_str_eq(tls_version(s.c), "TLSv1.2");
+
+    cr_assert_eq(SSL_renegotiate(raw), 1);
+    SSL_do_handshake(raw);
+    t_raw_pump(raw, in, out, &s);
+    char tmp[64];
+    int r = SSL_read(raw, tmp, sizeof(tmp));
+    cr_assert_leq(r, 0, "the client's renegotiation did not complete");
+    cr_assert_str_eq(t_raw_why, "no renegotiation", "the server answered no_renegotiation");
+    cr_assert_eq(tls_status(s.c), -EPROTO, "the client gave up, the server saw its alert");
+    T_REASON_HAS(&s, "handshake failure");
+    ERR_clear_error();
+    SSL_free(raw);
+    SSL_CTX_free(rctx);
+    t_end_free(&s);
+    tls_ctx_unref(sctx);
+}
+
+Test(tls, renegotiation_asked_by_a_server_is_refused)
+{
+    struct tls_opts co = t_client_opts();
+    struct tls_ctx *cctx = t_ctx(&co, 0);
+    struct t_end c = { .c = tls_conn_new(cctx, NULL) };
+    SSL_CTX *rctx = SSL_CTX_new(TLS_server_method());
+    SSL_CTX_set_max_proto_version(rctx, TLS1_2_VERSION);
+    cr_assert_eq(SSL_CTX_use_certificate_chain_file(rctx, t_path("server.crt")), 1);
+    cr_assert_eq(SSL_CTX_use_PrivateKey_file(rctx, t_path("server.key"), SSL_FILETYPE_PEM), 1);
+    SSL *raw = SSL_new(rctx);
+    BIO *in = BIO_new(BIO_s_mem()), *out = BIO_new(BIO_s_mem());
+
+    SSL_set_bio(raw, in, out);
+    SSL_set_accept_state(raw);
+    t_raw_pump(raw, in, out, &c);
+    cr_assert(SSL_is_init_finished(raw) && tls_handshake_done(c.c), "%s", tls_reason(c.c));
+
+    cr_assert_eq(SSL_renegotiate(raw), 1);
+    SSL_do_handshake(raw);         /* HelloRequest */
+    t_raw_pump(raw, in, out, &c);
+    cr_assert_str_eq(t_raw_why, "no renegotiation", "our client answered no_renegotiation");
+    cr_assert(SSL_renegotiate_pending(raw), "never renegotiated");
+    cr_assert_eq(tls_status(c.c), -EPROTO, "the server gave up, our client saw its alert");
+    T_REASON_HAS(&c, "handshake failure");
+    SSL_free(raw);
+    SSL_CTX_free(rctx);
+    t_end_free(&c);
+    tls_ctx_unref(cctx);
 }
