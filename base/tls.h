@@ -44,6 +44,27 @@
  * tls_read() takes it, so a caller that stops reading plaintext must also
  * stop reading the socket (uv_read_stop) to bound memory.
  *
+ * Use on a uv_stream (the shape of tests/unit/test_tls.c's t_uv_*):
+ *   accept/connect: c = tls_conn_new(current_ctx, name); uv_read_start;
+ *                   client: move the ClientHello out (below).
+ *   read_cb(nread > 0): tls_feed(c, buf, nread); then
+ *                   while ((n = tls_read(c, dst, cap)) > 0) parse dst;
+ *                   n == TLS_EOF: tls_shutdown(c), flush, close after the write;
+ *                   tls_status(c) < 0: log tls_reason(c) once, flush (the
+ *                   alert), close after the write.
+ *   read_cb(nread < 0): the socket ended; without a prior TLS_EOF the
+ *                   stream was truncated (log it if it matters); close.
+ *   output:         tls_write(c, plaintext) for each reply, then once per
+ *                   loop iteration tls_take_out(c, outq_buf(q)) and
+ *                   outq_schedule(q): encryption happens before outq's
+ *                   single write. Formatting replies in place (reply_*
+ *                   into outq_buf) needs a plaintext buffer per connection
+ *                   that is encrypted at flush time instead.
+ *   close cb:       tls_conn_free(c) next to outq_free(q).
+ *   reload:         ctx = tls_ctx_new_server(&opts, err, len); on success
+ *                   tls_ctx_unref(current_ctx); current_ctx = ctx. Live
+ *                   connections keep the old configuration until they close.
+ *
  * Renegotiation is refused in both roles (SSL_OP_NO_RENEGOTIATION); TLS 1.3
  * key updates are allowed. Single-threaded like the rest of redsnano: the
  * OpenSSL error queue is cleared before each operation and read after it.
@@ -131,7 +152,10 @@ int tls_feed(struct tls_conn *c, const void *p, size_t n);
 /* Copy up to cap bytes of decrypted plaintext into dst. Returns the count
  * (> 0), 0 when no whole record is buffered (feed more), TLS_EOF once the
  * peer's close_notify was read (all plaintext before it has been returned),
- * -EPROTO or -ENOMEM. Loop until it returns <= 0. */
+ * -EPROTO or -ENOMEM. Plaintext decrypted before a failure is returned
+ * first; the failure comes with the next call. Also processes what arrives
+ * after the handshake (TLS 1.3 tickets and key updates, alerts), so call it
+ * after every tls_feed; loop until it returns <= 0. */
 long tls_read(struct tls_conn *c, void *dst, size_t cap);
 
 /* Encrypt n bytes of plaintext (copied). Before the handshake completes
