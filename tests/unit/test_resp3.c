@@ -268,3 +268,28 @@ Test(resp3, verbatim_format_cut_or_padded_like_redis)
     cr_assert(memcmp(b.data, want, b.len) == 0);
     buf_free(&b);
 }
+
+Test(resp3, redis_replies_scan_when_cut_at_any_byte)
+{
+    for (size_t i = 0; i < sizeof(resp3_fixtures) / sizeof(resp3_fixtures[0]); i++) {
+        const struct resp3_fixture *fx = &resp3_fixtures[i];
+        size_t n = fx->resp3_len;
+        char want_type;
+        cr_assert(scans_whole(fx->resp3, n, &want_type));
+        /* two reads, cut at k */
+        for (size_t k = 0; k < n; k++) {
+            struct replyframe f = { 0 };
+            cr_assert_eq(replyframe_scan(&f, fx->resp3, k), 0, "%s: cut at %zu", fx->cmd, k);
+            cr_assert_eq(replyframe_scan(&f, fx->resp3, n), (long long)n, "%s: cut at %zu", fx->cmd, k);
+            cr_assert_eq(f.type, want_type);
+            replyframe_free(&f);
+        }
+        /* one byte per read */
+        struct replyframe f = { 0 };
+        for (size_t k = 1; k < n; k++)
+            cr_assert_eq(replyframe_scan(&f, fx->resp3, k), 0, "%s: %zu bytes", fx->cmd, k);
+        cr_assert_eq(replyframe_scan(&f, fx->resp3, n), (long long)n);
+        cr_assert_eq(replyframe_is_push(&f), fx->resp3[0] == '>');
+        replyframe_free(&f);
+    }
+}
