@@ -1,5 +1,10 @@
 /*
- * protocol/reply.c — resumable RESP2 reply scanner and reply writers.
+ * protocol/reply.c — resumable RESP2/RESP3 reply scanner and reply writers.
+ *
+ *   server bytes -> replyframe_scan -> (length, type, attr) -> backends/
+ *                        |
+ *                        +-- RESP3 types: item_parse (also reply_item_parse,
+ *                            which protocol/resp3.c walks a reply with)
  */
 #include "protocol/reply.h"
 
@@ -35,6 +40,127 @@ static int scan_int(const char *p, const char *cr, long long *out)
     return 0;
 }
 
+/* A double as RESP3 allows it and Redis 7 prints it (%.17g, which gives
+ * "inf", "-inf", "nan", "-nan"): [+-]digits[.digits][(e|E)[+-]digits].
+ * Returns 0 or -1. */
+static int scan_double(const char *p, const char *cr)
+{
+    size_t n = (size_t)(cr - p);
+    const char *d;
+
+    if ((n == 3 && (memcmp(p, "inf", 3) == 0 || memcmp(p, "nan", 3) == 0)) ||
+        (n == 4 && (memcmp(p, "-inf", 4) == 0 || memcmp(p, "-nan", 4) == 0)))
+        return 0;
+    if (p < cr && (*p == '-' || *p == '+'))
+        p++;
+    for (d = p; p < cr && *p >= '0' && *p <= '9'; p++)
+        ;
+    if (p == d)
+        return -1;
+    if (p < cr && *p == '.') {
+        for (d = ++p; p < cr && *p >= '0' && *p <= '9'; p++)
+            ;
+        if (p == d)
+            return -1;
+    }
+    if (p < cr && (*p == 'e' || *p == 'E')) {
+        p++;
+        if (p < cr && (*p == '-' || *p == '+'))
+            p++;
+        for (d = p; p < cr && *p >= '0' && *p <= '9'; p++)
+            ;
+        if (p == d)
+            return -1;
+    }
+    return p == cr ? 0 : -1;
+}
+
+/* The item whose header line is item[0, cr) + CRLF; end is where the bytes
+ * stop. Returns the item's own length from item (blobs: with their body),
+ * 0 when the body is incomplete, -1 when invalid. */
+static long long item_parse(const char *item, const char *cr, const char *end, struct reply_item *it)
+{
+    size_t next = (size_t)(cr - item) + 2;
+    long long n = 0;
+
+    it->type = item[0];
+    it->s = item + 1;
+    it->slen = (size_t)(cr - item) - 1;
+    switch (item[0]) {
+    case '+':
+    case '-':
+    case '(':                                         /* any text: see reply.h */
+        break;
+    case ':':
+        if (scan_int(item + 1, cr, &n) != 0)
+            return -1;
+        break;
+    case '_':
+        if (it->slen != 0)
+            return -1;
+        break;
+    case '#':
+        if (it->slen != 1 || (item[1] != 't' && item[1] != 'f'))
+            return -1;
+        n = item[1] == 't';
+        break;
+    case ',':
+        if (scan_double(item + 1, cr) != 0)
+            return -1;
+        break;
+    case '$':
+    case '!':
+    case '=':
+        if (scan_int(item + 1, cr, &n) != 0 || n < (item[0] == '$' ? -1 : item[0] == '=' ? 4 : 0))
+            return -1;
+        if (n >= 0) {
+            if ((size_t)(end - item) - next < (size_t)n + 2)
+                return 0;                             /* body incomplete */
+            const char *body = item + next;
+            if (body[n] != '\r' || body[n + 1] != '\n')
+                return -1;
+            if (item[0] == '=' && body[3] != ':')
+                return -1;
+            it->s = body;
+            it->slen = (size_t)n;
+            next += (size_t)n + 2;
+        }
+        break;
+    case '*':
+    case '~':
+    case '>':
+    case '%':
+    case '|':
+        if (scan_int(item + 1, cr, &n) != 0 || n < (item[0] == '*' ? -1 : item[0] == '>' ? 1 : 0))
+            return -1;
+        if (item[0] == '%' || item[0] == '|') {
+            if (n > LLONG_MAX / 2)
+                return -1;
+            n *= 2;
+        }
+        break;
+    default:
+        return -1;
+    }
+    it->n = n;
+    return (long long)next;
+}
+
+long long reply_item_parse(const char *p, size_t len, struct reply_item *it)
+{
+    struct reply_item tmp;
+    const char *cr = len ? memchr(p, '\r', len) : NULL;
+
+    if (cr == NULL || (size_t)(cr - p) + 1 >= len)
+        return 0;
+    if (cr[1] != '\n')
+        return -1;
+    long long l = item_parse(p, cr, p + len, &tmp);
+    if (l > 0)
+        *it = tmp;
+    return l;
+}
+
 static int push(struct replyframe *f, long long n)
 {
     if (f->depth == f->cap) {
@@ -66,6 +192,10 @@ long long replyframe_scan(struct replyframe *f, const char *p, size_t len)
         size_t next = (size_t)(cr - p) + 2;           /* first byte after the header line */
         long long n;
 
+        if (f->depth == 0) {                          /* the reply proper starts here, */
+            f->type = item[0];                        /* unless this is an attribute */
+            f->attr = pos;
+        }
         switch (item[0]) {
         case '+':
         case '-':
@@ -95,16 +225,49 @@ long long replyframe_scan(struct replyframe *f, const char *p, size_t len)
                 continue;                             /* its elements come next */
             }
             break;
-        default:
-            return -1;
+        default: {                                    /* RESP3 */
+            struct reply_item it;
+            long long l = item_parse(item, cr, p + len, &it);
+            if (l <= 0)
+                return l;                             /* body incomplete, or invalid */
+            next = pos + (size_t)l;
+            if (it.type == '>' && f->depth > 0)
+                return -1;                            /* a push is never nested */
+            if (it.type == '%' || it.type == '~' || it.type == '>' || it.type == '|') {
+                if (it.n > 0) {
+                    if (push(f, it.type == '|' ? -it.n : it.n) != 0)
+                        return -1;
+                    f->pos = next;
+                    continue;                         /* its elements come next */
+                }
+                if (it.type == '|') {                 /* an empty attribute: nothing to close */
+                    f->pos = next;
+                    continue;
+                }
+            }
+            break;
         }
-        /* One item complete: close the aggregates it completes. */
+        }
+        /* One item complete: close the aggregates it completes. An attribute
+         * that completes is not an item of its parent: the item it
+         * describes still follows. */
         f->pos = next;
-        while (f->depth > 0 && --f->left[f->depth - 1] == 0)
-            f->depth--;
-        if (f->depth == 0) {
-            f->pos = 0;
-            return (long long)next;
+        for (;;) {
+            if (f->depth == 0) {
+                f->pos = 0;
+                return (long long)next;
+            }
+            long long *left = &f->left[f->depth - 1];
+            if (*left > 0) {
+                if (--*left != 0)
+                    break;
+                f->depth--;                           /* an aggregate completes: an item of its parent */
+            } else {
+                if (++*left != 0)
+                    break;
+                f->depth--;                           /* an attribute completes */
+                break;
+            }
         }
     }
 }

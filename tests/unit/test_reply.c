@@ -123,3 +123,202 @@ Test(reply, extreme_integers)
     scan_all(":9223372036854775808\r\n", 22, 22, out);
     cr_assert_str_eq(out, "ERR");
 }
+
+/* ---- RESP3 ------------------------------------------------------------- */
+
+/* Scan `in` whole; return the first reply's length and the scanner's view. */
+static long long scan_one(const char *in, char *type, size_t *attr)
+{
+    struct replyframe f = { 0 };
+    long long n = replyframe_scan(&f, in, strlen(in));
+    if (type)
+        *type = f.type;
+    if (attr)
+        *attr = f.attr;
+    replyframe_free(&f);
+    return n;
+}
+
+Test(reply, every_resp3_type_at_every_split)
+{
+    const char *in =
+        "_\r\n"                                       /* 3 */
+        ",3.14\r\n,inf\r\n,-inf\r\n,nan\r\n,-nan\r\n" /* 7, 6, 7, 6, 7 */
+        ",-1.5e-07\r\n,1E+300\r\n,10\r\n"             /* 11, 9, 5 */
+        "#t\r\n#f\r\n"                                /* 4, 4 */
+        "(12345678901234567890123\r\n"                /* 26 */
+        "!21\r\nSYNTAX invalid syntax\r\n"            /* 28 */
+        "=15\r\ntxt:Some string\r\n"                  /* 22 */
+        "%2\r\n+a\r\n:1\r\n+b\r\n#f\r\n"              /* 20 */
+        "~3\r\n:1\r\n:2\r\n:3\r\n"                    /* 16 */
+        "%0\r\n~0\r\n"                                /* 4, 4 */
+        ">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n"; /* 33 */
+    for (size_t step = 1; step <= strlen(in); step++) {
+        char out[512];
+        scan_all(in, strlen(in), step, out);
+        cr_assert_str_eq(out, "3,7,6,7,6,7,11,9,5,4,4,26,28,22,20,16,4,4,33,", "step %zu: %s", step, out);
+    }
+}
+
+Test(reply, type_of_each_reply_is_reported)
+{
+    const struct { const char *in; char type; } cases[] = {
+        { "+OK\r\n", '+' }, { "$-1\r\n", '$' }, { "*1\r\n:1\r\n", '*' }, { "_\r\n", '_' },
+        { ",1\r\n", ',' }, { "#t\r\n", '#' }, { "(1\r\n", '(' }, { "!1\r\nx\r\n", '!' },
+        { "=5\r\ntxt:x\r\n", '=' }, { "%1\r\n:1\r\n:2\r\n", '%' }, { "~0\r\n", '~' },
+        { ">1\r\n+pong\r\n", '>' },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char type;
+        size_t attr;
+        cr_assert_eq(scan_one(cases[i].in, &type, &attr), (long long)strlen(cases[i].in), "%s", cases[i].in);
+        cr_assert_eq(type, cases[i].type, "%s", cases[i].in);
+        cr_assert_eq(attr, 0);
+    }
+}
+
+Test(reply, push_is_flagged_and_a_request_reply_is_not)
+{
+    struct replyframe f = { 0 };
+    const char *in = ">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n+OK\r\n";
+    cr_assert_eq(replyframe_scan(&f, in, strlen(in)), 33);
+    cr_assert(replyframe_is_push(&f));
+    cr_assert_eq(replyframe_scan(&f, in + 33, strlen(in) - 33), 5);
+    cr_assert(!replyframe_is_push(&f));
+    replyframe_free(&f);
+}
+
+Test(reply, push_inside_an_aggregate_is_an_error)
+{
+    cr_assert_eq(scan_one("*1\r\n>1\r\n:1\r\n", NULL, NULL), -1);
+    cr_assert_eq(scan_one("%1\r\n>1\r\n:1\r\n:2\r\n", NULL, NULL), -1);
+    cr_assert_eq(scan_one("|1\r\n>1\r\n:1\r\n:2\r\n:3\r\n", NULL, NULL), -1);
+}
+
+Test(reply, attribute_is_framed_with_the_reply_after_it)
+{
+    /* DEBUG PROTOCOL attrib, as Redis 7.0 sends it */
+    const char *in = "|1\r\n$14\r\nkey-popularity\r\n*2\r\n$7\r\nkey:123\r\n:90\r\n"
+                     "$39\r\nSome real reply following the attribute\r\n";
+    for (size_t step = 1; step <= strlen(in); step++) {
+        char out[64];
+        scan_all(in, strlen(in), step, out);
+        cr_assert_str_eq(out, "93,", "step %zu: %s", step, out);
+    }
+    char type;
+    size_t attr;
+    cr_assert_eq(scan_one(in, &type, &attr), 93);
+    cr_assert_eq(type, '$');
+    cr_assert_eq(attr, 47);
+}
+
+Test(reply, attribute_alone_is_not_a_reply)
+{
+    cr_assert_eq(scan_one("|1\r\n+a\r\n+b\r\n", NULL, NULL), 0);
+    cr_assert_eq(scan_one("|0\r\n", NULL, NULL), 0);
+}
+
+Test(reply, several_and_nested_attributes_before_a_reply)
+{
+    char type;
+    size_t attr;
+    /* two attributes, the first with an attribute on its value */
+    const char *in = "|1\r\n+k\r\n|1\r\n+x\r\n+y\r\n+v\r\n|0\r\n:7\r\n";
+    cr_assert_eq(scan_one(in, &type, &attr), (long long)strlen(in));
+    cr_assert_eq(type, ':');
+    cr_assert_eq(attr, strlen(in) - 4);
+}
+
+Test(reply, attribute_inside_an_aggregate_is_not_an_element)
+{
+    /* *2 holds :1 and :2; the attribute describes :2 */
+    const char *in = "*2\r\n:1\r\n|1\r\n+ttl\r\n:3\r\n:2\r\n+next\r\n";
+    char out[64];
+    for (size_t step = 1; step <= strlen(in); step++) {
+        scan_all(in, strlen(in), step, out);
+        cr_assert_str_eq(out, "26,7,", "step %zu: %s", step, out);
+    }
+    /* an attribute as the last thing in an array still leaves it open */
+    cr_assert_eq(scan_one("*1\r\n|1\r\n+a\r\n+b\r\n", NULL, NULL), 0);
+    /* an attribute inside a map value, inside a push */
+    const char *p = ">2\r\n+k\r\n%1\r\n+a\r\n|1\r\n+b\r\n+c\r\n#t\r\n";
+    char type;
+    cr_assert_eq(scan_one(p, &type, NULL), (long long)strlen(p));
+    cr_assert_eq(type, '>');
+}
+
+Test(reply, deep_resp3_nesting_at_every_split)
+{
+    char in[4096] = "";
+    for (int i = 0; i < 60; i++)
+        strcat(in, i % 3 == 0 ? "%1\r\n_\r\n" : i % 3 == 1 ? "~1\r\n" : "|1\r\n#t\r\n#f\r\n*1\r\n");
+    strcat(in, ",0.5\r\n");
+    char want[32];
+    snprintf(want, sizeof(want), "%zu,", strlen(in));
+    for (size_t step = 1; step <= 40; step++) {
+        char out[64];
+        scan_all(in, strlen(in), step, out);
+        cr_assert_str_eq(out, want, "step %zu", step);
+    }
+}
+
+Test(reply, resp3_depth_limit_holds)
+{
+    size_t n = REPLY_MAX_DEPTH + 1;
+    char *in = malloc(n * 4 + 8);
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++)
+        o += (size_t)sprintf(in + o, "~1\r\n");
+    o += (size_t)sprintf(in + o, "_\r\n");
+    struct replyframe f = { 0 };
+    cr_assert_eq(replyframe_scan(&f, in, o), -1);
+    replyframe_free(&f);
+    free(in);
+}
+
+Test(reply, bad_resp3_is_an_error)
+{
+    const char *bad[] = {
+        "_x\r\n", "_ \r\n",                                    /* null has no payload */
+        "#\r\n", "#T\r\n", "#tt\r\n", "#1\r\n", "#x\r\n",      /* booleans */
+        ",\r\n", ",1.\r\n", ",.5\r\n", ",1e\r\n", ",1e+\r\n", ",abc\r\n", ",1.2.3\r\n",
+        ",inf \r\n", ",Inf\r\n", ",+inf\r\n", ",infinity\r\n", ",1x\r\n", ",--1\r\n", ",-\r\n",
+        "!-1\r\n", "!x\r\n", "!3\r\nabcd\r\n", "!1\r\nab\r\n",   /* blob errors */
+        "=3\r\ntxt\r\n", "=4\r\ntxt;\r\n", "=5\r\ntxt:ab\r\n", "=-1\r\n", "=0\r\n\r\n",
+        "%-1\r\n", "%x\r\n", "%4611686018427387904\r\n", "~-1\r\n", "|-1\r\n", ">0\r\n", ">-1\r\n",
+        "$?\r\n", "*?\r\n", "~?\r\n",                           /* streamed: never sent */
+        "%1\r\n:1\r\n#x\r\n", "~1\r\n,one\r\n", "|1\r\n#y\r\n+v\r\n:1\r\n",
+        "@\r\n", "?\r\n", ";3\r\n",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        cr_assert_eq(scan_one(bad[i], NULL, NULL), -1, "%s", bad[i]);
+}
+
+Test(reply, good_edge_resp3_is_accepted)
+{
+    const char *good[] = {
+        ",0\r\n", ",-0\r\n", ",+1\r\n", ",1.5E-3\r\n", ",1e5\r\n", ",00.10\r\n",
+        "(\r\n", "(12ab  x\r\n",                               /* Lua big_number, see reply.h */
+        "!0\r\n\r\n", "=4\r\ntxt:\r\n", "=8\r\nabc:x\r\ny\r\n",
+        "%4611686018427387903\r\n",                             /* valid header: needs more */
+    };
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        cr_assert_geq(scan_one(good[i], NULL, NULL), 0, "%s", good[i]);
+}
+
+Test(reply, item_parse_reads_one_item)
+{
+    struct reply_item it;
+    cr_assert_eq(reply_item_parse("=15\r\ntxt:Some string\r\n", 22, &it), 22);
+    cr_assert_eq(it.type, '=');
+    cr_assert_eq(it.n, 15);
+    cr_assert_eq(it.slen, 15);
+    cr_assert(memcmp(it.s, "txt:Some string", 15) == 0);
+    cr_assert_eq(reply_item_parse("%2\r\n+a\r\n", 8, &it), 4);
+    cr_assert_eq(it.n, 4);
+    cr_assert_eq(reply_item_parse("#f\r\n", 4, &it), 4);
+    cr_assert_eq(it.n, 0);
+    cr_assert_eq(reply_item_parse("$3\r\nab", 6, &it), 0);
+    cr_assert_eq(reply_item_parse(",x\r\n", 4, &it), -1);
+    cr_assert_eq(reply_item_parse("", 0, &it), 0);
+}
