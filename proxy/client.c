@@ -19,6 +19,7 @@
 #include "l1/l1.h"
 #include "protocol/reply.h"
 #include "base/log.h"
+#include "proxy/latency.h"
 #include "proxy/proxy.h"
 #include "proxy/router.h"
 
@@ -44,7 +45,7 @@ static struct req *req_get(struct client *c)
         r->next = NULL;
         buf_reset(&r->reply);
         r->reply.oom = 0;
-        r->done = r->forwarded = r->retryable = r->redirects = 0;
+        r->done = r->forwarded = r->retryable = r->redirects = r->kept = 0;
         r->conn = NULL;
         r->l1_token = NULL;
     } else {
@@ -52,6 +53,7 @@ static struct req *req_get(struct client *c)
         if (r == NULL)
             return NULL;
     }
+    r->lclass = LAT_NONE;
     r->client = c;
     if (c->tail)
         c->tail->next = r;
@@ -252,14 +254,24 @@ static void req_on_reply(struct srvreq *sr, const char *reply, size_t len, int f
     struct server *was_on = r->conn;
     r->conn = NULL;
     conn_del(c, was_on);
+    int kept = r->kept;                 /* r->reply holds the request's bytes */
     if (r->retryable) {
         int kind = r->retryable;
         r->retryable = REQ_RETRY_NONE;
-        if (kind == REQ_RETRY_REPLICA && failed && req_retry(c, r, was_on->backend))
+        if (kind == REQ_RETRY_REPLICA && failed && req_retry(c, r, was_on->backend)) {
+            r->kept = 1;                /* its bytes stay in r->reply until the answer */
             return;
+        }
         if (kind == REQ_RETRY_CLUSTER && !failed && reply[0] == '-' && req_redirect(c, r, reply, len))
             return;
+        kept = 1;
+    }
+    if (r->lclass != LAT_NONE)
+        latency_done(r->lclass, r->lclass == LAT_l1 ? NULL : was_on->backend, r->start_ns, c,
+                     kept ? r->reply.data + r->reply.pos : NULL, kept ? buf_unread(&r->reply) : 0);
+    if (kept) {
         buf_reset(&r->reply);
+        r->kept = 0;
     }
     if (failed)
         proxy->stats.backend_errors++;
@@ -323,6 +335,10 @@ void client_forward(struct client *c, struct server *s, const char *bytes, size_
     r->l1_token = f->l1_token;
     r->forwarded = 1;
     r->retryable = f->retry;
+    r->lclass = f->lclass;
+    r->start_ns = c->frame_ns;
+    if (f->retry == REQ_RETRY_NONE && f->lclass != LAT_NONE && slowlog_on())
+        r->kept = buf_append(&r->reply, bytes, len < SLOWLOG_KEEP ? len : SLOWLOG_KEEP) == 0;
     r->conn = s;
     r->sr.on_reply = req_on_reply;
     r->sr.deadline = f->deadline;
@@ -342,6 +358,8 @@ struct srvreq *client_wait(struct client *c, struct server *via)
     }
     r->forwarded = 1;
     r->conn = via;
+    r->lclass = LAT_l1;
+    r->start_ns = c->frame_ns;
     r->sr.on_reply = req_on_reply;
     conn_add(c, via);
     return &r->sr;
@@ -405,6 +423,7 @@ static void client_process(struct client *c)
                 break;
             }
             reqmsg_resolve(c->rf, m, c->in.data, c->in_base);
+            c->frame_ns = latency_now_ns();
             proxy->stats.commands++;
         }
         c->flags &= ~CLIENT_STALLED;

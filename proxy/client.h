@@ -45,6 +45,9 @@ struct req {
     uint8_t forwarded;                /* waiting on a server (counted in inflight) */
     uint8_t retryable;                /* REQ_RETRY_*: `reply` holds its bytes until answered */
     uint8_t redirects;                /* cluster MOVED/ASK hops taken */
+    uint8_t lclass;                   /* enum latency_class it is measured in (LAT_NONE: not) */
+    uint8_t kept;                     /* `reply` holds the request's first bytes (slow log) */
+    uint64_t start_ns;                /* when it was framed (latency) */
     struct server *conn;              /* forwarded: the connection it is on (c->conns) */
     void *l1_token;                   /* a write's hold on L1 keys, released with its reply */
 };
@@ -90,6 +93,7 @@ struct client {
     struct server *pinned;            /* the client's own connection, or NULL */
     uint64_t last_active;             /* loop ms of the last request */
     uint64_t last_write;              /* loop ms of the last write command (read-your-writes) */
+    uint64_t frame_ns;                /* when the request in c->msg was framed (latency) */
     void *txn_l1_token;               /* L1 holds of writes queued in MULTI, released after EXEC */
     struct buf *reply;                /* the buffer client_reply_buf handed out */
 };
@@ -118,6 +122,7 @@ struct fwd {
     uint8_t retry;                    /* REQ_RETRY_*: keep a copy of the bytes to resend */
     unsigned replies;                 /* replies Redis sends for it (cmd_replies) */
     void *l1_token;                   /* a write's hold on L1 keys, released with its reply */
+    uint8_t lclass;                   /* enum latency_class to measure it in (LAT_NONE: not) */
 };
 
 /* Forward a framed request to s and give it a FIFO place. With

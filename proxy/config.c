@@ -185,6 +185,18 @@ static const struct directive directive_table[] = {
              "Serve L1 entries while the primary is unreachable"),
     ROW_MS("l1-revalidate-after", l1_revalidate_after, "0", 0, MS_MAX,
            "Milliseconds after which an L1 entry is revalidated in the background; 0 = never"),
+
+    /* operations: HTTP, latency */
+    ROW_INT("http-port", http_port, "0", 0, 65535,
+            "TCP port (on bind) for HTTP: GET /metrics (Prometheus), /healthz, /readyz, GET/PUT/DELETE /cache/{key}; 0 = off"),
+    ROW_MEM("http-max-body", http_max_body, "1mb", 1, LLONG_MAX,
+            "Largest HTTP request (body included); a bigger one is answered 413 and the connection closed"),
+    ROW_MS("http-timeout", http_timeout, "10000", 1, MS_MAX,
+           "Milliseconds an HTTP client may take to send a whole request (and may stay idle); then it is closed"),
+    ROW_INT("slowlog-log-slower-than", slowlog_log_slower_than, "10000", -1, INT_MAX,
+            "Microseconds from framing to reply at or above which a request enters REDSNANO SLOWLOG; -1 = off, 0 = every request"),
+    ROW_INT("slowlog-max-len", slowlog_max_len, "128", 0, 1000000,
+            "Entries REDSNANO SLOWLOG keeps (the oldest is dropped)"),
 };
 
 #define NDIRECTIVES ((int)(sizeof(directive_table) / sizeof(directive_table[0])))

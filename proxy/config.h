@@ -76,6 +76,13 @@ struct config {
     bool l1_serve_stale;         /* serve entries while the origin is unreachable (default no) */
     int l1_revalidate_after;     /* ms after which entries are revalidated in the background (default 0 = never) */
 
+    /* operations (issue 14) */
+    int http_port;               /* HTTP port for /metrics, /healthz, /readyz, /cache; 0 = off (default 0) */
+    long long http_max_body;     /* largest HTTP request body (default 1mb) */
+    int http_timeout;            /* ms an HTTP client may take to send its request (default 10000) */
+    int slowlog_log_slower_than; /* µs: requests at least this slow enter the slow log; -1 = off (default 10000) */
+    int slowlog_max_len;         /* slow log entries kept (default 128) */
+
     /* not directives: what the command line asked for */
     char *config_file;           /* the file read, or NULL */
     bool test_config;            /* --test-config: check and exit */

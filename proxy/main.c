@@ -24,6 +24,7 @@
 #include "l1/l1.h"
 #include "proxy/client.h"
 #include "proxy/config.h"
+#include "proxy/latency.h"
 #include "proxy/listener.h"
 #include "proxy/proxy.h"
 
@@ -45,6 +46,7 @@ static void stop_everything(void)
     cluster_stop();
     l1_stop();
     client_close_all();
+    slowlog_free();
     topology_close(&proxy->topo, "shutting down");
     uv_timer_stop(&cron);
     uv_close((uv_handle_t *)&cron, NULL);

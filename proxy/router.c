@@ -24,6 +24,7 @@
 #include "l1/l1.h"
 #include "protocol/command.h"
 #include "proxy/client.h"
+#include "proxy/latency.h"
 #include "proxy/local.h"
 #include "proxy/proxy.h"
 
@@ -119,7 +120,7 @@ static int route_to(struct client *c, const struct cmd *cmd, struct reqmsg *m, s
         unavailable(c, b);
         return ROUTER_DONE;
     }
-    struct fwd f = { .replies = cmd_replies(cmd, m->argc) };
+    struct fwd f = { .replies = cmd_replies(cmd, m->argc), .lclass = kind == ROUTE_READ ? LAT_read : LAT_write };
     if (t->mode == TOPOLOGY_CLUSTER)
         f.retry = REQ_RETRY_CLUSTER;
     else if (b->role == BACKEND_REPLICA)
@@ -163,6 +164,7 @@ static int route_pinned(struct client *c, const struct cmd *cmd, struct reqmsg *
         .replies = cmd_replies(cmd, m->argc),
         .l1_token = l1_hold(cmd, m),
     };
+    fw.lclass = fw.deadline == SRVREQ_NO_DEADLINE ? LAT_NONE : LAT_pinned;
     /* Writes queued in MULTI run at EXEC: the L1 holds their keys until
      * EXEC (or DISCARD) is answered. */
     if (op == CMD_OP_MULTI) {
@@ -201,6 +203,7 @@ static int route_l1(struct client *c, struct reqmsg *m)
             buf_append(b, bytes, n);
             client_reply_done(c);
         }
+        latency_done(LAT_l1, NULL, c->frame_ns, c, NULL, 0);
         return 1;
     }
     if (rc == L1_WAIT) {
