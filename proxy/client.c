@@ -112,6 +112,8 @@ struct server *client_conn_for(struct client *c, const struct backend *b, int *s
     int free_entries = 0;
 
     *stall = 0;
+    if (c->inflight == 0)
+        return NULL;                    /* every entry is free */
     for (int i = 0; i < CLIENT_CONNS; i++) {
         struct server *s = c->conns[i].s;
         if (s == NULL) {
@@ -134,7 +136,11 @@ static void conn_add(struct client *c, struct server *s)
 {
     struct client_conn *spare = NULL;
 
-    c->inflight++;
+    if (c->inflight++ == 0) {
+        c->conns[0].s = s;              /* every entry is free */
+        c->conns[0].n = 1;
+        return;
+    }
     for (int i = 0; i < CLIENT_CONNS; i++) {
         if (c->conns[i].s == s) {
             c->conns[i].n++;

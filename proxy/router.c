@@ -289,7 +289,8 @@ int router_dispatch(struct client *c, struct reqmsg *m)
         local_redsnano(c, m);
         return ROUTER_DONE;
     }
-    if (cmd != NULL && answer_locally(c, cmd, m))
+    if (cmd != NULL && (cmd->op != CMD_OP_NONE || (cmd->flags & (CMD_PROXY_DENY | CMD_PROXY_LOCAL | CMD_PROXY_TXN))) &&
+        answer_locally(c, cmd, m))
         return ROUTER_DONE;
 
     int slot = SLOT_NONE;
@@ -313,7 +314,7 @@ int router_dispatch(struct client *c, struct reqmsg *m)
         return route_pinned(c, cmd, m, c->pinned ? c->pinned->backend : b);
     }
     case ROUTE_READ:
-        if (t->mode == TOPOLOGY_STATIC && route_l1(c, m))
+        if (t->mode == TOPOLOGY_STATIC && l1_on() && route_l1(c, m))
             return ROUTER_DONE;
         /* read-your-writes: a client's reads follow its writes to the
          * primary for a while. */
