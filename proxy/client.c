@@ -172,16 +172,21 @@ static void conn_del(struct client *c, struct server *s)
     }
 }
 
-/* Where a request of c for b goes once more: the connection c already uses
- * for b, else a pick; NULL when there is none now. */
+struct server *client_conn_pick(struct client *c, struct backend *b, int *stall)
+{
+    struct server *s = client_conn_for(c, b, stall);
+
+    if (s == NULL && !*stall)
+        s = backend_pick(b);
+    return s;
+}
+
+/* Where a request of c for b goes once more (a retry, a redirect): NULL
+ * when there is no connection for it now. */
 static struct server *conn_or_pick(struct client *c, struct backend *b)
 {
     int stall;
-    struct server *s = client_conn_for(c, b, &stall);
-
-    if (s == NULL && !stall)
-        s = backend_pick(b);
-    return s;
+    return client_conn_pick(c, b, &stall);
 }
 
 /* Resend r (its bytes are in r->reply) on s. */

@@ -104,17 +104,13 @@ static int route_to(struct client *c, const struct cmd *cmd, struct reqmsg *m, s
         local_error(c, "CLUSTERDOWN redsnano: the cluster's slot map is not known yet");
         return ROUTER_DONE;
     }
-    s = client_conn_for(c, b, &stall);
+    s = client_conn_pick(c, b, &stall);
+    if (s == NULL && !stall && kind == ROUTE_READ && b->role == BACKEND_REPLICA) {
+        b = topology_write_backend(t, SLOT_NONE);     /* the replica is unavailable */
+        s = client_conn_pick(c, b, &stall);
+    }
     if (stall)
         return ROUTER_STALL;
-    if (s == NULL && (s = backend_pick(b)) == NULL && kind == ROUTE_READ && b->role == BACKEND_REPLICA) {
-        b = topology_write_backend(t, SLOT_NONE);
-        s = client_conn_for(c, b, &stall);
-        if (stall)
-            return ROUTER_STALL;
-        if (s == NULL)
-            s = backend_pick(b);
-    }
     if (s == NULL) {
         unavailable(c, b);
         return ROUTER_DONE;
