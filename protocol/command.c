@@ -429,13 +429,6 @@ const char *cmd_cat_name(int i)
     return i >= 0 && i < CMD_CATEGORY_COUNT ? cat_names[i] : NULL;
 }
 
-unsigned cmd_replies(const struct cmd *c, int argc)
-{
-    if (c != NULL && c->op == CMD_OP_UNSUBSCRIBE && argc > 2)
-        return (unsigned)(argc - 1);
-    return 1;
-}
-
 /* argv[i] equals the lower-case word w, in any case. */
 static int arg_eq(const char *const *argv, const size_t *argvlen, int i, const char *w)
 {

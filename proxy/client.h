@@ -139,6 +139,11 @@ void client_forward(struct client *c, struct server *s, const char *bytes, size_
  * in flight on CLIENT_CONNS other connections. */
 struct server *client_conn_for(struct client *c, const struct backend *b, int *stall);
 
+/* The connection for c's next request to b: the one c already uses for b,
+ * else backend_pick(b). NULL with *stall set: the request must wait (see
+ * client_conn_for); NULL without: b cannot take it (the reason in b->err). */
+struct server *client_conn_pick(struct client *c, struct backend *b, int *stall);
+
 /* A FIFO place for a request answered by something else than a server
  * connection (an L1 fill): returns the srvreq to complete. `via` is where
  * the answer comes from, for ordering. NULL on out of memory. */
