@@ -463,6 +463,24 @@ static void client_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
     *b = uv_buf_init(c->in.data + c->in.len, (unsigned)(c->in.cap - c->in.len));
 }
 
+/* Framer and message in one allocation, made on the first read (idle
+ * clients cost less). 0 or -ENOMEM. */
+static int client_framer(struct client *c)
+{
+    if (c->rf != NULL)
+        return 0;
+    struct {
+        struct reqframe rf;
+        struct reqmsg msg;
+    } *fm = malloc(sizeof(*fm));
+    if (fm == NULL)
+        return -ENOMEM;
+    c->rf = &fm->rf;
+    c->msg = &fm->msg;
+    reqframe_init(c->rf, &proxy->limits);
+    return 0;
+}
+
 static void client_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
 {
     struct client *c = stream->data;
@@ -476,19 +494,9 @@ static void client_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
         return;
     c->in.len += (size_t)nread;
     c->last_active = uv_now(proxy->loop);
-    if (c->rf == NULL) {
-        /* Framer and message in one allocation, made on the first read. */
-        struct {
-            struct reqframe rf;
-            struct reqmsg msg;
-        } *fm = malloc(sizeof(*fm));
-        if (fm == NULL) {
-            client_close(c);
-            return;
-        }
-        c->rf = &fm->rf;
-        c->msg = &fm->msg;
-        reqframe_init(c->rf, &proxy->limits);
+    if (client_framer(c) < 0) {
+        client_close(c);
+        return;
     }
     client_process(c);
     if (outq_size(&c->out) > CLIENT_OUT_PAUSE)
@@ -497,7 +505,7 @@ static void client_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
 
 static void client_read_start(struct client *c)
 {
-    if (c->flags & (CLIENT_READING | CLIENT_CLOSING | CLIENT_STALLED | CLIENT_CLOSE_AFTER_REPLY))
+    if (c->flags & (CLIENT_READING | CLIENT_CLOSING | CLIENT_STALLED | CLIENT_CLOSE_AFTER_REPLY | CLIENT_INTERNAL))
         return;
     if (uv_read_start(&c->h.stream, client_alloc, client_read) == 0)
         c->flags |= CLIENT_READING;
@@ -608,13 +616,15 @@ void client_close(struct client *c)
     client_unqueue_resume(c);
     client_read_stop(c);
     outq_detach(&c->out);
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        proxy->clients = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    proxy->nclients--;
+    if (!(c->flags & CLIENT_INTERNAL)) {
+        if (c->prev)
+            c->prev->next = c->next;
+        else
+            proxy->clients = c->next;
+        if (c->next)
+            c->next->prev = c->prev;
+        proxy->nclients--;
+    }
 
     while (c->head) {
         struct req *r = c->head;
@@ -635,7 +645,33 @@ void client_close(struct client *c)
         s->data = NULL;
         server_close(s, "closed: its client left");
     }
-    uv_close((uv_handle_t *)&c->h, client_closed);
+    if (c->flags & CLIENT_INTERNAL)
+        client_closed((uv_handle_t *)&c->h); /* no socket: freed now */
+    else
+        uv_close((uv_handle_t *)&c->h, client_closed);
+}
+
+struct client *client_internal_open(void)
+{
+    struct client *c = calloc(1, sizeof(*c));
+
+    if (c == NULL)
+        return NULL;
+    c->h.stream.data = c;
+    c->id = next_client_id++;
+    c->flags = CLIENT_INTERNAL;
+    outq_init(&c->out, client_out_error);
+    c->last_active = uv_now(proxy->loop);
+    return c;
+}
+
+int client_feed(struct client *c, const char *bytes, size_t len)
+{
+    assert(c->flags & CLIENT_INTERNAL);
+    if (client_framer(c) < 0 || buf_append(&c->in, bytes, len) != 0)
+        return -ENOMEM;
+    client_process(c);
+    return 0;
 }
 
 void client_close_after_reply(struct client *c)

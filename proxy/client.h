@@ -61,6 +61,7 @@ enum client_flag {
     CLIENT_UNIX = 1u << 5,              /* came through the Unix socket */
     CLIENT_RESUME_QUEUED = 1u << 6,     /* on the resume list */
     CLIENT_MULTI = 1u << 7,             /* MULTI sent, EXEC/DISCARD not yet */
+    CLIENT_INTERNAL = 1u << 8,          /* no socket: the proxy's own (HTTP cache API) */
 };
 
 #define CLIENT_CONNS 6                /* backends one client may have requests in flight on */
@@ -101,6 +102,17 @@ struct client {
 /* Accept a client from a listening stream. Returns 0 or a negative error
  * (the pending connection is dropped). */
 int client_accept(uv_stream_t *server, int is_unix);
+
+/* An internal client (the HTTP cache API): no socket. Its owner feeds it
+ * requests (client_feed) and reads the replies from outq_buf(&c->out),
+ * which nothing writes anywhere. It is not in proxy->clients (not counted,
+ * never closed by idle checks or shutdown): only its owner closes it, and
+ * client_close() frees it at once. NULL on out of memory. */
+struct client *client_internal_open(void);
+
+/* Frame and route RESP requests as if internal client c had sent them
+ * (same routing, L1, ordering). 0, or -ENOMEM (nothing fed). */
+int client_feed(struct client *c, const char *bytes, size_t len);
 
 /* Start closing c (safe to call twice). Output not yet written is dropped. */
 void client_close(struct client *c);

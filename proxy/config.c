@@ -190,7 +190,7 @@ static const struct directive directive_table[] = {
     ROW_INT("http-port", http_port, "0", 0, 65535,
             "TCP port (on bind) for HTTP: GET /metrics (Prometheus), /healthz, /readyz, GET/PUT/DELETE /cache/{key}; 0 = off"),
     ROW_MEM("http-max-body", http_max_body, "1mb", 1, LLONG_MAX,
-            "Largest HTTP request (body included); a bigger one is answered 413 and the connection closed"),
+            "Largest HTTP request body (PUT /cache); a bigger request is answered 413 and closed"),
     ROW_MS("http-timeout", http_timeout, "10000", 1, MS_MAX,
            "Milliseconds an HTTP client may take to send a whole request (and may stay idle); then it is closed"),
     ROW_INT("slowlog-log-slower-than", slowlog_log_slower_than, "10000", -1, INT_MAX,

@@ -24,6 +24,7 @@
 #include "l1/l1.h"
 #include "proxy/client.h"
 #include "proxy/config.h"
+#include "proxy/http.h"
 #include "proxy/latency.h"
 #include "proxy/listener.h"
 #include "proxy/proxy.h"
@@ -45,6 +46,7 @@ static void stop_everything(void)
     health_stop();
     cluster_stop();
     l1_stop();
+    http_stop();
     client_close_all();
     slowlog_free();
     topology_close(&proxy->topo, "shutting down");
@@ -121,12 +123,14 @@ static void on_primary_change(struct topology *t, void *ud)
 
 /* Work done once per loop iteration, right before the loop polls (Redis's
  * beforeSleep), in this order: stalled clients whose wait ended dispatch
- * their next requests; then every output queue is written (outq, once per
- * iteration, after this hook). The L1 takes pending invalidations lazily,
+ * their next requests; HTTP cache requests whose replies arrived are
+ * answered; then every output queue is written (outq, once per iteration,
+ * after this hook). The L1 takes pending invalidations lazily,
  * once per iteration, before its first hit (l1_read). */
 static void before_sleep(void)
 {
     client_run_resumes();
+    http_before_sleep();
 }
 
 static void close_stragglers(uv_handle_t *h, void *arg)
@@ -173,7 +177,7 @@ int main(int argc, char **argv)
     topology_listen(&proxy->topo, on_primary_change, NULL);
     outq_loop_init(proxy->loop);
     outq_set_before_flush(before_sleep);
-    if (listener_open() < 0)
+    if (listener_open() < 0 || http_start() < 0)
         return 1;
     if (the_config.ncluster > 0) {
         /* Cluster mode: the slot map decides; no fixed primary to check. */
