@@ -1163,6 +1163,54 @@ int harness_raw_wait_eof(harness_raw *r, int timeout_ms)
     }
 }
 
+int harness_http(int port, const char *method, const char *target, const char *body, size_t len,
+                 int timeout_ms, harness_http_resp *out)
+{
+    char head[1024];
+    int n;
+    harness_raw *r = harness_raw_open(port);
+
+    memset(out, 0, sizeof(*out));
+    if (r == NULL)
+        return -ECONNREFUSED;
+    if (body != NULL)
+        n = snprintf(head, sizeof(head), "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %zu\r\n\r\n",
+                     method, target, len);
+    else
+        n = snprintf(head, sizeof(head), "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", method, target);
+    int rc = harness_raw_send(r, head, (size_t)n);
+    if (rc == 0 && body != NULL && len > 0)
+        rc = harness_raw_send(r, body, len);
+    if (rc == 0)
+        rc = harness_raw_wait_eof(r, timeout_ms);
+    if (rc < 0) {
+        harness_set_error("HTTP %s %s on port %d: %s", method, target, port, strerror(-rc));
+        harness_raw_close(r, false);
+        return rc;
+    }
+    char *end = r->len ? memmem(r->buf, r->len, "\r\n\r\n", 4) : NULL;
+    if (end == NULL || sscanf(r->buf, "HTTP/1.%*d %d", &out->status) != 1) {
+        harness_set_error("HTTP %s %s on port %d: no complete response head (%zu bytes)", method, target, port, r->len);
+        harness_raw_close(r, false);
+        return -EPROTO;
+    }
+    size_t hlen = (size_t)(end - r->buf) + 4;
+    out->head = strndup(r->buf, hlen);
+    out->len = r->len - hlen;
+    out->body = malloc(out->len + 1);
+    memcpy(out->body, r->buf + hlen, out->len);
+    out->body[out->len] = '\0';
+    harness_raw_close(r, false);
+    return 0;
+}
+
+void harness_http_free(harness_http_resp *r)
+{
+    free(r->head);
+    free(r->body);
+    memset(r, 0, sizeof(*r));
+}
+
 void harness_raw_close(harness_raw *r, bool rst)
 {
     if (r == NULL)

@@ -35,7 +35,7 @@
  *     7000-7019  test_core.c
  *     7020-7039  test_limits.c
  *     7040-7069  test_routing.c (cluster bus ports 17040-17069)
- *     7070-7099  free
+ *     7070-7099  test_ops.c (HTTP port, latency, slow log)
  *     7100-7109  test_replicas.c
  *     7150-7169  test_sentinel.c
  *     7200-7239  test_l1.c
@@ -224,6 +224,28 @@ int harness_raw_wait_eof(harness_raw *r, int timeout_ms);
 
 /* Close the socket (abortive close with RST when rst is true) and free. */
 void harness_raw_close(harness_raw *r, bool rst);
+
+/* ---- HTTP (the proxy's http-port) ---------------------------------------- */
+
+/* One HTTP response as harness_http returns it. */
+typedef struct harness_http_resp {
+    int status;      /* status code, e.g. 200 */
+    char *head;      /* status line and headers (malloc'd, NUL-terminated) */
+    char *body;      /* body bytes (malloc'd, NUL-terminated after len) */
+    size_t len;      /* body length */
+} harness_http_resp;
+
+/*
+ * Send one HTTP/1.1 request (method, target, optional body of len bytes;
+ * Content-Length added when body is not NULL) to 127.0.0.1:port and read
+ * the response up to the server's close (bounded by timeout_ms).  0 and
+ * *out filled, or a negative errno with harness_error() set.
+ */
+int harness_http(int port, const char *method, const char *target, const char *body, size_t len,
+                 int timeout_ms, harness_http_resp *out);
+
+/* Free what harness_http filled (safe on a zeroed struct). */
+void harness_http_free(harness_http_resp *r);
 
 /* ---- external programs -------------------------------------------------- */
 
