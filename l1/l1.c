@@ -903,6 +903,40 @@ void l1_report(struct buf *t)
     buf_printf(t, "\r\n");
 }
 
+/* l1-commands (space separated upper-case names) as a mask of l1_cmds. */
+static unsigned l1_command_mask(const char *p)
+{
+    unsigned mask = 0;
+
+    if (p == NULL)
+        p = "GET";
+    while (*p) {
+        while (*p == ' ')
+            p++;
+        size_t n = strcspn(p, " ");
+        for (size_t i = 1; i < L1_NCMDS; i++)
+            if (strlen(l1_cmds[i].name) == n && strncasecmp(p, l1_cmds[i].name, n) == 0)
+                mask |= 1u << i;
+        p += n;
+    }
+    return mask;
+}
+
+void l1_settings_changed(void)
+{
+    if (!L.on || S->maxmemory <= 0)
+        return;
+    unsigned mask = l1_command_mask(S->commands);
+    if (mask != L.cmdmask) {
+        /* Entries of commands no longer cached would sit unused: drop all. */
+        L.st.inv_flush += l1store_flush(L.store);
+        L.cmdmask = mask;
+    }
+    l1store_set_max(L.store, (size_t)S->maxmemory);
+    log_notice("L1: %lld bytes, %s mode, max ttl %llu ms", S->maxmemory,
+               S->mode == L1_STRICT ? "strict" : "tracking", (unsigned long long)S->max_ttl_ms);
+}
+
 int l1_start(struct topology *t, const struct l1_settings *set)
 {
     T = t;
@@ -912,17 +946,7 @@ int l1_start(struct topology *t, const struct l1_settings *set)
     L.store = l1store_new((size_t)set->maxmemory);
     if (L.store == NULL)
         return -ENOMEM;
-    /* l1-commands: space separated upper-case names. */
-    const char *p = set->commands ? set->commands : "GET";
-    while (*p) {
-        while (*p == ' ')
-            p++;
-        size_t n = strcspn(p, " ");
-        for (size_t i = 1; i < L1_NCMDS; i++)
-            if (strlen(l1_cmds[i].name) == n && strncasecmp(p, l1_cmds[i].name, n) == 0)
-                L.cmdmask |= 1u << i;
-        p += n;
-    }
+    L.cmdmask = l1_command_mask(set->commands);
     script_sha(check_script, L.check_sha);
     L.on = 1;
     L.backoff = L1_RECONNECT_MIN_MS;

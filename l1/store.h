@@ -91,6 +91,10 @@ size_t l1store_walk_unverified(struct l1store *s, size_t max,
 size_t l1store_walk_older(struct l1store *s, uint64_t before, size_t max,
                           void (*fn)(struct l1entry *e, void *ctx), void *ctx);
 
+/* Change the budget (live reload); evicts from the LRU tail until the
+ * store fits. */
+void l1store_set_max(struct l1store *s, size_t maxmemory);
+
 size_t l1store_count(const struct l1store *s);
 size_t l1store_bytes(const struct l1store *s);     /* every byte counted, see contract */
 size_t l1store_payload(const struct l1store *s);   /* key + args + reply bytes only */

@@ -1033,6 +1033,96 @@ static void print_markdown(FILE *out)
     }
 }
 
+/* ------------------------------------------------------- values in force */
+
+int config_ndirectives(void)
+{
+    return NDIRECTIVES;
+}
+
+const char *config_directive_name(int i)
+{
+    return i >= 0 && i < NDIRECTIVES ? directive_table[i].name : NULL;
+}
+
+void config_value(const struct config *cfg, int i, char *out, size_t cap)
+{
+    const struct directive *d = &directive_table[i];
+    const char *p = (const char *)cfg + d->off;
+    size_t o = 0;
+
+    out[0] = '\0';
+    switch (d->type) {
+    case DT_INT:
+    case DT_MS:
+        snprintf(out, cap, "%d", *(const int *)p);
+        break;
+    case DT_BOOL:
+        snprintf(out, cap, "%s", *(const bool *)p ? "yes" : "no");
+        break;
+    case DT_STRING:
+    case DT_OPTSTRING:
+    case DT_COMMANDS:
+        snprintf(out, cap, "%s", *(char *const *)p ? *(char *const *)p : "");
+        break;
+    case DT_ENUM:
+        snprintf(out, cap, "%s", d->names[*(const int *)p]);
+        break;
+    case DT_MEMORY:
+        snprintf(out, cap, "%lld", *(const long long *)p);
+        break;
+    case DT_ADDR: {
+        const struct hostport *h = (const struct hostport *)p;
+        hostport_name(out, cap, h->host, h->port);
+        break;
+    }
+    case DT_ADDRLIST: {
+        const struct hostport *h = (const struct hostport *)p;
+        int n = *(const int *)((const char *)cfg + d->count_off);
+        for (int k = 0; k < n && o + 1 < cap; k++) {
+            char one[300];
+            hostport_name(one, sizeof(one), h[k].host, h[k].port);
+            int w = snprintf(out + o, cap - o, "%s%s", k ? " " : "", one);
+            if (w < 0 || (size_t)w >= cap - o)
+                break;
+            o += (size_t)w;
+        }
+        break;
+    }
+    }
+}
+
+/* Bytes of a directive's field in struct config. */
+static size_t field_size(const struct directive *d)
+{
+    switch (d->type) {
+    case DT_INT: case DT_MS: case DT_ENUM: return sizeof(int);
+    case DT_BOOL: return sizeof(bool);
+    case DT_STRING: case DT_OPTSTRING: case DT_COMMANDS: return sizeof(char *);
+    case DT_MEMORY: return sizeof(long long);
+    case DT_ADDR: return sizeof(struct hostport);
+    case DT_ADDRLIST: return sizeof(struct hostport) * CONFIG_MAX_ADDRS;
+    }
+    return 0;
+}
+
+void config_swap(struct config *a, struct config *b, int i)
+{
+    const struct directive *d = &directive_table[i];
+    unsigned char tmp[sizeof(struct hostport) * CONFIG_MAX_ADDRS];
+    size_t n = field_size(d);
+
+    memcpy(tmp, (char *)a + d->off, n);
+    memcpy((char *)a + d->off, (char *)b + d->off, n);
+    memcpy((char *)b + d->off, tmp, n);
+    if (d->type == DT_ADDRLIST) {
+        int *ca = (int *)((char *)a + d->count_off), *cb = (int *)((char *)b + d->count_off);
+        int t = *ca;
+        *ca = *cb;
+        *cb = t;
+    }
+}
+
 /* ---------------------------------------------------------------- load */
 
 /* See config.h. On 1 (--help, --version, --directives-markdown printed) and

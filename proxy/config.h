@@ -113,6 +113,18 @@ int config_parse_addr(const char *s, struct hostport *out);
  * (kb/mb/gb = 1024-based, k/m/g = 1000-based as in Redis). Returns 0 or -1. */
 int config_parse_memory(const char *s, long long *out);
 
+/* The directives, by index 0 .. config_ndirectives() - 1. */
+int config_ndirectives(void);
+const char *config_directive_name(int i);
+
+/* Directive i's value in cfg as text (a file line's value; lists space
+ * separated, "" for none), truncated to cap. */
+void config_value(const struct config *cfg, int i, char *out, size_t cap);
+
+/* Exchange directive i's value between a and b (ownership of strings
+ * moves with it): a reload keeps what cannot change live. */
+void config_swap(struct config *a, struct config *b, int i);
+
 /* Print the directive table (for --help and the README). */
 void config_print_directives(FILE *out);
 

@@ -13,6 +13,7 @@
 #include <criterion/criterion.h>
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -348,6 +349,148 @@ Test(ops, slowlog_is_shaped_as_redis)
     harness_cmd_ok(c, "REDSNANO SLOWLOG RESET");
     harness_expect_int(c, 0, "REDSNANO SLOWLOG LEN");
     redisFree(direct);
+    redisFree(c);
+    harness_proxy_check_exit(ops_proxy);
+}
+
+/* ---- reload ----------------------------------------------------------------- */
+
+/* Write text to the proxy's configuration file (in the tmpdir); its path. */
+static const char *ops_conf_write(const char *text)
+{
+    static char path[600];
+    snprintf(path, sizeof(path), "%s/ops.conf", harness_tmpdir());
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+/* GET calls a redis has served. */
+static long long ops_gets(harness_proc *r)
+{
+    redisContext *c = harness_connect(r->port);
+    long long n = harness_cmdstat_calls(c, "get");
+    redisFree(c);
+    return n;
+}
+
+static bool ops_link_up(harness_proc *r)
+{
+    redisContext *c = harness_try_connect(r->port, 500);
+    char v[32];
+    bool up = c && harness_info_field(c, "replication", "master_link_status", v, sizeof(v)) == 0 &&
+              strcmp(v, "up") == 0;
+    if (c)
+        redisFree(c);
+    return up;
+}
+
+Test(ops, sighup_adds_a_replica_that_serves_reads_while_a_client_stays)
+{
+    harness_skip_if_direct();
+    char text[512], replicaof[16];
+    ops_redis = harness_redis_start(OPS_PORT(0));
+    snprintf(ops_primary, sizeof(ops_primary), "127.0.0.1:%d", OPS_PORT(0));
+    snprintf(replicaof, sizeof(replicaof), "%d", OPS_PORT(0));
+    harness_proc *replica = harness_redis_start(OPS_PORT(3), "--replicaof", "127.0.0.1", replicaof);
+    cr_assert(harness_wait_until(ops_link_up(replica), 10000), "replica in sync");
+    snprintf(text, sizeof(text), "primary %s\nread-policy replica\nread-your-writes 0\nhealth-interval 100\n",
+             ops_primary);
+    const char *conf = ops_conf_write(text);
+    ops_proxy = harness_proxy_start(OPS_PORT(1), "--config", conf);
+    harness_diag_set(ops_proxy, NULL);
+
+    redisContext *c = harness_connect(OPS_PORT(1));
+    harness_cmd_ok(c, "SET k v");
+    harness_expect_bulk(c, "v", "GET k");
+    cr_assert_eq(ops_gets(replica), 0, "no replica configured yet");
+    long long conns = harness_proxy_stat_ll(c, "total_connections_received");
+
+    snprintf(text, sizeof(text), "primary %s\nread-policy replica\nread-your-writes 0\nhealth-interval 100\n"
+             "replica 127.0.0.1:%d\n", ops_primary, OPS_PORT(3));
+    ops_conf_write(text);
+    cr_assert_eq(harness_stop_signal(ops_proxy, SIGHUP), 0);
+    /* The same connection keeps working and its reads reach the replica. */
+    cr_assert(harness_wait_until(({
+        harness_expect_bulk(c, "v", "GET k");
+        ops_gets(replica) > 0;
+    }), 10000), "the added replica serves reads");
+    redisReply *r = harness_expect(c, REDIS_REPLY_ARRAY, "REDSNANO CONFIG GET replica");
+    cr_assert_eq(r->elements, 2);
+    char want[32];
+    snprintf(want, sizeof(want), "127.0.0.1:%d", OPS_PORT(3));
+    cr_assert_str_eq(r->element[1]->str, want);
+    freeReplyObject(r);
+    cr_assert_eq(harness_proxy_stat_ll(c, "total_connections_received"), conns, "no client reconnected");
+    harness_cmd_ok(c, "SET k w");
+    redisFree(c);
+    harness_proxy_check_exit(ops_proxy);
+}
+
+/* Every directive and value of REDSNANO CONFIG GET * as one string. */
+static char *ops_config_all(redisContext *c)
+{
+    redisReply *r = harness_expect(c, REDIS_REPLY_ARRAY, "REDSNANO CONFIG GET *");
+    size_t cap = 1, len = 0;
+    for (size_t i = 0; i < r->elements; i++)
+        cap += r->element[i]->len + 1;
+    char *s = malloc(cap);
+    for (size_t i = 0; i < r->elements; i++) {
+        memcpy(s + len, r->element[i]->str, r->element[i]->len);
+        len += r->element[i]->len;
+        s[len++] = i % 2 ? '\n' : '=';
+    }
+    s[len] = '\0';
+    freeReplyObject(r);
+    return s;
+}
+
+Test(ops, a_bad_file_on_reload_changes_nothing)
+{
+    harness_skip_if_direct();
+    char text[512];
+    ops_redis = harness_redis_start(OPS_PORT(0));
+    snprintf(ops_primary, sizeof(ops_primary), "127.0.0.1:%d", OPS_PORT(0));
+    snprintf(text, sizeof(text), "primary %s\nread-policy primary\nslowlog-max-len 7\n", ops_primary);
+    const char *conf = ops_conf_write(text);
+    ops_proxy = harness_proxy_start(OPS_PORT(1), "--config", conf);
+    harness_diag_set(ops_proxy, NULL);
+    redisContext *c = harness_connect(OPS_PORT(1));
+    char *before = ops_config_all(c);
+    cr_assert(strstr(before, "\nslowlog-max-len=7\n") != NULL, "%s", before);
+    cr_assert(strstr(before, "\nread-policy=primary\n") != NULL, "%s", before);
+
+    /* Line 3 is wrong; line 2 alone would be a valid change. */
+    snprintf(text, sizeof(text), "primary %s\nread-policy round-robin\nslowlog-max-len lots\n", ops_primary);
+    ops_conf_write(text);
+    cr_assert_eq(harness_stop_signal(ops_proxy, SIGHUP), 0);
+    cr_assert(harness_wait_until(({
+        char *log = harness_log_tail(ops_proxy, 4096);
+        bool seen = strstr(log, "Reload refused") != NULL;
+        free(log);
+        seen;
+    }), 5000), "the refusal is logged");
+    char *after = ops_config_all(c);
+    cr_assert_str_eq(after, before, "nothing changed");
+    free(after);
+
+    redisReply *e = harness_expect_error(c, "ERR", "REDSNANO CONFIG RELOAD");
+    cr_assert(strstr(e->str, "ops.conf:3: ") != NULL, "file:line: in %s", e->str);
+    freeReplyObject(e);
+    after = ops_config_all(c);
+    cr_assert_str_eq(after, before, "nothing changed");
+    free(after);
+
+    /* Fixed, the same file is taken. */
+    snprintf(text, sizeof(text), "primary %s\nread-policy round-robin\nslowlog-max-len 9\n", ops_primary);
+    ops_conf_write(text);
+    harness_cmd_ok(c, "REDSNANO CONFIG RELOAD");
+    redisReply *r = harness_expect(c, REDIS_REPLY_ARRAY, "REDSNANO CONFIG GET read-policy");
+    cr_assert_str_eq(r->element[1]->str, "round-robin");
+    freeReplyObject(r);
+    free(before);
     redisFree(c);
     harness_proxy_check_exit(ops_proxy);
 }
