@@ -462,11 +462,14 @@ static void client_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
         struct {
             struct reqframe rf;
             struct reqmsg msg;
+            struct client_conn conns[CLIENT_CONNS];
         } *fm = malloc(sizeof(*fm));
         if (fm == NULL) {
             client_close(c);
             return;
         }
+        memset(fm->conns, 0, sizeof(fm->conns));
+        c->conns = fm->conns;
         c->rf = &fm->rf;
         c->msg = &fm->msg;
         reqframe_init(c->rf, &proxy->limits);
