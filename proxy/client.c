@@ -463,8 +463,8 @@ static void client_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
     *b = uv_buf_init(c->in.data + c->in.len, (unsigned)(c->in.cap - c->in.len));
 }
 
-/* Framer and message in one allocation, made on the first read (idle
- * clients cost less). 0 or -ENOMEM. */
+/* Framer, message and in-flight table in one allocation, made on the
+ * first read (idle clients cost less). 0 or -ENOMEM. */
 static int client_framer(struct client *c)
 {
     if (c->rf != NULL)
@@ -472,9 +472,12 @@ static int client_framer(struct client *c)
     struct {
         struct reqframe rf;
         struct reqmsg msg;
+        struct client_conn conns[CLIENT_CONNS];
     } *fm = malloc(sizeof(*fm));
     if (fm == NULL)
         return -ENOMEM;
+    memset(fm->conns, 0, sizeof(fm->conns));
+    c->conns = fm->conns;
     c->rf = &fm->rf;
     c->msg = &fm->msg;
     reqframe_init(c->rf, &proxy->limits);

@@ -64,7 +64,7 @@ enum client_flag {
     CLIENT_INTERNAL = 1u << 8,          /* no socket: the proxy's own (HTTP cache API) */
 };
 
-#define CLIENT_CONNS 6                /* backends one client may have requests in flight on */
+#define CLIENT_CONNS 8                /* connections one client may have requests in flight on */
 
 /* A connection the client has requests in flight on. */
 struct client_conn {
@@ -90,7 +90,8 @@ struct client {
     struct req *head, *tail;          /* FIFO of requests not yet answered to the client */
     unsigned nreqs;                   /* requests in the FIFO */
     unsigned inflight;                /* of those, waiting on a server */
-    struct client_conn conns[CLIENT_CONNS]; /* where the in-flight ones are */
+    struct client_conn *conns;        /* where the in-flight ones are: CLIENT_CONNS entries,
+                                         allocated with the framer (idle clients cost less) */
     struct server *pinned;            /* the client's own connection, or NULL */
     uint64_t last_active;             /* loop ms of the last request */
     uint64_t last_write;              /* loop ms of the last write command (read-your-writes) */

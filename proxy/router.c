@@ -40,8 +40,7 @@ enum route {
 
 static int arg_is(const struct reqmsg *m, int i, const char *s)
 {
-    size_t n = strlen(s);
-    return i < m->argc && m->argvlen[i] == n && strncasecmp(m->argv[i], s, n) == 0;
+    return i < m->argc && cmd_word_eq(m->argv[i], m->argvlen[i], s);
 }
 
 /* The error a client gets when a backend cannot take a request. */
