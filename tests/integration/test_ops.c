@@ -376,17 +376,6 @@ static long long ops_gets(harness_proc *r)
     return n;
 }
 
-static bool ops_link_up(harness_proc *r)
-{
-    redisContext *c = harness_try_connect(r->port, 500);
-    char v[32];
-    bool up = c && harness_info_field(c, "replication", "master_link_status", v, sizeof(v)) == 0 &&
-              strcmp(v, "up") == 0;
-    if (c)
-        redisFree(c);
-    return up;
-}
-
 Test(ops, sighup_adds_a_replica_that_serves_reads_while_a_client_stays)
 {
     harness_skip_if_direct();
@@ -395,7 +384,7 @@ Test(ops, sighup_adds_a_replica_that_serves_reads_while_a_client_stays)
     snprintf(ops_primary, sizeof(ops_primary), "127.0.0.1:%d", OPS_PORT(0));
     snprintf(replicaof, sizeof(replicaof), "%d", OPS_PORT(0));
     harness_proc *replica = harness_redis_start(OPS_PORT(3), "--replicaof", "127.0.0.1", replicaof);
-    cr_assert(harness_wait_until(ops_link_up(replica), 10000), "replica in sync");
+    cr_assert(harness_wait_until(harness_replica_link_up(replica->port), 10000), "replica in sync");
     snprintf(text, sizeof(text), "primary %s\nread-policy replica\nread-your-writes 0\nhealth-interval 100\n",
              ops_primary);
     const char *conf = ops_conf_write(text);
