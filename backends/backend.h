@@ -81,7 +81,7 @@ struct backend {
     uint64_t errors;                  /* requests answered with a local error */
     uint64_t connections_opened;      /* connections opened */
     double latency_us;                /* EWMA of health-check round trips (us) */
-    struct hist latency;              /* requests through the proxy, framed to answered (proxy/latency.c) */
+    struct hist latency;              /* requests through the proxy, read to answered (proxy/latency.c) */
 };
 
 /* Resolve host:port and prepare the pool (no connection yet) with the

@@ -434,7 +434,6 @@ static void client_process(struct client *c)
                 break;
             }
             reqmsg_resolve(c->rf, m, c->in.data, c->in_base);
-            c->frame_ns = latency_now_ns();
             proxy->stats.commands++;
         }
         c->flags &= ~CLIENT_STALLED;
@@ -497,6 +496,7 @@ static void client_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
         return;
     c->in.len += (size_t)nread;
     c->last_active = uv_now(proxy->loop);
+    c->frame_ns = latency_now_ns();     /* one clock read per read, not per request */
     if (client_framer(c) < 0) {
         client_close(c);
         return;
@@ -673,6 +673,7 @@ int client_feed(struct client *c, const char *bytes, size_t len)
     assert(c->flags & CLIENT_INTERNAL);
     if (client_framer(c) < 0 || buf_append(&c->in, bytes, len) != 0)
         return -ENOMEM;
+    c->frame_ns = latency_now_ns();
     client_process(c);
     return 0;
 }

@@ -95,7 +95,7 @@ struct client {
     struct server *pinned;            /* the client's own connection, or NULL */
     uint64_t last_active;             /* loop ms of the last request */
     uint64_t last_write;              /* loop ms of the last write command (read-your-writes) */
-    uint64_t frame_ns;                /* when the request in c->msg was framed (latency) */
+    uint64_t frame_ns;                /* when the bytes being framed were read (latency start) */
     void *txn_l1_token;               /* L1 holds of writes queued in MULTI, released after EXEC */
     struct buf *reply;                /* the buffer client_reply_buf handed out */
 };

@@ -194,7 +194,7 @@ static const struct directive directive_table[] = {
     ROW_MS("http-timeout", http_timeout, "10000", 1, MS_MAX,
            "Milliseconds an HTTP client may take to send a whole request (and may stay idle); then it is closed"),
     ROW_INT("slowlog-log-slower-than", slowlog_log_slower_than, "10000", -1, INT_MAX,
-            "Microseconds from framing to reply at or above which a request enters REDSNANO SLOWLOG; -1 = off, 0 = every request"),
+            "Microseconds from reading a request to its complete reply at or above which a request enters REDSNANO SLOWLOG; -1 = off, 0 = every request"),
     ROW_INT("slowlog-max-len", slowlog_max_len, "128", 0, 1000000,
             "Entries REDSNANO SLOWLOG keeps (the oldest is dropped)"),
 };

@@ -179,8 +179,8 @@ static void peer_name(const struct client *c, char *out, size_t cap)
     char ip[INET6_ADDRSTRLEN] = "?";
     int port = 0;
 
-    if (c == NULL) {
-        snprintf(out, cap, "http:0");
+    if (c == NULL || (c->flags & CLIENT_INTERNAL)) {
+        snprintf(out, cap, "http:0");  /* the HTTP cache API's internal client */
         return;
     }
     if (c->flags & CLIENT_UNIX) {

@@ -2,7 +2,7 @@
  * proxy/latency.h — request latency per command class and per backend,
  * and the slow log.
  *
- *   client_process: frame time ──> struct req (start_ns, lclass)
+ *   client_read: read time ──> struct req (start_ns, lclass)
  *   req_on_reply / L1 hit ──> latency_done ──┬─> class histogram (base/hist)
  *                                            ├─> the backend's histogram
  *                                            └─> slow? ─> slow log entry
@@ -10,9 +10,10 @@
  *   REDSNANO SLOWLOG GET [n]|LEN|RESET  ──> slowlog_command (Redis's shapes)
  *   /metrics                            ──> latency_class_hist / backend->latency
  *
- * A request's latency runs from the moment it was framed to the moment its
- * reply is complete in the proxy: waits behind a stall, the queue to the
- * backend and the backend's own time are all in it. Blocking commands
+ * A request's latency runs from the read that brought its bytes (one clock
+ * read per socket read, shared by the requests pipelined in it) to the
+ * moment its reply is complete in the proxy: waits behind a stall, the
+ * queue to the backend and the backend's own time are all in it. Blocking commands
  * (BLPOP...) and push streams are not measured.
  *
  * Contract: nothing here allocates on the measuring path except a slow log

@@ -143,7 +143,7 @@ void metrics_render(struct buf *out)
 #undef L1_METRIC
 
     family(out, "redsnano_request_duration_seconds", "histogram",
-           "requests from framing to complete reply, by command class");
+           "requests from read to complete reply, by command class");
     for (int k = 0; k < LAT_NCLASSES; k++) {
         char labels[64];
         snprintf(labels, sizeof(labels), "class=\"%s\"", latency_class_name((enum latency_class)k));
@@ -151,6 +151,6 @@ void metrics_render(struct buf *out)
                      latency_class_hist((enum latency_class)k));
     }
     family(out, "redsnano_backend_request_duration_seconds", "histogram",
-           "requests from framing to complete reply, by the backend that answered");
+           "requests from read to complete reply, by the backend that answered");
     topology_foreach(&proxy->topo, backend_hist, out);
 }
