@@ -140,7 +140,9 @@ void track_start(void);
 void track_stop(void);
 void track_cron(void);
 void track_unready(const char *why);
-void track_drain(void);
+/* Take pending invalidations (once per loop iteration) and notice lost
+ * fill connections; 1 when it read the subscriber (entries may be gone). */
+int track_drain(void);
 /* A connection for a new fill: want if it is an up fill connection, else
  * the next up one; NULL when none. */
 struct server *track_pick(struct server *want);

@@ -263,7 +263,6 @@ int l1_read(uint8_t id, const struct reqmsg *m, int may_wait, struct server *cur
     const char *key = m->argv[1];
     size_t klen = m->argvlen[1];
 
-    track_drain();
     encode_args(m);
     const char *args = L.args.data ? L.args.data : "";
     size_t alen = L.args.len;
@@ -278,6 +277,10 @@ int l1_read(uint8_t id, const struct reqmsg *m, int may_wait, struct server *cur
         return L1_BYPASS;
     }
     struct l1entry *e = l1store_get(L.store, id, key, klen, args, alen);
+    /* Only an answer from the L1 needs the pending invalidations taken
+     * first (a miss goes to Redis anyway): misses skip that read. */
+    if (e && track_drain())
+        e = l1store_get(L.store, id, key, klen, args, alen);
     if (e && l1_now() >= l1entry_expires(e)) {
         l1store_drop(L.store, e);
         L.st.inv_expiry++;

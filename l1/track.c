@@ -304,22 +304,25 @@ void track_stop(void)
  * answering from the L1 (once per loop iteration): a client that saw a
  * write elsewhere complete and then reads must not get the old value just
  * because its socket was served first. */
-void track_drain(void)
+int track_drain(void)
 {
+    int did = 0;
     if (L.ready && L.drained != outq_iteration()) {
         L.drained = outq_iteration();
+        did = 1;
         if (server_read_now(L.sub) < 0)
             track_unready("invalidation channel closed");
     }
     if (!L.ready)
-        return;
+        return did;
     for (int i = 0; i < L.nfill; i++) {
         struct server *s = L.fills_c[i].s;
         if (s == NULL || s->state != SERVER_CONNECTED) {
             track_unready("fill connection closed");
-            return;
+            return did;
         }
     }
+    return did;
 }
 
 int track_owns(const struct server *s)
