@@ -271,6 +271,10 @@ static void fill_on_reply(struct srvreq *sr, const char *reply, size_t len, int 
 
     if (f->kind == FILL_REVAL)
         L.reval_inflight--;
+    if (f->kind == FILL_AUDIT && !failed && L.sub != NULL && server_read_now(L.sub) < 0)
+        track_unready("invalidation channel closed");
+    /* (An audit first takes the invalidations already sent: a write made
+     * after the audited hit, reported but not yet read, is no stale hit.) */
     struct l1entry *e = l1store_get(L.store, f->cmd, key, f->klen, args, f->alen);
     if (failed) {
         fill_failed(f, e, reply, len);
