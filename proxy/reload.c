@@ -24,7 +24,7 @@
  * is kept (and the difference logged). */
 static const char *const fixed[] = {
     "port", "bind", "unixsocket", "primary", "sentinel", "sentinel-master", "sentinel-password",
-    "cluster", "http-port", "backend-connections", "backend-spare-connections", NULL,
+    "cluster", "http-port", "backend-connections", "backend-spare-connections", "l1-fill-connections", NULL,
 };
 
 static int saved_argc;                  /* main's argv, read again on reload */
@@ -65,6 +65,10 @@ void reload_settings(void)
         .commands = cfg->l1_commands,
         .serve_stale = cfg->l1_serve_stale,
         .revalidate_after_ms = (uint64_t)cfg->l1_revalidate_after,
+        .fill_connections = cfg->l1_fill_connections,
+        .admission = cfg->l1_admission,
+        .ttl_jitter = cfg->l1_ttl_jitter,
+        .audit_rate = cfg->l1_audit_rate,
     };
 }
 

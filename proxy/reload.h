@@ -5,7 +5,8 @@
  *   REDSNANO CONFIG RELOAD ─┴─> reload_run: config_load(same argv) ─ error ─> refused whole
  *                                       │                                   (file:line: ...)
  *                                       ├─ port, bind, unixsocket, primary, sentinel*, cluster,
- *                                       │  http-port, backend-(spare-)connections, l1 on<->off:
+ *                                       │  http-port, backend-(spare-)connections,
+ *                                       │  l1-fill-connections, l1 on<->off:
  *                                       │  logged and kept (config_swap back)
  *                                       └─> proxy->cfg replaced; reload_settings() updates
  *                                           backend_set / l1_set / sentinel_set in place;

@@ -30,8 +30,8 @@ static harness_proc *ops_redis;     /* the primary */
 static harness_proc *ops_proxy;     /* the proxy */
 static char ops_primary[32];        /* "127.0.0.1:<port>" */
 
-/* Start redis and the proxy with the HTTP port and extra proxy arguments
- * (NULL-terminated). */
+/* Start redis and the proxy with the HTTP port and up to two extra proxy
+ * arguments (NULL: none). */
 static void ops_start(const char *extra1, const char *extra2)
 {
     char http[16];
@@ -41,7 +41,8 @@ static void ops_start(const char *extra1, const char *extra2)
     snprintf(http, sizeof(http), "%d", OPS_PORT(2));
     ops_proxy = harness_proxy_start(OPS_PORT(1), "--primary", ops_primary, "--http-port", http,
                                     "--health-interval", OPS_HEALTH_INTERVAL, "--health-timeout", "80",
-                                    extra1 ? extra1 : "--loglevel", extra2 ? extra2 : "notice");
+                                    extra1 ? extra1 : "--loglevel", extra2 ? extra2 : "notice",
+                                    "--l1-admission", "no"); /* every cacheable miss fills: counts are exact */
     harness_diag_set(ops_proxy, NULL);
 }
 
