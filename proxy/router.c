@@ -155,6 +155,8 @@ static int route_pinned(struct client *c, const struct cmd *cmd, struct reqmsg *
         if (c->inflight > 0)
             return ROUTER_STALL;
         client_enter_push(c);
+        if (f & CMD_PUBSUB)
+            c->flags |= CLIENT_PUBSUB;    /* the pubsub output class; MONITOR stays normal */
         server_send_raw(c->pinned, m->bytes, m->len);
         return ROUTER_DONE;
     }
