@@ -656,11 +656,12 @@ static void client_push(struct server *s, const char *reply, size_t len)
     if (climits_output_check(c))
         return;
     climits_account(c);
-    /* A class without a hard limit (MONITOR is "normal", as in Redis):
+    /* A class without any limit (MONITOR is "normal", as in Redis):
      * stop reading its connection rather than hold without bound. Redis
      * keeps the rest, under its own limits, until the client reads. */
     int cls = (c->flags & CLIENT_PUBSUB) ? OBUF_PUBSUB : OBUF_NORMAL;
-    if (proxy->cfg->client_obuf[cls].hard == 0 && !(c->flags & CLIENT_PUSH_PAUSED) &&
+    if (proxy->cfg->client_obuf[cls].hard == 0 && proxy->cfg->client_obuf[cls].soft == 0 &&
+        !(c->flags & CLIENT_PUSH_PAUSED) &&
         outq_size(&c->out) > (size_t)proxy->cfg->client_backpressure) {
         c->flags |= CLIENT_PUSH_PAUSED;
         server_read_pause(s);

@@ -102,11 +102,17 @@ int climits_output_check(struct client *c)
 
 int climits_backpressure(const struct client *c)
 {
-    size_t est = c->reply_avg > CLIMITS_REPLY_EST_MIN ? c->reply_avg : CLIMITS_REPLY_EST_MIN;
     size_t held = climits_held_output(c);
+    size_t est;
 
     if (held == 0 && c->inflight == 0)
         return 0;
+    if (c->inflight >= CLIMITS_INFLIGHT_MAX)
+        return 1;
+    if (c->reply_avg == 0)              /* nothing seen yet: a first window */
+        est = settings.backpressure / CLIMITS_FIRST_WINDOW;
+    else
+        est = c->reply_avg > CLIMITS_REPLY_EST_MIN ? c->reply_avg : CLIMITS_REPLY_EST_MIN;
     return held + (size_t)c->inflight * est > settings.backpressure;
 }
 

@@ -10,7 +10,10 @@
  * Held output = bytes written for the client and not yet taken by the
  * kernel (its outq) plus reply bytes waiting in its FIFO behind an earlier
  * reply. Expected = its requests in flight times its average reply size
- * (at least CLIMITS_REPLY_EST_MIN). Memory of a client = input buffer +
+ * (at least CLIMITS_REPLY_EST_MIN; before its first reply, bound /
+ * CLIMITS_FIRST_WINDOW), and never more than CLIMITS_INFLIGHT_MAX in
+ * flight (a client whose small replies lowered its average cannot then
+ * queue thousands of huge ones ahead of the others). Memory of a client = input buffer +
  * framer buffer + output buffers + FIFO replies.
  *
  * Contract:
@@ -31,7 +34,9 @@
 
 struct client;
 
-#define CLIMITS_REPLY_EST_MIN 512     /* bytes assumed for a reply not seen yet */
+#define CLIMITS_REPLY_EST_MIN 512     /* least bytes assumed per expected reply */
+#define CLIMITS_FIRST_WINDOW 64       /* requests in flight before a client's first reply is seen */
+#define CLIMITS_INFLIGHT_MAX 1024     /* requests in flight per client, whatever their size */
 
 /* What climits needs from the configuration. */
 struct climits_settings {

@@ -46,9 +46,9 @@ static int arg_is(const struct reqmsg *m, int i, const char *s)
 /* The error a client gets when a backend cannot take a request. */
 static void unavailable(struct client *c, struct backend *b)
 {
-    char msg[512];
+    char msg[512], why[300];
     snprintf(msg, sizeof(msg), "ERR redsnano: backend %s (%s) %s", b->name,
-             b->role == BACKEND_PRIMARY ? "primary" : "replica", b->err[0] ? b->err : "unavailable");
+             b->role == BACKEND_PRIMARY ? "primary" : "replica", backend_why(b, why, sizeof(why)));
     proxy->stats.backend_errors++;
     b->errors++;
     local_error(c, msg);
