@@ -6,9 +6,10 @@
  *
  * A backend keeps `backend-connections` shared connections, opened on
  * demand. A connection that fails leaves its slot empty; the slot is
- * reopened on demand by the next pick after a backoff (100 ms, then
- * 200 ms: a backend that comes back is used within that much of accepting
- * connections), and picks in between fail fast with
+ * reopened on demand by the next pick after a backoff (at most
+ * BACKEND_DEMAND_BACKOFF_MAX_MS: a backend that comes back is used within
+ * that much of accepting connections; a refused connect on loopback costs
+ * one syscall), and picks in between fail fast with
  * "down since <time> (<how long>), last error: <why>" instead of queueing.
  * Spares are refilled after the long backoff (100 ms doubling to 3.2 s).
  *
@@ -37,7 +38,7 @@
 #define BACKEND_MAX_SPARES 8
 #define BACKEND_BACKOFF_MIN_MS 100
 #define BACKEND_BACKOFF_MAX_MS 3200
-#define BACKEND_DEMAND_BACKOFF_MAX_MS 200 /* longest wait between reconnects a request asks for */
+#define BACKEND_DEMAND_BACKOFF_MAX_MS 100 /* longest wait between reconnects a request asks for */
 
 enum backend_role { BACKEND_PRIMARY = 0, BACKEND_REPLICA };
 

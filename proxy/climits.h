@@ -35,7 +35,7 @@
 struct client;
 
 #define CLIMITS_REPLY_EST_MIN 512     /* least bytes assumed per expected reply */
-#define CLIMITS_FIRST_WINDOW 64       /* requests in flight before a client's first reply is seen */
+#define CLIMITS_FIRST_WINDOW 16       /* requests in flight before a client's first reply is seen */
 #define CLIMITS_INFLIGHT_MAX 1024     /* requests in flight per client, whatever their size */
 
 /* What climits needs from the configuration. */
