@@ -160,8 +160,8 @@ static const struct directive directive_table[] = {
     /* bounded resources under hostile clients */
     ROW_OBUF("client-output-buffer-limit", client_obuf,
              "normal 0 0 0 replica 256mb 64mb 60 pubsub 32mb 8mb 60",
-             "Output the proxy holds for a client of a class (normal; pubsub = subscribed; replica is accepted, unused), as Redis: a client over <hard> bytes, or over <soft> bytes for <soft-seconds>, is closed; 0 = no limit; a line may set one class or several"),
-    ROW_MEM("client-backpressure-limit", client_backpressure, "4mb", 1, LLONG_MAX,
+             "class hard soft soft-seconds: output the proxy holds for a client of a class (normal; pubsub = subscribed; replica is accepted, unused), as Redis: a client over its hard limit, or over its soft limit for soft-seconds, is closed; 0 = no limit; a line may set one class or several"),
+    ROW_MEM("client-backpressure-limit", client_backpressure, "16mb", 1, LLONG_MAX,
             "Bytes of replies a client may have unsent plus expected (in flight, estimated from its recent reply sizes) before its next requests wait until it reads; the shared backend connection is read on meanwhile, so other clients do not wait behind it"),
     ROW_MEMPCT("maxmemory-clients", maxmemory_clients, "0",
                "Memory held for all clients' input and output (partial requests, unsent replies); over it, the clients holding the most are closed first; N% = percent of the machine's physical memory (or of the cgroup limit when lower); 0 = off"),
@@ -378,7 +378,7 @@ static void describe(const struct directive *d, char *buf, size_t len)
         break;
     case DT_OBUF:
         join_words(d->names, "|", words, sizeof(words));
-        msgf(buf, len, "<class> <hard> <soft> <soft-seconds> (one or more groups; class %s, sizes as "
+        msgf(buf, len, "groups of: class hard soft soft-seconds ( class %s, sizes as "
                  "memory sizes, seconds an integer >= 0)", words);
         break;
     case DT_MEMPCT:

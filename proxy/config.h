@@ -71,7 +71,7 @@ struct config {
 
     /* bounded resources under hostile clients (issue 9) */
     struct obuf_limit client_obuf[OBUF_CLASSES]; /* per class (normal 0 0 0, replica 256mb 64mb 60, pubsub 32mb 8mb 60) */
-    long long client_backpressure; /* bytes of unsent + expected replies before a client's requests wait (default 4mb) */
+    long long client_backpressure; /* bytes of unsent + expected replies before a client's requests wait (default 16mb) */
     struct mempct maxmemory_clients; /* input + output held for all clients; 0 = off (default 0) */
 
     /* replicas, Sentinel, health (issue 4) */

@@ -1152,7 +1152,7 @@ CONFIG_TEST(maxmemory_clients_takes_bytes_or_a_percentage)
     config_defaults(&cfg);
     cr_assert_eq(cfg.maxmemory_clients.bytes, 0);
     cr_assert_eq(cfg.maxmemory_clients.percent, 0);
-    cr_assert_eq(cfg.client_backpressure, 4LL << 20);
+    cr_assert_eq(cfg.client_backpressure, 16LL << 20);
     const char *mb[] = { "256mb" };
     cr_assert_eq(config_set(&cfg, "maxmemory-clients", 1, mb, err, sizeof(err)), 0, "%s", err);
     cr_assert_eq(cfg.maxmemory_clients.bytes, 256LL << 20);
