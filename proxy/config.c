@@ -378,7 +378,7 @@ static void describe(const struct directive *d, char *buf, size_t len)
         break;
     case DT_OBUF:
         join_words(d->names, "|", words, sizeof(words));
-        msgf(buf, len, "groups of: class hard soft soft-seconds ( class %s, sizes as "
+        msgf(buf, len, "groups of: class hard soft soft-seconds (class %s, sizes as "
                  "memory sizes, seconds an integer >= 0)", words);
         break;
     case DT_MEMPCT:
