@@ -24,6 +24,7 @@
 #include "base/outq.h"
 #include "l1/l1.h"
 #include "proxy/client.h"
+#include "proxy/climits.h"
 #include "proxy/config.h"
 #include "proxy/http.h"
 #include "proxy/latency.h"
@@ -113,6 +114,7 @@ static void on_primary_change(struct topology *t, void *ud)
  * once per iteration, before its first hit (l1_read). */
 static void before_sleep(void)
 {
+    climits_before_sleep();
     client_run_resumes();
     http_before_sleep();
 }
@@ -156,6 +158,7 @@ int main(int argc, char **argv)
     log_notice("redsnano %s starting, pid %d", REDSNANO_VERSION, (int)getpid());
     reload_init(argc, argv);
     reload_settings();
+    climits_start(&proxy->climits_set);
     if (topology_init(&proxy->topo, proxy->loop, &proxy->backend_set, &the_config.primary,
                       the_config.replicas, the_config.nreplicas) < 0)
         return 1;

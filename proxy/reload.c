@@ -15,6 +15,7 @@
 #include "base/log.h"
 #include "l1/l1.h"
 #include "protocol/reply.h"
+#include "proxy/climits.h"
 #include "proxy/config.h"
 #include "proxy/proxy.h"
 
@@ -70,6 +71,7 @@ void reload_settings(void)
         .ttl_jitter = cfg->l1_ttl_jitter,
         .audit_rate = cfg->l1_audit_rate,
     };
+    climits_settings_from_config(&p->climits_set, cfg);
 }
 
 static int is_fixed(const char *name)

@@ -6,7 +6,7 @@
  *                                                └─ /cache/{key} ─▶ redis (PORT 0)
  *   test ──▶ redis directly: its own view of the keys the HTTP API wrote
  *
- * Each test starts its own redis and proxy. Ports 7070-7099 (this file).
+ * Each test starts its own redis and proxy. Ports 7110-7129 (this file).
  */
 #include "tests/harness.h"
 
@@ -19,7 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define OPS_PORT_BASE 7070                   /* this file's port range start */
+#define OPS_PORT_BASE 7110                   /* this file's port range start */
 #define OPS_PORT(n) harness_port(OPS_PORT_BASE, (n))
 #define OPS_HTTP_MS 5000                     /* bound for one HTTP exchange */
 #define OPS_HEALTH_INTERVAL "100"            /* --health-interval, ms */
