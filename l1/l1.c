@@ -120,7 +120,7 @@ static uint64_t entry_hash(const struct l1entry *e)
 /* Is a missed call with sketch hash h worth a fill? Seen at least
  * L1_ADMIT_MIN times lately, and when the store is (nearly) full, more
  * often than the least recently used entry a fill would evict. */
-static int admit(uint64_t h)
+int l1_admit(uint64_t h)
 {
     unsigned f = l1sketch_estimate(L.sketch, h);
     if (f < L1_ADMIT_MIN)
@@ -130,6 +130,12 @@ static int admit(uint64_t h)
         return 1;
     struct l1entry *victim = l1store_oldest(L.store);
     return victim == NULL || f > l1sketch_estimate(L.sketch, entry_hash(victim));
+}
+
+void l1_hit_audit(struct l1entry *e)
+{
+    if (l1_set->audit_rate > 0 && (double)(l1_rand() >> 11) * (1.0 / 9007199254740992.0) < l1_set->audit_rate)
+        check_audit(e);
 }
 
 /* ---- the API ------------------------------------------------------------ */
@@ -298,9 +304,7 @@ int l1_read(uint8_t id, const struct reqmsg *m, int may_wait, struct server *cur
     if (e && l1store_verified(L.store, e) && l1_set->mode == L1_TRACKING) {
         L.st.hits++;
         *reply = l1entry_reply(e, len);
-        if (l1_set->audit_rate > 0 &&
-            (double)(l1_rand() >> 11) * (1.0 / 9007199254740992.0) < l1_set->audit_rate)
-            check_audit(e);
+        l1_hit_audit(e);
         return L1_HIT;
     }
     if (!may_wait) {
@@ -318,7 +322,7 @@ int l1_read(uint8_t id, const struct reqmsg *m, int may_wait, struct server *cur
     } else {
         if (e == NULL) {
             L.st.misses++;
-            if (l1_set->admission && !admit(h)) {
+            if (l1_set->admission && !l1_admit(h)) {
                 L.st.admission_rejected++;
                 return L1_BYPASS;
             }

@@ -83,7 +83,9 @@ struct l1_settings {
     X(admission_rejected, "misses forwarded as plain reads: not seen often enough")    \
     X(inv_pattern, "entries dropped by REDSNANO L1 INVALIDATE pattern")                 \
     X(audit_checks, "hits hash-checked in the background (l1-audit-rate)")            \
-    X(audit_stale, "audited hits the origin no longer held")
+    X(audit_stale, "audited hits the origin no longer held")                             \
+    X(mget, "MGETs answered in whole or in part from the L1 (hits, misses: per key)")  \
+    X(mget_asked, "MGET keys the L1 did not hold, asked from Redis as one MGET")
 
 struct l1_stats {
 #define L1_STAT_FIELD(name, help) uint64_t name;
@@ -118,7 +120,19 @@ uint8_t l1_command_id(const struct reqmsg *m);
 int l1_read(uint8_t id, const struct reqmsg *m, int may_wait, struct server *cur, const char **reply,
             size_t *len, void **pending);
 
-/* Attach a waiter to the fill/check returned by l1_read. */
+/* MGET key...: the keys the L1 holds (GET entries, verified) are answered
+ * from it; the others go to Redis as one MGET on a fill connection
+ * (admitted ones with a PTTL each, to be stored), and the elements are
+ * merged in request order. Same results and rules as l1_read (HIT: *reply
+ * is the whole array, valid until the next L1 call; WAIT: l1_wait). BYPASS
+ * when a key has a write pending, GET is not cached, in strict mode, or
+ * when no key is held nor admitted (the MGET is forwarded as usual). A nil
+ * element is never stored (MGET answers nil for a key of another type,
+ * where GET answers WRONGTYPE). */
+int l1_mget(const struct reqmsg *m, int may_wait, struct server *cur, const char **reply, size_t *len,
+            void **pending);
+
+/* Attach a waiter to the fill/check returned by l1_read or l1_mget. */
 void l1_wait(void *pending, struct srvreq *sr);
 
 /* The connection a pending fill travels on (the client's "in flight"

@@ -1212,3 +1212,140 @@ L1_TEST(the_audit_catches_an_injected_stale_entry)
     harness_expect_bulk(l1_px, "new", "GET %s", "k");
     L1_CHECK(L1_STAT("l1_audit_stale") == 1, "the replaced entry was counted stale again");
 }
+
+/* ---- 13. issue 13: MGET answered per key ------------------------------------ */
+
+#define L1_MGET_KEYS 10                   /* keys of the mixed MGET; the first half is read first */
+#define L1_MGET_RACE_ROUNDS 200           /* write-vs-partial-fill rounds */
+
+/* The reply to MGET through c must equal redis's own (l1_rd) answer. */
+static void l1_expect_same_mget_at(int line, redisContext *c, const char *cmd)
+{
+    /* cmd is the format: its words are the arguments (keys have no '%'). */
+    redisReply *want = harness_expect_at(line, l1_rd, REDIS_REPLY_ARRAY, cmd);
+    redisReply *got = harness_expect_at(line, c, HARNESS_ANY, cmd);
+
+    if (!harness_reply_equal(want, got))
+        l1_fail_at(line, "%s through the proxy: %s, redis: %s", cmd, harness_reply_str(got), harness_reply_str(want));
+    freeReplyObject(want);
+    freeReplyObject(got);
+}
+
+/*
+ * An MGET of held keys, missing keys, a key that does not exist and a hash
+ * answers exactly as redis does; only the keys the L1 lacks were asked
+ * (one MGET), and they are then held (a second MGET is answered whole by
+ * the L1, redis sees no MGET); the hash's nil is not stored as a GET entry.
+ */
+L1_TEST(mget_answers_held_keys_from_the_l1_and_asks_only_the_others)
+{
+    char cmd[512];
+    size_t n = 0;
+
+    harness_skip_if_direct();
+    L1_START(20, "--l1-maxmemory", "64mb");
+    harness_expect_int(l1_rd, 1, "HSET h f v");
+    n += (size_t)snprintf(cmd + n, sizeof(cmd) - n, "MGET");
+    for (int i = 0; i < L1_MGET_KEYS; i++) {
+        char key[32];
+        harness_cmd_ok(l1_rd, "SET mk:%d v%d", i, i);
+        snprintf(key, sizeof(key), "mk:%d", i);
+        if (i < L1_MGET_KEYS / 2)
+            free(L1_GET(l1_px, key));   /* held */
+        n += (size_t)snprintf(cmd + n, sizeof(cmd) - n, " %s", key);
+    }
+    snprintf(cmd + n, sizeof(cmd) - n, " nosuchkey h mk:0");
+    long long hits = L1_STAT("l1_hits"), asked = L1_STAT("l1_mget_asked");
+    long long calls = harness_cmdstat_calls(l1_rd, "mget");
+    l1_expect_same_mget_at(__LINE__, l1_px, cmd);
+    L1_CHECK(L1_STAT("l1_hits") == hits + L1_MGET_KEYS / 2 + 1, "held keys answered: %lld, wanted %d",
+             L1_STAT("l1_hits") - hits, L1_MGET_KEYS / 2 + 1);
+    L1_CHECK(L1_STAT("l1_mget_asked") == asked + L1_MGET_KEYS / 2 + 2, "keys asked from redis: %lld, wanted %d",
+             L1_STAT("l1_mget_asked") - asked, L1_MGET_KEYS / 2 + 2);
+    /* One MGET reached redis (harness_cmdstat_calls' own MGET counts too). */
+    L1_CHECK(harness_cmdstat_calls(l1_rd, "mget") == calls + 2, "redis saw %lld MGETs, wanted 1 from the proxy",
+             harness_cmdstat_calls(l1_rd, "mget") - calls - 1);
+    /* Now every existing string key is held: answered whole by the L1. */
+    snprintf(cmd + n, sizeof(cmd) - n, " mk:3");
+    calls = harness_cmdstat_calls(l1_rd, "mget");
+    l1_expect_same_mget_at(__LINE__, l1_px, cmd);
+    L1_CHECK(harness_cmdstat_calls(l1_rd, "mget") == calls + 1, "an MGET of held keys reached redis");
+    /* A nil element is not a GET entry: GET h is still WRONGTYPE. */
+    redisReply *r = harness_expect_error(l1_px, "WRONGTYPE", "GET h");
+    freeReplyObject(r);
+    /* A write through the proxy is seen by the next MGET at once. */
+    harness_cmd_ok(l1_px, "SET mk:1 changed");
+    l1_expect_same_mget_at(__LINE__, l1_px, cmd);
+}
+
+/*
+ * A write racing the partial fill of an MGET: held key "mh", key "mr"
+ * asked from redis. Through the proxy (B's SET while A's MGET is held by
+ * CLIENT PAUSE): the key's fill is cancelled, A gets the old or the new
+ * value, and every read after B's OK gets the new one. From elsewhere
+ * (a direct SET pipelined among MGETs): the proxy answers the new value
+ * within L1_FRESH_MS and never goes back.
+ */
+L1_TEST(a_write_racing_a_partial_mget_fill_leaves_no_stale_entry)
+{
+    redisContext *b;
+
+    harness_skip_if_direct();
+    L1_START(21, "--l1-maxmemory", "64mb", "--l1-fill-connections", "4");
+    b = harness_connect(l1_proxy->port);
+    harness_cmd_ok(l1_rd, "SET mh held");
+    harness_expect_bulk(l1_px, "held", "GET %s", "mh");
+    for (int round = 0; round < L1_ROUNDS; round++) {
+        harness_cmd_ok(l1_rd, "SET mr old%d", round);
+        freeReplyObject(harness_reply(l1_admin, "REDSNANO L1 INVALIDATE mr"));
+        long long asked = L1_STAT("l1_mget_asked"), cancelled = L1_STAT("l1_fills_cancelled");
+        harness_cmd_ok(l1_rd, "CLIENT PAUSE %d ALL", L1_PAUSE_MS);
+        redisAppendCommand(l1_px, "MGET mh mr");
+        harness_pipe_flush(l1_px);
+        L1_WAIT_STAT("l1_mget_asked", asked + 1, L1_STEP_MS);
+        redisAppendCommand(b, "SET mr new%d", round);
+        harness_pipe_flush(b);
+        L1_WAIT_STAT("l1_fills_cancelled", cancelled + 1, L1_STEP_MS);
+        redisReply *ra = harness_pipe_reply(l1_px, "A's MGET");
+        char old[32], new[32];
+        snprintf(old, sizeof(old), "old%d", round);
+        snprintf(new, sizeof(new), "new%d", round);
+        L1_CHECK(ra->type == REDIS_REPLY_ARRAY && ra->elements == 2 && ra->element[0]->type == REDIS_REPLY_STRING &&
+                     strcmp(ra->element[0]->str, "held") == 0 && ra->element[1]->type == REDIS_REPLY_STRING &&
+                     (strcmp(ra->element[1]->str, old) == 0 || strcmp(ra->element[1]->str, new) == 0),
+                 "round %d: A's MGET returned %s", round, l1_brief(ra));
+        freeReplyObject(ra);
+        redisReply *rb = harness_pipe_reply(b, "B's SET");
+        L1_CHECK(rb->type == REDIS_REPLY_STATUS, "round %d: B's SET returned %s", round, l1_brief(rb));
+        freeReplyObject(rb);
+        for (int i = 0; i < 2; i++) {
+            l1_expect_same_mget_at(__LINE__, l1_px, "MGET mh mr");
+            harness_expect_bulk(l1_px, new, "GET %s", "mr");
+        }
+    }
+    /* Writes from elsewhere, pipelined among MGETs of two clients. */
+    for (int round = 1; round <= L1_MGET_RACE_ROUNDS; round++) {
+        char want[32];
+        freeReplyObject(harness_reply(l1_admin, "REDSNANO L1 INVALIDATE mr"));
+        for (int i = 0; i < L1_RACE_READS; i++) {
+            redisAppendCommand(i % 2 ? b : l1_px, "MGET mh mr");
+            harness_pipe_flush(i % 2 ? b : l1_px);
+            if (i == round % L1_RACE_READS) {
+                redisAppendCommand(l1_rd, "SET mr v%d", round);
+                harness_pipe_flush(l1_rd);
+            }
+        }
+        for (int i = 0; i < L1_RACE_READS; i++)
+            freeReplyObject(harness_pipe_reply(i % 2 ? b : l1_px, "MGET mh mr"));
+        freeReplyObject(harness_pipe_reply(l1_rd, "SET mr"));
+        snprintf(want, sizeof(want), "v%d", round);
+        char *v = NULL;
+        bool fresh = harness_wait_until((free(v), v = L1_GET(l1_px, "mr"), v && strcmp(v, want) == 0), L1_FRESH_MS);
+        L1_CHECK(fresh, "round %d: GET mr answered %s %d ms after SET mr %s", round, v ? v : "nil", L1_FRESH_MS, want);
+        free(v);
+        for (int i = 0; i < 2; i++)
+            l1_expect_same_mget_at(__LINE__, i ? b : l1_px, "MGET mh mr");
+    }
+    L1_CHECK(L1_STAT("l1_mget") >= L1_MGET_RACE_ROUNDS, "the race made too few MGETs through the L1");
+    redisFree(b);
+}
