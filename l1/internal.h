@@ -110,6 +110,7 @@ struct l1_state {
     uint64_t audit_max_age;             /* oldest stale entry an audit found (ms since fill) */
     uint64_t audit_last_age;            /* the last one's age */
     int stopping;                       /* l1_stop called */
+    uint64_t snapshot_at;               /* loop ms of the next periodic snapshot (0 = none) */
 };
 
 extern struct l1_state L;               /* the one L1 */

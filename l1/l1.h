@@ -27,6 +27,11 @@
  * is revalidated by pipelined hash checks in batches, not flushed. In
  * `strict` mode every hit is a hash check.
  *
+ * Restarts (l1-snapshot-file, l1/snapshot.h): entries are written every
+ * l1-snapshot-interval seconds and at a clean exit, and loaded at start
+ * unverified: each is served only once a hash check (the batched
+ * revalidation, or the reading client's own) finds it current.
+ *
  * Contract: everything here is a no-op / BYPASS when l1-maxmemory is 0.
  * A srvreq given to l1_wait gets exactly one on_reply, like a server's.
  */
@@ -59,6 +64,8 @@ struct l1_settings {
     int admission;                    /* TinyLFU admission on misses */
     int ttl_jitter;                   /* percent an entry's lifetime is shortened by, at random */
     double audit_rate;                /* fraction of hits hash-checked in the background */
+    const char *snapshot_file;        /* l1-snapshot-file: entries kept across restarts; NULL/"" = none */
+    int snapshot_interval_s;          /* seconds between snapshots (0 = only at a clean exit) */
 };
 
 /* The L1's counters, declared once: name, meaning (REDSNANO L1, metrics). */
@@ -85,7 +92,11 @@ struct l1_settings {
     X(audit_checks, "hits hash-checked in the background (l1-audit-rate)")            \
     X(audit_stale, "audited hits the origin no longer held")                             \
     X(mget, "MGETs answered in whole or in part from the L1 (hits, misses: per key)")  \
-    X(mget_asked, "MGET keys the L1 did not hold, asked from Redis as one MGET")
+    X(mget_asked, "MGET keys the L1 did not hold, asked from Redis as one MGET")         \
+    X(snapshot_loaded, "entries loaded from l1-snapshot-file at start (served after a hash check)") \
+    X(snapshot_expired, "snapshot records past their expiry at start, not loaded")      \
+    X(snapshot_saves, "snapshots written to l1-snapshot-file")                           \
+    X(snapshot_errors, "snapshots that could not be read or written (logged)")
 
 struct l1_stats {
 #define L1_STAT_FIELD(name, help) uint64_t name;
@@ -102,7 +113,7 @@ int l1_start(struct topology *t, const struct l1_settings *set);
 /* INFO-style lines (REDSNANO L1): state, sizes, every counter. */
 void l1_report(struct buf *text);
 
-/* Close everything (shutdown). */
+/* Close everything (shutdown); writes the snapshot first when configured. */
 void l1_stop(void);
 
 /* Is the L1 on? */

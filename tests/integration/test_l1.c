@@ -24,12 +24,14 @@
 
 #include <criterion/criterion.h>
 
+#include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define L1_PORT_BASE 7200                 /* this file's port range start */
 #define L1_PORT(n) harness_port(L1_PORT_BASE, (n))
@@ -178,9 +180,24 @@ static long long l1_wait_stat_at(int line, const char *name, long long want, int
  * arguments (NULL-terminated), connect, and wait for l1_ready:1 when l1 is
  * on.  Proxy-only tests call harness_skip_if_direct() first.
  */
+static const char *l1_args[L1_MAX_ARGS];  /* the proxy's arguments (for a restart) */
+
+/* Start the proxy with args on port, connect l1_px and l1_admin, and wait
+ * for l1_ready:1 when l1 is on. */
+static void l1_proxy_start_at(int line, int port, const char *const *args, bool l1_on)
+{
+    l1_proxy = harness_try_proxy_startv(port, args, true);
+    cr_assert_not_null(l1_proxy, "line %d: redsnano start failed: %s", line, harness_error());
+    l1_px = harness_connect(l1_proxy->port);
+    l1_admin = harness_connect(l1_proxy->port);
+    harness_diag_set(l1_proxy, l1_diag);
+    if (l1_on && !harness_direct())
+        l1_wait_stat_at(line, "l1_ready", 1, L1_READY_MS);
+}
+
 static void l1_start_at(int line, int slot, bool l1_on, const char *const *extra)
 {
-    const char *args[L1_MAX_ARGS];
+    const char **args = l1_args;
     size_t n = 0;
 
     l1_redis = harness_redis_start(L1_PORT(2 * slot), "--enable-debug-command", "local");
@@ -194,15 +211,24 @@ static void l1_start_at(int line, int slot, bool l1_on, const char *const *extra
     for (size_t i = 0; extra[i] != NULL && n + 1 < L1_MAX_ARGS; i++)
         args[n++] = extra[i];
     args[n] = NULL;
-    l1_proxy = harness_try_proxy_startv(L1_PORT(2 * slot + 1), args, true);
-    cr_assert_not_null(l1_proxy, "line %d: redsnano start failed: %s", line, harness_error());
-    l1_px = harness_connect(l1_proxy->port);
-    l1_admin = harness_connect(l1_proxy->port);
     l1_rd = harness_connect(l1_redis->port);
-    harness_diag_set(l1_proxy, l1_diag);
-    if (l1_on && !harness_direct())
-        l1_wait_stat_at(line, "l1_ready", 1, L1_READY_MS);
+    l1_proxy_start_at(line, L1_PORT(2 * slot + 1), args, l1_on);
 }
+
+/* Stop the proxy with SIGTERM (it must exit 0), closing l1_px and
+ * l1_admin; l1_proxy_start_at(line, l1_proxy->port, l1_args, ...) starts
+ * it again as it was. */
+static void l1_proxy_stop_at(int line)
+{
+    redisFree(l1_px);
+    redisFree(l1_admin);
+    l1_px = l1_admin = NULL;
+    int st = harness_proxy_stop(l1_proxy);
+    if (st != 0)
+        l1_fail_at(line, "the proxy %s on SIGTERM", harness_status_str(st));
+}
+
+#define L1_PROXY_STOP() l1_proxy_stop_at(__LINE__)
 
 #define L1_START(slot, ...)                                                          \
     do {                                                                            \
@@ -1348,4 +1374,151 @@ L1_TEST(a_write_racing_a_partial_mget_fill_leaves_no_stale_entry)
     }
     L1_CHECK(L1_STAT("l1_mget") >= L1_MGET_RACE_ROUNDS, "the race made too few MGETs through the L1");
     redisFree(b);
+}
+
+/* ---- 14. issue 13: restarts (l1-snapshot-file) ------------------------------- */
+
+#define L1_SNAP_KEYS 10                   /* keys per kind: unchanged, changed, deleted, expiring */
+#define L1_SNAP_PX 300                    /* PX of the keys that expire while the proxy is down */
+#define L1_SNAP_GONE_MS 3000              /* bound for them to be gone from redis */
+
+/* Start slot's redis and a proxy with an L1 snapshot file in the tmpdir. */
+static void l1_start_snap_at(int line, int slot, char *path, size_t cap)
+{
+    snprintf(path, cap, "%s/l1-snap-%d", harness_tmpdir(), slot);
+    const char *extra[] = { "--l1-maxmemory", "64mb", "--l1-snapshot-file", path, "--l1-snapshot-interval", "0",
+                            NULL };
+    l1_start_at(line, slot, true, extra);
+}
+
+/* GET key through the proxy must equal redis's answer now. */
+static void l1_same_get_at(int line, const char *key)
+{
+    char *want = l1_direct_get(key), *got = l1_get_at(line, l1_px, key);
+    if (!((want == NULL && got == NULL) || (want && got && strcmp(want, got) == 0)))
+        l1_fail_at(line, "GET %s: proxy %s, redis %s", key, got ? got : "nil", want ? want : "nil");
+    free(want);
+    free(got);
+}
+
+/*
+ * A restart keeps the L1 warm and never serves what changed while the
+ * proxy was down: keys changed, deleted, and expired meanwhile read as
+ * redis holds them; the unchanged ones are answered from the loaded
+ * entries after their hash check, without a single full read (fill); and
+ * a write made elsewhere after the restart is still reported (the checks
+ * made redis track the keys again).
+ */
+L1_TEST(a_restart_keeps_the_l1_warm_and_never_serves_what_changed_meanwhile)
+{
+    static const char *const kinds[] = { "same", "chg", "del", "exp" };
+    char path[512], key[32];
+
+    harness_skip_if_direct();
+    l1_start_snap_at(__LINE__, 22, path, sizeof(path));
+    for (int i = 0; i < L1_SNAP_KEYS; i++) {
+        harness_cmd_ok(l1_rd, "SET same:%d s%d", i, i);
+        harness_cmd_ok(l1_rd, "SET chg:%d old%d", i, i);
+        harness_cmd_ok(l1_rd, "SET del:%d d%d", i, i);
+        harness_cmd_ok(l1_rd, "SET exp:%d e%d PX %d", i, i, L1_SNAP_PX * 100);
+        for (int k = 0; k < 4; k++) {
+            snprintf(key, sizeof(key), "%s:%d", kinds[k], i);
+            free(L1_GET(l1_px, key));
+        }
+    }
+    L1_CHECK(L1_STAT("l1_entries") == 4 * L1_SNAP_KEYS, "%lld entries before the restart", L1_STAT("l1_entries"));
+    /* Down: the snapshot is written at the clean exit; meanwhile redis changes. */
+    L1_PROXY_STOP();
+    L1_CHECK(access(path, F_OK) == 0, "no snapshot at %s after a clean exit", path);
+    for (int i = 0; i < L1_SNAP_KEYS; i++) {
+        harness_cmd_ok(l1_rd, "SET chg:%d new%d", i, i);
+        harness_expect_int(l1_rd, 1, "DEL del:%d", i);
+        harness_expect_int(l1_rd, 1, "PEXPIRE exp:%d %d", i, L1_SNAP_PX);
+    }
+    bool gone = harness_wait_until(harness_cmd_int(l1_rd, "EXISTS exp:0 exp:%d", L1_SNAP_KEYS - 1) == 0,
+                                   L1_SNAP_GONE_MS);
+    L1_CHECK(gone, "exp:* did not expire on redis");
+    l1_proxy_start_at(__LINE__, l1_proxy->port, l1_args, true);
+    L1_CHECK(L1_STAT("l1_snapshot_loaded") == 4 * L1_SNAP_KEYS, "%lld entries loaded",
+             L1_STAT("l1_snapshot_loaded"));
+    /* Read at once (the background revalidation may not have reached them). */
+    long long fills = L1_STAT("l1_fills"), hits = L1_STAT("l1_hits");
+    for (int i = 0; i < L1_SNAP_KEYS; i++) {
+        snprintf(key, sizeof(key), "same:%d", i);
+        l1_same_get_at(__LINE__, key);
+    }
+    L1_CHECK(L1_STAT("l1_fills") == fills, "%lld full reads for unchanged keys", L1_STAT("l1_fills") - fills);
+    L1_CHECK(L1_STAT("l1_hits") == hits + L1_SNAP_KEYS, "%lld of %d unchanged keys answered from the L1",
+             L1_STAT("l1_hits") - hits, L1_SNAP_KEYS);
+    for (int k = 1; k < 4; k++) {
+        for (int i = 0; i < L1_SNAP_KEYS; i++) {
+            snprintf(key, sizeof(key), "%s:%d", kinds[k], i);
+            l1_same_get_at(__LINE__, key);
+            l1_same_get_at(__LINE__, key);
+        }
+    }
+    /* Every loaded entry is checked in the background too, then served as hits. */
+    L1_WAIT_STAT("l1_reval_unchanged", 1, L1_REVAL_MS);
+    L1_CHECK(L1_STAT("l1_reval_changed") + L1_STAT("l1_inv_hash_mismatch") >= 1 || L1_STAT("l1_checks") >= 3 * L1_SNAP_KEYS,
+             "the changed keys were never hash-checked");
+    /* Tracked again: a write elsewhere is seen. */
+    harness_cmd_ok(l1_rd, "SET same:0 later");
+    char *v = NULL;
+    bool fresh = harness_wait_until((free(v), v = L1_GET(l1_px, "same:0"), v && strcmp(v, "later") == 0), L1_FRESH_MS);
+    L1_CHECK(fresh, "GET same:0 answered %s %d ms after a write elsewhere, after the restart", v ? v : "nil",
+             L1_FRESH_MS);
+    free(v);
+}
+
+/* Cut, then garbage: the snapshot is logged, ignored, and the proxy starts cold. */
+L1_TEST(a_bad_or_truncated_snapshot_is_ignored_and_the_l1_starts_cold)
+{
+    char path[512];
+
+    harness_skip_if_direct();
+    l1_start_snap_at(__LINE__, 23, path, sizeof(path));
+    harness_cmd_ok(l1_rd, "SET k v");
+    harness_expect_bulk(l1_px, "v", "GET %s", "k");
+    for (int round = 0; round < 2; round++) {
+        L1_PROXY_STOP();
+        FILE *fp = fopen(path, round == 0 ? "r+" : "w");
+        L1_CHECK(fp != NULL, "snapshot %s: %s", path, strerror(errno));
+        if (round == 0) {
+            fseek(fp, 0, SEEK_END);
+            long len = ftell(fp);
+            L1_CHECK(len > 16 && ftruncate(fileno(fp), len - 9) == 0, "could not cut the snapshot (%ld bytes)", len);
+        } else {
+            fputs("RSNL1SNP but not really a snapshot", fp);
+        }
+        fclose(fp);
+        harness_cmd_ok(l1_rd, "SET k v%d", round);       /* changed while down */
+        l1_proxy_start_at(__LINE__, l1_proxy->port, l1_args, true);
+        L1_CHECK(L1_STAT("l1_snapshot_errors") == 1 && L1_STAT("l1_snapshot_loaded") == 0 &&
+                     L1_STAT("l1_entries") == 0,
+                 "round %d: a bad snapshot was not ignored", round);
+        char *log = harness_log_tail(l1_proxy, 4096);
+        L1_CHECK(strstr(log, "ignored") != NULL, "round %d: nothing logged about the bad snapshot: %s", round, log);
+        free(log);
+        char want[8];
+        snprintf(want, sizeof(want), "v%d", round);
+        harness_expect_bulk(l1_px, want, "GET %s", "k");
+    }
+}
+
+/* l1-snapshot-interval: written while running, atomically (no FILE.tmp left). */
+L1_TEST(the_snapshot_is_written_every_interval)
+{
+    char path[512], tmp[600];
+
+    harness_skip_if_direct();
+    snprintf(path, sizeof(path), "%s/l1-snap-periodic", harness_tmpdir());
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    const char *extra[] = { "--l1-maxmemory", "64mb", "--l1-snapshot-file", path, "--l1-snapshot-interval", "1", NULL };
+    l1_start_at(__LINE__, 25, true, extra);
+    harness_cmd_ok(l1_rd, "SET k v");
+    harness_expect_bulk(l1_px, "v", "GET %s", "k");
+    L1_WAIT_STAT("l1_snapshot_saves", 2, 3000);
+    L1_CHECK(access(path, F_OK) == 0 && access(tmp, F_OK) != 0, "after a periodic snapshot: %s %s, %s %s", path,
+             access(path, F_OK) == 0 ? "exists" : "missing", tmp, access(tmp, F_OK) == 0 ? "left behind" : "gone");
+    L1_CHECK(L1_STAT("l1_snapshot_errors") == 0, "a periodic snapshot failed");
 }
