@@ -396,6 +396,17 @@ Test(ops, sighup_adds_a_replica_that_serves_reads_while_a_client_stays)
     harness_cmd_ok(c, "SET k v");
     harness_expect_bulk(c, "v", "GET k");
     cr_assert_eq(ops_gets(replica), 0, "no replica configured yet");
+    /* The replica has the key before it may serve it (replication is
+     * asynchronous). */
+    redisContext *rd = harness_connect(replica->port);
+    cr_assert(harness_wait_until(({
+        redisReply *x = harness_cmd(rd, "EXISTS k");
+        bool has = x && x->type == REDIS_REPLY_INTEGER && x->integer == 1;
+        freeReplyObject(x);
+        has;
+    }), 10000), "k replicated");
+    redisFree(rd);
+    long long replica_gets = ops_gets(replica);
     long long conns = harness_proxy_stat_ll(c, "total_connections_received");
 
     snprintf(text, sizeof(text), "primary %s\nread-policy replica\nread-your-writes 0\nhealth-interval 100\n"
@@ -405,7 +416,7 @@ Test(ops, sighup_adds_a_replica_that_serves_reads_while_a_client_stays)
     /* The same connection keeps working and its reads reach the replica. */
     cr_assert(harness_wait_until(({
         harness_expect_bulk(c, "v", "GET k");
-        ops_gets(replica) > 0;
+        ops_gets(replica) > replica_gets;
     }), 10000), "the added replica serves reads");
     redisReply *r = harness_expect(c, REDIS_REPLY_ARRAY, "REDSNANO CONFIG GET replica");
     cr_assert_eq(r->elements, 2);
