@@ -365,9 +365,39 @@ static void cluster_foreach(struct topology *t, void (*fn)(struct backend *b, vo
         fn(C.nodes[i], ud);
 }
 
+static int cluster_primaries(struct topology *t, struct backend **out, int max)
+{
+    unsigned char owns[CLUSTER_MAX_NODES] = { 0 };
+    int n = 0;
+
+    (void)t;
+    for (int s = 0; s < CLUSTER_SLOTS; s++)
+        if (C.owner[s])
+            owns[C.owner[s] - 1] = 1;
+    for (int i = 0; i < C.nnodes; i++) {
+        if (!owns[i])
+            continue;
+        if (n < max)
+            out[n] = C.nodes[i];
+        n++;
+    }
+    return n;
+}
+
+int cluster_node_index(const struct backend *b)
+{
+    return node_index(b);
+}
+
+struct backend *cluster_node_at(int i)
+{
+    return i >= 0 && i < C.nnodes ? C.nodes[i] : NULL;
+}
+
 const struct topology_ops cluster_ops = {
     .write_backend = cluster_write_backend,
     .read_backend = cluster_write_backend,   /* reads go to the slot's primary */
     .redirect = cluster_redirect,
     .foreach = cluster_foreach,
+    .primaries = cluster_primaries,
 };

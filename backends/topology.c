@@ -195,9 +195,17 @@ static void static_foreach(struct topology *t, void (*fn)(struct backend *b, voi
         fn(&t->replicas[i], ud);
 }
 
+static int static_primaries(struct topology *t, struct backend **out, int max)
+{
+    if (max > 0)
+        out[0] = &t->primary;
+    return 1;
+}
+
 const struct topology_ops topology_static_ops = {
     .write_backend = static_write_backend,
     .read_backend = static_read_backend,
     .redirect = static_redirect,
     .foreach = static_foreach,
+    .primaries = static_primaries,
 };

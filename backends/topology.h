@@ -54,6 +54,8 @@ struct topology_ops {
     /* A -MOVED / -ASK reply: where to resend (1), or not a redirect (0). */
     int (*redirect)(struct topology *t, const char *reply, size_t len, struct backend **to, int *ask);
     void (*foreach)(struct topology *t, void (*fn)(struct backend *b, void *ud), void *ud);
+    /* The primaries that hold data: up to max into out, how many there are. */
+    int (*primaries)(struct topology *t, struct backend **out, int max);
 };
 
 /* Called after the primary changed (static mode), with the old primary's
@@ -104,6 +106,16 @@ static inline int topology_redirect(struct topology *t, const char *reply, size_
 static inline void topology_foreach(struct topology *t, void (*fn)(struct backend *b, void *ud), void *ud)
 {
     t->ops->foreach(t, fn, ud);
+}
+
+/* The primaries that hold data (static: the primary; cluster: every node
+ * owning a slot, in the order the nodes were first seen, which never
+ * changes). Writes up to max of them into out and returns how many there
+ * are (0: cluster slot map not known yet). Keyless commands that must see
+ * the whole dataset (DBSIZE, KEYS, FLUSHALL...) go to each. */
+static inline int topology_primaries(struct topology *t, struct backend **out, int max)
+{
+    return t->ops->primaries(t, out, max);
 }
 
 /* Another backend for a read whose backend failed before answering (a

@@ -67,6 +67,23 @@ enum cmd_op {
     CMD_OP_UNSUBSCRIBE,      /* (P|S)UNSUBSCRIBE: one reply per channel argument (or one) */
 };
 
+/* What the proxy does with a command in front of a Redis Cluster beyond
+ * routing it by its keys' slot (generated from CLUSTER_OPS in
+ * tools/gen_command_table.py; proxy/fanout.c does the work). */
+enum cmd_cluster {
+    CMD_CLUSTER_NONE = 0,
+    CMD_CLUSTER_SPLIT_ARRAY,  /* keys over slots: one call per slot, arrays stitched in key order (MGET) */
+    CMD_CLUSTER_SPLIT_OK,     /* keys over slots: one call per slot, +OK if every one is (MSET) */
+    CMD_CLUSTER_SPLIT_SUM,    /* keys over slots: one call per slot, integers summed (DEL, EXISTS...) */
+    CMD_CLUSTER_ALL_SUM,      /* keyless: every primary, integers summed (DBSIZE) */
+    CMD_CLUSTER_ALL_CONCAT,   /* keyless: every primary, arrays concatenated (KEYS) */
+    CMD_CLUSTER_ALL_SAME,     /* keyless: every primary, the same reply expected (FLUSHALL, SCRIPT LOAD) */
+    CMD_CLUSTER_ALL_AND,      /* keyless: every primary, arrays of 0/1 and-ed (SCRIPT EXISTS) */
+    CMD_CLUSTER_ALL_ANY,      /* keyless: every primary, any non-nil reply (RANDOMKEY) */
+    CMD_CLUSTER_SCAN,         /* SCAN: the cursor names the primary, walked one after another */
+    CMD_CLUSTER_CHANNEL,      /* routed by the slot of argv[1], a shard channel (SPUBLISH) */
+};
+
 /* begin_search types */
 enum cmd_bs { CMD_BS_INVALID = 0, CMD_BS_INDEX, CMD_BS_KEYWORD };
 /* find_keys types */
@@ -136,6 +153,7 @@ struct cmd {
     uint8_t op;              /* enum cmd_op */
     uint32_t acl_categories; /* enum cmd_cat bits */
     uint8_t acl_flags;       /* enum cmd_acl_flag */
+    uint8_t cluster;         /* enum cmd_cluster */
 };
 
 /* Look up a top-level command by name (any case). NULL if unknown. */

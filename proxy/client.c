@@ -251,7 +251,13 @@ static void req_on_reply(struct srvreq *sr, const char *reply, size_t len, int f
     }
     struct server *was_on = r->conn;
     r->conn = NULL;
-    conn_del(c, was_on);
+    if (was_on != NULL) {
+        conn_del(c, was_on);
+    } else {                            /* a fan-out's place (client_place) */
+        c->inflight--;
+        if (c->flags & CLIENT_STALLED)
+            client_schedule_resume(c);
+    }
     if (r->retryable) {
         int kind = r->retryable;
         r->retryable = REQ_RETRY_NONE;
@@ -345,6 +351,43 @@ struct srvreq *client_wait(struct client *c, struct server *via)
     r->sr.on_reply = req_on_reply;
     conn_add(c, via);
     return &r->sr;
+}
+
+struct srvreq *client_place(struct client *c)
+{
+    struct req *r = req_get(c);
+    if (r == NULL) {
+        client_out_of_memory(c);
+        return NULL;
+    }
+    r->forwarded = 1;
+    r->sr.on_reply = req_on_reply;
+    c->inflight++;
+    return &r->sr;
+}
+
+struct client *client_place_owner(const struct srvreq *sr)
+{
+    const struct req *r = (const struct req *)((const char *)sr - offsetof(struct req, sr));
+    return r->client;
+}
+
+unsigned client_conns_free(const struct client *c)
+{
+    unsigned n = 0;
+    for (int i = 0; i < CLIENT_CONNS; i++)
+        n += c->conns[i].s == NULL;
+    return n;
+}
+
+void client_part_sent(struct client *c, struct server *s)
+{
+    conn_add(c, s);
+}
+
+void client_part_done(struct client *c, struct server *s)
+{
+    conn_del(c, s);
 }
 
 /* ---- reading and framing ------------------------------------------------ */

@@ -139,6 +139,22 @@ struct server *client_conn_for(struct client *c, const struct backend *b, int *s
  * the answer comes from, for ordering. NULL on out of memory. */
 struct srvreq *client_wait(struct client *c, struct server *via);
 
+/* Fan-outs (proxy/fanout.c): one client request answered from several
+ * server requests ("parts").
+ * client_place() gives the request its FIFO place and counts it in flight;
+ * complete it exactly once through its on_reply (which frees it), even
+ * after the client has gone: client_place_owner() is NULL then. NULL on
+ * out of memory (the client is closed).
+ * client_part_sent() / client_part_done() count a part in flight on s (as
+ * c->conns), so the client's next request for that backend goes on the
+ * same connection, after it; client_conns_free() says how many other
+ * backends c may still use at once. */
+struct srvreq *client_place(struct client *c);
+struct client *client_place_owner(const struct srvreq *sr);
+unsigned client_conns_free(const struct client *c);
+void client_part_sent(struct client *c, struct server *s);
+void client_part_done(struct client *c, struct server *s);
+
 /* Resume a stalled client (its in-flight requests are answered). */
 void client_resume(struct client *c);
 

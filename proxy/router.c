@@ -24,6 +24,7 @@
 #include "l1/l1.h"
 #include "protocol/command.h"
 #include "proxy/client.h"
+#include "proxy/fanout.h"
 #include "proxy/local.h"
 #include "proxy/proxy.h"
 
@@ -70,6 +71,8 @@ static int call_slot(const struct cmd *cmd, const struct reqmsg *m)
 
     if (cmd == NULL)
         return SLOT_NONE;
+    if (cmd->cluster == CMD_CLUSTER_CHANNEL && m->argc >= 2)
+        return (int)cluster_keyslot(m->argv[1], m->argvlen[1]);
     int n = cmd_keys(cmd, m->argc, m->argv, m->argvlen, keys, NULL, ROUTER_STACK_KEYS);
     if (n > ROUTER_STACK_KEYS) {
         keys = malloc((size_t)n * sizeof(*keys));
@@ -295,6 +298,9 @@ int router_dispatch(struct client *c, struct reqmsg *m)
     int slot = SLOT_NONE;
     if (t->mode == TOPOLOGY_CLUSTER) {
         slot = call_slot(cmd, m);
+        /* Split over slots, or asked of every primary (fanout.c). */
+        if (!c->pinned && fanout_wanted(cmd, slot == SLOT_CROSS))
+            return fanout_dispatch(c, cmd, m);
         if (slot == SLOT_CROSS) {
             local_error(c, "CROSSSLOT Keys in request don't hash to the same slot");
             return ROUTER_DONE;
