@@ -391,7 +391,7 @@ CLU_TEST(keys_are_routed_to_their_slot_owner)
     }
 }
 
-CLU_TEST(same_slot_multikey_works_and_cross_slot_is_refused)
+CLU_TEST(same_slot_multikey_works_and_cross_slot_atomic_commands_are_refused)
 {
     static const char *const cands[] = { "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m",
                                          "n", "o", "p", "q", "r", "s", "t", "u", "v", "w", "x", "y", "z" };
@@ -417,7 +417,9 @@ CLU_TEST(same_slot_multikey_works_and_cross_slot_is_refused)
     sb = clu_keyslot("b");
     sc = clu_keyslot("c");
     cr_assert(sa != sb && sa != sc && sb != sc, "precondition: a, b, c share a slot (%d %d %d)", sa, sb, sc);
-    r = harness_expect_error(clu_px, "CROSSSLOT", "MGET a b c");
+    r = harness_expect_error(clu_px, "CROSSSLOT", "MSETNX a 1 b 2 c 3");
+    freeReplyObject(r);
+    r = harness_expect_error(clu_px, "CROSSSLOT", "SUNIONSTORE a b c");
     freeReplyObject(r);
 
     /* Different slots on the same node are refused too (slots, not nodes). */
@@ -431,11 +433,14 @@ CLU_TEST(same_slot_multikey_works_and_cross_slot_is_refused)
             }
         }
     cr_assert(same_i >= 0, "precondition: no two one-letter keys of different slots on one node");
-    r = harness_expect_error(clu_px, "CROSSSLOT", "MGET %s %s", cands[same_i], cands[same_j]);
+    harness_expect_status(clu_nodes[clu_owner(clu_keyslot(cands[same_i]))].c, "OK", "SET %s 1", cands[same_i]);
+    r = harness_expect_error(clu_px, "CROSSSLOT", "RENAME %s %s", cands[same_i], cands[same_j]);
     freeReplyObject(r);
+    harness_expect_bulk(clu_px, "1", "GET %s", cands[same_i]);
+    cr_assert_eq(harness_cmd_int(clu_px, "DEL %s", cands[same_i]), 1, "DEL %s", cands[same_i]);
 
     /* A refused write writes nothing. */
-    r = harness_expect_error(clu_px, "CROSSSLOT", "MSET a 1 b 2");
+    r = harness_expect_error(clu_px, "CROSSSLOT", "MSETNX a 1 b 2");
     freeReplyObject(r);
     cr_assert_eq(harness_cmd_int(clu_px, "EXISTS a"), 0, "a refused MSET wrote a");
     cr_assert_eq(harness_cmd_int(clu_px, "EXISTS b"), 0, "a refused MSET wrote b");
@@ -443,6 +448,152 @@ CLU_TEST(same_slot_multikey_works_and_cross_slot_is_refused)
     /* The connection goes on. */
     cr_assert_eq(harness_cmd_int(clu_px, "DEL {t}a {t}b"), 2, "DEL {t}a {t}b");
     harness_expect_bulk(clu_px, NULL, "GET {t}a");
+}
+
+/* MGET through the proxy of keys key_0..key_{n-1}: asserts each element
+ * is want[i] (NULL = nil). */
+static void clu_expect_mget(const char *const *keys, const char *const *want, int n)
+{
+    char cmd[4096];
+    size_t len = (size_t)snprintf(cmd, sizeof(cmd), "MGET");
+    redisReply *r;
+
+    for (int i = 0; i < n; i++)
+        len += (size_t)snprintf(cmd + len, sizeof(cmd) - len, " %s", keys[i]);
+    r = harness_reply(clu_px, cmd);
+    cr_assert(r->type == REDIS_REPLY_ARRAY && r->elements == (size_t)n, "%s: %s", cmd, harness_reply_str(r));
+    for (int i = 0; i < n; i++) {
+        redisReply *e = r->element[i];
+
+        if (want[i] == NULL)
+            cr_assert(e->type == REDIS_REPLY_NIL, "%s: element %d (%s) should be nil: %s", cmd, i, keys[i],
+                      harness_reply_str(r));
+        else
+            cr_assert(e->type == REDIS_REPLY_STRING && strcmp(e->str, want[i]) == 0,
+                      "%s: element %d (%s) should be %s: %s", cmd, i, keys[i], want[i], harness_reply_str(r));
+    }
+    freeReplyObject(r);
+}
+
+CLU_TEST(multikey_commands_over_slots_are_split_and_merged_in_order)
+{
+    static const char *const keys[] = { "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m",
+                                        "n", "o", "p", "q", "r", "s", "t", "u", "v", "w", "x", "y", "z" };
+    enum { N = sizeof(keys) / sizeof(keys[0]) };
+    const char *vals[N], *mixed_keys[N + 3], *mixed_want[N + 3];
+    char vbuf[N][16], mset[2048];
+    size_t len = (size_t)snprintf(mset, sizeof(mset), "MSET");
+    bool seen[CLU_NODES] = { false };
+
+    clu_proxy_start_default();
+    for (int i = 0; i < N; i++) {
+        snprintf(vbuf[i], sizeof(vbuf[i]), "v-%s", keys[i]);
+        vals[i] = vbuf[i];
+        len += (size_t)snprintf(mset + len, sizeof(mset) - len, " %s %s", keys[i], vals[i]);
+        seen[clu_owner(clu_keyslot(keys[i]))] = true;
+    }
+    cr_assert(seen[0] && seen[1] && seen[2], "precondition: the keys a..z do not cover every node");
+    /* MSET over every node: +OK, and each key is on its slot's owner. */
+    harness_expect_status(clu_px, "OK", mset);
+    for (int i = 0; i < N; i++)
+        harness_expect_bulk(clu_nodes[clu_owner(clu_keyslot(keys[i]))].c, vals[i], "GET %s", keys[i]);
+    /* MGET: elements in request order, missing keys nil, repeats repeated. */
+    clu_expect_mget(keys, vals, N);
+    for (int i = 0; i < N; i++) {
+        mixed_keys[i] = keys[N - 1 - i];
+        mixed_want[i] = vals[N - 1 - i];
+    }
+    mixed_keys[N] = "missing:1";
+    mixed_want[N] = NULL;
+    mixed_keys[N + 1] = "a";
+    mixed_want[N + 1] = "v-a";
+    mixed_keys[N + 2] = "{t}missing";
+    mixed_want[N + 2] = NULL;
+    clu_expect_mget(mixed_keys, mixed_want, N + 3);
+    /* Counts summed over the parts. */
+    cr_assert_eq(harness_cmd_int(clu_px, "EXISTS a b c missing:1 a"), 4, "EXISTS a b c missing:1 a");
+    cr_assert_eq(harness_cmd_int(clu_px, "TOUCH a b c missing:1"), 3, "TOUCH a b c missing:1");
+    cr_assert_eq(harness_cmd_int(clu_px, "DEL a b c missing:1"), 3, "DEL a b c missing:1");
+    cr_assert_eq(harness_cmd_int(clu_px, "UNLINK d e f g"), 4, "UNLINK d e f g");
+    cr_assert_eq(harness_cmd_int(clu_px, "EXISTS a b c d e f g h"), 1, "EXISTS after DEL/UNLINK");
+    for (int i = 0; i < 7; i++)
+        cr_assert_eq(harness_cmd_int(clu_nodes[clu_owner(clu_keyslot(keys[i]))].c, "EXISTS %s", keys[i]), 0,
+                     "its node still holds the deleted key %s", keys[i]);
+    harness_expect_status(clu_px, "OK", "MSET a 1 b 2");
+    harness_expect_bulk(clu_px, "1", "GET a");
+    /* Pipelined with single-key commands: replies stay in order. */
+    cr_assert_eq(redisAppendCommand(clu_px, "SET p1 x"), REDIS_OK);
+    cr_assert_eq(redisAppendCommand(clu_px, "MGET p1 a b missing:2"), REDIS_OK);
+    cr_assert_eq(redisAppendCommand(clu_px, "DEL p1 a"), REDIS_OK);
+    cr_assert_eq(redisAppendCommand(clu_px, "GET p1"), REDIS_OK);
+    harness_pipe_flush(clu_px);
+    {
+        redisReply *r = harness_pipe_reply(clu_px, "SET p1 x");
+        cr_assert(r->type == REDIS_REPLY_STATUS, "SET p1 x: %s", harness_reply_str(r));
+        freeReplyObject(r);
+        r = harness_pipe_reply(clu_px, "MGET p1 a b missing:2");
+        cr_assert(r->type == REDIS_REPLY_ARRAY && r->elements == 4 && r->element[0]->type == REDIS_REPLY_STRING &&
+                      strcmp(r->element[0]->str, "x") == 0 && strcmp(r->element[1]->str, "1") == 0 &&
+                      strcmp(r->element[2]->str, "2") == 0 && r->element[3]->type == REDIS_REPLY_NIL,
+                  "pipelined MGET p1 a b missing:2: %s", harness_reply_str(r));
+        freeReplyObject(r);
+        r = harness_pipe_reply(clu_px, "DEL p1 a");
+        cr_assert(r->type == REDIS_REPLY_INTEGER && r->integer == 2, "pipelined DEL p1 a: %s", harness_reply_str(r));
+        freeReplyObject(r);
+        r = harness_pipe_reply(clu_px, "GET p1");
+        cr_assert(r->type == REDIS_REPLY_NIL, "GET p1 after DEL: %s", harness_reply_str(r));
+        freeReplyObject(r);
+    }
+}
+
+CLU_TEST(a_split_part_follows_moved)
+{
+    const char *k = "moved:split";
+    redisReply *r;
+    int slot, x, y;
+
+    clu_proxy_start_default();
+    slot = clu_keyslot(k);
+    x = clu_owner(slot);
+    y = (x + 1) % CLU_NODES;
+    harness_expect_status(clu_px, "OK", "MSET %s v1 a 1 b 2 c 3", k);
+    clu_migration_begin(slot, x, y);
+    clu_migrate_key(x, y, k);
+    clu_slot_assign(slot, y);
+    r = harness_reply(clu_px, "MGET a %s b c", k);
+    cr_assert(r->type == REDIS_REPLY_ARRAY && r->elements == 4 && r->element[1]->type == REDIS_REPLY_STRING &&
+                  strcmp(r->element[1]->str, "v1") == 0 && strcmp(r->element[0]->str, "1") == 0 &&
+                  strcmp(r->element[3]->str, "3") == 0,
+              "MGET a %s b c after the slot moved: %s", k, harness_reply_str(r));
+    freeReplyObject(r);
+    cr_assert_eq(harness_cmd_int(clu_px, "DEL a %s b c", k), 4, "DEL after the slot moved");
+    cr_assert_eq(harness_cmd_int(clu_nodes[y].c, "EXISTS %s", k), 0, "the moved key is still on its new owner");
+}
+
+CLU_TEST(a_split_part_error_is_the_reply_and_the_rest_is_done)
+{
+    harness_proc *down;
+    redisReply *r;
+    int dead = 2;
+    const char *on_dead = NULL, *on_live = NULL;
+    static const char *const cands[] = { "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m" };
+
+    clu_proxy_start_default();
+    for (size_t i = 0; i < sizeof(cands) / sizeof(cands[0]); i++) {
+        int o = clu_owner(clu_keyslot(cands[i]));
+        if (o == dead && on_dead == NULL)
+            on_dead = cands[i];
+        if (o != dead && on_live == NULL)
+            on_live = cands[i];
+    }
+    cr_assert(on_dead != NULL && on_live != NULL, "precondition: keys on the dead and on a live node");
+    harness_expect_status(clu_px, "OK", "SET %s live", on_live);
+    down = clu_nodes[dead].proc;
+    harness_redis_kill9(down);
+    r = harness_expect_error(clu_px, "ERR redsnano: backend", "MGET %s %s", on_live, on_dead);
+    freeReplyObject(r);
+    /* The connection goes on, the live node answers. */
+    harness_expect_bulk(clu_px, "live", "GET %s", on_live);
 }
 
 /* ---- redirections ------------------------------------------------------------------ */
@@ -654,8 +805,6 @@ CLU_TEST(publish_reaches_a_subscriber_in_cluster_mode)
 
 CLU_TEST(keyless_commands_and_ping)
 {
-    long long dbsize, keys = -1, per_node[CLU_NODES];
-    bool matched = false;
     redisReply *r;
 
     clu_proxy_start_default();
@@ -665,33 +814,157 @@ CLU_TEST(keyless_commands_and_ping)
     cr_assert(r->type == REDIS_REPLY_ARRAY && r->elements > 0 && r->elements % 2 == 0, "HELLO 2: %s",
               harness_reply_str(r));
     freeReplyObject(r);
-
-    for (int i = 0; i < 30; i++)
-        harness_expect_status(clu_px, "OK", "SET keyless:%d x", i);
-    dbsize = harness_cmd_int(clu_px, "DBSIZE");
-    r = harness_reply(clu_px, "KEYS *");
-    cr_assert(r->type == REDIS_REPLY_ARRAY, "KEYS *: %s", harness_reply_str(r));
-    keys = (long long)r->elements;
-    freeReplyObject(r);
-    /* One node answers: DBSIZE and KEYS are that node's. */
-    for (int i = 0; i < CLU_NODES; i++) {
-        per_node[i] = clu_dbsize(i);
-        matched = matched || (per_node[i] == dbsize && per_node[i] == keys);
-    }
-    cr_assert(matched, "DBSIZE %lld / KEYS %lld through the proxy are no node's (nodes: %lld %lld %lld)", dbsize,
-              keys, per_node[0], per_node[1], per_node[2]);
-
     r = harness_reply(clu_px, "INFO");
     cr_assert(r->type == REDIS_REPLY_STRING && strstr(r->str, "redis_version:") != NULL, "INFO: %s",
               harness_reply_str(r));
     freeReplyObject(r);
-    r = harness_reply(clu_px, "SCAN 0");
-    cr_assert(r->type == REDIS_REPLY_ARRAY && r->elements == 2, "SCAN 0: %s", harness_reply_str(r));
+    harness_expect_bulk(clu_px, NULL, "RANDOMKEY");          /* every node empty */
+    cr_assert_eq(harness_cmd_int(clu_px, "DBSIZE"), 0, "DBSIZE of an empty cluster");
+}
+
+#define CLU_WHOLE_KEYS 1000                /* keys of the whole-cluster test */
+
+CLU_TEST(dbsize_keys_and_scan_cover_the_whole_cluster)
+{
+    long long per_node = 0, cursor = 0;
+    static bool seen[CLU_WHOLE_KEYS];
+    int nseen = 0, calls = 0;
+    redisReply *r;
+
+    clu_proxy_start_default();
+    for (int i = 0; i < CLU_WHOLE_KEYS; i++)
+        cr_assert_eq(redisAppendCommand(clu_px, "SET whole:%d x", i), REDIS_OK);
+    harness_pipe_flush(clu_px);
+    for (int i = 0; i < CLU_WHOLE_KEYS; i++)
+        freeReplyObject(harness_pipe_reply(clu_px, "SET whole:N"));
+    for (int i = 0; i < CLU_NODES; i++) {
+        cr_assert_gt(clu_dbsize(i), 0, "precondition: node %s holds no key", clu_nodes[i].addr);
+        per_node += clu_dbsize(i);
+    }
+    cr_assert_eq(per_node, CLU_WHOLE_KEYS, "precondition: the nodes hold %lld keys", per_node);
+
+    cr_assert_eq(harness_cmd_int(clu_px, "DBSIZE"), CLU_WHOLE_KEYS, "DBSIZE through the proxy");
+    r = harness_reply(clu_px, "KEYS whole:*");
+    cr_assert(r->type == REDIS_REPLY_ARRAY && r->elements == CLU_WHOLE_KEYS, "KEYS whole:* has %zu elements",
+              r->type == REDIS_REPLY_ARRAY ? r->elements : 0);
+    for (size_t i = 0; i < r->elements; i++) {
+        int k = atoi(r->element[i]->str + strlen("whole:"));
+        cr_assert(k >= 0 && k < CLU_WHOLE_KEYS && !seen[k], "KEYS: %s out of range or twice", r->element[i]->str);
+        seen[k] = true;
+    }
     freeReplyObject(r);
+    memset(seen, 0, sizeof(seen));
+
+    /* A full SCAN returns every key; its cursor walks node after node. */
+    do {
+        r = harness_reply(clu_px, "SCAN %lld MATCH whole:* COUNT 100", cursor);
+        cr_assert(r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[0]->type == REDIS_REPLY_STRING &&
+                      r->element[1]->type == REDIS_REPLY_ARRAY,
+                  "SCAN %lld: %s", cursor, harness_reply_str(r));
+        cursor = strtoll(r->element[0]->str, NULL, 10);
+        for (size_t i = 0; i < r->element[1]->elements; i++) {
+            int k = atoi(r->element[1]->element[i]->str + strlen("whole:"));
+            cr_assert(k >= 0 && k < CLU_WHOLE_KEYS, "SCAN returned %s", r->element[1]->element[i]->str);
+            if (!seen[k])
+                nseen++;
+            seen[k] = true;
+        }
+        freeReplyObject(r);
+        cr_assert_lt(++calls, 10 * CLU_WHOLE_KEYS, "SCAN does not end");
+    } while (cursor != 0);
+    cr_assert_eq(nseen, CLU_WHOLE_KEYS, "a full SCAN returned %d of %d keys in %d calls", nseen, CLU_WHOLE_KEYS,
+                 calls);
+    r = harness_expect_error(clu_px, "ERR invalid cursor", "SCAN 255");   /* names no node */
+    freeReplyObject(r);
+
     r = harness_reply(clu_px, "RANDOMKEY");
-    cr_assert(r->type == REDIS_REPLY_STRING && strncmp(r->str, "keyless:", 8) == 0, "RANDOMKEY: %s",
+    cr_assert(r->type == REDIS_REPLY_STRING && strncmp(r->str, "whole:", 6) == 0, "RANDOMKEY: %s",
               harness_reply_str(r));
     freeReplyObject(r);
+
+    /* FLUSHDB empties every primary. */
+    harness_expect_status(clu_px, "OK", "FLUSHDB");
+    for (int i = 0; i < CLU_NODES; i++)
+        cr_assert_eq(clu_dbsize(i), 0, "node %s holds keys after FLUSHDB", clu_nodes[i].addr);
+    cr_assert_eq(harness_cmd_int(clu_px, "DBSIZE"), 0, "DBSIZE after FLUSHDB");
+}
+
+CLU_TEST(scripts_and_functions_are_loaded_on_every_primary)
+{
+    static const char *const lib = "#!lua name=clulib\nredis.register_function('cluecho', function(keys, args) "
+                                   "return args[1] end)";
+    const char *script = "return redis.call('GET', KEYS[1])";
+    char sha[64];
+    redisReply *r;
+
+    clu_proxy_start_default();
+    r = harness_expect(clu_px, REDIS_REPLY_STRING, "SCRIPT LOAD %s", script);
+    snprintf(sha, sizeof(sha), "%s", r->str);
+    freeReplyObject(r);
+    for (int i = 0; i < CLU_NODES; i++) {
+        r = harness_expect(clu_nodes[i].c, REDIS_REPLY_ARRAY, "SCRIPT EXISTS %s", sha);
+        cr_assert(r->elements == 1 && r->element[0]->integer == 1, "SCRIPT LOAD did not reach %s",
+                  clu_nodes[i].addr);
+        freeReplyObject(r);
+    }
+    /* EVALSHA works wherever the key lives. */
+    harness_expect_status(clu_px, "OK", "MSET a 1 b 2 c 3");
+    harness_expect_bulk(clu_px, "1", "EVALSHA %s 1 a", sha);
+    harness_expect_bulk(clu_px, "2", "EVALSHA %s 1 b", sha);
+    harness_expect_bulk(clu_px, "3", "EVALSHA %s 1 c", sha);
+    /* SCRIPT EXISTS: 1 only where every primary has it. */
+    harness_expect_status(clu_nodes[1].c, "OK", "SCRIPT FLUSH");
+    r = harness_expect(clu_px, REDIS_REPLY_ARRAY, "SCRIPT EXISTS %s 0000000000000000000000000000000000000000", sha);
+    cr_assert(r->elements == 2 && r->element[0]->integer == 0 && r->element[1]->integer == 0,
+              "SCRIPT EXISTS with the script on two nodes of three: %s", harness_reply_str(r));
+    freeReplyObject(r);
+    harness_expect(clu_px, REDIS_REPLY_STRING, "SCRIPT LOAD %s", script);
+    r = harness_expect(clu_px, REDIS_REPLY_ARRAY, "SCRIPT EXISTS %s", sha);
+    cr_assert(r->elements == 1 && r->element[0]->integer == 1, "SCRIPT EXISTS after reloading: %s",
+              harness_reply_str(r));
+    freeReplyObject(r);
+    harness_expect_status(clu_px, "OK", "SCRIPT FLUSH");
+    for (int i = 0; i < CLU_NODES; i++) {
+        r = harness_expect(clu_nodes[i].c, REDIS_REPLY_ARRAY, "SCRIPT EXISTS %s", sha);
+        cr_assert(r->elements == 1 && r->element[0]->integer == 0, "SCRIPT FLUSH did not reach %s",
+                  clu_nodes[i].addr);
+        freeReplyObject(r);
+    }
+
+    /* Functions: loaded, callable for any key, deleted everywhere. */
+    harness_expect_bulk(clu_px, "clulib", "FUNCTION LOAD %s", lib);
+    for (int i = 0; i < CLU_NODES; i++)
+        harness_expect_bulk(clu_nodes[i].c, "hi", "FCALL cluecho 0 hi");
+    harness_expect_bulk(clu_px, "x", "FCALL cluecho 1 a x");
+    harness_expect_bulk(clu_px, "y", "FCALL cluecho 1 b y");
+    harness_expect_status(clu_px, "OK", "FUNCTION DELETE clulib");
+    for (int i = 0; i < CLU_NODES; i++) {
+        r = harness_expect_error(clu_nodes[i].c, "ERR", "FCALL cluecho 0 hi");
+        freeReplyObject(r);
+    }
+}
+
+CLU_TEST(spublish_reaches_a_shard_subscriber)
+{
+    struct timeval tv = { CLU_REPLY_MS / 1000, (CLU_REPLY_MS % 1000) * 1000 };
+    const char *chan = "clu:shard";
+    int node = -1;
+    redisContext *sub;
+    redisReply *r;
+
+    clu_proxy_start_default();
+    node = clu_owner(clu_keyslot(chan));
+    sub = harness_connect(clu_nodes[node].port);      /* directly on the shard's node */
+    redisSetTimeout(sub, tv);
+    r = harness_reply(sub, "SSUBSCRIBE %s", chan);
+    freeReplyObject(r);
+    cr_assert_eq(harness_cmd_int(clu_px, "SPUBLISH %s hello", chan), 1, "SPUBLISH %s reached no subscriber", chan);
+    r = harness_pipe_reply(sub, "smessage after SPUBLISH");
+    cr_assert(r->type == REDIS_REPLY_ARRAY && r->elements == 3 && strcmp(r->element[0]->str, "smessage") == 0 &&
+                  strcmp(r->element[2]->str, "hello") == 0,
+              "the shard subscriber got %s", harness_reply_str(r));
+    freeReplyObject(r);
+    redisFree(sub);
 }
 
 /* ---- the proxy's own view ------------------------------------------------------------ */
