@@ -59,12 +59,15 @@ enum cmd_op {
     CMD_OP_QUIT,             /* answered by the proxy, then the client is closed */
     CMD_OP_HELLO,            /* answered by the proxy (protocol negotiation) */
     CMD_OP_MULTI,            /* opens a transaction (the L1 holds its writes until EXEC) */
-    CMD_OP_EXEC,             /* EXEC / DISCARD: ends a transaction */
+    CMD_OP_EXEC,             /* EXEC: ends a transaction */
     CMD_OP_SELECT,           /* SELECT 0 is a no-op through the proxy; other dbs pin */
     CMD_OP_RESET,            /* RESET: nothing to reset on an unpinned client */
     CMD_OP_CLIENT_REPLY,     /* CLIENT REPLY: replies are matched one for one */
     CMD_OP_BLOCK_OPTION,     /* XREAD / XREADGROUP: blocking only with BLOCK before STREAMS */
     CMD_OP_UNSUBSCRIBE,      /* (P|S)UNSUBSCRIBE: one reply per channel argument (or one) */
+    CMD_OP_DISCARD,          /* DISCARD: ends a transaction (as EXEC, without running it) */
+    CMD_OP_WATCH,            /* WATCH: cluster mode picks the transaction's node by its keys */
+    CMD_OP_UNWATCH,          /* UNWATCH */
 };
 
 /* What the proxy does with a command in front of a Redis Cluster beyond

@@ -21,6 +21,7 @@
 #include "base/log.h"
 #include "proxy/proxy.h"
 #include "proxy/router.h"
+#include "proxy/txn.h"
 
 #define CLIENT_READ_CHUNK (16 * 1024)       /* room offered to each read */
 #define CLIENT_IN_KEEP (64 * 1024)          /* keep an empty input buffer up to this size */
@@ -642,6 +643,7 @@ void client_close(struct client *c)
     c->tail = NULL;
     l1_write_end(c->txn_l1_token);
     c->txn_l1_token = NULL;
+    txn_forget(c);
     if (c->pinned) {
         struct server *s = c->pinned;
         c->pinned = NULL;
@@ -665,6 +667,16 @@ static void client_push(struct server *s, const char *reply, size_t len)
     struct client *c = s->data;
     if (c != NULL)
         outq_append(&c->out, reply, len);
+}
+
+void client_unpin(struct client *c)
+{
+    struct server *s = c->pinned;
+    if (s == NULL)
+        return;
+    c->pinned = NULL;
+    s->data = NULL;
+    server_close(s, "closed: its client's session moved to another node");
 }
 
 void client_enter_push(struct client *c)

@@ -30,6 +30,7 @@
 #include "protocol/request.h"
 
 struct client;
+struct txn_hold;
 
 /* Why a request keeps a copy of its bytes while in flight. */
 enum { REQ_RETRY_NONE = 0, REQ_RETRY_REPLICA = 1 /* resend once if its replica fails */,
@@ -58,6 +59,9 @@ enum client_flag {
     CLIENT_UNIX = 1u << 5,              /* came through the Unix socket */
     CLIENT_RESUME_QUEUED = 1u << 6,     /* on the resume list */
     CLIENT_MULTI = 1u << 7,             /* MULTI sent, EXEC/DISCARD not yet */
+    CLIENT_TXN_HELD = 1u << 8,          /* cluster: MULTI answered, held until a key names the node (txn.c) */
+    CLIENT_TXN_ABORT = 1u << 9,         /* cluster: a command of the transaction got CROSSSLOT: EXECABORT */
+    CLIENT_WATCHING = 1u << 10,         /* cluster: WATCH sent, EXEC/DISCARD/UNWATCH not yet */
 };
 
 #define CLIENT_CONNS 6                /* backends one client may have requests in flight on */
@@ -92,6 +96,7 @@ struct client {
     uint64_t last_write;              /* loop ms of the last write command (read-your-writes) */
     void *txn_l1_token;               /* L1 holds of writes queued in MULTI, released after EXEC */
     struct buf *reply;                /* the buffer client_reply_buf handed out */
+    struct txn_hold *txn_held;        /* cluster: commands queued in a held MULTI (txn.c), or NULL */
 };
 
 /* Accept a client from a listening stream. Returns 0 or a negative error
@@ -167,6 +172,10 @@ void client_run_resumes(void);
  * b is known to be down. */
 struct backend;
 struct server *client_pin(struct client *c, struct backend *b);
+
+/* Give up c's own connection (nothing of c may be in flight on it): it is
+ * closed, with whatever state it held. */
+void client_unpin(struct client *c);
 
 /* Turn c's pinned connection into a push stream (pub/sub, MONITOR). */
 void client_enter_push(struct client *c);

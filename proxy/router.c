@@ -27,6 +27,7 @@
 #include "proxy/fanout.h"
 #include "proxy/local.h"
 #include "proxy/proxy.h"
+#include "proxy/txn.h"
 
 #define ROUTER_STACK_KEYS 64           /* key positions looked at without a malloc */
 #define SLOT_NONE (-1)                 /* the call names no key */
@@ -170,7 +171,7 @@ static int route_pinned(struct client *c, const struct cmd *cmd, struct reqmsg *
      * EXEC (or DISCARD) is answered. */
     if (op == CMD_OP_MULTI) {
         c->flags |= CLIENT_MULTI;
-    } else if (op == CMD_OP_EXEC) {
+    } else if (op == CMD_OP_EXEC || op == CMD_OP_DISCARD) {
         c->flags &= ~CLIENT_MULTI;
         fw.l1_token = l1_token_join(c->txn_l1_token, fw.l1_token);
         c->txn_l1_token = NULL;
@@ -233,19 +234,17 @@ static int answer_locally(struct client *c, const struct cmd *cmd, struct reqmsg
     }
     /* Inside a pinned session only HELLO is intercepted (RESP3 must never
      * be negotiated); the rest is Redis's to answer or queue. */
-    if ((f & CMD_PROXY_LOCAL) && (!c->pinned || cmd->op == CMD_OP_HELLO))
+    /* A held cluster transaction (txn.c) is a session too. */
+    int session = c->pinned != NULL || (c->flags & CLIENT_TXN_HELD);
+    if ((f & CMD_PROXY_LOCAL) && (!session || cmd->op == CMD_OP_HELLO))
         return local_command(c, cmd, m);
-    if (c->pinned)
+    if (session)
         return 0;
     if (cmd->op == CMD_OP_SELECT && m->argc == 2 && m->argvlen[1] == 1 && m->argv[1][0] == '0') {
         local_status(c, "OK");          /* already in db 0 */
         return 1;
     }
     if (proxy_cluster_mode()) {
-        if (f & CMD_PROXY_TXN) {
-            local_error(c, "ERR redsnano: MULTI, EXEC, DISCARD, WATCH and UNWATCH are not supported in cluster mode");
-            return 1;
-        }
         if (cmd->op == CMD_OP_SELECT) {
             local_error(c, "ERR SELECT is not allowed in cluster mode");
             return 1;
@@ -298,6 +297,10 @@ int router_dispatch(struct client *c, struct reqmsg *m)
     int slot = SLOT_NONE;
     if (t->mode == TOPOLOGY_CLUSTER) {
         slot = call_slot(cmd, m);
+        /* MULTI/EXEC/WATCH on one node (txn.c). */
+        int rc = txn_route(c, cmd, m, slot);
+        if (rc != TXN_PASS)
+            return rc;
         /* Split over slots, or asked of every primary (fanout.c). */
         if (!c->pinned && fanout_wanted(cmd, slot == SLOT_CROSS))
             return fanout_dispatch(c, cmd, m);
@@ -312,6 +315,12 @@ int router_dispatch(struct client *c, struct reqmsg *m)
         if (b == NULL)
             return route_to(c, cmd, m, NULL, ROUTE_PIN);
         if (c->pinned && slot >= 0 && c->pinned->backend != b) {
+            /* A plain command of a client pinned to another node (after
+             * WATCH, or a blocking call) goes to its own node as usual. */
+            if (cmd != NULL && !(c->flags & CLIENT_MULTI) &&
+                !(cmd->flags & (CMD_PROXY_PIN | CMD_PROXY_SUBSCRIBE)) && !cmd_blocks(cmd, m->argc, m->argv, m->argvlen))
+                return route_to(c, cmd, m, b, (cmd->flags & CMD_READONLY) && !(cmd->flags & CMD_WRITE)
+                                                  ? ROUTE_READ : ROUTE_WRITE);
             local_error(c, "ERR redsnano: this key's slot is served by another node than this client's "
                            "blocking/pub-sub session");
             return ROUTER_DONE;

@@ -729,23 +729,141 @@ CLU_TEST(a_dead_seed_is_skipped_and_one_seed_finds_every_node)
 
 /* ---- commands with a special place -------------------------------------------------- */
 
-CLU_TEST(multi_is_refused_in_cluster_mode_and_the_connection_stays_usable)
+/* Two hash tags owned by different nodes: "{tN}" names; their owners. */
+static void clu_two_tags(char *tag_a, char *tag_b, size_t cap, int *node_a, int *node_b)
 {
+    char cand[8];
+
+    snprintf(tag_a, cap, "{t0}");
+    *node_a = clu_owner(clu_keyslot("t0"));
+    for (int i = 1; i < 100; i++) {
+        snprintf(cand, sizeof(cand), "t%02d", i % 100);
+        *node_b = clu_owner(clu_keyslot(cand));
+        if (*node_b != *node_a) {
+            snprintf(tag_b, cap, "{%s}", cand);
+            return;
+        }
+    }
+    cr_assert_fail("precondition: no tag t1..t99 outside node %d", *node_a);
+}
+
+/* The reply to EXEC is an array of n elements; returns it (caller frees). */
+static redisReply *clu_exec(int n)
+{
+    redisReply *r = harness_reply(clu_px, "EXEC");
+
+    cr_assert(r->type == REDIS_REPLY_ARRAY && r->elements == (size_t)n, "EXEC: %s (wanted %d results)",
+              harness_reply_str(r), n);
+    return r;
+}
+
+CLU_TEST(multi_exec_on_one_slot_runs_on_its_node)
+{
+    char ta[16], tb[16];
+    int na, nb;
     redisReply *r;
 
     clu_proxy_start_default();
-    r = harness_expect_error(clu_px, "ERR redsnano:", "MULTI");
-    cr_assert(strstr(r->str, "not supported in cluster mode") != NULL, "MULTI error does not say why: %s", r->str);
+    clu_two_tags(ta, tb, sizeof(ta), &na, &nb);
+    /* Held until the first key: PING is queued, not answered. */
+    harness_expect_status(clu_px, "OK", "MULTI");
+    harness_expect_status(clu_px, "QUEUED", "PING");
+    harness_expect_status(clu_px, "QUEUED", "SET %sa 1", ta);
+    harness_expect_status(clu_px, "QUEUED", "INCR %sb", ta);
+    r = clu_exec(3);
+    cr_assert(r->element[0]->type == REDIS_REPLY_STATUS && strcmp(r->element[0]->str, "PONG") == 0 &&
+                  r->element[1]->type == REDIS_REPLY_STATUS && r->element[2]->type == REDIS_REPLY_INTEGER &&
+                  r->element[2]->integer == 1,
+              "EXEC: %s", harness_reply_str(r));
     freeReplyObject(r);
-    harness_expect_status(clu_px, "PONG", "PING");
-    harness_expect_status(clu_px, "OK", "SET tx:k v");
-    harness_expect_bulk(clu_px, "v", "GET tx:k");             /* not queued: no transaction open */
+    harness_expect_bulk(clu_nodes[na].c, "1", "GET %sa", ta);
+    harness_expect_bulk(clu_nodes[na].c, "1", "GET %sb", ta);
 
-    r = harness_expect_error(clu_px, "ERR redsnano:", "WATCH tx:k");
-    cr_assert(strstr(r->str, "not supported in cluster mode") != NULL, "WATCH error does not say why: %s", r->str);
+    /* The next transaction may run on another node. */
+    harness_expect_status(clu_px, "OK", "MULTI");
+    harness_expect_status(clu_px, "QUEUED", "SET %sx 1", tb);
+    r = clu_exec(1);
     freeReplyObject(r);
-    harness_expect_status(clu_px, "OK", "SET tx:k w");
-    harness_expect_bulk(clu_px, "w", "GET tx:k");
+    harness_expect_bulk(clu_nodes[nb].c, "1", "GET %sx", tb);
+
+    /* DISCARD drops it; nested MULTI is refused; EXEC of nothing is empty. */
+    harness_expect_status(clu_px, "OK", "MULTI");
+    harness_expect_status(clu_px, "QUEUED", "SET %sa 2", ta);
+    r = harness_expect_error(clu_px, "ERR MULTI calls can not be nested", "MULTI");
+    freeReplyObject(r);
+    harness_expect_status(clu_px, "OK", "DISCARD");
+    harness_expect_bulk(clu_px, "1", "GET %sa", ta);
+    harness_expect_status(clu_px, "OK", "MULTI");
+    r = clu_exec(0);
+    freeReplyObject(r);
+    harness_expect_status(clu_px, "OK", "MULTI");
+    harness_expect_status(clu_px, "QUEUED", "PING");
+    r = clu_exec(1);
+    freeReplyObject(r);
+    r = harness_expect_error(clu_px, "ERR EXEC without MULTI", "EXEC");
+    freeReplyObject(r);
+    /* Out of the transaction, keys of every node work. */
+    harness_expect_bulk(clu_px, "1", "GET %sa", ta);
+    harness_expect_bulk(clu_px, "1", "GET %sx", tb);
+}
+
+CLU_TEST(a_key_of_another_node_in_multi_gets_crossslot_and_exec_execabort)
+{
+    char ta[16], tb[16];
+    int na, nb;
+    redisReply *r;
+
+    clu_proxy_start_default();
+    clu_two_tags(ta, tb, sizeof(ta), &na, &nb);
+    harness_expect_status(clu_px, "OK", "MULTI");
+    harness_expect_status(clu_px, "QUEUED", "SET %sa 5", ta);
+    r = harness_expect_error(clu_px, "CROSSSLOT", "SET %sx 5", tb);
+    freeReplyObject(r);
+    r = harness_expect_error(clu_px, "EXECABORT", "EXEC");
+    freeReplyObject(r);
+    harness_expect_bulk(clu_px, NULL, "GET %sa", ta);
+    harness_expect_bulk(clu_nodes[na].c, NULL, "GET %sa", ta);
+    harness_expect_bulk(clu_px, NULL, "GET %sx", tb);
+    /* Keys over slots inside a transaction: CROSSSLOT too. */
+    harness_expect_status(clu_px, "OK", "MULTI");
+    r = harness_expect_error(clu_px, "CROSSSLOT", "MGET %sa %sx", ta, tb);
+    freeReplyObject(r);
+    r = harness_expect_error(clu_px, "EXECABORT", "EXEC");
+    freeReplyObject(r);
+    /* The connection goes on. */
+    harness_expect_status(clu_px, "OK", "SET %sa 6", ta);
+    harness_expect_bulk(clu_px, "6", "GET %sa", ta);
+}
+
+CLU_TEST(watch_picks_the_node_and_a_write_from_elsewhere_aborts_exec)
+{
+    char ta[16], tb[16];
+    int na, nb;
+    redisReply *r;
+
+    clu_proxy_start_default();
+    clu_two_tags(ta, tb, sizeof(ta), &na, &nb);
+    harness_expect_status(clu_px, "OK", "SET %sa 1", ta);
+    harness_expect_status(clu_px, "OK", "WATCH %sa", ta);
+    harness_expect_status(clu_nodes[na].c, "OK", "SET %sa 2", ta);   /* another client writes */
+    harness_expect_status(clu_px, "OK", "MULTI");
+    harness_expect_status(clu_px, "QUEUED", "SET %sa 3", ta);
+    r = harness_reply(clu_px, "EXEC");
+    cr_assert(r->type == REDIS_REPLY_NIL, "EXEC after the watched key changed: %s", harness_reply_str(r));
+    freeReplyObject(r);
+    harness_expect_bulk(clu_px, "2", "GET %sa", ta);
+
+    /* Watched and untouched: EXEC runs; reads of another node in between work. */
+    harness_expect_status(clu_px, "OK", "WATCH %sa", ta);
+    harness_expect_bulk(clu_px, NULL, "GET %sx", tb);
+    harness_expect_status(clu_px, "OK", "MULTI");
+    harness_expect_status(clu_px, "QUEUED", "INCR %sa", ta);
+    r = clu_exec(1);
+    cr_assert(r->element[0]->type == REDIS_REPLY_INTEGER && r->element[0]->integer == 3, "EXEC: %s",
+              harness_reply_str(r));
+    freeReplyObject(r);
+    r = harness_expect_error(clu_px, "CROSSSLOT", "WATCH %sa %sx", ta, tb);
+    freeReplyObject(r);
 }
 
 CLU_TEST(blpop_works_in_cluster_mode)
