@@ -24,6 +24,7 @@
 #define CLUSTER_SLOTS 16384
 #define CLUSTER_MAX_NODES 256
 #define CLUSTER_MAX_REDIRECTS 5        /* MOVED/ASK hops one request may take */
+#define CLUSTER_MAX_REPLICAS 8         /* replicas per primary used for reads */
 
 struct backend;
 struct hostport;

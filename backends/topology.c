@@ -114,9 +114,9 @@ int topology_set_replicas(struct topology *t, const struct hostport *addrs, int 
     return 0;
 }
 
-struct backend *topology_retry_backend(struct topology *t, struct backend *failed)
+static struct backend *static_retry_backend(struct topology *t, struct backend *failed)
 {
-    if (failed == NULL || failed->role == BACKEND_PRIMARY || t->mode != TOPOLOGY_STATIC)
+    if (failed == NULL || failed->role == BACKEND_PRIMARY)
         return NULL;
     int n = t->nreplicas;
     for (int k = 0; k < n; k++) {
@@ -208,4 +208,5 @@ const struct topology_ops topology_static_ops = {
     .redirect = static_redirect,
     .foreach = static_foreach,
     .primaries = static_primaries,
+    .retry_backend = static_retry_backend,
 };

@@ -56,6 +56,8 @@ struct topology_ops {
     void (*foreach)(struct topology *t, void (*fn)(struct backend *b, void *ud), void *ud);
     /* The primaries that hold data: up to max into out, how many there are. */
     int (*primaries)(struct topology *t, struct backend **out, int max);
+    /* Another backend for a read that failed on `failed` (see topology_retry_backend). */
+    struct backend *(*retry_backend)(struct topology *t, struct backend *failed);
 };
 
 /* Called after the primary changed (static mode), with the old primary's
@@ -118,10 +120,14 @@ static inline int topology_primaries(struct topology *t, struct backend **out, i
     return t->ops->primaries(t, out, max);
 }
 
-/* Another backend for a read whose backend failed before answering (a
- * healthy, connected replica, else the primary), or NULL when failed was
- * the primary (writes and primary reads are never resent). */
-struct backend *topology_retry_backend(struct topology *t, struct backend *failed);
+/* Another backend for a read whose backend failed before answering (static:
+ * a healthy, connected replica, else the primary; cluster: the replica's
+ * primary), or NULL when failed was a primary (writes and primary reads are
+ * never resent). */
+static inline struct backend *topology_retry_backend(struct topology *t, struct backend *failed)
+{
+    return t->ops->retry_backend(t, failed);
+}
 
 /* Static mode: Sentinel (or a reload) names the primary / the replicas. */
 int topology_set_primary(struct topology *t, const char *host, int port);

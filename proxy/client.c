@@ -273,9 +273,9 @@ static void req_on_reply(struct srvreq *sr, const char *reply, size_t len, int f
     if (r->retryable) {
         int kind = r->retryable;
         r->retryable = REQ_RETRY_NONE;
-        if (kind == REQ_RETRY_REPLICA && failed && req_retry(c, r, was_on->backend))
+        if ((kind & REQ_RETRY_REPLICA) && failed && req_retry(c, r, was_on->backend))
             return;
-        if (kind == REQ_RETRY_CLUSTER && !failed && reply[0] == '-' && req_redirect(c, r, reply, len))
+        if ((kind & REQ_RETRY_CLUSTER) && !failed && reply[0] == '-' && req_redirect(c, r, reply, len))
             return;
         buf_reset(&r->reply);
     }

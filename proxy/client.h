@@ -32,7 +32,8 @@
 struct client;
 struct txn_hold;
 
-/* Why a request keeps a copy of its bytes while in flight. */
+/* Why a request keeps a copy of its bytes while in flight (bits: a read on
+ * a cluster replica has both). */
 enum { REQ_RETRY_NONE = 0, REQ_RETRY_REPLICA = 1 /* resend once if its replica fails */,
        REQ_RETRY_CLUSTER = 2 /* follow -MOVED / -ASK */ };
 

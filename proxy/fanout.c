@@ -435,7 +435,7 @@ static struct fanout *fanout_new(int nparts, uint8_t kind)
 
 /* Split m by the slots of its keys: one part per slot, in first-key order;
  * a key's chunk runs from it to the next key (MSET: key and value). */
-static struct fanout *plan_split(const struct cmd *cmd, const struct reqmsg *m)
+static struct fanout *plan_split(const struct cmd *cmd, const struct reqmsg *m, int replica_ok)
 {
     int stack_keys[FANOUT_STACK_KEYS], *keys = stack_keys;
     struct fanout *fo = NULL;
@@ -469,7 +469,8 @@ static struct fanout *plan_split(const struct cmd *cmd, const struct reqmsg *m)
         goto out;
     fo->nkeys = n;
     for (int i = 0; i < nparts; i++)
-        fo->parts[i].b = topology_write_backend(&proxy->topo, slots[i]);
+        fo->parts[i].b = replica_ok ? topology_read_backend(&proxy->topo, slots[i])
+                                    : topology_write_backend(&proxy->topo, slots[i]);
     for (int i = 0; i < n; i++)
         fo->parts[key_part[i]].nkeys++;
     /* Each part: *<1 + its arguments>, the command's own name, its chunks. */
@@ -616,6 +617,16 @@ static int fanout_room(struct client *c, const struct fanout *fo)
     return c->inflight > 0 ? 0 : -1;
 }
 
+/* May a read part go to a replica (read-policy; not right after this
+ * client wrote: read-your-writes)? */
+static int fanout_replica_ok(const struct client *c, const struct cmd *cmd)
+{
+    if (!(cmd->flags & CMD_READONLY) || (cmd->flags & CMD_WRITE))
+        return 0;
+    return !(proxy->cfg->read_your_writes > 0 && c->last_write &&
+             uv_now(proxy->loop) - c->last_write < (uint64_t)proxy->cfg->read_your_writes);
+}
+
 int fanout_dispatch(struct client *c, const struct cmd *cmd, struct reqmsg *m)
 {
     const char *err = "CLUSTERDOWN redsnano: the cluster's slot map is not known yet";
@@ -625,7 +636,7 @@ int fanout_dispatch(struct client *c, const struct cmd *cmd, struct reqmsg *m)
         fo = plan_scan(cmd, m, &err);
     else if (cmd->cluster == CMD_CLUSTER_SPLIT_ARRAY || cmd->cluster == CMD_CLUSTER_SPLIT_OK ||
              cmd->cluster == CMD_CLUSTER_SPLIT_SUM)
-        fo = plan_split(cmd, m);
+        fo = plan_split(cmd, m, fanout_replica_ok(c, cmd));
     else
         fo = plan_all(cmd, m);
     if (fo == NULL) {
@@ -664,8 +675,11 @@ int fanout_dispatch(struct client *c, const struct cmd *cmd, struct reqmsg *m)
         struct fanout_part *p = &fo->parts[i];
         struct server *s = NULL;
         int stall;
-        if (p->b != NULL && (s = client_conn_for(c, p->b, &stall)) == NULL && !stall)
-            s = backend_pick(p->b);
+        if (p->b != NULL && (s = client_conn_pick(c, p->b, &stall)) == NULL && !stall &&
+            p->b->role == BACKEND_REPLICA && topology_retry_backend(&proxy->topo, p->b) != NULL) {
+            p->b = topology_retry_backend(&proxy->topo, p->b);   /* the replica is unavailable */
+            s = client_conn_pick(c, p->b, &stall);
+        }
         if (s != NULL) {
             part_send(c, p, s);
             continue;

@@ -97,7 +97,7 @@ static int call_slot(const struct cmd *cmd, const struct reqmsg *m)
  * in flight on for b (Redis then sees them in order), else on a pick. A
  * read that finds its replica unavailable goes to the primary. */
 static int route_to(struct client *c, const struct cmd *cmd, struct reqmsg *m, struct backend *b,
-                    enum route kind)
+                    enum route kind, int slot)
 {
     struct topology *t = &proxy->topo;
     int stall = 0;
@@ -109,7 +109,7 @@ static int route_to(struct client *c, const struct cmd *cmd, struct reqmsg *m, s
     }
     s = client_conn_pick(c, b, &stall);
     if (s == NULL && !stall && kind == ROUTE_READ && b->role == BACKEND_REPLICA) {
-        b = topology_write_backend(t, SLOT_NONE);     /* the replica is unavailable */
+        b = topology_write_backend(t, slot);          /* the replica is unavailable: its primary */
         s = client_conn_pick(c, b, &stall);
     }
     if (stall)
@@ -121,8 +121,8 @@ static int route_to(struct client *c, const struct cmd *cmd, struct reqmsg *m, s
     struct fwd f = { .replies = cmd_replies(cmd, m->argc) };
     if (t->mode == TOPOLOGY_CLUSTER)
         f.retry = REQ_RETRY_CLUSTER;
-    else if (b->role == BACKEND_REPLICA)
-        f.retry = REQ_RETRY_REPLICA;
+    if (b->role == BACKEND_REPLICA)
+        f.retry |= REQ_RETRY_REPLICA;
     if (kind == ROUTE_WRITE) {
         c->last_write = uv_now(proxy->loop);
         f.l1_token = l1_hold(cmd, m);
@@ -309,14 +309,14 @@ int router_dispatch(struct client *c, struct reqmsg *m)
     case ROUTE_PIN: {
         struct backend *b = topology_write_backend(t, slot);
         if (b == NULL)
-            return route_to(c, cmd, m, NULL, ROUTE_PIN);
+            return route_to(c, cmd, m, NULL, ROUTE_PIN, slot);
         if (c->pinned && slot >= 0 && c->pinned->backend != b) {
             /* A plain command of a client pinned to another node (after
              * WATCH, or a blocking call) goes to its own node as usual. */
             if (cmd != NULL && !(c->flags & CLIENT_MULTI) &&
                 !(cmd->flags & (CMD_PROXY_PIN | CMD_PROXY_SUBSCRIBE)) && !cmd_blocks(cmd, m->argc, m->argv, m->argvlen))
                 return route_to(c, cmd, m, b, (cmd->flags & CMD_READONLY) && !(cmd->flags & CMD_WRITE)
-                                                  ? ROUTE_READ : ROUTE_WRITE);
+                                                  ? ROUTE_READ : ROUTE_WRITE, slot);
             local_error(c, "ERR redsnano: this key's slot is served by another node than this client's "
                            "blocking/pub-sub session");
             return ROUTER_DONE;
@@ -330,10 +330,10 @@ int router_dispatch(struct client *c, struct reqmsg *m)
          * primary for a while. */
         if (proxy->cfg->read_your_writes > 0 && c->last_write &&
             uv_now(proxy->loop) - c->last_write < (uint64_t)proxy->cfg->read_your_writes)
-            return route_to(c, cmd, m, topology_write_backend(t, slot), ROUTE_READ);
-        return route_to(c, cmd, m, topology_read_backend(t, slot), ROUTE_READ);
+            return route_to(c, cmd, m, topology_write_backend(t, slot), ROUTE_READ, slot);
+        return route_to(c, cmd, m, topology_read_backend(t, slot), ROUTE_READ, slot);
     case ROUTE_WRITE:
         break;
     }
-    return route_to(c, cmd, m, topology_write_backend(t, slot), ROUTE_WRITE);
+    return route_to(c, cmd, m, topology_write_backend(t, slot), ROUTE_WRITE, slot);
 }

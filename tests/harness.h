@@ -364,6 +364,15 @@ long long harness_proxy_stat_ll(redisContext *c, const char *name);
  */
 void harness_cluster_start(const int *ports, int n, int node_timeout_ms, harness_proc **procs);
 
+/*
+ * The same with `replicas` replicas per primary (--cluster-replicas; n must
+ * be a multiple of replicas + 1; redis-cli picks the roles: ask CLUSTER
+ * SLOTS), and waits as well until every replica's link is up and every
+ * node's CLUSTER SLOTS lists them.
+ */
+void harness_cluster_start_replicas(const int *ports, int n, int replicas, int node_timeout_ms,
+                                    harness_proc **procs);
+
 /* Milliseconds from a monotonic clock. */
 long long harness_now_ms(void);
 

@@ -1158,3 +1158,135 @@ CLU_TEST(proxy_exits_0_on_sigterm)
     redisFree(blocked);
     redisFree(sub);
 }
+
+/* ---- replica reads (3 primaries + 3 replicas) ------------------------------------------ */
+
+#define CLU_RS_BASE 20                    /* port offsets of the six nodes: 20..25 */
+#define CLU_RS_NODES 6                    /* 3 primaries + 1 replica each */
+#define CLU_RS_PROXY 30                   /* port offset of the proxy */
+#define CLU_RS_READS 50                   /* GETs per phase */
+#define CLU_RS_SYNC_MS 5000               /* bound for a write to reach the replica */
+
+/* calls= of INFO commandstats cmdstat_<cmd> on port (0 when never called). */
+static long long clu_calls(int port, const char *cmd)
+{
+    redisContext *c = harness_connect(port);
+    char field[64], v[256] = "";
+    long long n = 0;
+
+    snprintf(field, sizeof(field), "cmdstat_%s", cmd);
+    if (harness_info_field(c, "commandstats", field, v, sizeof(v)) == 0 && strncmp(v, "calls=", 6) == 0)
+        n = atoll(v + 6);
+    redisFree(c);
+    return n;
+}
+
+/* Does the replica on port hold key = want (READONLY read)? */
+static bool clu_replica_has(int port, const char *key, const char *want)
+{
+    redisContext *c = harness_try_connect(port, 500);
+    redisReply *r;
+    bool ok = false;
+
+    if (c == NULL)
+        return false;
+    r = redisCommand(c, "READONLY");
+    if (r != NULL)
+        freeReplyObject(r);
+    r = redisCommand(c, "GET %s", key);
+    ok = r != NULL && r->type == REDIS_REPLY_STRING && strcmp(r->str, want) == 0;
+    if (r != NULL)
+        freeReplyObject(r);
+    redisFree(c);
+    return ok;
+}
+
+Test(cluster, reads_go_to_the_shards_replica_and_fall_back_to_its_primary)
+{
+    int ports[CLU_RS_NODES], primary = -1, replica = -1, slot;
+    harness_proc *procs[CLU_RS_NODES];
+    const char *args[HARNESS_MAX_ARGS];
+    char seed[32];
+    const char *k = "rs:key";
+    redisContext *n0;
+    redisReply *r;
+    size_t a = 0;
+
+    harness_skip_if_direct();
+    for (int i = 0; i < CLU_RS_NODES; i++)
+        ports[i] = CLU_PORT(CLU_RS_BASE + i);
+    harness_cluster_start_replicas(ports, CLU_RS_NODES, 1, CLU_NODE_TIMEOUT_MS, procs);
+    n0 = harness_connect(ports[0]);
+    slot = (int)harness_cmd_int(n0, "CLUSTER KEYSLOT %s", k);
+    r = harness_expect(n0, REDIS_REPLY_ARRAY, "CLUSTER SLOTS");
+    char *slots_text = harness_reply_str(r);
+    for (size_t i = 0; i < r->elements; i++) {
+        redisReply *e = r->element[i];
+
+        if (e->element[0]->integer <= slot && slot <= e->element[1]->integer && e->elements >= 4) {
+            primary = (int)e->element[2]->element[1]->integer;
+            replica = (int)e->element[3]->element[1]->integer;
+        }
+    }
+    freeReplyObject(r);
+    redisFree(n0);
+    cr_assert(primary > 0 && replica > 0, "precondition: slot %d has no primary and replica in CLUSTER SLOTS: %s", slot,
+              slots_text);
+    free(slots_text);
+
+    snprintf(seed, sizeof(seed), "127.0.0.1:%d", ports[0]);
+    args[a++] = "--cluster";
+    args[a++] = seed;
+    args[a++] = "--health-interval";
+    args[a++] = CLU_STALE_INTERVAL;
+    args[a++] = "--read-policy";
+    args[a++] = "replica";
+    args[a++] = "--read-your-writes";
+    args[a++] = "0";
+    args[a] = NULL;
+    clu_proxy = harness_try_proxy_startv(CLU_PORT(CLU_RS_PROXY), args, true);
+    cr_assert_not_null(clu_proxy, "proxy start failed: %s", harness_error());
+    clu_px = harness_connect(clu_proxy->port);
+    harness_diag_set(clu_proxy, NULL);
+    cr_assert(harness_wait_until(({
+                                     redisReply *p = harness_cmd(clu_px, "SET %s v", k);
+                                     bool ok = p != NULL && p->type == REDIS_REPLY_STATUS;
+                                     if (p)
+                                         freeReplyObject(p);
+                                     ok;
+                                 }),
+                                 CLU_READY_MS),
+              "the proxy did not route SET within %d ms", CLU_READY_MS);
+    cr_assert(harness_wait_until(clu_replica_has(replica, k, "v"), CLU_RS_SYNC_MS),
+              "precondition: the replica %d never got %s", replica, k);
+
+    /* read-policy replica: every GET is served by the shard's replica. */
+    long long p0 = clu_calls(primary, "get"), r0 = clu_calls(replica, "get");
+    for (int i = 0; i < CLU_RS_READS; i++)
+        harness_expect_bulk(clu_px, "v", "GET %s", k);
+    cr_assert_eq(clu_calls(replica, "get") - r0, CLU_RS_READS, "the replica served %lld of %d GETs",
+                 clu_calls(replica, "get") - r0, CLU_RS_READS);
+    cr_assert_eq(clu_calls(primary, "get") - p0, 0, "the primary served %lld GETs", clu_calls(primary, "get") - p0);
+    /* Writes still go to the primary. */
+    harness_expect_status(clu_px, "OK", "SET %s w", k);
+    cr_assert(harness_wait_until(clu_replica_has(replica, k, "w"), CLU_RS_SYNC_MS), "the write did not replicate");
+    {
+        char *text = NULL;
+        r = harness_reply(clu_px, "REDSNANO BACKENDS");
+        text = harness_reply_str(r);
+        cr_assert(strstr(r->str, "role=replica") != NULL, "REDSNANO BACKENDS shows no replica:\n%s", text);
+        free(text);
+        freeReplyObject(r);
+    }
+
+    /* The replica dies: reads fall back to the primary, none fails. */
+    for (int i = 0; i < CLU_RS_NODES; i++)
+        if (ports[i] == replica)
+            harness_redis_kill9(procs[i]);
+    p0 = clu_calls(primary, "get");
+    for (int i = 0; i < CLU_RS_READS; i++)
+        harness_expect_bulk(clu_px, "w", "GET %s", k);
+    cr_assert_geq(clu_calls(primary, "get") - p0, CLU_RS_READS - 1, "the primary served %lld of %d GETs",
+                  clu_calls(primary, "get") - p0, CLU_RS_READS);
+    harness_proxy_check_exit(clu_proxy);
+}
