@@ -1651,6 +1651,29 @@ static bool harness_cluster_slots_replicated(int port, int replicas, char *last,
     return ok;
 }
 
+/*
+ * The cluster bus port of a node: port + 10000 as Redis does, unless that
+ * lies in the kernel's ephemeral range (ip_local_port_range: shifted test
+ * ports do), where any outgoing connection of the machine may hold it
+ * and make the bind fail; then port - HARNESS_BUS_BELOW.
+ */
+static int harness_cluster_bus_port(int port)
+{
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+    int lo = 32768, hi = 60999;
+
+    if (f != NULL) {
+        if (fscanf(f, "%d %d", &lo, &hi) != 2) {
+            lo = 32768;
+            hi = 60999;
+        }
+        fclose(f);
+    }
+    if ((port + 10000 < lo || port + 10000 > hi) || port - HARNESS_BUS_BELOW < 1024)
+        return port + 10000;
+    return port - HARNESS_BUS_BELOW;
+}
+
 void harness_cluster_start(const int *ports, int n, int node_timeout_ms, harness_proc **procs)
 {
     harness_cluster_start_replicas(ports, n, 0, node_timeout_ms, procs);
@@ -1672,8 +1695,11 @@ void harness_cluster_start_replicas(const int *ports, int n, int replicas, int n
 
         snprintf(conf, sizeof(conf), "nodes-%d.conf", ports[i]);
         snprintf(addr[i], sizeof(addr[i]), "127.0.0.1:%d", ports[i]);
+        char bus[16];
+
+        snprintf(bus, sizeof(bus), "%d", harness_cluster_bus_port(ports[i]));
         procs[i] = harness_redis_start(ports[i], "--cluster-enabled", "yes", "--cluster-config-file", conf,
-                                       "--cluster-node-timeout", timeout);
+                                       "--cluster-node-timeout", timeout, "--cluster-port", bus);
     }
     argv[argc++] = "redis-cli";
     argv[argc++] = "--cluster";

@@ -31,6 +31,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define CLU_PORT_BASE 7300                /* this file's port range start */
 #define CLU_PORT(n) harness_port(CLU_PORT_BASE, (n))
@@ -1289,4 +1291,89 @@ Test(cluster, reads_go_to_the_shards_replica_and_fall_back_to_its_primary)
     cr_assert_geq(clu_calls(primary, "get") - p0, CLU_RS_READS - 1, "the primary served %lld of %d GETs",
                   clu_calls(primary, "get") - p0, CLU_RS_READS);
     harness_proxy_check_exit(clu_proxy);
+}
+
+/* ---- slots moving under load ------------------------------------------------------------ */
+
+#define CLU_LOAD_KEYS 2000                /* keys the load touches */
+#define CLU_LOAD_BATCH 64                 /* pipelined SET+GET pairs per round */
+#define CLU_RESHARD_SLOTS "300"           /* slots redis-cli moves */
+#define CLU_RESHARD_MS 60000              /* bound for the reshard */
+
+CLU_TEST(a_reshard_under_load_gives_no_client_error)
+{
+    char from[80], to[80], seed[32];
+    long long rounds = 0, errors = 0, deadline;
+    char first_error[256] = "";
+    int status = -1;
+    pid_t child;
+
+    clu_proxy_start(NULL, CLU_FAST_INTERVAL, NULL);
+    for (int i = 0; i < CLU_LOAD_KEYS; i++)
+        cr_assert_eq(redisAppendCommand(clu_px, "SET load:%d %d", i, i), REDIS_OK);
+    harness_pipe_flush(clu_px);
+    for (int i = 0; i < CLU_LOAD_KEYS; i++)
+        freeReplyObject(harness_pipe_reply(clu_px, "prefill SET"));
+    snprintf(seed, sizeof(seed), "%s", clu_nodes[0].addr);
+    snprintf(from, sizeof(from), "%s", clu_nodes[0].id);
+    snprintf(to, sizeof(to), "%s", clu_nodes[1].id);
+
+    /* The reshard runs in a child while this process drives the load. */
+    child = fork();
+    cr_assert(child >= 0, "fork: %s", strerror(errno));
+    if (child == 0) {
+        const char *argv[] = { "redis-cli", "--cluster", "reshard", seed, "--cluster-from", from, "--cluster-to", to,
+                               "--cluster-slots", CLU_RESHARD_SLOTS, "--cluster-yes", "--cluster-pipeline", "10",
+                               NULL };
+        char *out = NULL;
+        int st = harness_run_capture(argv, CLU_RESHARD_MS, &out);
+        _exit(st == 0 ? 0 : 1);
+    }
+    deadline = harness_now_ms() + CLU_RESHARD_MS + 5000;
+    for (;;) {
+        int base = (int)((rounds * 7919) % CLU_LOAD_KEYS);
+
+        for (int j = 0; j < CLU_LOAD_BATCH; j++) {
+            int k = (base + j * 31) % CLU_LOAD_KEYS;
+
+            cr_assert_eq(redisAppendCommand(clu_px, "SET load:%d %d", k, k), REDIS_OK);
+            cr_assert_eq(redisAppendCommand(clu_px, "GET load:%d", k), REDIS_OK);
+        }
+        harness_pipe_flush(clu_px);
+        for (int j = 0; j < CLU_LOAD_BATCH; j++) {
+            int k = (base + j * 31) % CLU_LOAD_KEYS;
+            redisReply *s = harness_pipe_reply(clu_px, "SET under reshard");
+            redisReply *g = harness_pipe_reply(clu_px, "GET under reshard");
+
+            if (s->type != REDIS_REPLY_STATUS || g->type != REDIS_REPLY_STRING || atoi(g->str) != k) {
+                if (errors++ == 0) {
+                    char *a = harness_reply_str(s), *b = harness_reply_str(g);
+
+                    snprintf(first_error, sizeof(first_error), "SET load:%d -> %s; GET -> %s", k, a, b);
+                    free(a);
+                    free(b);
+                }
+            }
+            freeReplyObject(s);
+            freeReplyObject(g);
+        }
+        rounds++;
+        if (waitpid(child, &status, WNOHANG) == child)
+            break;
+        cr_assert_lt(harness_now_ms(), deadline, "the reshard did not end within %d ms", CLU_RESHARD_MS);
+    }
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "redis-cli --cluster reshard failed (%s)",
+              harness_status_str(status));
+    cr_assert_eq(errors, 0, "%lld of %lld requests failed while slots moved; first: %s", errors,
+                 rounds * CLU_LOAD_BATCH * 2, first_error);
+    cr_assert_gt(rounds, 1, "the load ran %lld rounds only: the reshard was not under load", rounds);
+    {
+        long slots[CLU_NODES];
+
+        clu_slot_counts(slots);
+        cr_assert_gt(slots[1], CLU_SLOTS / 3 + 200, "precondition: node 1 did not gain the slots (%ld)", slots[1]);
+    }
+    /* Every key is still there, through the proxy. */
+    cr_assert_eq(harness_cmd_int(clu_px, "DBSIZE"), CLU_LOAD_KEYS, "DBSIZE after the reshard");
+    harness_expect_bulk(clu_px, "1234", "GET load:1234");
 }
