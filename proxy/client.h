@@ -49,6 +49,7 @@ struct req {
     uint8_t redirects;                /* cluster MOVED/ASK hops taken */
     struct server *conn;              /* forwarded: the connection it is on (c->conns) */
     void *l1_token;                   /* a write's hold on L1 keys, released with its reply */
+    size_t held;                      /* reply bytes counted in client->fifo_bytes */
 };
 
 enum client_flag {
@@ -60,9 +61,13 @@ enum client_flag {
     CLIENT_UNIX = 1u << 5,              /* came through the Unix socket */
     CLIENT_RESUME_QUEUED = 1u << 6,     /* on the resume list */
     CLIENT_MULTI = 1u << 7,             /* MULTI sent, EXEC/DISCARD not yet */
-    CLIENT_TXN_HELD = 1u << 8,          /* cluster: MULTI answered, held until a key names the node (txn.c) */
-    CLIENT_TXN_ABORT = 1u << 9,         /* cluster: a command of the transaction got CROSSSLOT: EXECABORT */
-    CLIENT_WATCHING = 1u << 10,         /* cluster: WATCH sent, EXEC/DISCARD/UNWATCH not yet */
+    CLIENT_PUBSUB = 1u << 8,            /* push mode for (P|S)SUBSCRIBE: the pubsub output class */
+    CLIENT_LIMIT_CLOSE = 1u << 9,       /* over a limit: closed before the next poll (climits) */
+    CLIENT_BACKPRESSURE = 1u << 10,     /* stalled until it reads its replies (climits) */
+    CLIENT_PUSH_PAUSED = 1u << 11,      /* its pinned push connection is not read meanwhile */
+    CLIENT_TXN_HELD = 1u << 12,         /* cluster: MULTI answered, held until a key names the node (txn.c) */
+    CLIENT_TXN_ABORT = 1u << 13,        /* cluster: a command of the transaction got CROSSSLOT: EXECABORT */
+    CLIENT_WATCHING = 1u << 14,         /* cluster: WATCH sent, EXEC/DISCARD/UNWATCH not yet */
 };
 
 #define CLIENT_CONNS 8                /* connections one client may have requests in flight on */
@@ -99,6 +104,11 @@ struct client {
     void *txn_l1_token;               /* L1 holds of writes queued in MULTI, released after EXEC */
     struct buf *reply;                /* the buffer client_reply_buf handed out */
     struct txn_hold *txn_held;        /* cluster: commands queued in a held MULTI (txn.c), or NULL */
+    size_t fifo_bytes;                /* reply bytes waiting in the FIFO behind an earlier one */
+    size_t reply_avg;                 /* average reply size (EWMA), for expected output */
+    uint64_t obuf_soft_since;         /* loop ms its output went over the soft limit; 0 = under */
+    size_t mem;                       /* bytes counted for it in the maxmemory-clients total */
+    struct client *limit_next;        /* climits close list link */
 };
 
 /* Accept a client from a listening stream. Returns 0 or a negative error

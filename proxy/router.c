@@ -47,9 +47,9 @@ static int arg_is(const struct reqmsg *m, int i, const char *s)
 /* The error a client gets when a backend cannot take a request. */
 static void unavailable(struct client *c, struct backend *b)
 {
-    char msg[512];
+    char msg[512], why[300];
     snprintf(msg, sizeof(msg), "ERR redsnano: backend %s (%s) %s", b->name,
-             b->role == BACKEND_PRIMARY ? "primary" : "replica", b->err[0] ? b->err : "unavailable");
+             b->role == BACKEND_PRIMARY ? "primary" : "replica", backend_why(b, why, sizeof(why)));
     proxy->stats.backend_errors++;
     b->errors++;
     local_error(c, msg);
@@ -154,6 +154,8 @@ static int route_pinned(struct client *c, const struct cmd *cmd, struct reqmsg *
         if (c->inflight > 0)
             return ROUTER_STALL;
         client_enter_push(c);
+        if (f & CMD_PUBSUB)
+            c->flags |= CLIENT_PUBSUB;    /* the pubsub output class; MONITOR stays normal */
         server_send_raw(c->pinned, m->bytes, m->len);
         return ROUTER_DONE;
     }
@@ -188,12 +190,13 @@ static int route_l1(struct client *c, struct reqmsg *m)
     const char *bytes;
     size_t n;
     void *pending;
-    /* A fill runs on the L1's own connection to the primary: only when no
-     * other connection to the primary holds this client's earlier requests. */
+    /* A fill runs on one of the L1's own connections to the primary: only
+     * when no other connection to the primary holds this client's earlier
+     * requests (and then on the fill connection it already uses, if any). */
     int stall = 0;
     struct server *cur = client_conn_for(c, &proxy->topo.primary, &stall);
-    int may_wait = !stall && (cur == NULL || cur == l1_server());
-    int rc = l1_read(id, m, may_wait, &bytes, &n, &pending);
+    int may_wait = !stall && (cur == NULL || l1_owns_server(cur));
+    int rc = l1_read(id, m, may_wait, may_wait ? cur : NULL, &bytes, &n, &pending);
     if (rc == L1_HIT) {
         struct buf *b = client_reply_buf(c);
         if (b != NULL) {
@@ -203,7 +206,7 @@ static int route_l1(struct client *c, struct reqmsg *m)
         return 1;
     }
     if (rc == L1_WAIT) {
-        struct srvreq *sr = client_wait(c, l1_server());
+        struct srvreq *sr = client_wait(c, l1_pending_server(pending));
         if (sr != NULL)
             l1_wait(pending, sr);
         return 1;
