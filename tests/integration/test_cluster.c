@@ -1377,3 +1377,109 @@ CLU_TEST(a_reshard_under_load_gives_no_client_error)
     cr_assert_eq(harness_cmd_int(clu_px, "DBSIZE"), CLU_LOAD_KEYS, "DBSIZE after the reshard");
     harness_expect_bulk(clu_px, "1234", "GET load:1234");
 }
+
+#define CLU_FAILOVER_MS 5000              /* service on the new primary within this */
+
+/* Start a 3+3 cluster (ports CLU_RS_BASE..) and the proxy with extra
+ * arguments; *primary / *replica get the ports serving key's slot. */
+static void clu_rs_start(const char *key, const char *const *extra, int *primary, int *replica, int ports[CLU_RS_NODES],
+                         harness_proc *procs[CLU_RS_NODES])
+{
+    const char *args[HARNESS_MAX_ARGS];
+    static char seed[32];
+    redisContext *n0;
+    redisReply *r;
+    size_t a = 0;
+    int slot;
+
+    for (int i = 0; i < CLU_RS_NODES; i++)
+        ports[i] = CLU_PORT(CLU_RS_BASE + i);
+    harness_cluster_start_replicas(ports, CLU_RS_NODES, 1, CLU_NODE_TIMEOUT_MS, procs);
+    n0 = harness_connect(ports[0]);
+    slot = (int)harness_cmd_int(n0, "CLUSTER KEYSLOT %s", key);
+    *primary = *replica = -1;
+    r = harness_expect(n0, REDIS_REPLY_ARRAY, "CLUSTER SLOTS");
+    for (size_t i = 0; i < r->elements; i++) {
+        redisReply *e = r->element[i];
+
+        if (e->element[0]->integer <= slot && slot <= e->element[1]->integer && e->elements >= 4) {
+            *primary = (int)e->element[2]->element[1]->integer;
+            *replica = (int)e->element[3]->element[1]->integer;
+        }
+    }
+    freeReplyObject(r);
+    redisFree(n0);
+    cr_assert(*primary > 0 && *replica > 0, "precondition: slot %d has no primary and replica", slot);
+    snprintf(seed, sizeof(seed), "127.0.0.1:%d", ports[0]);
+    args[a++] = "--cluster";
+    args[a++] = seed;
+    for (size_t i = 0; extra != NULL && extra[i] != NULL; i++)
+        args[a++] = extra[i];
+    args[a] = NULL;
+    clu_proxy = harness_try_proxy_startv(CLU_PORT(CLU_RS_PROXY), args, true);
+    cr_assert_not_null(clu_proxy, "proxy start failed: %s", harness_error());
+    clu_px = harness_connect(clu_proxy->port);
+    harness_diag_set(clu_proxy, NULL);
+}
+
+/* SET key val through the proxy: +OK? */
+static bool clu_set_ok(const char *key, const char *val)
+{
+    redisReply *r = harness_cmd(clu_px, "SET %s %s", key, val);
+    bool ok = r != NULL && r->type == REDIS_REPLY_STATUS;
+
+    if (r != NULL)
+        freeReplyObject(r);
+    return ok;
+}
+
+Test(cluster, a_shard_failover_moves_service_to_the_new_primary_within_5s)
+{
+    static const char *const extra[] = { "--health-interval", CLU_FAST_INTERVAL, "--read-policy", "primary", NULL };
+    int ports[CLU_RS_NODES], primary, replica;
+    harness_proc *procs[CLU_RS_NODES];
+    const char *k = "fo:key";
+    redisContext *rc;
+    long long t0, served_at = -1;
+    int errors = 0, n = 0;
+
+    harness_skip_if_direct();
+    clu_rs_start(k, extra, &primary, &replica, ports, procs);
+    cr_assert(harness_wait_until(clu_set_ok(k, "0"), CLU_READY_MS), "the proxy did not route SET within %d ms",
+              CLU_READY_MS);
+    cr_assert(harness_wait_until(clu_replica_has(replica, k, "0"), CLU_RS_SYNC_MS), "precondition: not replicated");
+    rc = harness_connect(replica);
+    harness_expect_status(rc, "OK", "CLUSTER FAILOVER");
+    t0 = harness_now_ms();
+    /* Writes through the proxy until one is served by the new primary. */
+    while (harness_now_ms() - t0 < 3 * CLU_FAILOVER_MS) {
+        char v[32];
+        redisReply *r;
+
+        snprintf(v, sizeof(v), "%d", ++n);
+        r = harness_cmd(clu_px, "SET %s %s", k, v);
+        cr_assert_not_null(r, "the proxy closed the connection during the failover");
+        if (r->type != REDIS_REPLY_STATUS)
+            errors++;
+        freeReplyObject(r);
+        {
+            redisReply *g = harness_cmd(rc, "GET %s", k);      /* the new primary answers without MOVED */
+            bool there = g != NULL && g->type == REDIS_REPLY_STRING && strcmp(g->str, v) == 0;
+
+            if (g != NULL)
+                freeReplyObject(g);
+            if (there) {
+                served_at = harness_now_ms();
+                break;
+            }
+        }
+        harness_sleep_ms(CLU_POLL_MS);
+    }
+    cr_assert_geq(served_at, 0, "no write through the proxy reached the new primary %d within %d ms", replica,
+                  3 * CLU_FAILOVER_MS);
+    cr_assert_lt(served_at - t0, CLU_FAILOVER_MS, "service on the new primary after %lld ms", served_at - t0);
+    cr_assert_eq(errors, 0, "%d of %d writes failed during a manual failover (nothing was in flight)", errors, n);
+    harness_expect_bulk(clu_px, NULL, "GET fo:other");
+    redisFree(rc);
+    harness_proxy_check_exit(clu_proxy);
+}
