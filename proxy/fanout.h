@@ -29,8 +29,9 @@
  * returns ROUTER_DONE (the reply comes when every part is answered, or at
  * once for an error found before sending), or returns ROUTER_STALL having
  * done nothing (the client has requests in flight on too many connections
- * for the nodes this one needs). Only in cluster mode; the client is not
- * pinned.
+ * for the nodes this one needs). Only in cluster mode, outside MULTI; a
+ * pinned client's parts for its pinned node go on that connection while it
+ * has requests in flight there (after them, as Redis would run them).
  */
 #ifndef REDSNANO_PROXY_FANOUT_H
 #define REDSNANO_PROXY_FANOUT_H

@@ -301,7 +301,7 @@ int router_dispatch(struct client *c, struct reqmsg *m)
         if (rc != TXN_PASS)
             return rc;
         /* Split over slots, or asked of every primary (fanout.c). */
-        if (!c->pinned && fanout_wanted(cmd, slot == SLOT_CROSS))
+        if (!(c->flags & CLIENT_MULTI) && fanout_wanted(cmd, slot == SLOT_CROSS))
             return fanout_dispatch(c, cmd, m);
         if (slot == SLOT_CROSS) {
             local_error(c, "CROSSSLOT Keys in request don't hash to the same slot");

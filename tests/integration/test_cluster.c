@@ -893,9 +893,16 @@ CLU_TEST(blpop_works_in_cluster_mode)
                   strcmp(r->element[1]->str, "x") == 0,
               "BLPOP %s 0 after LPUSH: %s", k, harness_reply_str(r));
     freeReplyObject(r);
-    /* The waiter's connection goes on. */
+    /* The waiter's connection goes on, fan-outs included. */
     harness_expect_status(waiter, "PONG", "PING");
     cr_assert_eq(harness_cmd_int(waiter, "LLEN %s", k), 0, "LLEN after BLPOP");
+    harness_expect_status(waiter, "OK", "MSET a 1 b 2 c 3");
+    r = harness_reply(waiter, "MGET a b c");
+    cr_assert(r->type == REDIS_REPLY_ARRAY && r->elements == 3 && r->element[2]->type == REDIS_REPLY_STRING &&
+                  strcmp(r->element[2]->str, "3") == 0,
+              "MGET a b c after BLPOP: %s", harness_reply_str(r));
+    freeReplyObject(r);
+    cr_assert_eq(harness_cmd_int(waiter, "DBSIZE"), 3, "DBSIZE after BLPOP");
     redisFree(waiter);
 }
 
