@@ -119,6 +119,7 @@ PROXY_OPS = {
     "unsubscribe": "CMD_OP_UNSUBSCRIBE",
     "punsubscribe": "CMD_OP_UNSUBSCRIBE",
     "sunsubscribe": "CMD_OP_UNSUBSCRIBE",
+    "mget": "CMD_OP_MGET",
 }
 
 # What the proxy does with a command in front of a Redis Cluster, beyond
