@@ -19,6 +19,9 @@
  * connect. A spare taken is replaced at once; spares that close (Redis's
  * `timeout`) are replaced at the next pick.
  *
+ * A backend flagged `readonly` (every Redis Cluster node) sends READONLY
+ * ahead of anything else on each connection it opens; its +OK is dropped.
+ *
  * Contract: backend_pick() returns a connection that is connected or
  * connecting, or NULL with the reason in b->err. backend_dedicated()
  * returns a connected spare or a connecting connection, owned by the caller
@@ -90,6 +93,8 @@ struct backend {
     uint64_t connections_opened;      /* connections opened */
     double latency_us;                /* EWMA of health-check round trips (us) */
     struct hist latency;              /* requests through the proxy, read to answered (proxy/latency.c) */
+    uint8_t readonly;                 /* send READONLY first on every connection (cluster nodes:
+                                         a replica then serves reads of its primary's slots) */
 };
 
 /* Resolve host:port and prepare the pool (no connection yet) with the

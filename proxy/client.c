@@ -23,6 +23,7 @@
 #include "proxy/latency.h"
 #include "proxy/proxy.h"
 #include "proxy/router.h"
+#include "proxy/txn.h"
 
 #define CLIENT_READ_CHUNK (16 * 1024)       /* room offered to each read */
 #define CLIENT_IN_KEEP (64 * 1024)          /* keep an empty input buffer up to this size */
@@ -267,21 +268,27 @@ static void req_on_reply(struct srvreq *sr, const char *reply, size_t len, int f
     }
     struct server *was_on = r->conn;
     r->conn = NULL;
-    conn_del(c, was_on);
+    if (was_on != NULL) {
+        conn_del(c, was_on);
+    } else {                            /* a fan-out's place (client_place) */
+        c->inflight--;
+        if (c->flags & CLIENT_STALLED)
+            client_schedule_resume(c);
+    }
     int kept = r->kept;                 /* r->reply holds the request's bytes */
     if (r->retryable) {
         int kind = r->retryable;
         r->retryable = REQ_RETRY_NONE;
-        if (kind == REQ_RETRY_REPLICA && failed && req_retry(c, r, was_on->backend)) {
+        if ((kind & REQ_RETRY_REPLICA) && failed && was_on != NULL && req_retry(c, r, was_on->backend)) {
             r->kept = 1;                /* its bytes stay in r->reply until the answer */
             return;
         }
-        if (kind == REQ_RETRY_CLUSTER && !failed && reply[0] == '-' && req_redirect(c, r, reply, len))
+        if ((kind & REQ_RETRY_CLUSTER) && !failed && reply[0] == '-' && req_redirect(c, r, reply, len))
             return;
         kept = 1;
     }
     if (r->lclass != LAT_NONE)
-        latency_done(r->lclass, r->lclass == LAT_l1 ? NULL : was_on->backend, r->start_ns, c,
+        latency_done(r->lclass, r->lclass == LAT_l1 || was_on == NULL ? NULL : was_on->backend, r->start_ns, c,
                      kept ? r->reply.data + r->reply.pos : NULL, kept ? buf_unread(&r->reply) : 0);
     if (kept) {
         buf_reset(&r->reply);
@@ -382,6 +389,43 @@ struct srvreq *client_wait(struct client *c, struct server *via)
     r->sr.on_reply = req_on_reply;
     conn_add(c, via);
     return &r->sr;
+}
+
+struct srvreq *client_place(struct client *c)
+{
+    struct req *r = req_get(c);
+    if (r == NULL) {
+        client_out_of_memory(c);
+        return NULL;
+    }
+    r->forwarded = 1;
+    r->sr.on_reply = req_on_reply;
+    c->inflight++;
+    return &r->sr;
+}
+
+struct client *client_place_owner(const struct srvreq *sr)
+{
+    const struct req *r = (const struct req *)((const char *)sr - offsetof(struct req, sr));
+    return r->client;
+}
+
+unsigned client_conns_free(const struct client *c)
+{
+    unsigned n = 0;
+    for (int i = 0; i < CLIENT_CONNS; i++)
+        n += c->conns[i].s == NULL;
+    return n;
+}
+
+void client_part_sent(struct client *c, struct server *s)
+{
+    conn_add(c, s);
+}
+
+void client_part_done(struct client *c, struct server *s)
+{
+    conn_del(c, s);
 }
 
 /* ---- reading and framing ------------------------------------------------ */
@@ -672,6 +716,7 @@ void client_close(struct client *c)
     c->tail = NULL;
     l1_write_end(c->txn_l1_token);
     c->txn_l1_token = NULL;
+    txn_forget(c);
     if (c->pinned) {
         struct server *s = c->pinned;
         c->pinned = NULL;
@@ -736,6 +781,16 @@ static void client_push(struct server *s, const char *reply, size_t len)
         c->flags |= CLIENT_PUSH_PAUSED;
         server_read_pause(s);
     }
+}
+
+void client_unpin(struct client *c)
+{
+    struct server *s = c->pinned;
+    if (s == NULL)
+        return;
+    c->pinned = NULL;
+    s->data = NULL;
+    server_close(s, "closed: its client's session moved to another node");
 }
 
 void client_enter_push(struct client *c)

@@ -30,8 +30,10 @@
 #include "protocol/request.h"
 
 struct client;
+struct txn_hold;
 
-/* Why a request keeps a copy of its bytes while in flight. */
+/* Why a request keeps a copy of its bytes while in flight (bits: a read on
+ * a cluster replica has both). */
 enum { REQ_RETRY_NONE = 0, REQ_RETRY_REPLICA = 1 /* resend once if its replica fails */,
        REQ_RETRY_CLUSTER = 2 /* follow -MOVED / -ASK */ };
 
@@ -66,7 +68,10 @@ enum client_flag {
     CLIENT_LIMIT_CLOSE = 1u << 9,       /* over a limit: closed before the next poll (climits) */
     CLIENT_BACKPRESSURE = 1u << 10,     /* stalled until it reads its replies (climits) */
     CLIENT_PUSH_PAUSED = 1u << 11,      /* its pinned push connection is not read meanwhile */
-    CLIENT_INTERNAL = 1u << 12,         /* no socket: the proxy's own (HTTP cache API) */
+    CLIENT_TXN_HELD = 1u << 12,         /* cluster: MULTI answered, held until a key names the node (txn.c) */
+    CLIENT_TXN_ABORT = 1u << 13,        /* cluster: a command of the transaction got CROSSSLOT: EXECABORT */
+    CLIENT_WATCHING = 1u << 14,         /* cluster: WATCH sent, EXEC/DISCARD/UNWATCH not yet */
+    CLIENT_INTERNAL = 1u << 15,         /* no socket: the proxy's own (HTTP cache API) */
 };
 
 #define CLIENT_CONNS 8                /* connections one client may have requests in flight on */
@@ -103,6 +108,7 @@ struct client {
     uint64_t frame_ns;                /* when the bytes being framed were read (latency start) */
     void *txn_l1_token;               /* L1 holds of writes queued in MULTI, released after EXEC */
     struct buf *reply;                /* the buffer client_reply_buf handed out */
+    struct txn_hold *txn_held;        /* cluster: commands queued in a held MULTI (txn.c), or NULL */
     size_t fifo_bytes;                /* reply bytes waiting in the FIFO behind an earlier one */
     size_t reply_avg;                 /* average reply size (EWMA), for expected output */
     uint64_t obuf_soft_since;         /* loop ms its output went over the soft limit; 0 = under */
@@ -172,6 +178,22 @@ struct server *client_conn_pick(struct client *c, struct backend *b, int *stall)
  * the answer comes from, for ordering. NULL on out of memory. */
 struct srvreq *client_wait(struct client *c, struct server *via);
 
+/* Fan-outs (proxy/fanout.c): one client request answered from several
+ * server requests ("parts").
+ * client_place() gives the request its FIFO place and counts it in flight;
+ * complete it exactly once through its on_reply (which frees it), even
+ * after the client has gone: client_place_owner() is NULL then. NULL on
+ * out of memory (the client is closed).
+ * client_part_sent() / client_part_done() count a part in flight on s (as
+ * c->conns), so the client's next request for that backend goes on the
+ * same connection, after it; client_conns_free() says how many other
+ * backends c may still use at once. */
+struct srvreq *client_place(struct client *c);
+struct client *client_place_owner(const struct srvreq *sr);
+unsigned client_conns_free(const struct client *c);
+void client_part_sent(struct client *c, struct server *s);
+void client_part_done(struct client *c, struct server *s);
+
 /* Resume a stalled client (its in-flight requests are answered). */
 void client_resume(struct client *c);
 
@@ -184,6 +206,10 @@ void client_run_resumes(void);
  * b is known to be down. */
 struct backend;
 struct server *client_pin(struct client *c, struct backend *b);
+
+/* Give up c's own connection (nothing of c may be in flight on it): it is
+ * closed, with whatever state it held. */
+void client_unpin(struct client *c);
 
 /* Turn c's pinned connection into a push stream (pub/sub, MONITOR). */
 void client_enter_push(struct client *c);
