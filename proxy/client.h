@@ -58,6 +58,7 @@ enum client_flag {
     CLIENT_UNIX = 1u << 5,              /* came through the Unix socket */
     CLIENT_RESUME_QUEUED = 1u << 6,     /* on the resume list */
     CLIENT_MULTI = 1u << 7,             /* MULTI sent, EXEC/DISCARD not yet */
+    CLIENT_ACL_ALL = 1u << 8,           /* its user may run everything: no per-request ACL check */
 };
 
 #define CLIENT_CONNS 6                /* backends one client may have requests in flight on */
@@ -92,11 +93,15 @@ struct client {
     uint64_t last_write;              /* loop ms of the last write command (read-your-writes) */
     void *txn_l1_token;               /* L1 holds of writes queued in MULTI, released after EXEC */
     struct buf *reply;                /* the buffer client_reply_buf handed out */
+    const struct acl_user *user;      /* the proxy user it is authenticated as; NULL = not yet */
+    struct tls_conn *tls;             /* TLS engine (tls-port clients); NULL = plain */
 };
 
-/* Accept a client from a listening stream. Returns 0 or a negative error
- * (the pending connection is dropped). */
-int client_accept(uv_stream_t *server, int is_unix);
+/* Accept a client from a listening stream; tls (tls-port) makes it a TLS
+ * session in that configuration. Returns 0 or a negative error (the
+ * pending connection is dropped). */
+struct tls_ctx;
+int client_accept(uv_stream_t *server, int is_unix, struct tls_ctx *tls);
 
 /* Start closing c (safe to call twice). Output not yet written is dropped. */
 void client_close(struct client *c);

@@ -36,6 +36,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "proxy/acl.h"
+
 #ifndef REDSNANO_VERSION
 #define REDSNANO_VERSION "dev"
 #endif
@@ -64,6 +66,7 @@ enum dtype {
     DT_ADDR,         /* struct hostport */
     DT_ADDRLIST,     /* struct hostport[CONFIG_MAX_ADDRS] + int count; repeatable */
     DT_COMMANDS,     /* char *, space separated upper-case names out of names[] */
+    DT_USERS,        /* struct config_users: NAME rules...; repeatable, checked by proxy/acl */
 };
 
 #define DF_NONEMPTY 0x1  /* DT_STRING: "" is not a valid value */
@@ -99,6 +102,7 @@ struct directive {
 #define ROW_ADDRS(n, f, c, h)                                                  \
     { n, DT_ADDRLIST, CFG_FIELD(f, struct hostport[CONFIG_MAX_ADDRS]),      \
       CFG_FIELD(c, int), NULL, 0, 0, NULL, 0, h }
+#define ROW_USERS(n, f, h)           { n, DT_USERS, CFG_FIELD(f, struct config_users), 0, NULL, 0, 0, NULL, 0, h }
 #define ROW_CMDS(n, f, d, w, h)      { n, DT_COMMANDS, CFG_FIELD(f, char *), 0, d, 0, 0, w, 0, h }
 
 /* Enum words, in the order of the enum's values. */
@@ -106,6 +110,7 @@ static const char *const loglevel_names[] = { "debug", "verbose", "notice", "war
 static const char *const read_policy_names[] = {
     "primary", "replica", "prefer-replica", "nearest", "round-robin", NULL };
 static const char *const l1_mode_names[] = { "tracking", "strict", NULL };
+static const char *const tls_auth_names[] = { "yes", "no", "optional", NULL }; /* enum tls_auth */
 /* Commands whose replies L1 may cache. */
 static const char *const l1_command_names[] = {
     "GET", "HGET", "HGETALL", "LRANGE", "SMEMBERS", "ZRANGE", NULL };
@@ -185,6 +190,44 @@ static const struct directive directive_table[] = {
              "Serve L1 entries while the primary is unreachable"),
     ROW_MS("l1-revalidate-after", l1_revalidate_after, "0", 0, MS_MAX,
            "Milliseconds after which an L1 entry is revalidated in the background; 0 = never"),
+
+    /* security: credentials, ACL users, protected mode, TLS */
+    ROW_OPTSTR("backend-user", backend_user,
+               "ACL user the proxy authenticates as on every backend connection (pools, pinned, health, L1, replicas, discovered nodes); \"\" = AUTH with the password only"),
+    ROW_OPTSTR("backend-password", backend_password,
+               "Password sent with AUTH on every backend connection; \"\" = none"),
+    ROW_OPTSTR("requirepass", requirepass,
+               "Password of the proxy's default user: clients must AUTH first; \"\" = none"),
+    ROW_USERS("user", users,
+              "A proxy ACL user with Redis's ACL rules (on, >password, ~pattern, %R~, +@category, -command...); repeat for each user"),
+    ROW_BOOL("protected-mode", protected_mode, "yes",
+             "With no requirepass and no user, refuse clients from non-loopback addresses (Redis's DENIED)"),
+    ROW_INT("tls-port", tls_port, "0", 0, 65535,
+            "TCP port for TLS clients (on bind); 0 = none"),
+    ROW_OPTSTR("tls-cert-file", tls_cert_file,
+               "Certificate (PEM) the TLS port presents"),
+    ROW_OPTSTR("tls-key-file", tls_key_file,
+               "Private key (PEM) of tls-cert-file; \"\" = inside the certificate file"),
+    ROW_OPTSTR("tls-ca-cert-file", tls_ca_cert_file,
+               "CA bundle (PEM) client certificates are verified against"),
+    ROW_ENUM("tls-auth-clients", tls_auth_clients, int, "yes", tls_auth_names,
+             "Client certificates: required (yes), not asked for (no), verified if sent (optional)"),
+    ROW_OPTSTR("tls-protocols", tls_protocols,
+               "TLS versions accepted, e.g. \"TLSv1.2 TLSv1.3\"; \"\" = TLSv1.2 and TLSv1.3"),
+    ROW_OPTSTR("tls-ciphers", tls_ciphers,
+               "TLS 1.2 cipher list (OpenSSL syntax); \"\" = OpenSSL's default"),
+    ROW_OPTSTR("tls-ciphersuites", tls_ciphersuites,
+               "TLS 1.3 cipher suites (OpenSSL syntax); \"\" = OpenSSL's default"),
+    ROW_BOOL("backend-tls", backend_tls, "no",
+             "Connect to every backend (primary, replicas, cluster nodes) with TLS"),
+    ROW_OPTSTR("backend-tls-ca-cert-file", backend_tls_ca_cert_file,
+               "CA bundle (PEM) backends' certificates are verified against; \"\" = the system's"),
+    ROW_OPTSTR("backend-tls-cert-file", backend_tls_cert_file,
+               "Client certificate (PEM) presented to backends; \"\" = none"),
+    ROW_OPTSTR("backend-tls-key-file", backend_tls_key_file,
+               "Private key (PEM) of backend-tls-cert-file"),
+    ROW_OPTSTR("backend-tls-server-name", backend_tls_server_name,
+               "Name backends' certificates must match (and SNI); \"\" = each backend's host"),
 };
 
 #define NDIRECTIVES ((int)(sizeof(directive_table) / sizeof(directive_table[0])))
@@ -358,6 +401,9 @@ static void describe(const struct directive *d, char *buf, size_t len)
     case DT_COMMANDS:
         join_words(d->names, " ", words, sizeof(words));
         msgf(buf, len, "one or more of %s", words);
+        break;
+    case DT_USERS:
+        msgf(buf, len, "a user name followed by ACL rules (repeatable, at most %d)", CONFIG_MAX_USERS);
         break;
     }
 }
@@ -533,6 +579,72 @@ static int set_commands(struct config *cfg, const struct directive *d, int argc,
     return 0;
 }
 
+static void users_free(struct config_users *u)
+{
+    for (int i = 0; i < u->n; i++) {
+        for (int k = 0; k < u->v[i].nrules; k++)
+            free(u->v[i].rules[k]);
+        free(u->v[i].rules);
+        free(u->v[i].name);
+    }
+    free(u->v);
+    u->v = NULL;
+    u->n = 0;
+}
+
+/* `user NAME rules...`: the rules are checked by proxy/acl (Redis's
+ * messages) on a scratch ACL holding the earlier lines, then kept. */
+static int set_user(struct config_users *u, const struct directive *d, int argc,
+                    const char *const *argv, char *err, size_t errlen)
+{
+    char msg[256];
+    struct acl *scratch;
+    int rc = 0;
+
+    if (u->n >= CONFIG_MAX_USERS) {
+        msgf(err, errlen, "%s: at most %d can be given", d->name, CONFIG_MAX_USERS);
+        return -1;
+    }
+    if (argv[0][0] == '\0') {
+        msgf(err, errlen, "%s: expects a user name followed by ACL rules", d->name);
+        return -1;
+    }
+    if ((scratch = acl_new()) == NULL)
+        return oom(err, errlen);
+    for (int i = 0; i < u->n && rc == 0; i++)
+        rc = acl_setuser(scratch, u->v[i].name, strlen(u->v[i].name),
+                         (const char *const *)u->v[i].rules, NULL, u->v[i].nrules, NULL, 0);
+    if (rc == 0 && acl_setuser(scratch, argv[0], strlen(argv[0]), argv + 1, NULL, argc - 1,
+                               msg, sizeof(msg)) < 0) {
+        acl_free(scratch);
+        msgf(err, errlen, "%s %s: %s", d->name, argv[0], msg);
+        return -1;
+    }
+    acl_free(scratch);
+    struct config_user *v = realloc(u->v, sizeof(*v) * (size_t)(u->n + 1));
+    if (v == NULL)
+        return oom(err, errlen);
+    u->v = v;
+    struct config_user *nu = &v[u->n];
+    nu->name = strdup(argv[0]);
+    nu->rules = calloc((size_t)(argc > 1 ? argc - 1 : 1), sizeof(char *));
+    nu->nrules = 0;
+    if (nu->name == NULL || nu->rules == NULL) {
+        free(nu->name);
+        free(nu->rules);
+        return oom(err, errlen);
+    }
+    for (int i = 1; i < argc; i++) {
+        if ((nu->rules[nu->nrules] = strdup(argv[i])) == NULL) {
+            u->n++;                   /* freed with the config */
+            return oom(err, errlen);
+        }
+        nu->nrules++;
+    }
+    u->n++;
+    return 0;
+}
+
 /* Set directive d from its values. The field changes only on success
  * (a list is appended to only when every address parsed). */
 static int directive_set(struct config *cfg, const struct directive *d, int argc,
@@ -548,7 +660,7 @@ static int directive_set(struct config *cfg, const struct directive *d, int argc
         msgf(err, errlen, "%s: expects a value: %s", d->name, what);
         return -1;
     }
-    if (argc > 1 && d->type != DT_ADDRLIST && d->type != DT_COMMANDS) {
+    if (argc > 1 && d->type != DT_ADDRLIST && d->type != DT_COMMANDS && d->type != DT_USERS) {
         bool comment = false;
         for (int i = 1; i < argc; i++)
             comment |= argv[i][0] == '#';
@@ -624,6 +736,8 @@ static int directive_set(struct config *cfg, const struct directive *d, int argc
     }
     case DT_COMMANDS:
         return set_commands(cfg, d, argc, argv, err, errlen);
+    case DT_USERS:
+        return set_user(slot, d, argc, argv, err, errlen);
     }
     msgf(err, errlen, "%s: internal error: unknown type", d->name);
     return -1;
@@ -665,6 +779,8 @@ void config_free(struct config *cfg)
         const struct directive *d = &directive_table[i];
         if (d->type == DT_STRING || d->type == DT_OPTSTRING || d->type == DT_COMMANDS)
             free(*(char **)field(cfg, d));
+        else if (d->type == DT_USERS)
+            users_free(field(cfg, d));
     }
     free(cfg->config_file);
     memset(cfg, 0, sizeof(*cfg));
@@ -795,6 +911,8 @@ static int load_apply(struct load *ld, const struct directive *d, enum level lv,
 
     if (d->type == DT_ADDRLIST && ld->level[i] < lv)
         *(int *)((char *)ld->cfg + d->count_off) = 0;
+    if (d->type == DT_USERS && ld->level[i] < lv)
+        users_free(field(ld->cfg, d));
     ld->level[i] = (unsigned char)lv;
     return directive_set(ld->cfg, d, argc, argv, err, errlen);
 }
@@ -916,7 +1034,7 @@ struct cmd_group {
 /* Checks that span directives. */
 static int load_check(const struct config *cfg, char *err, size_t errlen)
 {
-    if (cfg->port == 0 && cfg->unixsocket == NULL) {
+    if (cfg->port == 0 && cfg->unixsocket == NULL && cfg->tls_port == 0) {
         msgf(err, errlen, "configuration: port is 0 and unixsocket is not set: "
                  "redsnano would accept no clients");
         return -1;
@@ -929,6 +1047,24 @@ static int load_check(const struct config *cfg, char *err, size_t errlen)
     if (cfg->ncluster > 0 && (cfg->nsentinels > 0 || cfg->nreplicas > 0)) {
         msgf(err, errlen, "configuration: cluster cannot be combined with replica or sentinel: "
                  "in cluster mode the nodes come from CLUSTER SLOTS");
+        return -1;
+    }
+    if (cfg->tls_port > 0 && cfg->tls_cert_file == NULL) {
+        msgf(err, errlen, "configuration: tls-port is set but tls-cert-file is not");
+        return -1;
+    }
+    if (cfg->tls_port > 0 && cfg->tls_auth_clients != 1 && cfg->tls_ca_cert_file == NULL) {
+        msgf(err, errlen, "configuration: tls-auth-clients %s needs tls-ca-cert-file to verify "
+                 "client certificates (or set tls-auth-clients no)",
+                 cfg->tls_auth_clients == 0 ? "yes" : "optional");
+        return -1;
+    }
+    if (cfg->tls_port > 0 && cfg->tls_port == cfg->port) {
+        msgf(err, errlen, "configuration: tls-port and port are both %d", cfg->port);
+        return -1;
+    }
+    if (cfg->backend_user != NULL && cfg->backend_password == NULL) {
+        msgf(err, errlen, "configuration: backend-user is given but backend-password is not");
         return -1;
     }
     if (cfg->nsentinels == 0 && cfg->sentinel_master != NULL) {

@@ -32,6 +32,20 @@
 
 #define CONFIG_ERR_LEN 512
 #define CONFIG_MAX_ADDRS 32      /* replicas / sentinels at most */
+#define CONFIG_MAX_USERS 256     /* `user` lines at most */
+
+/* One `user NAME rules...` line (rules as written, applied in order). */
+struct config_user {
+    char *name;                  /* the user name */
+    char **rules;                /* ACL SETUSER rules, each malloc'ed */
+    int nrules;                  /* how many */
+};
+
+/* Every `user` line, in order (later lines for a name add rules to it). */
+struct config_users {
+    struct config_user *v;       /* the lines, malloc'ed */
+    int n;                       /* how many */
+};
 
 
 
@@ -75,6 +89,26 @@ struct config {
     char *l1_commands;           /* space separated, upper case (default "GET") */
     bool l1_serve_stale;         /* serve entries while the origin is unreachable (default no) */
     int l1_revalidate_after;     /* ms after which entries are revalidated in the background (default 0 = never) */
+
+    /* security (issue 10) */
+    char *backend_user;          /* backend-user: the proxy's ACL user on backends, or NULL */
+    char *backend_password;      /* backend-password: AUTH on every backend connection, or NULL */
+    char *requirepass;           /* the default user's password, or NULL (no password) */
+    struct config_users users;   /* `user NAME rules...` lines (proxy ACL users) */
+    bool protected_mode;         /* refuse non-loopback clients when no auth is set (default yes) */
+    int tls_port;                /* TLS port for clients; 0 = none (default) */
+    char *tls_cert_file;         /* server certificate (PEM), or NULL */
+    char *tls_key_file;          /* its private key (PEM), or NULL */
+    char *tls_ca_cert_file;      /* CA to verify client certificates, or NULL */
+    int tls_auth_clients;        /* enum tls_auth: yes (default) | no | optional */
+    char *tls_protocols;         /* "TLSv1.2 TLSv1.3" (default when NULL) */
+    char *tls_ciphers;           /* TLS <= 1.2 cipher list, or NULL */
+    char *tls_ciphersuites;      /* TLS 1.3 suites, or NULL */
+    bool backend_tls;            /* TLS to every backend (default no) */
+    char *backend_tls_ca_cert_file; /* CA to verify backends, or NULL (system default) */
+    char *backend_tls_cert_file; /* client certificate sent to backends, or NULL */
+    char *backend_tls_key_file;  /* its private key, or NULL */
+    char *backend_tls_server_name; /* name backends' certificates must carry; NULL = their host */
 
     /* not directives: what the command line asked for */
     char *config_file;           /* the file read, or NULL */

@@ -21,7 +21,9 @@
 #include "backends/topology.h"
 #include "base/log.h"
 #include "base/outq.h"
+#include "base/tls.h"
 #include "l1/l1.h"
+#include "proxy/auth.h"
 #include "proxy/client.h"
 #include "proxy/config.h"
 #include "proxy/listener.h"
@@ -92,7 +94,10 @@ static void settings_from_config(struct proxy *p, const struct config *cfg)
         .health_timeout_ms = (uint64_t)cfg->health_timeout,
         .replica_max_lag = cfg->replica_max_lag,
         .read_policy = cfg->read_policy,
+        .hs = &p->backend_hs,
     };
+    p->backend_hs.user = cfg->backend_user;
+    p->backend_hs.password = cfg->backend_password;
     p->sentinel_set = (struct sentinel_settings){
         .addrs = cfg->sentinels,
         .naddrs = cfg->nsentinels,
@@ -107,6 +112,43 @@ static void settings_from_config(struct proxy *p, const struct config *cfg)
         .serve_stale = cfg->l1_serve_stale,
         .revalidate_after_ms = (uint64_t)cfg->l1_revalidate_after,
     };
+}
+
+/* The TLS configurations (tls-* for clients, backend-tls-* for backends).
+ * Returns 0, or -1 after logging why. */
+static int tls_from_config(struct proxy *p, const struct config *cfg)
+{
+    char err[256];
+
+    if (cfg->tls_port > 0) {
+        struct tls_opts o = {
+            .cert_file = cfg->tls_cert_file,
+            .key_file = cfg->tls_key_file,
+            .ca_file = cfg->tls_ca_cert_file,
+            .protocols = cfg->tls_protocols,
+            .ciphers = cfg->tls_ciphers,
+            .ciphersuites = cfg->tls_ciphersuites,
+            .auth_clients = (enum tls_auth)cfg->tls_auth_clients,
+        };
+        if ((p->tls_clients = tls_ctx_new_server(&o, err, sizeof(err))) == NULL) {
+            log_warn("tls-port: %s", err);
+            return -1;
+        }
+    }
+    if (cfg->backend_tls) {
+        struct tls_opts o = {
+            .cert_file = cfg->backend_tls_cert_file,
+            .key_file = cfg->backend_tls_key_file,
+            .ca_file = cfg->backend_tls_ca_cert_file,
+            .server_name = cfg->backend_tls_server_name,
+        };
+        if ((p->backend_hs.tls = tls_ctx_new_client(&o, err, sizeof(err))) == NULL) {
+            log_warn("backend-tls: %s", err);
+            return -1;
+        }
+        p->backend_hs.tls_server_name = cfg->backend_tls_server_name;
+    }
+    return 0;
 }
 
 /* The primary moved (Sentinel): clients pinned to the old one lose their
@@ -165,6 +207,12 @@ int main(int argc, char **argv)
 
     log_notice("redsnano %s starting, pid %d", REDSNANO_VERSION, (int)getpid());
     settings_from_config(proxy, &the_config);
+    if (auth_init(&the_config, err, sizeof(err)) < 0) {
+        log_warn("%s", err);
+        return 1;
+    }
+    if (tls_from_config(proxy, &the_config) < 0)
+        return 1;
     if (topology_init(&proxy->topo, proxy->loop, &proxy->backend_set, &the_config.primary,
                       the_config.replicas, the_config.nreplicas) < 0)
         return 1;
@@ -199,6 +247,9 @@ int main(int argc, char **argv)
     uv_walk(proxy->loop, close_stragglers, NULL);
     uv_run(proxy->loop, UV_RUN_DEFAULT);
     uv_loop_close(proxy->loop);
+    tls_ctx_unref(proxy->tls_clients);
+    tls_ctx_unref(proxy->backend_hs.tls);
+    auth_free();
     config_free(&the_config);
     return 0;
 }

@@ -52,6 +52,8 @@ struct proxy {
     struct backend_settings backend_set; /* the backends' settings, from cfg */
     struct sentinel_settings sentinel_set; /* the Sentinels', from cfg */
     struct l1_settings l1_set;        /* the L1's, from cfg */
+    struct handshake_settings backend_hs; /* the proxy's identity and TLS on backends, from cfg */
+    struct tls_ctx *tls_clients;      /* tls-port's server configuration, or NULL */
     struct topology topo;             /* primary + replicas, or the cluster */
     struct client *clients;           /* every connected client (doubly linked) */
     unsigned nclients;                /* clients connected */
