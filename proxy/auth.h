@@ -4,7 +4,7 @@
  * permission check, and protected mode.
  *
  *   config (requirepass, user...) ──auth_init──> [acl: users]  (proxy/acl.c)
- *   accept ──auth_protected_denies──> DENIED + close, or a session
+ *   accept ──auth_refuses_peer (protected.h)──> DENIED + close, or a session
  *   AUTH / HELLO AUTH ──auth_command / auth_hello──> c->user
  *   every request ──auth_check──> NOAUTH / NOPERM, or on to the router
  *
@@ -34,18 +34,6 @@
 
 struct client;
 struct config;
-
-/* Redis 7.0's protected-mode refusal, as one error line (with "-" and CRLF). */
-#define AUTH_DENIED_REPLY                                                                      \
-    "-DENIED Redis is running in protected mode because protected mode is enabled and no "      \
-    "password is set for the default user. In this mode connections are only accepted from "    \
-    "the loopback interface. If you want to connect from external computers to Redis you may "  \
-    "adopt one of the following solutions: 1) Disable protected mode by setting "               \
-    "'protected-mode no' in redsnano's configuration (or --protected-mode no), however MAKE "   \
-    "SURE the proxy is not publicly accessible from internet if you do so. 2) Set up an "       \
-    "authentication password for the default user (requirepass) or ACL users (user). NOTE: "   \
-    "You only need to do one of the above things in order for the server to start accepting "   \
-    "connections from the outside.\r\n"
 
 /* Build the users from cfg (requirepass, then every `user` line in order).
  * Returns 0, or -1 with a message in err. */
@@ -87,17 +75,8 @@ const struct acl_user *auth_basic(const char *user, size_t ulen, const char *pas
  * or has passwords)? */
 int auth_required(void);
 
-/*
- * Protected mode (pure, for tests): refuse a client from peer when
- * protected mode is on, no authentication is configured (no requirepass and
- * no user line: auth_configured == 0), the proxy listens on a non-loopback
- * bind address and the peer is not a loopback address. peer NULL (Unix
- * socket) is never refused. 1 = refuse with AUTH_DENIED_REPLY.
- */
-int auth_protected_denies(bool protected_mode, int auth_configured, const char *bind,
-                          const struct sockaddr *peer);
-
-/* auth_protected_denies() with this process's configuration. */
+/* protected_mode_denies() (proxy/protected.h) with this process's
+ * configuration: 1 = answer PROTECTED_DENIED_REPLY and close. */
 int auth_refuses_peer(const struct sockaddr *peer);
 
 #endif

@@ -21,6 +21,7 @@
 #include "base/log.h"
 #include "base/tls.h"
 #include "proxy/auth.h"
+#include "proxy/protected.h"
 #include "proxy/proxy.h"
 #include "proxy/router.h"
 
@@ -769,7 +770,7 @@ int client_accept(uv_stream_t *listener, int is_unix, struct tls_ctx *tls)
         if (uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&peer, &len) == 0 &&
             auth_refuses_peer((struct sockaddr *)&peer)) {
             proxy->stats.rejected_connections++;
-            outq_append(&c->out, AUTH_DENIED_REPLY, sizeof(AUTH_DENIED_REPLY) - 1);
+            outq_append(&c->out, PROTECTED_DENIED_REPLY, sizeof(PROTECTED_DENIED_REPLY) - 1);
             c->flags |= CLIENT_CLOSE_AFTER_REPLY;
             return 0;
         }
