@@ -26,7 +26,7 @@
     "Are you sure your configuration is correct?"
 #define AUTH_ERR_HELLO_NOAUTH                                                           \
     "NOAUTH HELLO must be called with the client already authenticated, otherwise the " \
-    "HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and " \
+    "HELLO AUTH <user> <pass> option can be used to authenticate the client and " \
     "select the RESP protocol version at the same time"
 
 static struct acl *acl;               /* the proxy's users */

@@ -35,7 +35,8 @@
  *     7000-7019  test_core.c
  *     7020-7039  test_limits.c
  *     7040-7069  test_routing.c (cluster bus ports 17040-17069)
- *     7070-7099  free
+ *     7070-7084  test_auth.c
+ *     7085-7099  test_tls.c
  *     7100-7109  test_replicas.c
  *     7150-7169  test_sentinel.c
  *     7200-7239  test_l1.c
