@@ -235,7 +235,7 @@ Test(auth, sixty_authenticated_clients_share_a_handful_of_redis_connections)
     harness_diag_set(auth_proxy, NULL);
     for (int i = 0; i < AUTH_CLIENTS; i++) {
         cs[i] = harness_connect(auth_proxy->port);
-        harness_expect_error(cs[i], "NOAUTH Authentication required.", "GET k");
+        freeReplyObject(harness_expect_error(cs[i], "NOAUTH Authentication required.", "GET k"));
         harness_cmd_ok(cs[i], "AUTH %s", AUTH_PROXY_PASS);
     }
     for (int i = 0; i < AUTH_CLIENTS; i++)
@@ -342,7 +342,7 @@ Test(auth, noauth_hello_auth_and_wrong_passwords_reply_as_redis)
     harness_expect_bulk(px, "default", "ACL WHOAMI");
     harness_cmd_ok(px, "SET b:1 x");                 /* default: everything */
     harness_expect_status(px, "RESET", "RESET");
-    harness_expect_error(px, "NOAUTH", "GET b:1");  /* RESET: back to the default user, unauthenticated */
+    freeReplyObject(harness_expect_error(px, "NOAUTH", "GET b:1")); /* RESET: back to the default user, unauthenticated */
 
     /* Passwords never reach the log nor REDSNANO output. */
     harness_cmd_ok(px, "AUTH %s", AUTH_PROXY_PASS);
