@@ -173,7 +173,15 @@ int cmd_keys(const struct cmd *c, int argc, const char *const *argv, const size_
 /* How many replies Redis sends for this call on a connection that is not
  * in push mode: one, but one per channel argument (at least one) for the
  * (P|S)UNSUBSCRIBE family. c may be NULL (an unknown command: one). */
-unsigned cmd_replies(const struct cmd *c, int argc);
+static inline unsigned cmd_replies(const struct cmd *c, int argc)
+{
+    if (c != NULL && c->op == CMD_OP_UNSUBSCRIBE && argc > 2)
+        return (unsigned)(argc - 1);
+    return 1;
+}
+
+/* Is a[0..alen) the NUL-terminated word kw, in any case (ASCII)? */
+int cmd_word_eq(const char *a, size_t alen, const char *kw);
 
 /* Does this call block (blocking commands; XREAD / XREADGROUP only with a
  * BLOCK option before STREAMS)? */

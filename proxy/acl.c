@@ -143,19 +143,6 @@ static unsigned char lower(unsigned char c)
     return (unsigned char)((unsigned)(c - 'A') < 26u ? c + ('a' - 'A') : c);
 }
 
-/* Is s[0..len) equal to the NUL-terminated word w, in any case? */
-static int eq_nocase(const char *s, size_t len, const char *w)
-{
-    size_t i;
-
-    for (i = 0; i < len; i++) {
-        if (w[i] == '\0' || lower((unsigned char)s[i]) != lower((unsigned char)w[i])) {
-            return 0;
-        }
-    }
-    return w[len] == '\0';
-}
-
 /* Same bytes, any case, both with lengths. */
 static int eq_nocase_len(const char *a, size_t alen, const char *b, size_t blen)
 {
@@ -818,17 +805,17 @@ static void rule_commands_all(struct acl_user *u, int v)
 /* One rule of a selector: keys, channels, commands. */
 static enum rule_err rule_selector(struct acl_user *u, const char *op, size_t len)
 {
-    if (eq_nocase(op, len, "allkeys") || eq_nocase(op, len, "~*")) {
+    if (cmd_word_eq(op, len, "allkeys") || cmd_word_eq(op, len, "~*")) {
         rule_resetkeys(u, 1);
-    } else if (eq_nocase(op, len, "resetkeys")) {
+    } else if (cmd_word_eq(op, len, "resetkeys")) {
         rule_resetkeys(u, 0);
-    } else if (eq_nocase(op, len, "allchannels") || eq_nocase(op, len, "&*")) {
+    } else if (cmd_word_eq(op, len, "allchannels") || cmd_word_eq(op, len, "&*")) {
         rule_resetchannels(u, 1);
-    } else if (eq_nocase(op, len, "resetchannels")) {
+    } else if (cmd_word_eq(op, len, "resetchannels")) {
         rule_resetchannels(u, 0);
-    } else if (eq_nocase(op, len, "allcommands") || eq_nocase(op, len, "+@all")) {
+    } else if (cmd_word_eq(op, len, "allcommands") || cmd_word_eq(op, len, "+@all")) {
         rule_commands_all(u, 1);
-    } else if (eq_nocase(op, len, "nocommands") || eq_nocase(op, len, "-@all")) {
+    } else if (cmd_word_eq(op, len, "nocommands") || cmd_word_eq(op, len, "-@all")) {
         rule_commands_all(u, 0);
     } else if (op[0] == '~' || op[0] == '%') {
         return rule_keys(u, op, len);
@@ -870,18 +857,18 @@ static enum rule_err rule_apply(struct acl_user *u, const char *op, size_t len)
     if (len == 0) {
         return RULE_OK;                 /* Redis: an empty rule does nothing */
     }
-    if (eq_nocase(op, len, "on")) {
+    if (cmd_word_eq(op, len, "on")) {
         u->flags |= USER_ON;
-    } else if (eq_nocase(op, len, "off")) {
+    } else if (cmd_word_eq(op, len, "off")) {
         u->flags &= ~(unsigned)USER_ON;
-    } else if (eq_nocase(op, len, "skip-sanitize-payload")) {
+    } else if (cmd_word_eq(op, len, "skip-sanitize-payload")) {
         u->flags = (u->flags | USER_SKIP_SANITIZE) & ~(unsigned)USER_SANITIZE;
-    } else if (eq_nocase(op, len, "sanitize-payload")) {
+    } else if (cmd_word_eq(op, len, "sanitize-payload")) {
         u->flags = (u->flags | USER_SANITIZE) & ~(unsigned)USER_SKIP_SANITIZE;
-    } else if (eq_nocase(op, len, "nopass")) {
+    } else if (cmd_word_eq(op, len, "nopass")) {
         u->flags |= USER_NOPASS;
         u->npass = 0;
-    } else if (eq_nocase(op, len, "resetpass")) {
+    } else if (cmd_word_eq(op, len, "resetpass")) {
         u->flags &= ~(unsigned)USER_NOPASS;
         u->npass = 0;
     } else if (op[0] == '>' || op[0] == '<') {
@@ -896,9 +883,9 @@ static enum rule_err rule_apply(struct acl_user *u, const char *op, size_t len)
         return op[0] == '#' ? pass_add(u, d) : pass_del(u, d);
     } else if (op[0] == '(' && op[len - 1] == ')') {
         return RULE_SELECTOR;
-    } else if (eq_nocase(op, len, "clearselectors")) {
+    } else if (cmd_word_eq(op, len, "clearselectors")) {
         /* there are none */
-    } else if (eq_nocase(op, len, "reset")) {
+    } else if (cmd_word_eq(op, len, "reset")) {
         u->flags = USER_SANITIZE;       /* off, not nopass */
         u->npass = 0;
         rule_resetkeys(u, 0);

@@ -116,6 +116,8 @@ struct server *client_conn_for(struct client *c, const struct backend *b, int *s
     int free_entries = 0;
 
     *stall = 0;
+    if (c->inflight == 0)
+        return NULL;                    /* every entry is free */
     for (int i = 0; i < CLIENT_CONNS; i++) {
         struct server *s = c->conns[i].s;
         if (s == NULL) {
@@ -138,7 +140,11 @@ static void conn_add(struct client *c, struct server *s)
 {
     struct client_conn *spare = NULL;
 
-    c->inflight++;
+    if (c->inflight++ == 0) {
+        c->conns[0].s = s;              /* every entry is free */
+        c->conns[0].n = 1;
+        return;
+    }
     for (int i = 0; i < CLIENT_CONNS; i++) {
         if (c->conns[i].s == s) {
             c->conns[i].n++;
@@ -170,16 +176,21 @@ static void conn_del(struct client *c, struct server *s)
     }
 }
 
-/* Where a request of c for b goes once more: the connection c already uses
- * for b, else a pick; NULL when there is none now. */
+struct server *client_conn_pick(struct client *c, struct backend *b, int *stall)
+{
+    struct server *s = client_conn_for(c, b, stall);
+
+    if (s == NULL && !*stall)
+        s = backend_pick(b);
+    return s;
+}
+
+/* Where a request of c for b goes once more (a retry, a redirect): NULL
+ * when there is no connection for it now. */
 static struct server *conn_or_pick(struct client *c, struct backend *b)
 {
     int stall;
-    struct server *s = client_conn_for(c, b, &stall);
-
-    if (s == NULL && !stall)
-        s = backend_pick(b);
-    return s;
+    return client_conn_pick(c, b, &stall);
 }
 
 /* Resend r (its bytes are in r->reply) on s. */
@@ -526,11 +537,14 @@ static void client_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
         struct {
             struct reqframe rf;
             struct reqmsg msg;
+            struct client_conn conns[CLIENT_CONNS];
         } *fm = malloc(sizeof(*fm));
         if (fm == NULL) {
             client_close(c);
             return;
         }
+        memset(fm->conns, 0, sizeof(fm->conns));
+        c->conns = fm->conns;
         c->rf = &fm->rf;
         c->msg = &fm->msg;
         reqframe_init(c->rf, &proxy->limits);

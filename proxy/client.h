@@ -61,7 +61,7 @@ enum client_flag {
     CLIENT_ACL_ALL = 1u << 8,           /* its user may run everything: no per-request ACL check */
 };
 
-#define CLIENT_CONNS 6                /* backends one client may have requests in flight on */
+#define CLIENT_CONNS 8                /* connections one client may have requests in flight on */
 
 /* A connection the client has requests in flight on. */
 struct client_conn {
@@ -87,7 +87,8 @@ struct client {
     struct req *head, *tail;          /* FIFO of requests not yet answered to the client */
     unsigned nreqs;                   /* requests in the FIFO */
     unsigned inflight;                /* of those, waiting on a server */
-    struct client_conn conns[CLIENT_CONNS]; /* where the in-flight ones are */
+    struct client_conn *conns;        /* where the in-flight ones are: CLIENT_CONNS entries,
+                                         allocated with the framer (idle clients cost less) */
     struct server *pinned;            /* the client's own connection, or NULL */
     uint64_t last_active;             /* loop ms of the last request */
     uint64_t last_write;              /* loop ms of the last write command (read-your-writes) */
@@ -138,6 +139,11 @@ void client_forward(struct client *c, struct server *s, const char *bytes, size_
  * request must wait instead: that connection is closing, or c has requests
  * in flight on CLIENT_CONNS other connections. */
 struct server *client_conn_for(struct client *c, const struct backend *b, int *stall);
+
+/* The connection for c's next request to b: the one c already uses for b,
+ * else backend_pick(b). NULL with *stall set: the request must wait (see
+ * client_conn_for); NULL without: b cannot take it (the reason in b->err). */
+struct server *client_conn_pick(struct client *c, struct backend *b, int *stall);
 
 /* A FIFO place for a request answered by something else than a server
  * connection (an L1 fill): returns the srvreq to complete. `via` is where

@@ -17,8 +17,7 @@
 
 static int is(const struct reqmsg *m, int i, const char *s)
 {
-    size_t n = strlen(s);
-    return i < m->argc && m->argvlen[i] == n && strncasecmp(m->argv[i], s, n) == 0;
+    return i < m->argc && cmd_word_eq(m->argv[i], m->argvlen[i], s);
 }
 
 void local_error(struct client *c, const char *text)

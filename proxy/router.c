@@ -40,8 +40,7 @@ enum route {
 
 static int arg_is(const struct reqmsg *m, int i, const char *s)
 {
-    size_t n = strlen(s);
-    return i < m->argc && m->argvlen[i] == n && strncasecmp(m->argv[i], s, n) == 0;
+    return i < m->argc && cmd_word_eq(m->argv[i], m->argvlen[i], s);
 }
 
 /* The error a client gets when a backend cannot take a request. */
@@ -105,17 +104,13 @@ static int route_to(struct client *c, const struct cmd *cmd, struct reqmsg *m, s
         local_error(c, "CLUSTERDOWN redsnano: the cluster's slot map is not known yet");
         return ROUTER_DONE;
     }
-    s = client_conn_for(c, b, &stall);
+    s = client_conn_pick(c, b, &stall);
+    if (s == NULL && !stall && kind == ROUTE_READ && b->role == BACKEND_REPLICA) {
+        b = topology_write_backend(t, SLOT_NONE);     /* the replica is unavailable */
+        s = client_conn_pick(c, b, &stall);
+    }
     if (stall)
         return ROUTER_STALL;
-    if (s == NULL && (s = backend_pick(b)) == NULL && kind == ROUTE_READ && b->role == BACKEND_REPLICA) {
-        b = topology_write_backend(t, SLOT_NONE);
-        s = client_conn_for(c, b, &stall);
-        if (stall)
-            return ROUTER_STALL;
-        if (s == NULL)
-            s = backend_pick(b);
-    }
     if (s == NULL) {
         unavailable(c, b);
         return ROUTER_DONE;
@@ -297,7 +292,8 @@ int router_dispatch(struct client *c, struct reqmsg *m)
         local_redsnano(c, m);
         return ROUTER_DONE;
     }
-    if (cmd != NULL && answer_locally(c, cmd, m))
+    if (cmd != NULL && (cmd->op != CMD_OP_NONE || (cmd->flags & (CMD_PROXY_DENY | CMD_PROXY_LOCAL | CMD_PROXY_TXN))) &&
+        answer_locally(c, cmd, m))
         return ROUTER_DONE;
 
     int slot = SLOT_NONE;
@@ -321,7 +317,7 @@ int router_dispatch(struct client *c, struct reqmsg *m)
         return route_pinned(c, cmd, m, c->pinned ? c->pinned->backend : b);
     }
     case ROUTE_READ:
-        if (t->mode == TOPOLOGY_STATIC && route_l1(c, m))
+        if (t->mode == TOPOLOGY_STATIC && l1_on() && route_l1(c, m))
             return ROUTER_DONE;
         /* read-your-writes: a client's reads follow its writes to the
          * primary for a while. */
