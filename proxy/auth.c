@@ -137,6 +137,7 @@ int auth_check(struct client *c, const struct cmd *cmd, const struct reqmsg *m)
     if (c->user == NULL) {
         if (cmd != NULL && (cmd->acl_flags & CMD_ACL_NO_AUTH))
             return 0;
+        proxy->stats.acl_denied++;
         local_error(c, ACL_ERR_NOAUTH);
         return 1;
     }
@@ -148,12 +149,14 @@ int auth_check(struct client *c, const struct cmd *cmd, const struct reqmsg *m)
         for (char *p = msg; *p; p++)
             if ((unsigned char)*p < 32 || (unsigned char)*p > 126)
                 *p = '?';
+        proxy->stats.acl_denied++;
         local_error(c, msg);
         return 1;
     }
     enum acl_verdict v = acl_check(c->user, cmd, m->argc, (const char *const *)m->argv, m->argvlen, NULL);
     if (v == ACL_OK)
         return 0;
+    proxy->stats.acl_denied++;
     local_error(c, acl_error_text(v, cmd, msg, sizeof(msg)));
     return 1;
 }
@@ -163,6 +166,7 @@ static int auth_try(struct client *c, const char *user, size_t ulen, const char 
 {
     const struct acl_user *u = acl_authenticate(acl, user, ulen, pass, plen);
     if (u == NULL) {
+        proxy->stats.auth_failures++;
         log_verbose("Client %llu: AUTH failed for user '%.*s'", (unsigned long long)c->id,
                     (int)(ulen > 64 ? 64 : ulen), user);
         return 0;

@@ -456,6 +456,7 @@ static void client_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 static void client_tls_failed(struct client *c, const char *what)
 {
     log_warn("TLS client %llu: %s: %s; closing", (unsigned long long)c->id, what, tls_reason(c->tls));
+    proxy->stats.tls_failures++;
     buf_reset(outq_buf(&c->out));     /* plaintext cannot be sent any more */
     c->out.before_write = NULL;
     tls_take_out(c->tls, outq_buf(&c->out));
@@ -783,7 +784,7 @@ int client_accept(uv_stream_t *listener, int is_unix, struct tls_ctx *tls)
         int len = sizeof(peer);
         if (uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&peer, &len) == 0 &&
             auth_refuses_peer((struct sockaddr *)&peer)) {
-            proxy->stats.rejected_connections++;
+            proxy->stats.protected_denied++;
             outq_append(&c->out, PROTECTED_DENIED_REPLY, sizeof(PROTECTED_DENIED_REPLY) - 1);
             c->flags |= CLIENT_CLOSE_AFTER_REPLY;
             return 0;

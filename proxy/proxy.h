@@ -37,7 +37,11 @@ struct client;
     X(protocol_errors, "protocol_errors", "clients closed for bad input")               \
     X(denied, "denied_commands", "admin commands refused")                              \
     X(stalls, "stalls", "times a client waited for its in-flight requests to change connection") \
-    X(retries, "read_retries", "reads resent after their replica failed")
+    X(retries, "read_retries", "reads resent after their replica failed")              \
+    X(auth_failures, "auth_failures", "AUTH / HELLO AUTH refused (WRONGPASS)")           \
+    X(acl_denied, "acl_denied", "requests refused with NOAUTH or NOPERM")                \
+    X(protected_denied, "protected_mode_denied", "clients refused by protected mode")  \
+    X(tls_failures, "tls_failures", "TLS clients closed for a handshake or TLS error")
 
 struct proxy_stats {
 #define PROXY_STAT_FIELD(field, name, help) uint64_t field;

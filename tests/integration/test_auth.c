@@ -338,6 +338,11 @@ Test(auth, noauth_hello_auth_and_wrong_passwords_reply_as_redis)
               r->element[5]->integer == 2);
     freeReplyObject(r);
     harness_expect_bulk(px, "alice", "ACL WHOAMI");
+    /* AUTH nobody, AUTH wrong, HELLO AUTH alice wrong; NOAUTH for the
+     * harness's readiness PING, GET, ACL WHOAMI, GET */
+    cr_assert_eq(harness_proxy_stat_ll(px, "auth_failures"), 3);
+    long long denied = harness_proxy_stat_ll(px, "acl_denied");
+    cr_assert_eq(denied, 4, "acl_denied %lld", denied);
     harness_cmd_ok(px, "AUTH %s", AUTH_PROXY_PASS);
     harness_expect_bulk(px, "default", "ACL WHOAMI");
     harness_cmd_ok(px, "SET b:1 x");                 /* default: everything */

@@ -246,6 +246,9 @@ Test(tls, plaintext_on_the_tls_port_is_refused_and_logged_once)
     cr_assert_eq(tls_cli("client", &out, "PING", NULL, NULL), 0, "%s", out);
     cr_assert(strstr(out, "PONG") != NULL, "%s", out);
     free(out);
+    redisContext *px = harness_connect(tls_proxy->port);
+    cr_assert_eq(harness_proxy_stat_ll(px, "tls_failures"), 1);
+    redisFree(px);
 }
 
 Test(tls, client_certificate_from_another_ca_or_none_is_refused_with_auth_clients_yes)
