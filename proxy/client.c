@@ -518,9 +518,10 @@ static void client_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
     struct client *c = stream->data;
 
     if (nread < 0) {
+        /* verbose only: load balancers' TCP checks connect and leave */
         if (c->tls && !tls_handshake_done(c->tls) && tls_status(c->tls) == 0)
-            log_warn("TLS client %llu: connection closed during the TLS handshake",
-                     (unsigned long long)c->id);
+            log_verbose("TLS client %llu: connection closed during the TLS handshake",
+                        (unsigned long long)c->id);
         client_close(c);
         return;
     }
