@@ -179,7 +179,7 @@ void local_redsnano(struct client *c, const struct reqmsg *m)
     if (b == NULL)
         return;
     if (m->argc < 2 || !admin_report(b, m->argc - 1, m->argv + 1, m->argvlen + 1))
-        reply_error(b, "ERR usage: REDSNANO STATS | BACKENDS | L1 | HELP");
+        reply_error(b, "ERR usage: REDSNANO STATS | BACKENDS | L1 [INVALIDATE pattern] | HELP");
     proxy->stats.local_replies++;
     client_reply_done(c);
 }

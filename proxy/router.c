@@ -185,12 +185,13 @@ static int route_l1(struct client *c, struct reqmsg *m)
     const char *bytes;
     size_t n;
     void *pending;
-    /* A fill runs on the L1's own connection to the primary: only when no
-     * other connection to the primary holds this client's earlier requests. */
+    /* A fill runs on one of the L1's own connections to the primary: only
+     * when no other connection to the primary holds this client's earlier
+     * requests (and then on the fill connection it already uses, if any). */
     int stall = 0;
     struct server *cur = client_conn_for(c, &proxy->topo.primary, &stall);
-    int may_wait = !stall && (cur == NULL || cur == l1_server());
-    int rc = l1_read(id, m, may_wait, &bytes, &n, &pending);
+    int may_wait = !stall && (cur == NULL || l1_owns_server(cur));
+    int rc = l1_read(id, m, may_wait, may_wait ? cur : NULL, &bytes, &n, &pending);
     if (rc == L1_HIT) {
         struct buf *b = client_reply_buf(c);
         if (b != NULL) {
@@ -200,7 +201,7 @@ static int route_l1(struct client *c, struct reqmsg *m)
         return 1;
     }
     if (rc == L1_WAIT) {
-        struct srvreq *sr = client_wait(c, l1_server());
+        struct srvreq *sr = client_wait(c, l1_pending_server(pending));
         if (sr != NULL)
             l1_wait(pending, sr);
         return 1;
