@@ -167,7 +167,8 @@ Test(auth, requirepass_primary_and_masterauth_replica_are_up_l1_serves_replica_r
     auth_proxy = harness_proxy_start_unready(AUTH_PORT(2), "--primary", primary, "--replica", replica,
                                              "--backend-password", AUTH_REDIS_PASS,
                                              "--requirepass", AUTH_PROXY_PASS,
-                                             "--l1-maxmemory", "1mb", "--read-policy", "replica", "--read-your-writes", "0",
+                                             "--l1-maxmemory", "1mb", "--l1-admission", "no", "--read-policy", "replica",
+                                             "--read-your-writes", "0",
                                              "--health-interval", "100", "--loglevel", "debug");
     harness_diag_set(auth_proxy, NULL);
     redisContext *px = auth_connect(auth_proxy->port, NULL, AUTH_PROXY_PASS);
