@@ -405,3 +405,15 @@ void server_send_raw(struct server *s, const char *bytes, size_t len)
     if (outq_append(&s->out, bytes, len) != 0)
         server_close(s, "out of memory");
 }
+
+void server_read_pause(struct server *s)
+{
+    if (s->state == SERVER_CONNECTED)
+        uv_read_stop((uv_stream_t *)&s->tcp);
+}
+
+void server_read_resume(struct server *s)
+{
+    if (s->state == SERVER_CONNECTED && uv_read_start((uv_stream_t *)&s->tcp, server_alloc, server_read) < 0)
+        server_close(s, "could not read");
+}

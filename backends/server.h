@@ -114,6 +114,11 @@ void server_send(struct server *s, struct srvreq *r, const char *bytes, size_t l
  * when the connection is closed or closing (an EOF was read). */
 int server_read_now(struct server *s);
 
+/* Stop / restart reading the socket (a push stream whose client does not
+ * read: Redis keeps the rest). No-ops unless connected. */
+void server_read_pause(struct server *s);
+void server_read_resume(struct server *s);
+
 /* Queue bytes that expect no reply of their own (push mode). */
 void server_send_raw(struct server *s, const char *bytes, size_t len);
 

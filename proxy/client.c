@@ -22,6 +22,7 @@
 #include "base/tls.h"
 #include "proxy/auth.h"
 #include "proxy/protected.h"
+#include "proxy/climits.h"
 #include "proxy/proxy.h"
 #include "proxy/router.h"
 
@@ -51,6 +52,7 @@ static struct req *req_get(struct client *c)
         r->done = r->forwarded = r->retryable = r->redirects = 0;
         r->conn = NULL;
         r->l1_token = NULL;
+        r->held = 0;
     } else {
         r = calloc(1, sizeof(*r));
         if (r == NULL)
@@ -86,6 +88,7 @@ static void client_pop(struct client *c)
     if (c->head == NULL)
         c->tail = NULL;
     c->nreqs--;
+    c->fifo_bytes -= r->held;
     req_put(r);
 }
 
@@ -285,8 +288,13 @@ static void req_on_reply(struct srvreq *sr, const char *reply, size_t len, int f
         client_drain(c);
     } else {
         buf_append(&r->reply, reply, len);
+        r->held = len;
+        c->fifo_bytes += len;
         r->done = 1;
     }
+    climits_note_reply(c, len);
+    if (!climits_output_check(c))
+        climits_account(c);
 }
 
 static void client_out_of_memory(struct client *c)
@@ -422,6 +430,15 @@ static void client_process(struct client *c)
             reqmsg_resolve(c->rf, m, c->in.data, c->in_base);
             proxy->stats.commands++;
         }
+        if (climits_backpressure(c)) {
+            /* Its replies pile up: read no more of it, forward nothing
+             * more for it, until it has read them (client_out_drained). */
+            if (!(c->flags & CLIENT_BACKPRESSURE))
+                proxy->stats.backpressure_waits++;
+            c->flags |= CLIENT_STALLED | CLIENT_BACKPRESSURE;
+            client_read_stop(c);
+            return;
+        }
         c->flags &= ~CLIENT_STALLED;
         if (router_dispatch(c, m) == ROUTER_STALL) {
             c->flags |= CLIENT_STALLED;
@@ -554,6 +571,7 @@ static void client_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
     client_process(c);
     if (outq_size(&c->out) > CLIENT_OUT_PAUSE)
         client_read_stop(c);
+    climits_account(c);
 }
 
 static void client_read_start(struct client *c)
@@ -630,8 +648,19 @@ static void client_out_drained(struct outq *q)
 {
     struct client *c = (struct client *)((char *)q - offsetof(struct client, out));
     client_maybe_finish(c);
-    if (!(c->flags & (CLIENT_CLOSING | CLIENT_READING)))
+    if (c->flags & CLIENT_CLOSING)
+        return;
+    if (c->flags & CLIENT_BACKPRESSURE) {
+        c->flags &= ~CLIENT_BACKPRESSURE;
+        client_schedule_resume(c);
+    }
+    if ((c->flags & CLIENT_PUSH_PAUSED) && c->pinned != NULL) {
+        c->flags &= ~CLIENT_PUSH_PAUSED;
+        server_read_resume(c->pinned);
+    }
+    if (!(c->flags & CLIENT_READING))
         client_read_start(c);
+    climits_account(c);
 }
 
 /* ---- life cycle ------------------------------------------------------- */
@@ -667,6 +696,7 @@ void client_close(struct client *c)
     if (c->flags & CLIENT_CLOSING)
         return;
     c->flags |= CLIENT_CLOSING;
+    climits_forget(c);
     client_unqueue_resume(c);
     client_read_stop(c);
     outq_detach(&c->out);
@@ -712,8 +742,22 @@ void client_close_after_reply(struct client *c)
 static void client_push(struct server *s, const char *reply, size_t len)
 {
     struct client *c = s->data;
-    if (c != NULL)
-        outq_append(&c->out, reply, len);
+    if (c == NULL)
+        return;
+    outq_append(&c->out, reply, len);
+    if (climits_output_check(c))
+        return;
+    climits_account(c);
+    /* A class without any limit (MONITOR is "normal", as in Redis):
+     * stop reading its connection rather than hold without bound. Redis
+     * keeps the rest, under its own limits, until the client reads. */
+    int cls = (c->flags & CLIENT_PUBSUB) ? OBUF_PUBSUB : OBUF_NORMAL;
+    if (proxy->cfg->client_obuf[cls].hard == 0 && proxy->cfg->client_obuf[cls].soft == 0 &&
+        !(c->flags & CLIENT_PUSH_PAUSED) &&
+        outq_size(&c->out) > (size_t)proxy->cfg->client_backpressure) {
+        c->flags |= CLIENT_PUSH_PAUSED;
+        server_read_pause(s);
+    }
 }
 
 void client_enter_push(struct client *c)

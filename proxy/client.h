@@ -47,6 +47,7 @@ struct req {
     uint8_t redirects;                /* cluster MOVED/ASK hops taken */
     struct server *conn;              /* forwarded: the connection it is on (c->conns) */
     void *l1_token;                   /* a write's hold on L1 keys, released with its reply */
+    size_t held;                      /* reply bytes counted in client->fifo_bytes */
 };
 
 enum client_flag {
@@ -58,7 +59,11 @@ enum client_flag {
     CLIENT_UNIX = 1u << 5,              /* came through the Unix socket */
     CLIENT_RESUME_QUEUED = 1u << 6,     /* on the resume list */
     CLIENT_MULTI = 1u << 7,             /* MULTI sent, EXEC/DISCARD not yet */
-    CLIENT_ACL_ALL = 1u << 8,           /* its user may run everything: no per-request ACL check */
+    CLIENT_PUBSUB = 1u << 8,            /* push mode for (P|S)SUBSCRIBE: the pubsub output class */
+    CLIENT_LIMIT_CLOSE = 1u << 9,       /* over a limit: closed before the next poll (climits) */
+    CLIENT_BACKPRESSURE = 1u << 10,     /* stalled until it reads its replies (climits) */
+    CLIENT_PUSH_PAUSED = 1u << 11,      /* its pinned push connection is not read meanwhile */
+    CLIENT_ACL_ALL = 1u << 12,          /* its user may run everything: no per-request ACL check */
 };
 
 #define CLIENT_CONNS 8                /* connections one client may have requests in flight on */
@@ -96,6 +101,11 @@ struct client {
     struct buf *reply;                /* the buffer client_reply_buf handed out */
     const struct acl_user *user;      /* the proxy user it is authenticated as; NULL = not yet */
     struct tls_conn *tls;             /* TLS engine (tls-port clients); NULL = plain */
+    size_t fifo_bytes;                /* reply bytes waiting in the FIFO behind an earlier one */
+    size_t reply_avg;                 /* average reply size (EWMA), for expected output */
+    uint64_t obuf_soft_since;         /* loop ms its output went over the soft limit; 0 = under */
+    size_t mem;                       /* bytes counted for it in the maxmemory-clients total */
+    struct client *limit_next;        /* climits close list link */
 };
 
 /* Accept a client from a listening stream; tls (tls-port) makes it a TLS

@@ -25,6 +25,7 @@
 #include "l1/l1.h"
 #include "proxy/auth.h"
 #include "proxy/client.h"
+#include "proxy/climits.h"
 #include "proxy/config.h"
 #include "proxy/listener.h"
 #include "proxy/proxy.h"
@@ -116,6 +117,7 @@ static void settings_from_config(struct proxy *p, const struct config *cfg)
         .ttl_jitter = cfg->l1_ttl_jitter,
         .audit_rate = cfg->l1_audit_rate,
     };
+    climits_settings_from_config(&p->climits_set, cfg);
 }
 
 /* The TLS configurations (tls-* for clients, backend-tls-* for backends).
@@ -170,6 +172,7 @@ static void on_primary_change(struct topology *t, void *ud)
  * once per iteration, before its first hit (l1_read). */
 static void before_sleep(void)
 {
+    climits_before_sleep();
     client_run_resumes();
 }
 
@@ -211,6 +214,7 @@ int main(int argc, char **argv)
 
     log_notice("redsnano %s starting, pid %d", REDSNANO_VERSION, (int)getpid());
     settings_from_config(proxy, &the_config);
+    climits_start(&proxy->climits_set);
     if (auth_init(&the_config, err, sizeof(err)) < 0) {
         log_warn("%s", err);
         return 1;

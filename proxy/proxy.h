@@ -21,6 +21,7 @@
 #include "backends/topology.h"
 #include "l1/l1.h"
 #include "protocol/request.h"
+#include "proxy/climits.h"
 #include "proxy/config.h"
 
 struct client;
@@ -37,7 +38,10 @@ struct client;
     X(protocol_errors, "protocol_errors", "clients closed for bad input")               \
     X(denied, "denied_commands", "admin commands refused")                              \
     X(stalls, "stalls", "times a client waited for its in-flight requests to change connection") \
-    X(retries, "read_retries", "reads resent after their replica failed")              \
+    X(retries, "read_retries", "reads resent after their replica failed")                 \
+    X(backpressure_waits, "backpressure_waits", "times a client's requests waited for it to read its replies") \
+    X(output_limit_closes, "client_output_limit_closes", "clients closed over client-output-buffer-limit") \
+    X(evicted_clients, "evicted_clients", "clients closed by maxmemory-clients")                 \
     X(auth_failures, "auth_failures", "AUTH / HELLO AUTH refused (WRONGPASS)")           \
     X(acl_denied, "acl_denied", "requests refused with NOAUTH or NOPERM")                \
     X(protected_denied, "protected_mode_denied", "clients refused by protected mode")  \
@@ -58,6 +62,7 @@ struct proxy {
     struct l1_settings l1_set;        /* the L1's, from cfg */
     struct handshake_settings backend_hs; /* the proxy's identity and TLS on backends, from cfg */
     struct tls_ctx *tls_clients;      /* tls-port's server configuration, or NULL */
+    struct climits_settings climits_set; /* client limits, from cfg */
     struct topology topo;             /* primary + replicas, or the cluster */
     struct client *clients;           /* every connected client (doubly linked) */
     unsigned nclients;                /* clients connected */

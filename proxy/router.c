@@ -46,9 +46,9 @@ static int arg_is(const struct reqmsg *m, int i, const char *s)
 /* The error a client gets when a backend cannot take a request. */
 static void unavailable(struct client *c, struct backend *b)
 {
-    char msg[512];
+    char msg[512], why[300];
     snprintf(msg, sizeof(msg), "ERR redsnano: backend %s (%s) %s", b->name,
-             b->role == BACKEND_PRIMARY ? "primary" : "replica", b->err[0] ? b->err : "unavailable");
+             b->role == BACKEND_PRIMARY ? "primary" : "replica", backend_why(b, why, sizeof(why)));
     proxy->stats.backend_errors++;
     b->errors++;
     local_error(c, msg);
@@ -151,6 +151,8 @@ static int route_pinned(struct client *c, const struct cmd *cmd, struct reqmsg *
         if (c->inflight > 0)
             return ROUTER_STALL;
         client_enter_push(c);
+        if (f & CMD_PUBSUB)
+            c->flags |= CLIENT_PUBSUB;    /* the pubsub output class; MONITOR stays normal */
         server_send_raw(c->pinned, m->bytes, m->len);
         return ROUTER_DONE;
     }

@@ -10,7 +10,7 @@
  * started them (its readiness probe is a plain PING). Each test starts its
  * own servers and proxy.
  *
- * Ports 7070-7084 (this file; test_tls.c uses 7085-7099).
+ * Ports 7240-7254 (this file; test_tls.c uses 7255-7269).
  */
 #include "tests/harness.h"
 
@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define AUTH_PORT_BASE 7070                   /* this file's port range start */
+#define AUTH_PORT_BASE 7240                   /* this file's port range start */
 #define AUTH_PORT(n) harness_port(AUTH_PORT_BASE, (n))
 #define AUTH_REDIS_PASS "s3cret-backend"      /* requirepass of the redis servers */
 #define AUTH_PROXY_PASS "top-proxy"           /* the proxy's requirepass */

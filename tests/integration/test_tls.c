@@ -11,7 +11,7 @@
  * probe and a TLS port; the test then turns the plain port off (CONFIG SET
  * port 0), so only TLS reaches it.
  *
- * Ports 7085-7099 (this file).
+ * Ports 7255-7269 (this file).
  */
 #define _GNU_SOURCE                           /* memmem */
 #include "tests/harness.h"
@@ -24,7 +24,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
-#define TLS_PORT_BASE 7085                    /* this file's port range start */
+#define TLS_PORT_BASE 7255                    /* this file's port range start */
 #define TLS_PORT(n) harness_port(TLS_PORT_BASE, (n))
 #define TLS_UP_MS 10000                       /* bound for the backend to be up */
 #define TLS_CLI_MS 20000                      /* bound for one redis-cli / redis-benchmark run */
