@@ -65,6 +65,7 @@ enum cmd_op {
     CMD_OP_CLIENT_REPLY,     /* CLIENT REPLY: replies are matched one for one */
     CMD_OP_BLOCK_OPTION,     /* XREAD / XREADGROUP: blocking only with BLOCK before STREAMS */
     CMD_OP_UNSUBSCRIBE,      /* (P|S)UNSUBSCRIBE: one reply per channel argument (or one) */
+    CMD_OP_MGET,             /* MGET: one reply element per key (the L1 answers per key) */
     CMD_OP_AUTH,             /* AUTH: the proxy's own users (proxy/auth.c) */
     CMD_OP_ACL_WHOAMI,       /* ACL WHOAMI: the proxy's user of this client */
 };

@@ -177,12 +177,13 @@ static int route_pinned(struct client *c, const struct cmd *cmd, struct reqmsg *
     return ROUTER_DONE;
 }
 
-/* A read the L1 may answer: 1 when it did (hit, or the client waits on a
- * fill), 0 to forward it. */
-static int route_l1(struct client *c, struct reqmsg *m)
+/* A read the L1 may answer (a cacheable read, or MGET per key): 1 when it
+ * did (hit, or the client waits on a fill), 0 to forward it. */
+static int route_l1(struct client *c, const struct cmd *cmd, struct reqmsg *m)
 {
-    uint8_t id = l1_command_id(m);
-    if (id == 0)
+    int mget = cmd->op == CMD_OP_MGET;
+    uint8_t id = mget ? 0 : l1_command_id(m);
+    if (id == 0 && !mget)
         return 0;
     const char *bytes;
     size_t n;
@@ -193,7 +194,8 @@ static int route_l1(struct client *c, struct reqmsg *m)
     int stall = 0;
     struct server *cur = client_conn_for(c, &proxy->topo.primary, &stall);
     int may_wait = !stall && (cur == NULL || l1_owns_server(cur));
-    int rc = l1_read(id, m, may_wait, may_wait ? cur : NULL, &bytes, &n, &pending);
+    int rc = mget ? l1_mget(m, may_wait, may_wait ? cur : NULL, &bytes, &n, &pending)
+                  : l1_read(id, m, may_wait, may_wait ? cur : NULL, &bytes, &n, &pending);
     if (rc == L1_HIT) {
         struct buf *b = client_reply_buf(c);
         if (b != NULL) {
@@ -320,7 +322,7 @@ int router_dispatch(struct client *c, struct reqmsg *m)
         return route_pinned(c, cmd, m, c->pinned ? c->pinned->backend : b);
     }
     case ROUTE_READ:
-        if (t->mode == TOPOLOGY_STATIC && l1_on() && route_l1(c, m))
+        if (t->mode == TOPOLOGY_STATIC && l1_on() && route_l1(c, cmd, m))
             return ROUTER_DONE;
         /* read-your-writes: a client's reads follow its writes to the
          * primary for a while. */

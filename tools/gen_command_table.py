@@ -121,6 +121,7 @@ PROXY_OPS = {
     "unsubscribe": "CMD_OP_UNSUBSCRIBE",
     "punsubscribe": "CMD_OP_UNSUBSCRIBE",
     "sunsubscribe": "CMD_OP_UNSUBSCRIBE",
+    "mget": "CMD_OP_MGET",
 }
 
 PROXY_FLAGS = [
