@@ -30,6 +30,7 @@ int backend_init(struct backend *b, uv_loop_t *loop, const char *host, int port,
     b->nspares = set->spares;
     b->connect_timeout = set->connect_timeout_ms;
     b->timeout = set->timeout_ms;
+    b->hs = set->hs;
     b->backoff = BACKEND_BACKOFF_MIN_MS;
     b->healthy = 1;
 
@@ -95,6 +96,7 @@ static struct server *backend_new_server(struct backend *b)
         return NULL;
     }
     s->backend = b;
+    s->hs = b->hs;
     s->role = b->role == BACKEND_PRIMARY ? "primary" : "replica";
     if (server_connect(s, b->loop, (const struct sockaddr *)&b->addr, b->name,
                        b->connect_timeout, b->timeout) < 0) {

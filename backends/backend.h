@@ -64,6 +64,7 @@ struct backend_settings {
     uint64_t health_timeout_ms;  /* a health check may take */
     long long replica_max_lag;   /* bytes a replica may trail; 0 = not checked */
     enum read_policy read_policy;
+    const struct handshake_settings *hs; /* credentials and TLS for every connection (NULL = none) */
 };
 
 struct backend {
@@ -86,6 +87,7 @@ struct backend {
     int next;                         /* round-robin start for picks */
     int healthy;                      /* passes health checks (1 until told otherwise) */
     uint32_t generation;              /* bumped when the address changes (health reconnects) */
+    const struct handshake_settings *hs; /* identity and TLS of its connections (NULL = none) */
     char err[160];                    /* the last failure */
     /* figures for INFO */
     uint64_t requests;                /* requests routed here */

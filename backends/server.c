@@ -21,6 +21,9 @@
 #define SERVER_READ_CHUNK (64 * 1024)   /* room offered to each read */
 #define SERVER_IN_KEEP (256 * 1024)     /* keep an empty input buffer up to this size */
 
+/* Ciphertext read from a TLS connection, handed to its engine at once. */
+static char tls_scratch[SERVER_READ_CHUNK];
+
 uint64_t server_now(const struct server *s)
 {
     return uv_now(s->tcp.loop);
@@ -35,6 +38,8 @@ static void server_handle_closed(uv_handle_t *h)
     outq_free(&s->out);
     buf_free(&s->in);
     replyframe_free(&s->rf);
+    tls_conn_free(s->tls);
+    s->tls = NULL;
     if (s->on_close)
         s->on_close(s);
 }
@@ -122,11 +127,11 @@ static void server_arm_timer(struct server *s)
 /* Deliver the complete reply at the start of s->in. */
 static void server_deliver(struct server *s, const char *reply, size_t len)
 {
-    if (s->push) {
+    struct srvreq *r = s->head;
+    if (s->push && r != &s->hs_req) {
         s->push(s, reply, len);
         return;
     }
-    struct srvreq *r = s->head;
     if (r == NULL) {
         /* A reply nobody asked for: the stream is out of sync. */
         log_warn("Backend %s: unexpected reply with no request outstanding; closing", s->name);
@@ -147,6 +152,10 @@ static void server_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
     struct server *s = h->data;
     (void)suggested;
 
+    if (s->tls) {
+        *b = uv_buf_init(tls_scratch, sizeof(tls_scratch));
+        return;
+    }
     if (buf_reserve(&s->in, SERVER_READ_CHUNK) != 0) {
         *b = uv_buf_init(NULL, 0);
         return;
@@ -154,10 +163,65 @@ static void server_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
     *b = uv_buf_init(s->in.data + s->in.len, (unsigned)(s->in.cap - s->in.len));
 }
 
+/* Close s for a TLS failure, with the engine's reason. */
+static void server_tls_failed(struct server *s)
+{
+    char why[TLS_REASON_MAX + 16];
+    snprintf(why, sizeof(why), "TLS failed: %s", tls_reason(s->tls));
+    log_warn("Backend %s: %s", s->name, why);
+    server_close(s, why);
+}
+
+/* n bytes of ciphertext arrived: decrypt what they complete into s->in.
+ * Returns 0, or -1 when the connection failed (closed). */
+static int server_tls_input(struct server *s, const char *p, size_t n)
+{
+    long got;
+
+    if (tls_feed(s->tls, p, n) < 0) {
+        server_tls_failed(s);
+        return -1;
+    }
+    for (;;) {
+        if (buf_reserve(&s->in, SERVER_READ_CHUNK) != 0) {
+            server_close(s, "out of memory");
+            return -1;
+        }
+        got = tls_read(s->tls, s->in.data + s->in.len, s->in.cap - s->in.len);
+        if (got <= 0)
+            break;
+        s->in.len += (size_t)got;
+    }
+    outq_schedule(&s->out);           /* handshake replies, key updates */
+    if (got == TLS_EOF) {
+        server_close(s, "connection lost (TLS closed by the server)");
+        return -1;
+    }
+    if (got < 0) {
+        server_tls_failed(s);
+        return -1;
+    }
+    return 0;
+}
+
+/* outq hook: encrypt what was queued this iteration, add the engine's own
+ * output (handshake, alerts), and let outq write the ciphertext. */
+static int server_tls_encrypt(struct outq *q)
+{
+    struct server *s = (struct server *)((char *)q - offsetof(struct server, out));
+    size_t n = buf_unread(&q->pending);
+
+    if (n > 0 && tls_write(s->tls, q->pending.data + q->pending.pos, n) < 0)
+        return -EPROTO;
+    buf_reset(&q->pending);
+    if (tls_take_out(s->tls, &q->pending) < 0)
+        return -ENOMEM;
+    return 0;
+}
+
 static void server_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
 {
     struct server *s = stream->data;
-    (void)b;
 
     if (nread < 0) {
         char why[128];
@@ -169,7 +233,12 @@ static void server_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
     }
     if (nread == 0)
         return;
-    s->in.len += (size_t)nread;
+    if (s->tls) {
+        if (server_tls_input(s, b->base, (size_t)nread) < 0)
+            return;
+    } else {
+        s->in.len += (size_t)nread;
+    }
 
     while (s->state == SERVER_CONNECTED && buf_unread(&s->in) > s->gathered) {
         const char *p = s->in.data + s->in.pos;
@@ -218,7 +287,16 @@ static void server_connected(uv_connect_t *req, int status)
         server_close(s, "could not read");
         return;
     }
+    if (s->hs && s->hs->tls) {
+        if ((s->tls = handshake_tls(s)) == NULL) {
+            server_close(s, "out of memory");
+            return;
+        }
+        s->out.before_write = server_tls_encrypt;
+    }
     outq_attach(&s->out, (uv_stream_t *)&s->tcp);
+    if (s->tls)
+        outq_schedule(&s->out);       /* the ClientHello */
     server_arm_timer(s);
     if (s->on_connect)
         s->on_connect(s);
@@ -244,6 +322,10 @@ int server_connect(struct server *s, uv_loop_t *loop, const struct sockaddr *add
     }
     s->timer.data = s;
     s->handles = 2;
+    if (handshake_begin(s) < 0) {
+        server_close(s, "out of memory");
+        return 0;                 /* on_close will be called: report through it */
+    }
     s->connect_req.data = s;
     rc = uv_tcp_connect(&s->connect_req, &s->tcp, addr, server_connected);
     if (rc < 0) {

@@ -26,6 +26,10 @@
  *   then may the owner free s.
  * - backend-timeout applies to the oldest request (unless its deadline is
  *   0: blocking commands); connect-timeout to the connection attempt.
+ * - With s->hs set before server_connect (backends/handshake.h), AUTH is
+ *   the first request on the connection and, with TLS, every byte goes
+ *   through a TLS engine: requests are encrypted once per loop iteration
+ *   (outq's before_write hook), replies decrypted in the read callback.
  */
 #ifndef REDSNANO_BACKENDS_SERVER_H
 #define REDSNANO_BACKENDS_SERVER_H
@@ -36,6 +40,7 @@
 
 #include "base/outq.h"
 #include "base/buf.h"
+#include "backends/handshake.h"
 #include "protocol/reply.h"
 
 struct server;
@@ -89,6 +94,9 @@ struct server {
     void *data;                       /* owner's pointer */
     char err[160];                    /* why it failed, "" if it did not */
     uint64_t requests;                /* requests sent over its life */
+    const struct handshake_settings *hs; /* identity and TLS (set before server_connect; NULL = none) */
+    struct srvreq hs_req;             /* the AUTH sent first (handshake.c) */
+    struct tls_conn *tls;             /* TLS engine once connected with backend-tls; NULL = plain */
 };
 
 /* Start connecting to addr. s must be zeroed or freshly allocated by the

@@ -69,6 +69,8 @@ enum cmd_op {
     CMD_OP_DISCARD,          /* DISCARD: ends a transaction (as EXEC, without running it) */
     CMD_OP_WATCH,            /* WATCH: cluster mode picks the transaction's node by its keys */
     CMD_OP_UNWATCH,          /* UNWATCH */
+    CMD_OP_AUTH,             /* AUTH: the proxy's own users (proxy/auth.c) */
+    CMD_OP_ACL_WHOAMI,       /* ACL WHOAMI: the proxy's user of this client */
 };
 
 /* What the proxy does with a command in front of a Redis Cluster beyond

@@ -19,6 +19,9 @@
 #include "l1/l1.h"
 #include "protocol/reply.h"
 #include "base/log.h"
+#include "base/tls.h"
+#include "proxy/auth.h"
+#include "proxy/protected.h"
 #include "proxy/climits.h"
 #include "proxy/latency.h"
 #include "proxy/proxy.h"
@@ -34,6 +37,7 @@ static uint64_t next_client_id = 1;
 static struct req *req_freelist;            /* spare requests (linked by next) */
 static unsigned req_nfree;
 static struct client *resume_head;          /* clients to resume before the next poll */
+static char tls_scratch[CLIENT_READ_CHUNK]; /* ciphertext read from a TLS client, fed at once */
 
 /* ---- requests --------------------------------------------------------- */
 
@@ -514,6 +518,10 @@ static void client_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
     struct client *c = h->data;
     (void)suggested;
 
+    if (c->tls) {
+        *b = uv_buf_init(tls_scratch, sizeof(tls_scratch));
+        return;
+    }
     if (c->in.len > 0)
         client_trim(c);
     if (c->in.cap - c->in.len < CLIENT_READ_CHUNK && buf_reserve(&c->in, CLIENT_READ_CHUNK) != 0) {
@@ -544,18 +552,87 @@ static int client_framer(struct client *c)
     return 0;
 }
 
+/* The TLS session failed: log why (once), send the engine's alert, close. */
+static void client_tls_failed(struct client *c, const char *what)
+{
+    log_warn("TLS client %llu: %s: %s; closing", (unsigned long long)c->id, what, tls_reason(c->tls));
+    proxy->stats.tls_failures++;
+    buf_reset(outq_buf(&c->out));     /* plaintext cannot be sent any more */
+    c->out.before_write = NULL;
+    tls_take_out(c->tls, outq_buf(&c->out));
+    outq_schedule(&c->out);
+    client_close_after_reply(c);
+}
+
+/* n bytes of ciphertext arrived: decrypt what they complete into c->in.
+ * Returns 0, or -1 when the session ended (closing). */
+static int client_tls_input(struct client *c, const char *p, size_t n)
+{
+    long got;
+
+    if (tls_feed(c->tls, p, n) < 0) {
+        client_tls_failed(c, tls_handshake_done(c->tls) ? "TLS error" : "TLS handshake failed");
+        return -1;
+    }
+    for (;;) {
+        if (c->in.len > 0)
+            client_trim(c);
+        if (c->in.cap - c->in.len < CLIENT_READ_CHUNK && buf_reserve(&c->in, CLIENT_READ_CHUNK) != 0) {
+            client_close(c);
+            return -1;
+        }
+        got = tls_read(c->tls, c->in.data + c->in.len, c->in.cap - c->in.len);
+        if (got <= 0)
+            break;
+        c->in.len += (size_t)got;
+    }
+    outq_schedule(&c->out);           /* handshake replies */
+    if (got == TLS_EOF) {
+        client_close(c);
+        return -1;
+    }
+    if (got < 0) {
+        client_tls_failed(c, tls_handshake_done(c->tls) ? "TLS error" : "TLS handshake failed");
+        return -1;
+    }
+    return 0;
+}
+
+/* outq hook: encrypt this iteration's replies in one go, with the
+ * engine's own output (handshake, alerts). */
+static int client_tls_encrypt(struct outq *q)
+{
+    struct client *c = (struct client *)((char *)q - offsetof(struct client, out));
+    size_t n = buf_unread(&q->pending);
+
+    if (n > 0 && tls_write(c->tls, q->pending.data + q->pending.pos, n) < 0)
+        return -EPROTO;
+    buf_reset(&q->pending);
+    if (tls_take_out(c->tls, &q->pending) < 0)
+        return -ENOMEM;
+    return 0;
+}
+
 static void client_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
 {
     struct client *c = stream->data;
-    (void)b;
 
     if (nread < 0) {
+        /* verbose only: load balancers' TCP checks connect and leave */
+        if (c->tls && !tls_handshake_done(c->tls) && tls_status(c->tls) == 0)
+            log_verbose("TLS client %llu: connection closed during the TLS handshake",
+                        (unsigned long long)c->id);
         client_close(c);
         return;
     }
     if (nread == 0)
         return;
-    c->in.len += (size_t)nread;
+    if (c->tls) {
+        if (client_tls_input(c, b->base, (size_t)nread) < 0)
+            return;
+    } else {
+        c->in.len += (size_t)nread;
+    }
     c->last_active = uv_now(proxy->loop);
     c->frame_ns = latency_now_ns();     /* one clock read per read, not per request */
     if (client_framer(c) < 0) {
@@ -669,6 +746,7 @@ static void client_closed(uv_handle_t *h)
     }
     buf_free(&c->in);
     outq_free(&c->out);
+    tls_conn_free(c->tls);
     free(c);
 }
 
@@ -729,7 +807,7 @@ void client_close(struct client *c)
         uv_close((uv_handle_t *)&c->h, client_closed);
 }
 
-struct client *client_internal_open(void)
+struct client *client_internal_open(const struct acl_user *user)
 {
     struct client *c = calloc(1, sizeof(*c));
 
@@ -740,6 +818,10 @@ struct client *client_internal_open(void)
     c->flags = CLIENT_INTERNAL;
     outq_init(&c->out, client_out_error);
     c->last_active = uv_now(proxy->loop);
+    if (user != NULL)
+        auth_client_as(c, user);
+    else
+        auth_client_init(c);
     return c;
 }
 
@@ -810,7 +892,7 @@ struct server *client_pin(struct client *c, struct backend *b)
     return s;
 }
 
-int client_accept(uv_stream_t *listener, int is_unix)
+int client_accept(uv_stream_t *listener, int is_unix, struct tls_ctx *tls)
 {
     struct client *c = calloc(1, sizeof(*c));
     int rc;
@@ -846,8 +928,28 @@ int client_accept(uv_stream_t *listener, int is_unix)
     proxy->stats.connections_received++;
     if (!is_unix)
         uv_tcp_nodelay(&c->h.tcp, 1);
+    if (tls != NULL) {
+        if ((c->tls = tls_conn_new(tls, NULL)) == NULL) {
+            client_close(c);
+            return -ENOMEM;
+        }
+        c->out.before_write = client_tls_encrypt;
+    }
     outq_attach(&c->out, &c->h.stream);
     c->last_active = uv_now(proxy->loop);
+    auth_client_init(c);
+
+    if (!is_unix) {
+        struct sockaddr_storage peer;
+        int len = sizeof(peer);
+        if (uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&peer, &len) == 0 &&
+            auth_refuses_peer((struct sockaddr *)&peer)) {
+            proxy->stats.protected_denied++;
+            outq_append(&c->out, PROTECTED_DENIED_REPLY, sizeof(PROTECTED_DENIED_REPLY) - 1);
+            c->flags |= CLIENT_CLOSE_AFTER_REPLY;
+            return 0;
+        }
+    }
 
     if ((int)proxy->nclients > proxy->cfg->maxclients || proxy->shutting_down) {
         proxy->stats.rejected_connections++;

@@ -72,6 +72,7 @@ enum client_flag {
     CLIENT_TXN_ABORT = 1u << 13,        /* cluster: a command of the transaction got CROSSSLOT: EXECABORT */
     CLIENT_WATCHING = 1u << 14,         /* cluster: WATCH sent, EXEC/DISCARD/UNWATCH not yet */
     CLIENT_INTERNAL = 1u << 15,         /* no socket: the proxy's own (HTTP cache API) */
+    CLIENT_ACL_ALL = 1u << 16,          /* its user may run everything: no per-request ACL check */
 };
 
 #define CLIENT_CONNS 8                /* connections one client may have requests in flight on */
@@ -109,6 +110,8 @@ struct client {
     void *txn_l1_token;               /* L1 holds of writes queued in MULTI, released after EXEC */
     struct buf *reply;                /* the buffer client_reply_buf handed out */
     struct txn_hold *txn_held;        /* cluster: commands queued in a held MULTI (txn.c), or NULL */
+    const struct acl_user *user;      /* the proxy user it is authenticated as; NULL = not yet */
+    struct tls_conn *tls;             /* TLS engine (tls-port clients); NULL = plain */
     size_t fifo_bytes;                /* reply bytes waiting in the FIFO behind an earlier one */
     size_t reply_avg;                 /* average reply size (EWMA), for expected output */
     uint64_t obuf_soft_since;         /* loop ms its output went over the soft limit; 0 = under */
@@ -116,16 +119,21 @@ struct client {
     struct client *limit_next;        /* climits close list link */
 };
 
-/* Accept a client from a listening stream. Returns 0 or a negative error
- * (the pending connection is dropped). */
-int client_accept(uv_stream_t *server, int is_unix);
+/* Accept a client from a listening stream; tls (tls-port) makes it a TLS
+ * session in that configuration. Returns 0 or a negative error (the
+ * pending connection is dropped). */
+struct tls_ctx;
+int client_accept(uv_stream_t *server, int is_unix, struct tls_ctx *tls);
 
 /* An internal client (the HTTP cache API): no socket. Its owner feeds it
  * requests (client_feed) and reads the replies from outq_buf(&c->out),
  * which nothing writes anywhere. It is not in proxy->clients (not counted,
  * never closed by idle checks or shutdown): only its owner closes it, and
- * client_close() frees it at once. NULL on out of memory. */
-struct client *client_internal_open(void);
+ * client_close() frees it at once. It acts as user (NULL: as a new client
+ * would, the default user unless the proxy requires AUTH). NULL on out of
+ * memory. */
+struct acl_user;
+struct client *client_internal_open(const struct acl_user *user);
 
 /* Frame and route RESP requests as if internal client c had sent them
  * (same routing, L1, ordering). 0, or -ENOMEM (nothing fed). */

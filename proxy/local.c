@@ -11,6 +11,7 @@
 
 #include "protocol/reply.h"
 #include "proxy/admin.h"
+#include "proxy/auth.h"
 #include "proxy/client.h"
 #include "proxy/latency.h"
 #include "proxy/reload.h"
@@ -136,6 +137,14 @@ int local_command(struct client *c, const struct cmd *cmd, const struct reqmsg *
         client_close_after_reply(c);
         return 1;
     }
+    if (cmd->op == CMD_OP_AUTH) {
+        auth_command(c, m);
+        return 1;
+    }
+    if (cmd->op == CMD_OP_ACL_WHOAMI) {
+        auth_whoami(c);
+        return 1;
+    }
     if (is(m, 0, "hello")) {
         if (m->argc >= 2) {
             char num[24];
@@ -154,9 +163,12 @@ int local_command(struct client *c, const struct cmd *cmd, const struct reqmsg *
                                         : "NOPROTO unsupported protocol version");
                 return 1;
             }
-            if (m->argc > 2)
-                return 0;               /* AUTH / SETNAME: Redis's to answer, pinned */
         }
+        int forward = 0;
+        if (auth_hello(c, m, &forward))
+            return 1;                   /* syntax error, WRONGPASS or NOAUTH answered */
+        if (forward)
+            return 0;                   /* SETNAME without AUTH: Redis's to answer, as before */
         local_hello(c, m);
         return 1;
     }

@@ -23,6 +23,7 @@
 #include "backends/topology.h"
 #include "l1/l1.h"
 #include "protocol/command.h"
+#include "proxy/auth.h"
 #include "proxy/client.h"
 #include "proxy/fanout.h"
 #include "proxy/latency.h"
@@ -239,7 +240,8 @@ static int answer_locally(struct client *c, const struct cmd *cmd, struct reqmsg
      * be negotiated); the rest is Redis's to answer or queue. */
     /* A held cluster transaction (txn.c) is a session too. */
     int session = c->pinned != NULL || (c->flags & CLIENT_TXN_HELD);
-    if ((f & CMD_PROXY_LOCAL) && (!session || cmd->op == CMD_OP_HELLO))
+    if ((f & CMD_PROXY_LOCAL) &&
+        (!session || cmd->op == CMD_OP_HELLO || cmd->op == CMD_OP_AUTH || cmd->op == CMD_OP_ACL_WHOAMI))
         return local_command(c, cmd, m);
     if (session)
         return 0;
@@ -254,7 +256,8 @@ static int answer_locally(struct client *c, const struct cmd *cmd, struct reqmsg
         }
     }
     if (cmd->op == CMD_OP_RESET) {
-        local_status(c, "RESET");       /* no state to reset */
+        auth_reset(c);                  /* back to the default user, as Redis */
+        local_status(c, "RESET");
         return 1;
     }
     return 0;
@@ -282,6 +285,11 @@ int router_dispatch(struct client *c, struct reqmsg *m)
     struct topology *t = &proxy->topo;
     const struct cmd *cmd = cmd_lookup_argv(m->argc, m->argv, m->argvlen);
 
+    /* NOAUTH / NOPERM before anything is answered or routed. REDSNANO is
+     * the proxy's own: any authenticated user may ask. */
+    if (!(c->flags & CLIENT_ACL_ALL) && (c->user == NULL || cmd != NULL || !arg_is(m, 0, "redsnano")) &&
+        auth_check(c, cmd, m))
+        return ROUTER_DONE;
     if (c->flags & CLIENT_PUSH) {
         /* A push stream: Redis answers in-stream, we cannot tell when a
          * write completes; drop its keys from the L1 now, tracking covers

@@ -1215,18 +1215,26 @@ int harness_raw_wait_eof(harness_raw *r, int timeout_ms)
 int harness_http(int port, const char *method, const char *target, const char *body, size_t len,
                  int timeout_ms, harness_http_resp *out)
 {
-    char head[1024];
+    return harness_http_headers(port, method, target, NULL, body, len, timeout_ms, out);
+}
+
+int harness_http_headers(int port, const char *method, const char *target, const char *headers,
+                         const char *body, size_t len, int timeout_ms, harness_http_resp *out)
+{
+    char head[2048];
     int n;
     harness_raw *r = harness_raw_open(port);
 
     memset(out, 0, sizeof(*out));
     if (r == NULL)
         return -ECONNREFUSED;
+    if (headers == NULL)
+        headers = "";
     if (body != NULL)
-        n = snprintf(head, sizeof(head), "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %zu\r\n\r\n",
-                     method, target, len);
+        n = snprintf(head, sizeof(head), "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%sContent-Length: %zu\r\n\r\n",
+                     method, target, headers, len);
     else
-        n = snprintf(head, sizeof(head), "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", method, target);
+        n = snprintf(head, sizeof(head), "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s\r\n", method, target, headers);
     int rc = harness_raw_send(r, head, (size_t)n);
     if (rc == 0 && body != NULL && len > 0)
         rc = harness_raw_send(r, body, len);

@@ -40,6 +40,8 @@
  *     7110-7129  test_ops.c (HTTP port, latency, slow log, reload)
  *     7150-7169  test_sentinel.c
  *     7200-7239  test_l1.c
+ *     7240-7254  test_auth.c
+ *     7255-7269  test_tls.c
  *     7300-7349  test_cluster.c (cluster bus ports 17300-17349, see HARNESS_BUS_BELOW)
  * Port 6379 is never used (a system redis may run there).
  *
@@ -253,6 +255,10 @@ typedef struct harness_http_resp {
  */
 int harness_http(int port, const char *method, const char *target, const char *body, size_t len,
                  int timeout_ms, harness_http_resp *out);
+
+/* harness_http with extra header lines ("Name: value\r\n"..., or NULL). */
+int harness_http_headers(int port, const char *method, const char *target, const char *headers,
+                         const char *body, size_t len, int timeout_ms, harness_http_resp *out);
 
 /* Free what harness_http filled (safe on a zeroed struct). */
 void harness_http_free(harness_http_resp *r);

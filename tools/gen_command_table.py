@@ -69,7 +69,7 @@ DENY = [
 # connection. Everything Redis flags "blocking" is added automatically (and
 # WAIT, see EXTRA_BLOCKING).
 PIN = [
-    "multi", "watch", "select", "auth",
+    "multi", "watch", "select",
     "client|setname", "client|reply", "client|tracking", "client|no-evict",
     "client|caching", "readonly", "readwrite", "reset",
     "subscribe", "psubscribe", "ssubscribe",
@@ -81,7 +81,9 @@ TXN = ["multi", "exec", "discard", "watch", "unwatch"]
 SUBSCRIBE = ["subscribe", "psubscribe", "ssubscribe", "monitor"]
 
 # Answered by the proxy itself.
-LOCAL = ["ping", "echo", "quit", "hello"]
+# AUTH and ACL WHOAMI are the proxy's: it has its own users (proxy/auth.c)
+# and shares its connections, which carry the proxy's identity.
+LOCAL = ["ping", "echo", "quit", "hello", "auth", "acl|whoami"]
 
 # May touch keys the arguments do not name (or keys of another database):
 # whole-keyspace commands, scripts and functions (their keys are declared but
@@ -106,6 +108,8 @@ PROXY_OPS = {
     "echo": "CMD_OP_ECHO",
     "quit": "CMD_OP_QUIT",
     "hello": "CMD_OP_HELLO",
+    "auth": "CMD_OP_AUTH",
+    "acl|whoami": "CMD_OP_ACL_WHOAMI",
     "multi": "CMD_OP_MULTI",
     "exec": "CMD_OP_EXEC",
     "discard": "CMD_OP_DISCARD",
