@@ -61,10 +61,19 @@ enum cmd_op {
     CMD_OP_MULTI,            /* opens a transaction (the L1 holds its writes until EXEC) */
     CMD_OP_EXEC,             /* EXEC / DISCARD: ends a transaction */
     CMD_OP_SELECT,           /* SELECT 0 is a no-op through the proxy; other dbs pin */
-    CMD_OP_RESET,            /* RESET: nothing to reset on an unpinned client */
-    CMD_OP_CLIENT_REPLY,     /* CLIENT REPLY: replies are matched one for one */
+    CMD_OP_RESET,            /* RESET: answered by the proxy (unpins, leaves tracking, RESP2) */
+    CMD_OP_CLIENT_REPLY,     /* CLIENT REPLY ON|OFF|SKIP: the proxy drops the replies */
     CMD_OP_BLOCK_OPTION,     /* XREAD / XREADGROUP: blocking only with BLOCK before STREAMS */
     CMD_OP_UNSUBSCRIBE,      /* (P|S)UNSUBSCRIBE: one reply per channel argument (or one) */
+    CMD_OP_SUBSCRIBE,        /* (P|S)SUBSCRIBE: RESP3 answers with pushes only */
+    CMD_OP_CLIENT_ID,        /* CLIENT ID: the proxy's own client id */
+    CMD_OP_CLIENT_INFO,      /* CLIENT INFO: the proxy's view of the client */
+    CMD_OP_CLIENT_GETNAME,   /* CLIENT GETNAME: kept by the proxy */
+    CMD_OP_CLIENT_SETNAME,   /* CLIENT SETNAME: kept by the proxy */
+    CMD_OP_CLIENT_TRACKING,  /* CLIENT TRACKING: the proxy is the tracking server */
+    CMD_OP_CLIENT_CACHING,   /* CLIENT CACHING yes|no (OPTIN / OPTOUT) */
+    CMD_OP_CLIENT_TRACKINGINFO, /* CLIENT TRACKINGINFO */
+    CMD_OP_CLIENT_GETREDIR,  /* CLIENT GETREDIR */
 };
 
 /* begin_search types */

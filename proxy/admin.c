@@ -14,6 +14,7 @@
 #include "l1/l1.h"
 #include "protocol/reply.h"
 #include "proxy/proxy.h"
+#include "proxy/tracking.h"
 
 static void stats_section(struct buf *t)
 {
@@ -85,14 +86,18 @@ int admin_report(struct buf *b, int argc, const char **argv, const size_t *argvl
         stats_section(&t);
         backends_section(&t);
         l1_section(&t);
+        tracking_report(&t);
     } else if (n == 8 && strncasecmp(w, "backends", 8) == 0) {
         backends_section(&t);
     } else if (n == 2 && strncasecmp(w, "l1", 2) == 0) {
         l1_section(&t);
+    } else if (n == 8 && strncasecmp(w, "tracking", 8) == 0) {
+        tracking_report(&t);
     } else if (n == 4 && strncasecmp(w, "help", 4) == 0) {
         buf_printf(&t, "REDSNANO STATS    - every figure below\r\n"
                        "REDSNANO BACKENDS - primary and replicas: health, latency, requests\r\n"
-                       "REDSNANO L1       - the in-proxy cache's counters\r\n");
+                       "REDSNANO L1       - the in-proxy cache's counters\r\n"
+                       "REDSNANO TRACKING - the tracking server: clients, keys, invalidations\r\n");
     } else {
         return 0;
     }

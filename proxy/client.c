@@ -21,6 +21,7 @@
 #include "base/log.h"
 #include "proxy/proxy.h"
 #include "proxy/router.h"
+#include "proxy/tracking.h"
 
 #define CLIENT_READ_CHUNK (16 * 1024)       /* room offered to each read */
 #define CLIENT_IN_KEEP (64 * 1024)          /* keep an empty input buffer up to this size */
@@ -31,6 +32,36 @@ static uint64_t next_client_id = 1;
 static struct req *req_freelist;            /* spare requests (linked by next) */
 static unsigned req_nfree;
 static struct client *resume_head;          /* clients to resume before the next poll */
+
+/* ---- clients by id (CLIENT TRACKING REDIRECT, invalidations) ------------ */
+
+#define CLIENT_ID_BUCKETS 4096              /* chains of the id table (ids are sequential) */
+static struct client *client_ids[CLIENT_ID_BUCKETS];
+
+static void client_id_add(struct client *c)
+{
+    struct client **b = &client_ids[c->id % CLIENT_ID_BUCKETS];
+    c->id_next = *b;
+    *b = c;
+}
+
+static void client_id_del(struct client *c)
+{
+    for (struct client **pp = &client_ids[c->id % CLIENT_ID_BUCKETS]; *pp; pp = &(*pp)->id_next) {
+        if (*pp == c) {
+            *pp = c->id_next;
+            return;
+        }
+    }
+}
+
+struct client *client_by_id(uint64_t id)
+{
+    for (struct client *c = client_ids[id % CLIENT_ID_BUCKETS]; c; c = c->id_next)
+        if (c->id == id && !(c->flags & CLIENT_CLOSING))
+            return c;
+    return NULL;
+}
 
 /* ---- requests --------------------------------------------------------- */
 
@@ -45,6 +76,7 @@ static struct req *req_get(struct client *c)
         buf_reset(&r->reply);
         r->reply.oom = 0;
         r->done = r->forwarded = r->retryable = r->redirects = 0;
+        r->drop = 0;
         r->conn = NULL;
         r->l1_token = NULL;
     } else {
@@ -53,6 +85,7 @@ static struct req *req_get(struct client *c)
             return NULL;
     }
     r->client = c;
+    r->drop = c->drop_cur;
     if (c->tail)
         c->tail->next = r;
     else
@@ -96,7 +129,7 @@ static void client_drain(struct client *c)
 {
     while (c->head && c->head->done) {
         struct req *r = c->head;
-        if (buf_unread(&r->reply))
+        if (buf_unread(&r->reply) && !r->drop)
             outq_append(&c->out, r->reply.data + r->reply.pos, buf_unread(&r->reply));
         client_pop(c);
     }
@@ -120,7 +153,7 @@ struct server *client_conn_for(struct client *c, const struct backend *b, int *s
             free_entries++;
             continue;
         }
-        if (s->backend == b) {
+        if (s->backend == b && s->proto == c->proto) {
             if (s->state == SERVER_CLOSING)
                 *stall = 1;
             return *stall ? NULL : s;
@@ -180,8 +213,13 @@ static struct server *conn_or_pick(struct client *c, struct backend *b)
     struct server *s = client_conn_for(c, b, &stall);
 
     if (s == NULL && !stall)
-        s = backend_pick(b);
+        s = client_pick(c, b);
     return s;
+}
+
+struct server *client_pick(const struct client *c, struct backend *b)
+{
+    return c->proto == 3 ? backend_pick_proto(b, 3) : backend_pick(b);
 }
 
 /* Resend r (its bytes are in r->reply) on s. */
@@ -271,11 +309,13 @@ static void req_on_reply(struct srvreq *sr, const char *reply, size_t len, int f
         proxy->stats.backend_errors++;
     r->forwarded = 0;
     if (c->head == r) {
-        outq_append(&c->out, reply, len);
+        if (!r->drop)
+            outq_append(&c->out, reply, len);
         client_pop(c);
         client_drain(c);
     } else {
-        buf_append(&r->reply, reply, len);
+        if (!r->drop)
+            buf_append(&r->reply, reply, len);
         r->done = 1;
     }
 }
@@ -290,7 +330,10 @@ struct buf *client_reply_buf(struct client *c)
 {
     struct buf *b;
 
-    if (c->head == NULL) {
+    if (c->drop_cur) {                  /* CLIENT REPLY OFF|SKIP: written, then discarded */
+        buf_reset(&c->drop_buf);
+        b = &c->drop_buf;
+    } else if (c->head == NULL) {
         b = outq_buf(&c->out);
     } else {
         struct req *r = req_get(c);
@@ -305,11 +348,31 @@ struct buf *client_reply_buf(struct client *c)
     return b;
 }
 
+struct buf *client_push_buf(struct client *c)
+{
+    uint8_t drop = c->drop_cur;
+
+    if (c->flags & CLIENT_PUSH) {       /* a RESP2 stream: between two whole messages */
+        c->reply = outq_buf(&c->out);
+        return c->reply;
+    }
+    c->drop_cur = 0;
+    struct buf *b = client_reply_buf(c);
+    c->drop_cur = drop;
+    return b;
+}
+
 void client_reply_done(struct client *c)
 {
     if (c->reply != NULL && c->reply->oom) {
         c->reply = NULL;
         client_out_of_memory(c);
+        return;
+    }
+    if (c->reply == &c->drop_buf) {
+        buf_reset(&c->drop_buf);
+        buf_shrink(&c->drop_buf, 4096);
+        c->reply = NULL;
         return;
     }
     c->reply = NULL;
@@ -412,6 +475,12 @@ static void client_process(struct client *c)
             }
             reqmsg_resolve(c->rf, m, c->in.data, c->in_base);
             proxy->stats.commands++;
+            /* CLIENT REPLY: OFF drops every reply, SKIP the next one. */
+            c->drop_cur = c->reply_mode != CLIENT_REPLY_ON;
+            if (c->reply_mode == CLIENT_REPLY_SKIP)
+                c->reply_mode = CLIENT_REPLY_ON;
+            if (tracking_active())
+                tracking_seen(c, cmd_lookup_argv(m->argc, m->argv, m->argvlen), m);
         }
         c->flags &= ~CLIENT_STALLED;
         if (router_dispatch(c, m) == ROUTER_STALL) {
@@ -560,7 +629,9 @@ static void client_closed(uv_handle_t *h)
         free(c->rf);
     }
     buf_free(&c->in);
+    buf_free(&c->drop_buf);
     outq_free(&c->out);
+    free(c->name);
     free(c);
 }
 
@@ -581,6 +652,8 @@ void client_close(struct client *c)
     if (c->flags & CLIENT_CLOSING)
         return;
     c->flags |= CLIENT_CLOSING;
+    client_id_del(c);
+    tracking_client_gone(c);
     client_unqueue_resume(c);
     client_read_stop(c);
     outq_detach(&c->out);
@@ -630,6 +703,20 @@ static void client_push(struct server *s, const char *reply, size_t len)
         outq_append(&c->out, reply, len);
 }
 
+void client_unpin(struct client *c)
+{
+    struct server *s = c->pinned;
+
+    c->flags &= ~(CLIENT_PUSH | CLIENT_MULTI | CLIENT_SUBSCRIBED);
+    l1_write_end(c->txn_l1_token);
+    c->txn_l1_token = NULL;
+    if (s == NULL)
+        return;
+    c->pinned = NULL;
+    s->data = NULL;                     /* client_pinned_closed: only frees it */
+    server_close(s, "closed: its client sent RESET");
+}
+
 void client_enter_push(struct client *c)
 {
     c->flags |= CLIENT_PUSH;
@@ -638,11 +725,12 @@ void client_enter_push(struct client *c)
 
 struct server *client_pin(struct client *c, struct backend *b)
 {
-    struct server *s = backend_dedicated(b);
+    struct server *s = backend_dedicated_proto(b, c->proto);
     if (s == NULL)
         return NULL;
     s->data = c;
     s->on_close = client_pinned_closed;
+    s->on_push = client_push;           /* RESP3: pub/sub pushes between replies */
     c->pinned = s;
     return s;
 }
@@ -665,6 +753,8 @@ int client_accept(uv_stream_t *listener, int is_unix)
     c->h.stream.data = c;
     c->id = next_client_id++;
     c->flags = is_unix ? CLIENT_UNIX : 0;
+    c->proto = 2;
+    client_id_add(c);
     outq_init(&c->out, client_out_error);
     c->out.on_drained = client_out_drained;
 
@@ -684,7 +774,7 @@ int client_accept(uv_stream_t *listener, int is_unix)
     if (!is_unix)
         uv_tcp_nodelay(&c->h.tcp, 1);
     outq_attach(&c->out, &c->h.stream);
-    c->last_active = uv_now(proxy->loop);
+    c->last_active = c->created = uv_now(proxy->loop);
 
     if ((int)proxy->nclients > proxy->cfg->maxclients || proxy->shutting_down) {
         proxy->stats.rejected_connections++;
@@ -734,7 +824,8 @@ void client_idle_check(uint64_t now)
     while (c) {
         struct client *next = c->next;
         /* Like Redis: blocked and subscribed clients are not idle. */
-        if (c->inflight == 0 && !(c->flags & CLIENT_PUSH) && now - c->last_active > limit) {
+        if (c->inflight == 0 && !(c->flags & (CLIENT_PUSH | CLIENT_SUBSCRIBED)) &&
+            now - c->last_active > limit) {
             log_verbose("Closing idle client %llu", (unsigned long long)c->id);
             client_close(c);
         }

@@ -13,6 +13,16 @@
  * request that pins the client, or one whose connection is closing, waits
  * until the in-flight ones are answered ("stall": reading stops meanwhile).
  *
+ * Protocol: c->proto is 2 until HELLO 3. A RESP3 client's requests go to
+ * RESP3 server connections (backend_pick_proto), so every reply is Redis's
+ * own bytes for its protocol. Pushes (RESP3 pub/sub messages on its pinned
+ * connection, the proxy's tracking invalidations) are written between
+ * replies, never inside one.
+ *
+ * CLIENT REPLY OFF|SKIP: the request is still forwarded and its reply read
+ * (the server side stays matched one for one); only writing it is skipped
+ * (req->drop). Pushes are written regardless, as Redis 7 does.
+ *
  * Lifetimes: a client is freed in its close callback. Requests still in
  * flight when it closes are abandoned: their replies are read and dropped
  * (the shared connection stays in sync). A pinned connection is closed with
@@ -45,6 +55,7 @@ struct req {
     uint8_t forwarded;                /* waiting on a server (counted in inflight) */
     uint8_t retryable;                /* REQ_RETRY_*: `reply` holds its bytes until answered */
     uint8_t redirects;                /* cluster MOVED/ASK hops taken */
+    uint8_t drop;                     /* CLIENT REPLY OFF|SKIP: read the reply, do not write it */
     struct server *conn;              /* forwarded: the connection it is on (c->conns) */
     void *l1_token;                   /* a write's hold on L1 keys, released with its reply */
 };
@@ -58,7 +69,11 @@ enum client_flag {
     CLIENT_UNIX = 1u << 5,              /* came through the Unix socket */
     CLIENT_RESUME_QUEUED = 1u << 6,     /* on the resume list */
     CLIENT_MULTI = 1u << 7,             /* MULTI sent, EXEC/DISCARD not yet */
+    CLIENT_SUBSCRIBED = 1u << 8,        /* RESP3 pinned session with (P|S)SUBSCRIBE sent */
 };
+
+/* CLIENT REPLY modes (c->reply_mode). */
+enum { CLIENT_REPLY_ON = 0, CLIENT_REPLY_OFF, CLIENT_REPLY_SKIP };
 
 #define CLIENT_CONNS 6                /* backends one client may have requests in flight on */
 
@@ -88,10 +103,18 @@ struct client {
     unsigned inflight;                /* of those, waiting on a server */
     struct client_conn conns[CLIENT_CONNS]; /* where the in-flight ones are */
     struct server *pinned;            /* the client's own connection, or NULL */
+    uint64_t created;                 /* loop ms it connected (CLIENT INFO age) */
     uint64_t last_active;             /* loop ms of the last request */
     uint64_t last_write;              /* loop ms of the last write command (read-your-writes) */
     void *txn_l1_token;               /* L1 holds of writes queued in MULTI, released after EXEC */
     struct buf *reply;                /* the buffer client_reply_buf handed out */
+    uint8_t proto;                    /* 2 (RESP2) or 3 (after HELLO 3) */
+    uint8_t reply_mode;               /* CLIENT_REPLY_ON|OFF|SKIP */
+    uint8_t drop_cur;                 /* the request being dispatched has its reply dropped */
+    char *name;                       /* CLIENT SETNAME (malloc'd), NULL = none */
+    struct tracking_client *trk;      /* CLIENT TRACKING state (proxy/tracking.c), NULL = off */
+    struct client *id_next;           /* chain in the id table (client_by_id) */
+    struct buf drop_buf;              /* where a dropped local reply is written, then discarded */
 };
 
 /* Accept a client from a listening stream. Returns 0 or a negative error
@@ -111,6 +134,20 @@ void client_close_after_reply(struct client *c);
  * and so it is by client_reply_done() when the buffer could not grow. */
 struct buf *client_reply_buf(struct client *c);
 void client_reply_done(struct client *c);
+
+/* The buffer an out-of-band push (an invalidation) is written into: after
+ * every reply the client is owed (a FIFO entry when some are pending), never
+ * dropped by CLIENT REPLY. Then client_reply_done(). NULL: as above. In a
+ * RESP2 push-mode session the push goes straight to the output. */
+struct buf *client_push_buf(struct client *c);
+
+/* End c's pinned session (RESET): the connection is closed without closing
+ * c, the state that went with it (transaction, subscriptions, push mode)
+ * is dropped. */
+void client_unpin(struct client *c);
+
+/* The client with this id, or NULL. */
+struct client *client_by_id(uint64_t id);
 
 /* How a request is forwarded. */
 struct fwd {
@@ -133,6 +170,9 @@ void client_forward(struct client *c, struct server *s, const char *bytes, size_
  * request must wait instead: that connection is closing, or c has requests
  * in flight on CLIENT_CONNS other connections. */
 struct server *client_conn_for(struct client *c, const struct backend *b, int *stall);
+
+/* A shared connection to b in c's protocol (backend_pick_proto). */
+struct server *client_pick(const struct client *c, struct backend *b);
 
 /* A FIFO place for a request answered by something else than a server
  * connection (an L1 fill): returns the srvreq to complete. `via` is where

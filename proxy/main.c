@@ -25,6 +25,7 @@
 #include "proxy/client.h"
 #include "proxy/config.h"
 #include "proxy/listener.h"
+#include "proxy/tracking.h"
 #include "proxy/proxy.h"
 
 #define CRON_INTERVAL_MS 100           /* housekeeping period */
@@ -45,6 +46,7 @@ static void stop_everything(void)
     cluster_stop();
     l1_stop();
     client_close_all();
+    tracking_stop();
     topology_close(&proxy->topo, "shutting down");
     uv_timer_stop(&cron);
     uv_close((uv_handle_t *)&cron, NULL);
@@ -65,6 +67,7 @@ static void cron_cb(uv_timer_t *t)
         return;
     }
     client_idle_check(now);
+    tracking_cron();
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -115,6 +118,7 @@ static void on_primary_change(struct topology *t, void *ud)
 {
     (void)ud;
     client_close_pinned(&t->primary, "ERR redsnano: primary changed, session ended");
+    tracking_primary_changed();
 }
 
 /* Work done once per loop iteration, right before the loop polls (Redis's

@@ -107,13 +107,13 @@ static int route_to(struct client *c, const struct cmd *cmd, struct reqmsg *m, s
     s = client_conn_for(c, b, &stall);
     if (stall)
         return ROUTER_STALL;
-    if (s == NULL && (s = backend_pick(b)) == NULL && kind == ROUTE_READ && b->role == BACKEND_REPLICA) {
+    if (s == NULL && (s = client_pick(c, b)) == NULL && kind == ROUTE_READ && b->role == BACKEND_REPLICA) {
         b = topology_write_backend(t, SLOT_NONE);
         s = client_conn_for(c, b, &stall);
         if (stall)
             return ROUTER_STALL;
         if (s == NULL)
-            s = backend_pick(b);
+            s = client_pick(c, b);
     }
     if (s == NULL) {
         unavailable(c, b);
@@ -148,6 +148,16 @@ static int route_pinned(struct client *c, const struct cmd *cmd, struct reqmsg *
             unavailable(c, b);
             return ROUTER_DONE;
         }
+    }
+    if (c->proto == 3 && (op == CMD_OP_SUBSCRIBE || op == CMD_OP_UNSUBSCRIBE) &&
+        !(c->flags & CLIENT_MULTI) && cmd_arity_ok(cmd, m->argc)) {
+        /* RESP3: Redis confirms with pushes, not replies (they reach the
+         * client through the connection's on_push, between replies), and
+         * commands keep working while subscribed. */
+        if (op == CMD_OP_SUBSCRIBE)
+            c->flags |= CLIENT_SUBSCRIBED;
+        server_send_raw(c->pinned, m->bytes, m->len);
+        return ROUTER_DONE;
     }
     if (f & CMD_PROXY_SUBSCRIBE) {
         /* From here on the connection is a stream of pushes: every later
@@ -212,8 +222,18 @@ static int route_l1(struct client *c, struct reqmsg *m)
     return 0;
 }
 
+/* Does the command belong to the client's session with the proxy (its
+ * protocol, id, name, tracking, reply mode, RESET)? Those are always the
+ * proxy's, pinned or not: the client owns no Redis connection. */
+static int session_command(const struct cmd *cmd)
+{
+    return cmd->op == CMD_OP_HELLO || cmd->op == CMD_OP_RESET || cmd->op == CMD_OP_CLIENT_REPLY ||
+           (cmd->op >= CMD_OP_CLIENT_ID && cmd->op <= CMD_OP_CLIENT_GETREDIR);
+}
+
 /* Requests the proxy answers or refuses itself, before any routing.
- * Returns 1 when the request was answered. */
+ * Returns 1 when the request was answered, -1 when it must wait for the
+ * client's in-flight requests (dispatched again then), 0 to route it. */
 static int answer_locally(struct client *c, const struct cmd *cmd, struct reqmsg *m)
 {
     uint32_t f = cmd->flags;
@@ -222,15 +242,9 @@ static int answer_locally(struct client *c, const struct cmd *cmd, struct reqmsg
         local_deny(c, m);
         return 1;
     }
-    /* Replies are matched to requests one for one: a client cannot turn
-     * them off. */
-    if (cmd->op == CMD_OP_CLIENT_REPLY && !arg_is(m, 2, "on")) {
-        local_error(c, "ERR redsnano: CLIENT REPLY OFF|SKIP is not supported through the proxy");
-        return 1;
-    }
-    /* Inside a pinned session only HELLO is intercepted (RESP3 must never
-     * be negotiated); the rest is Redis's to answer or queue. */
-    if ((f & CMD_PROXY_LOCAL) && (!c->pinned || cmd->op == CMD_OP_HELLO))
+    /* Inside a pinned session PING, ECHO and QUIT are Redis's to answer or
+     * queue; the session's own commands stay the proxy's. */
+    if ((f & CMD_PROXY_LOCAL) && (!c->pinned || session_command(cmd)))
         return local_command(c, cmd, m);
     if (c->pinned)
         return 0;
@@ -248,10 +262,6 @@ static int answer_locally(struct client *c, const struct cmd *cmd, struct reqmsg
             return 1;
         }
     }
-    if (cmd->op == CMD_OP_RESET) {
-        local_status(c, "RESET");       /* no state to reset */
-        return 1;
-    }
     return 0;
 }
 
@@ -262,6 +272,9 @@ static enum route classify(const struct client *c, const struct cmd *cmd, const 
         return ROUTE_PIN;
     if (cmd == NULL)
         return ROUTE_WRITE;             /* unknown to us: Redis answers it (modules, newer commands) */
+    /* RESP3 answers UNSUBSCRIBE with pushes: only a pinned session routes them. */
+    if (cmd->op == CMD_OP_UNSUBSCRIBE && c->proto == 3)
+        return ROUTE_PIN;
     /* State on the connection (MULTI, SUBSCRIBE, MONITOR...), or a call that
      * blocks it: the client's own connection. */
     if (((cmd->flags & (CMD_PROXY_PIN | CMD_PROXY_SUBSCRIBE)) && !(cmd->flags & CMD_BLOCKING)) ||
@@ -277,7 +290,7 @@ int router_dispatch(struct client *c, struct reqmsg *m)
     struct topology *t = &proxy->topo;
     const struct cmd *cmd = cmd_lookup_argv(m->argc, m->argv, m->argvlen);
 
-    if (c->flags & CLIENT_PUSH) {
+    if ((c->flags & CLIENT_PUSH) && !(cmd != NULL && cmd->op == CMD_OP_RESET)) {
         /* A push stream: Redis answers in-stream, we cannot tell when a
          * write completes; drop its keys from the L1 now, tracking covers
          * the rest. */
@@ -289,9 +302,13 @@ int router_dispatch(struct client *c, struct reqmsg *m)
         local_redsnano(c, m);
         return ROUTER_DONE;
     }
-    if (cmd != NULL && (cmd->op != CMD_OP_NONE || (cmd->flags & (CMD_PROXY_DENY | CMD_PROXY_LOCAL | CMD_PROXY_TXN))) &&
-        answer_locally(c, cmd, m))
-        return ROUTER_DONE;
+    if (cmd != NULL && (cmd->op != CMD_OP_NONE || (cmd->flags & (CMD_PROXY_DENY | CMD_PROXY_LOCAL | CMD_PROXY_TXN)))) {
+        int rc = answer_locally(c, cmd, m);
+        if (rc < 0)
+            return ROUTER_STALL;
+        if (rc > 0)
+            return ROUTER_DONE;
+    }
 
     int slot = SLOT_NONE;
     if (t->mode == TOPOLOGY_CLUSTER) {
@@ -314,7 +331,12 @@ int router_dispatch(struct client *c, struct reqmsg *m)
         return route_pinned(c, cmd, m, c->pinned ? c->pinned->backend : b);
     }
     case ROUTE_READ:
-        if (t->mode == TOPOLOGY_STATIC && l1_on() && route_l1(c, m))
+        /* A tracking client reads from the primary, past the L1: an older
+         * value there could arrive after the invalidation that voids it. */
+        if (c->trk != NULL)
+            return route_to(c, cmd, m, topology_write_backend(t, slot), ROUTE_READ);
+        /* The L1 keeps RESP2 replies. */
+        if (t->mode == TOPOLOGY_STATIC && l1_on() && c->proto == 2 && route_l1(c, m))
             return ROUTER_DONE;
         /* read-your-writes: a client's reads follow its writes to the
          * primary for a while. */

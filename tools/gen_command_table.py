@@ -70,8 +70,7 @@ DENY = [
 # WAIT, see EXTRA_BLOCKING).
 PIN = [
     "multi", "watch", "select", "auth",
-    "client|setname", "client|reply", "client|tracking", "client|no-evict",
-    "client|caching", "readonly", "readwrite", "reset",
+    "client|no-evict", "readonly", "readwrite",
     "subscribe", "psubscribe", "ssubscribe",
 ]
 
@@ -81,7 +80,13 @@ TXN = ["multi", "exec", "discard", "watch", "unwatch"]
 SUBSCRIBE = ["subscribe", "psubscribe", "ssubscribe", "monitor"]
 
 # Answered by the proxy itself.
-LOCAL = ["ping", "echo", "quit", "hello"]
+# The CLIENT subcommands about the client's own session (its id, name,
+# tracking, reply mode) and RESET are the proxy's: the client owns no Redis
+# connection (proxy/tracking.c is the tracking server).
+LOCAL = ["ping", "echo", "quit", "hello", "reset",
+         "client|id", "client|info", "client|getname", "client|setname",
+         "client|tracking", "client|caching", "client|trackinginfo",
+         "client|getredir", "client|reply"]
 
 # May touch keys the arguments do not name (or keys of another database):
 # whole-keyspace commands, scripts and functions (their keys are declared but
@@ -114,6 +119,17 @@ PROXY_OPS = {
     "client|reply": "CMD_OP_CLIENT_REPLY",
     "xread": "CMD_OP_BLOCK_OPTION",
     "xreadgroup": "CMD_OP_BLOCK_OPTION",
+    "subscribe": "CMD_OP_SUBSCRIBE",
+    "psubscribe": "CMD_OP_SUBSCRIBE",
+    "ssubscribe": "CMD_OP_SUBSCRIBE",
+    "client|id": "CMD_OP_CLIENT_ID",
+    "client|info": "CMD_OP_CLIENT_INFO",
+    "client|getname": "CMD_OP_CLIENT_GETNAME",
+    "client|setname": "CMD_OP_CLIENT_SETNAME",
+    "client|tracking": "CMD_OP_CLIENT_TRACKING",
+    "client|caching": "CMD_OP_CLIENT_CACHING",
+    "client|trackinginfo": "CMD_OP_CLIENT_TRACKINGINFO",
+    "client|getredir": "CMD_OP_CLIENT_GETREDIR",
     "unsubscribe": "CMD_OP_UNSUBSCRIBE",
     "punsubscribe": "CMD_OP_UNSUBSCRIBE",
     "sunsubscribe": "CMD_OP_UNSUBSCRIBE",
