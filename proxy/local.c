@@ -160,6 +160,10 @@ static int local_hello(struct client *c, const struct reqmsg *m)
             local_error(c, "ERR Protocol version is not an integer or out of range");
             return 1;
         }
+        if (ver < 2 || ver > 3) {
+            local_error(c, "NOPROTO unsupported protocol version");
+            return 1;
+        }
         for (int j = 2; j < m->argc; j++) {
             int more = m->argc - 1 - j;
             if (is(m, j, "auth") && more >= 2) {
@@ -178,10 +182,6 @@ static int local_hello(struct client *c, const struct reqmsg *m)
                 local_error(c, msg);
                 return 1;
             }
-        }
-        if (ver < 2 || ver > 3) {
-            local_error(c, "NOPROTO unsupported protocol version");
-            return 1;
         }
     }
     if (auth_at && !local_hello_auth(c, m, auth_at, auth_at + 1))
@@ -211,7 +211,8 @@ static int local_hello(struct client *c, const struct reqmsg *m)
     return 1;
 }
 
-/* RESET: everything a fresh connection would not have goes. */
+/* RESET: everything a fresh connection would not have goes (the name
+ * included: Redis 7.0's RESET clears it, whatever its documentation lists). */
 static int local_reset(struct client *c)
 {
     if (c->inflight > 0 && !(c->flags & CLIENT_PUSH))
@@ -219,6 +220,7 @@ static int local_reset(struct client *c)
     client_unpin(c);
     tracking_off(c);
     c->proto = 2;
+    set_name(c, NULL, 0);               /* Redis 7.0 forgets the name too */
     c->reply_mode = CLIENT_REPLY_ON;
     c->drop_cur = 0;
     local_status(c, "RESET");

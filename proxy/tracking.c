@@ -688,7 +688,7 @@ static void cmd_tracking(struct client *c, const struct reqmsg *m)
         return;
     }
     if ((opts & TRK_OPTIN) && (opts & TRK_OPTOUT)) {
-        local_error(c, "ERR You can't use both OPTIN and OPTOUT");
+        local_error(c, "ERR You can't specify both OPTIN mode and OPTOUT mode");
         return;
     }
     if (tc && (((opts & TRK_OPTIN) && (tc->flags & TRK_OPTOUT)) || ((opts & TRK_OPTOUT) && (tc->flags & TRK_OPTIN)))) {

@@ -1478,6 +1478,29 @@ char *harness_resp(const char *first, ...)
     return buf;
 }
 
+char *harness_resp_line(const char *line)
+{
+    char *buf = NULL;
+    size_t size = 0, n = 1;
+    FILE *f;
+
+    for (const char *p = line; *p; p++)
+        n += *p == ' ';
+    f = open_memstream(&buf, &size);
+    cr_assert_not_null(f, "open_memstream: out of memory");
+    fprintf(f, "*%zu\r\n", n);
+    for (const char *p = line;;) {
+        const char *sp = strchr(p, ' ');
+        size_t len = sp ? (size_t)(sp - p) : strlen(p);
+        fprintf(f, "$%zu\r\n%.*s\r\n", len, (int)len, p);
+        if (sp == NULL)
+            break;
+        p = sp + 1;
+    }
+    fclose(f);
+    return buf;
+}
+
 /* ---- INFO-style text ------------------------------------------------------ */
 
 int harness_text_field(const char *text, const char *name, char *out, size_t cap)

@@ -40,6 +40,8 @@
  *     7150-7169  test_sentinel.c
  *     7200-7239  test_l1.c
  *     7300-7349  test_cluster.c (cluster bus ports 17300-17349)
+ *     7400-7419  test_resp3.c
+ *     7420-7439  test_tracking.c
  * Port 6379 is never used (a system redis may run there).
  *
  * Failure convention: functions named harness_try_* and harness_raw_* report
@@ -291,6 +293,11 @@ redisReply *harness_pipe_reply_at(int line, redisContext *c, const char *what);
  * handle passes.
  */
 void harness_proxy_check_exit(harness_proc *p);
+
+/* RESP encoding of one command written as a line of words separated by
+ * single spaces ("ZRANGE z 0 -1 WITHSCORES"; no word may hold a space),
+ * malloc'd. For corpora of commands kept as plain strings. */
+char *harness_resp_line(const char *line);
 
 /* RESP encoding of one command, arguments as a NULL-terminated list (malloc'd). */
 char *harness_resp(const char *first, ...) __attribute__((sentinel));
