@@ -15,6 +15,10 @@
  * tracking_redis_reports): Redis's own ordering on one connection is what
  * the reference shows.
  *
+ * The last test drives a real client library: node-redis 5 with RESP3 and
+ * its client-side cache (tests/node, installed by `npm ci` in .ci/run),
+ * reading through the proxy while other clients write.
+ *
  * Ports 7420-7439 (see tests/harness.h).
  */
 #include "tests/harness.h"
@@ -24,6 +28,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define TRK_PORT_BASE 7420                    /* this file's port range start */
 #define TRK_PORT(n) harness_port(TRK_PORT_BASE, (n))
@@ -464,4 +471,62 @@ Test(tracking, lost_link_flushes_clients_and_comes_back)
     cr_assert_not_null(strstr(t.text, "0> >2\r\n$10\r\ninvalidate\r\n*1\r\n$4\r\nlost\r\n"), "%s", t.text);
     free(t.text);
     harness_proxy_check_exit(trk_proxy);
+}
+
+/* ---- a real client library --------------------------------------------------------- */
+
+#define TRK_NODE_MS 60000             /* bound for the node-redis run */
+
+/* Is prog on PATH? */
+static bool trk_on_path(const char *prog)
+{
+    const char *path = getenv("PATH");
+    char full[4096];
+
+    for (const char *p = path ? path : ""; *p;) {
+        const char *colon = strchr(p, ':');
+        size_t n = colon ? (size_t)(colon - p) : strlen(p);
+        snprintf(full, sizeof(full), "%.*s/%s", (int)n, p, prog);
+        if (access(full, X_OK) == 0)
+            return true;
+        if (colon == NULL)
+            break;
+        p = colon + 1;
+    }
+    return false;
+}
+
+/* node-redis 5, RESP3, clientSideCache on, through the proxy (L1 off and
+ * on): cached reads are hits that never reach Redis, and a write through
+ * the proxy, a write straight to Redis and a hash change are all seen
+ * within 100 ms (tests/node/csc.mjs prints each check). */
+Test(tracking, node_redis_client_side_cache_is_fresh_through_the_proxy, .timeout = 180)
+{
+    harness_skip_if_direct();
+    const char *dir = getenv("REDSNANO_NODE_DIR") ? getenv("REDSNANO_NODE_DIR") : "tests/node";
+    char script[1024], modules[1024], port[16], rport[16];
+    struct stat st;
+
+    if (!trk_on_path("node"))
+        cr_skip_test("node is not installed: the node-redis client-side caching test is skipped");
+    snprintf(script, sizeof(script), "%s/csc.mjs", dir);
+    snprintf(modules, sizeof(modules), "%s/node_modules/redis", dir);
+    if (stat(modules, &st) != 0)
+        cr_skip_test("node-redis is not installed (run `npm ci` in %s): the client-side caching test is skipped",
+                     dir);
+    snprintf(rport, sizeof(rport), "%d", trk_backend->port);
+    harness_proc *targets[] = { trk_proxy, trk_proxy_l1 };
+    for (int i = 0; i < 2; i++) {
+        char *out = NULL;
+        snprintf(port, sizeof(port), "%d", targets[i]->port);
+        const char *argv[] = { "node", script, port, rport, NULL };
+        int status = harness_run_capture(argv, TRK_NODE_MS, &out);
+        cr_assert(status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "node-redis through the proxy (%s): %s\n%s%s", i ? "L1 on" : "L1 off", harness_status_str(status),
+                  out ? out : "", harness_diag());
+        cr_assert_not_null(strstr(out, "ok 200 reads were cache hits"), "%s", out);
+        cr_assert_null(strstr(out, "FAIL"), "%s", out);
+        free(out);
+        harness_proxy_check_exit(targets[i]);
+    }
 }
