@@ -76,6 +76,15 @@ enum cmd_op {
     CMD_OP_CLIENT_GETREDIR,  /* CLIENT GETREDIR */
 };
 
+/* How a command's RESP3 reply differs in shape from its RESP2 reply (the
+ * rest is the same: nulls aside, see resp3_from_resp2). Generated from
+ * RESP3_SHAPES in tools/gen_command_table.py. */
+enum cmd_resp3 {
+    CMD_RESP3_MAP = 1u << 0,          /* RESP2 flat field/value array, RESP3 map */
+    CMD_RESP3_SET = 1u << 1,          /* RESP2 array, RESP3 set */
+    CMD_RESP3_SCORE_PAIRS = 1u << 2,  /* with WITHSCORES: RESP2 flat member/score, RESP3 [member, double] pairs */
+};
+
 /* begin_search types */
 enum cmd_bs { CMD_BS_INVALID = 0, CMD_BS_INDEX, CMD_BS_KEYWORD };
 /* find_keys types */
@@ -145,6 +154,7 @@ struct cmd {
     uint8_t op;              /* enum cmd_op */
     uint32_t acl_categories; /* enum cmd_cat bits */
     uint8_t acl_flags;       /* enum cmd_acl_flag */
+    uint8_t resp3;           /* enum cmd_resp3: how its RESP3 reply's shape differs */
 };
 
 /* Look up a top-level command by name (any case). NULL if unknown. */
@@ -186,6 +196,10 @@ static inline unsigned cmd_replies(const struct cmd *c, int argc)
         return (unsigned)(argc - 1);
     return 1;
 }
+
+/* The resp3_from_resp2() flags (RESP3_UP_*) for this call's reply: the
+ * command's cmd_resp3 shape, SCORE_PAIRS only with a WITHSCORES argument. */
+unsigned cmd_resp3_shape(const struct cmd *c, int argc, const char *const *argv, const size_t *argvlen);
 
 /* Does this call block (blocking commands; XREAD / XREADGROUP only with a
  * BLOCK option before STREAMS)? */

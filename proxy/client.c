@@ -18,6 +18,7 @@
 #include "backends/topology.h"
 #include "l1/l1.h"
 #include "protocol/reply.h"
+#include "protocol/resp3.h"
 #include "base/log.h"
 #include "proxy/proxy.h"
 #include "proxy/router.h"
@@ -76,7 +77,7 @@ static struct req *req_get(struct client *c)
         buf_reset(&r->reply);
         r->reply.oom = 0;
         r->done = r->forwarded = r->retryable = r->redirects = 0;
-        r->drop = 0;
+        r->drop = r->resp3_up = 0;
         r->conn = NULL;
         r->l1_token = NULL;
     } else {
@@ -153,8 +154,10 @@ struct server *client_conn_for(struct client *c, const struct backend *b, int *s
             free_entries++;
             continue;
         }
-        if (s->backend == b && s->proto == c->proto) {
-            if (s->state == SERVER_CLOSING)
+        if (s->backend == b) {
+            /* Closing, or of the other protocol (an L1 fill for a RESP3
+             * client): the next request waits instead of overtaking. */
+            if (s->state == SERVER_CLOSING || s->proto != c->proto)
                 *stall = 1;
             return *stall ? NULL : s;
         }
@@ -280,6 +283,8 @@ static int req_redirect(struct client *c, struct req *r, const char *reply, size
     return 1;
 }
 
+static void req_deliver(struct client *c, struct req *r, const char *reply, size_t len);
+
 static void req_on_reply(struct srvreq *sr, const char *reply, size_t len, int failed)
 {
     struct req *r = (struct req *)((char *)sr - offsetof(struct req, sr));
@@ -308,6 +313,21 @@ static void req_on_reply(struct srvreq *sr, const char *reply, size_t len, int f
     if (failed)
         proxy->stats.backend_errors++;
     r->forwarded = 0;
+    if (r->resp3_up && !failed) {
+        struct buf up = { 0 };
+        if (resp3_from_resp2(&up, reply, len, r->resp3_up & 0x7fu) == 0) {
+            req_deliver(c, r, up.data, up.len);
+            buf_free(&up);
+            return;
+        }
+        buf_free(&up);
+    }
+    req_deliver(c, r, reply, len);
+}
+
+/* Put r's reply in place: written now if r is the FIFO head, else kept. */
+static void req_deliver(struct client *c, struct req *r, const char *reply, size_t len)
+{
     if (c->head == r) {
         if (!r->drop)
             outq_append(&c->out, reply, len);
@@ -580,6 +600,12 @@ static void client_unqueue_resume(struct client *c)
         }
     }
     c->flags &= ~CLIENT_RESUME_QUEUED;
+}
+
+void client_wait_resp3(struct srvreq *sr, unsigned shape)
+{
+    struct req *r = (struct req *)((char *)sr - offsetof(struct req, sr));
+    r->resp3_up = (uint8_t)shape;
 }
 
 void client_run_resumes(void)

@@ -56,6 +56,7 @@ struct req {
     uint8_t retryable;                /* REQ_RETRY_*: `reply` holds its bytes until answered */
     uint8_t redirects;                /* cluster MOVED/ASK hops taken */
     uint8_t drop;                     /* CLIENT REPLY OFF|SKIP: read the reply, do not write it */
+    uint8_t resp3_up;                 /* an L1 fill's RESP2 reply for a RESP3 client: 0x80 | RESP3_UP_* */
     struct server *conn;              /* forwarded: the connection it is on (c->conns) */
     void *l1_token;                   /* a write's hold on L1 keys, released with its reply */
 };
@@ -178,6 +179,11 @@ struct server *client_pick(const struct client *c, struct backend *b);
  * connection (an L1 fill): returns the srvreq to complete. `via` is where
  * the answer comes from, for ordering. NULL on out of memory. */
 struct srvreq *client_wait(struct client *c, struct server *via);
+
+/* The reply sr (from client_wait) receives is RESP2 but its client speaks
+ * RESP3: convert it (resp3_from_resp2) with shape (0x80 | RESP3_UP_*; 0 =
+ * none). */
+void client_wait_resp3(struct srvreq *sr, unsigned shape);
 
 /* Resume a stalled client (its in-flight requests are answered). */
 void client_resume(struct client *c);

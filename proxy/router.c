@@ -23,6 +23,7 @@
 #include "backends/topology.h"
 #include "l1/l1.h"
 #include "protocol/command.h"
+#include "protocol/resp3.h"
 #include "proxy/client.h"
 #include "proxy/local.h"
 #include "proxy/proxy.h"
@@ -30,6 +31,7 @@
 #define ROUTER_STACK_KEYS 64           /* key positions looked at without a malloc */
 #define SLOT_NONE (-1)                 /* the call names no key */
 #define SLOT_CROSS (-2)                /* its keys hash to several slots */
+#define RESP3_UP 0x80u                 /* route_l1: the client speaks RESP3 (shape flags beside it) */
 
 enum route {
     ROUTE_READ = 0,                    /* read-only: read-policy, the L1 */
@@ -190,8 +192,10 @@ static int route_pinned(struct client *c, const struct cmd *cmd, struct reqmsg *
 }
 
 /* A read the L1 may answer: 1 when it did (hit, or the client waits on a
- * fill), 0 to forward it. */
-static int route_l1(struct client *c, struct reqmsg *m)
+ * fill), 0 to forward it. The L1 keeps RESP2 replies; a RESP3 client gets
+ * them as Redis would send them in RESP3 (resp3_from_resp2, with the
+ * command table's shape). */
+static int route_l1(struct client *c, const struct cmd *cmd, struct reqmsg *m)
 {
     uint8_t id = l1_command_id(m);
     if (id == 0)
@@ -205,18 +209,22 @@ static int route_l1(struct client *c, struct reqmsg *m)
     struct server *cur = client_conn_for(c, &proxy->topo.primary, &stall);
     int may_wait = !stall && (cur == NULL || cur == l1_server());
     int rc = l1_read(id, m, may_wait, &bytes, &n, &pending);
+    unsigned shape = c->proto == 3 ? RESP3_UP | cmd_resp3_shape(cmd, m->argc, m->argv, m->argvlen) : 0;
     if (rc == L1_HIT) {
         struct buf *b = client_reply_buf(c);
         if (b != NULL) {
-            buf_append(b, bytes, n);
+            if (!shape || resp3_from_resp2(b, bytes, n, shape & ~RESP3_UP) != 0)
+                buf_append(b, bytes, n);
             client_reply_done(c);
         }
         return 1;
     }
     if (rc == L1_WAIT) {
         struct srvreq *sr = client_wait(c, l1_server());
-        if (sr != NULL)
+        if (sr != NULL) {
+            client_wait_resp3(sr, shape);
             l1_wait(pending, sr);
+        }
         return 1;
     }
     return 0;
@@ -335,8 +343,7 @@ int router_dispatch(struct client *c, struct reqmsg *m)
          * value there could arrive after the invalidation that voids it. */
         if (c->trk != NULL)
             return route_to(c, cmd, m, topology_write_backend(t, slot), ROUTE_READ);
-        /* The L1 keeps RESP2 replies. */
-        if (t->mode == TOPOLOGY_STATIC && l1_on() && c->proto == 2 && route_l1(c, m))
+        if (t->mode == TOPOLOGY_STATIC && l1_on() && route_l1(c, cmd, m))
             return ROUTER_DONE;
         /* read-your-writes: a client's reads follow its writes to the
          * primary for a while. */

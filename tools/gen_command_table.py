@@ -135,6 +135,23 @@ PROXY_OPS = {
     "sunsubscribe": "CMD_OP_UNSUBSCRIBE",
 }
 
+# How a command's RESP3 reply differs in shape from its RESP2 reply (enum
+# cmd_resp3 in protocol/command.h), for resp3_from_resp2(): the L1 keeps
+# RESP2 replies and serves RESP3 clients through it. Complete for the
+# commands the L1 may cache (l1-commands); others are forwarded on RESP3
+# connections and never converted.
+RESP3_MAP = ["hgetall", "config|get"]            # flat field/value array -> map
+RESP3_SET = ["smembers", "sinter", "sunion", "sdiff"]   # array -> set
+RESP3_SCORE_PAIRS = [                             # with WITHSCORES: flat member/score -> [member, double] pairs
+    "zrange", "zrangebyscore", "zrevrange", "zrevrangebyscore",
+    "zunion", "zinter", "zdiff", "zrandmember",
+]
+RESP3_SHAPES = [
+    ("CMD_RESP3_MAP", RESP3_MAP),
+    ("CMD_RESP3_SET", RESP3_SET),
+    ("CMD_RESP3_SCORE_PAIRS", RESP3_SCORE_PAIRS),
+]
+
 PROXY_FLAGS = [
     ("CMD_PROXY_DENY", DENY),
     ("CMD_PROXY_PIN", PIN),
@@ -398,6 +415,11 @@ def apply_proxy_flags(cmds):
         if n not in byname:
             raise GenError("op %s (%s): no such command" % (n, op))
         byname[n]["op"] = op
+    for shape, names in RESP3_SHAPES:
+        for n in names:
+            if n not in byname:
+                raise GenError("RESP3 shape %s (%s): no such command" % (n, shape))
+            byname[n].setdefault("resp3", []).append(shape)
     # A container reached without a known subcommand is refused if any of its
     # subcommands would be: the proxy never forwards what it cannot classify.
     for c in cmds:
@@ -555,7 +577,8 @@ def emit_entry(c, specs_arr, subs_arr):
     return "    { %s, %d, %s, %s, %d, %s, %d, %s%s }," % (
         cstr(c["name"]), c["arity"], cflags(c["flags"], FLAG_ORDER),
         specs_arr, len(c["specs"]), subs_arr, len(c["subs"]), c.get("op", "CMD_OP_NONE"),
-        acl_entry_fields(c))  # ACL hook
+        acl_entry_fields(c) +  # ACL hook
+        ", %s" % (" | ".join(c.get("resp3", [])) or "0"))
 
 
 def name_hash(name):
@@ -599,7 +622,7 @@ def generate(cmds, version):
  * cmd_lookup_sub() binary-searches them; cmd_lookup() goes through the hash
  * index cmd_table_hash at the end of this file.
  * Entry: { name, arity, flags, keyspecs, nkeyspecs, subcommands, nsubcommands, op,
- *          acl_categories, acl_flags }
+ *          acl_categories, acl_flags, resp3 }
  * Key spec: { bs, bs_pos, bs_keyword, fk, fk_a, fk_b, fk_c, flags, ops }
  */
 #include "protocol/command.h"

@@ -32,6 +32,7 @@
 static harness_proc *r3_ref;      /* reference redis, never proxied */
 static harness_proc *r3_backend;  /* redis behind the proxy */
 static harness_proc *r3_proxy;    /* the proxy (pseudo handle in direct mode) */
+static harness_proc *r3_proxy_l1; /* the proxy with the L1 on (every cacheable command) */
 
 static void r3_init(void)
 {
@@ -41,6 +42,9 @@ static void r3_init(void)
     r3_backend = harness_redis_start(R3_PORT(1));
     snprintf(primary, sizeof(primary), "127.0.0.1:%d", R3_PORT(1));
     r3_proxy = harness_proxy_start(R3_PORT(2), "--primary", primary, "--loglevel", "warning");
+    r3_proxy_l1 = harness_proxy_start(R3_PORT(3), "--primary", primary, "--loglevel", "warning",
+                                      "--l1-maxmemory", "64mb",
+                                      "--l1-commands", "GET HGET HGETALL LRANGE SMEMBERS ZRANGE");
     harness_diag_set(r3_proxy, NULL);
 }
 
@@ -371,4 +375,60 @@ Test(resp3, client_reply_off_skip_on_drop_replies_like_redis)
         free(rf);
     }
     harness_proxy_check_exit(r3_proxy);
+}
+
+/* ---- the L1 serves both protocols ------------------------------------------------ */
+
+/* Reads the L1 caches, each three times (a fill, then hits), between writes. */
+static char *r3_l1_reads(int port, int proto)
+{
+    static const char *const reads[] = {
+        "GET s", "GET nosuchkey", "HGET h f1", "HGET h nofield", "HGETALL h", "HGETALL nosuchkey",
+        "LRANGE l 0 -1", "SMEMBERS si", "SMEMBERS nosuchkey", "ZRANGE z 0 -1", "ZRANGE z 0 -1 WITHSCORES",
+        "ZRANGE z 0 1 REV WITHSCORES",
+    };
+    harness_tx t;
+
+    harness_tx_open(&t, 2, port);
+    harness_tx_send(&t, 0, proto == 3 ? "HELLO 3" : "HELLO 2");
+    harness_tx_reply_type(&t, 0);
+    harness_tx_cmd(&t, 1, "FLUSHALL");
+    harness_tx_cmd(&t, 1, "SET s hello");
+    harness_tx_cmd(&t, 1, "HSET h f1 v1 f2 v2");
+    harness_tx_cmd(&t, 1, "RPUSH l a b c");
+    harness_tx_cmd(&t, 1, "SADD si 5 3 1");
+    harness_tx_cmd(&t, 1, "ZADD z 1 a 2.5 b 3.14159 c");
+    for (int round = 0; round < 3; round++)
+        for (size_t i = 0; i < sizeof(reads) / sizeof(reads[0]); i++)
+            harness_tx_cmd(&t, 0, reads[i]);
+    harness_tx_cmd(&t, 1, "HSET h f3 v3");
+    harness_tx_cmd(&t, 0, "HGETALL h");
+    harness_tx_cmd(&t, 0, "HGETALL h");
+    harness_tx_close(&t);
+    return t.text;
+}
+
+static long long r3_l1_hits(void)
+{
+    redisContext *c = harness_connect(r3_proxy_l1->port);
+    redisReply *r = harness_cmd(c, "REDSNANO L1");
+    long long v = r && r->type == REDIS_REPLY_STRING ? harness_text_ll(r->str, "l1_hits", -1) : -1;
+    freeReplyObject(r);
+    redisFree(c);
+    return v;
+}
+
+Test(resp3, l1_hits_are_served_in_the_clients_protocol)
+{
+    harness_skip_if_direct();
+    for (int proto = 2; proto <= 3; proto++) {
+        long long hits = r3_l1_hits();
+        char *px = r3_l1_reads(r3_proxy_l1->port, proto), *rf = r3_l1_reads(r3_ref->port, proto);
+        harness_tx_same(proto == 3 ? "L1 reads, RESP3" : "L1 reads, RESP2", px, rf);
+        cr_assert_geq(r3_l1_hits() - hits, 12, "%s: the L1 served %lld hits", proto == 3 ? "RESP3" : "RESP2",
+                      r3_l1_hits() - hits);
+        free(px);
+        free(rf);
+    }
+    harness_proxy_check_exit(r3_proxy_l1);
 }
