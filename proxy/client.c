@@ -33,6 +33,7 @@ static uint64_t next_client_id = 1;
 static struct req *req_freelist;            /* spare requests (linked by next) */
 static unsigned req_nfree;
 static struct client *resume_head;          /* clients to resume before the next poll */
+static struct buf drop_buf;                 /* a local reply CLIENT REPLY drops: written, then discarded */
 
 /* ---- clients by id (CLIENT TRACKING REDIRECT, invalidations) ------------ */
 
@@ -351,8 +352,8 @@ struct buf *client_reply_buf(struct client *c)
     struct buf *b;
 
     if (c->drop_cur) {                  /* CLIENT REPLY OFF|SKIP: written, then discarded */
-        buf_reset(&c->drop_buf);
-        b = &c->drop_buf;
+        buf_reset(&drop_buf);
+        b = &drop_buf;
     } else if (c->head == NULL) {
         b = outq_buf(&c->out);
     } else {
@@ -389,9 +390,9 @@ void client_reply_done(struct client *c)
         client_out_of_memory(c);
         return;
     }
-    if (c->reply == &c->drop_buf) {
-        buf_reset(&c->drop_buf);
-        buf_shrink(&c->drop_buf, 4096);
+    if (c->reply == &drop_buf) {
+        buf_reset(&drop_buf);
+        buf_shrink(&drop_buf, 4096);
         c->reply = NULL;
         return;
     }
@@ -655,7 +656,6 @@ static void client_closed(uv_handle_t *h)
         free(c->rf);
     }
     buf_free(&c->in);
-    buf_free(&c->drop_buf);
     outq_free(&c->out);
     free(c->name);
     free(c);
@@ -831,6 +831,7 @@ void client_close_all(void)
 {
     while (proxy->clients)
         client_close(proxy->clients);
+    buf_free(&drop_buf);
 }
 
 int client_any_pending(void)

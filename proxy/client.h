@@ -94,6 +94,9 @@ struct client {
     struct client *resume_next;       /* resume list link */
     uint64_t id;                      /* CLIENT ID-like counter */
     unsigned flags;                   /* enum client_flag */
+    uint8_t proto;                    /* 2 (RESP2) or 3 (after HELLO 3) */
+    uint8_t reply_mode;               /* CLIENT_REPLY_ON|OFF|SKIP */
+    uint8_t drop_cur;                 /* the request being dispatched has its reply dropped */
     struct buf in;                    /* unread input; byte in.data[in.pos] is at stream offset in_base + in.pos */
     uint64_t in_base;                 /* stream offset of in.data[0] */
     struct reqframe *rf;              /* request framer, allocated on the first read (idle clients cost less) */
@@ -109,13 +112,9 @@ struct client {
     uint64_t last_write;              /* loop ms of the last write command (read-your-writes) */
     void *txn_l1_token;               /* L1 holds of writes queued in MULTI, released after EXEC */
     struct buf *reply;                /* the buffer client_reply_buf handed out */
-    uint8_t proto;                    /* 2 (RESP2) or 3 (after HELLO 3) */
-    uint8_t reply_mode;               /* CLIENT_REPLY_ON|OFF|SKIP */
-    uint8_t drop_cur;                 /* the request being dispatched has its reply dropped */
     char *name;                       /* CLIENT SETNAME (malloc'd), NULL = none */
     struct tracking_client *trk;      /* CLIENT TRACKING state (proxy/tracking.c), NULL = off */
     struct client *id_next;           /* chain in the id table (client_by_id) */
-    struct buf drop_buf;              /* where a dropped local reply is written, then discarded */
 };
 
 /* Accept a client from a listening stream. Returns 0 or a negative error
