@@ -8,10 +8,16 @@
  *   router: any write ──> l1_write_begin (drop keys, cancel fills, hold the
  *                         keys "write pending") ... reply ... l1_write_end
  *
- *   primary ── fill connection: CLIENT TRACKING on REDIRECT <sub id>;
- *              fill: MULTI, read, PTTL, EXEC -> [reply, PTTL] (SHA1 here)
+ *   primary ── fill connections (l1-fill-connections), each CLIENT
+ *              TRACKING on REDIRECT <sub id>; fill: PTTL, read (pipelined,
+ *              no MULTI: tracking + cancellation keep it true, l1/fill.c)
  *              EVALSHA check -> {1, PTTL} (still this SHA1) | {reply, PTTL}
  *           ── subscriber: SUBSCRIBE __redis__:invalidate -> drop keys
+ *
+ * Admission (TinyLFU, l1/sketch.h): every cacheable read is counted; a miss
+ * is filled only when its call was seen before (and, when the L1 is full,
+ * more often than the entry it would evict); otherwise it is forwarded as
+ * a plain read. Nil replies follow the same rule.
  *
  * Truth, three ways: writes through the proxy drop keys before they are
  * forwarded and keep them uncacheable until answered; tracking reports
@@ -49,6 +55,10 @@ struct l1_settings {
     const char *commands;             /* l1-commands: space separated names, NULL = "GET" */
     int serve_stale;                  /* serve entries while the origin is unreachable */
     uint64_t revalidate_after_ms;     /* background revalidation age; 0 = never */
+    int fill_connections;             /* tracking fill connections (read at start) */
+    int admission;                    /* TinyLFU admission on misses */
+    int ttl_jitter;                   /* percent an entry's lifetime is shortened by, at random */
+    double audit_rate;                /* fraction of hits hash-checked in the background */
 };
 
 /* The L1's counters, declared once: name, meaning (REDSNANO L1, metrics). */
@@ -69,7 +79,11 @@ struct l1_settings {
     X(reval_changed, "revalidations that replaced the entry")                            \
     X(reval_missing, "revalidations that found the key gone")                            \
     X(stale_served, "entries served unverified while the origin was unreachable")        \
-    X(tracking_resets, "times the invalidation channel was lost")
+    X(tracking_resets, "times the invalidation channel was lost")                       \
+    X(admission_rejected, "misses forwarded as plain reads: not seen often enough")    \
+    X(inv_pattern, "entries dropped by REDSNANO L1 INVALIDATE pattern")                 \
+    X(audit_checks, "hits hash-checked in the background (l1-audit-rate)")            \
+    X(audit_stale, "audited hits the origin no longer held")
 
 struct l1_stats {
 #define L1_STAT_FIELD(name, help) uint64_t name;
@@ -98,15 +112,25 @@ uint8_t l1_command_id(const struct reqmsg *m);
 /* Answer a cacheable read. HIT: *reply, *len point at bytes to copy now.
  * WAIT: call l1_wait(*pending, sr) with the client's waiter at once.
  * may_wait = 0 turns would-be WAITs into BYPASS (the client has requests in
- * flight elsewhere and must keep its order). */
-int l1_read(uint8_t id, const struct reqmsg *m, int may_wait, const char **reply, size_t *len,
-            void **pending);
+ * flight elsewhere and must keep its order). cur: the fill connection the
+ * client already has requests on (NULL: none): a new fill goes there, and
+ * a fill in flight on another one is not joined (BYPASS). */
+int l1_read(uint8_t id, const struct reqmsg *m, int may_wait, struct server *cur, const char **reply,
+            size_t *len, void **pending);
 
 /* Attach a waiter to the fill/check returned by l1_read. */
 void l1_wait(void *pending, struct srvreq *sr);
 
-/* The connection fills travel on (the client's "in flight" server while it waits). */
-struct server *l1_server(void);
+/* The connection a pending fill travels on (the client's "in flight"
+ * server while it waits). */
+struct server *l1_pending_server(const void *pending);
+
+/* Is s one of the L1's fill connections? */
+int l1_owns_server(const struct server *s);
+
+/* REDSNANO L1 INVALIDATE pattern: drop every entry whose Redis key matches
+ * the glob (Redis's rules) and cancel such fills. Returns entries dropped. */
+size_t l1_invalidate(const char *pattern, size_t plen);
 
 /* A write is about to be forwarded: invalidate what it touches. Returns a
  * token to hand to l1_write_end when its reply arrives (NULL: nothing held). */

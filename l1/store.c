@@ -565,3 +565,28 @@ uint64_t l1store_evictions(const struct l1store *s)
 {
     return s->evictions;
 }
+
+size_t l1store_maxmemory(const struct l1store *s)
+{
+    return s->max;
+}
+
+struct l1entry *l1store_oldest(const struct l1store *s)
+{
+    return s->tail;
+}
+
+size_t l1store_drop_if(struct l1store *s, int (*pred)(const struct l1entry *e, void *ctx), void *ctx)
+{
+    struct l1entry *e, *newer;
+    size_t n = 0;
+
+    for (e = s->tail; e != NULL; e = newer) {
+        newer = e->newer;        /* before the drop, which frees e */
+        if (pred(e, ctx)) {
+            l1store_drop(s, e);
+            n++;
+        }
+    }
+    return n;
+}

@@ -91,6 +91,14 @@ size_t l1store_walk_unverified(struct l1store *s, size_t max,
 size_t l1store_walk_older(struct l1store *s, uint64_t before, size_t max,
                           void (*fn)(struct l1entry *e, void *ctx), void *ctx);
 
+/* Drop every entry for which pred returns non-zero (pred must not change
+ * the store). Returns how many. O(entries). */
+size_t l1store_drop_if(struct l1store *s, int (*pred)(const struct l1entry *e, void *ctx), void *ctx);
+
+/* The least recently used entry (the next eviction), or NULL when empty. */
+struct l1entry *l1store_oldest(const struct l1store *s);
+
+size_t l1store_maxmemory(const struct l1store *s); /* the budget given to l1store_new */
 size_t l1store_count(const struct l1store *s);
 size_t l1store_bytes(const struct l1store *s);     /* every byte counted, see contract */
 size_t l1store_payload(const struct l1store *s);   /* key + args + reply bytes only */

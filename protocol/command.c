@@ -179,8 +179,7 @@ size_t cmd_count(void)
     return cmd_table_len;
 }
 
-/* Does the argument a[0..alen) equal kw (NUL-terminated, any case)? */
-static int arg_is_keyword(const char *a, size_t alen, const char *kw)
+int cmd_word_eq(const char *a, size_t alen, const char *kw)
 {
     size_t i;
 
@@ -209,7 +208,7 @@ static int keyword_search(const struct cmd_keyspec *ks, int argc, const char *co
     }
     if (ks->bs_pos > 0) {
         for (i = ks->bs_pos; i <= argc - 2; i++) {
-            if (arg_is_keyword(argv[i], arg_len(argv, argvlen, i), ks->bs_keyword)) {
+            if (cmd_word_eq(argv[i], arg_len(argv, argvlen, i), ks->bs_keyword)) {
                 return i + 1;
             }
         }
@@ -218,7 +217,7 @@ static int keyword_search(const struct cmd_keyspec *ks, int argc, const char *co
             if (i >= argc) {
                 break;
             }
-            if (arg_is_keyword(argv[i], arg_len(argv, argvlen, i), ks->bs_keyword)) {
+            if (cmd_word_eq(argv[i], arg_len(argv, argvlen, i), ks->bs_keyword)) {
                 return i + 1;
             }
         }
@@ -352,7 +351,7 @@ static uint8_t set_ops(int argc, const char *const *argv, const size_t *argvlen)
     int i;
 
     for (i = 3; i < argc; i++) {
-        if (arg_is_keyword(argv[i], arg_len(argv, argvlen, i), "get")) {
+        if (cmd_word_eq(argv[i], arg_len(argv, argvlen, i), "get")) {
             return CMD_KS_OP_ACCESS | CMD_KS_OP_UPDATE;
         }
     }
@@ -372,9 +371,9 @@ static uint8_t bitfield_ops(int argc, const char *const *argv, const size_t *arg
         int rem = argc - i - 1;
         size_t len = arg_len(argv, argvlen, i);
 
-        if (arg_is_keyword(argv[i], len, "get") && rem >= 2) {
+        if (cmd_word_eq(argv[i], len, "get") && rem >= 2) {
             i += 2;
-        } else if (arg_is_keyword(argv[i], len, "overflow") && rem >= 1) {
+        } else if (cmd_word_eq(argv[i], len, "overflow") && rem >= 1) {
             i += 1;
         } else {
             return CMD_KS_OP_ACCESS | CMD_KS_OP_UPDATE;
@@ -418,7 +417,7 @@ uint32_t cmd_cat_lookup(const char *name, size_t len)
     int i;
 
     for (i = 0; i < CMD_CATEGORY_COUNT; i++) {
-        if (arg_is_keyword(name, len, cat_names[i])) {
+        if (cmd_word_eq(name, len, cat_names[i])) {
             return 1u << i;
         }
     }
@@ -430,14 +429,6 @@ const char *cmd_cat_name(int i)
     return i >= 0 && i < CMD_CATEGORY_COUNT ? cat_names[i] : NULL;
 }
 
-/* argv[i] equals the lower-case word w, in any case. */
-static int arg_eq(const char *const *argv, const size_t *argvlen, int i, const char *w)
-{
-    size_t n = strlen(w);
-    size_t len = argvlen ? argvlen[i] : strlen(argv[i]);
-    return len == n && strncasecmp(argv[i], w, n) == 0;
-}
-
 int cmd_blocks(const struct cmd *c, int argc, const char *const *argv, const size_t *argvlen)
 {
     if (c == NULL || !(c->flags & CMD_BLOCKING))
@@ -445,9 +436,9 @@ int cmd_blocks(const struct cmd *c, int argc, const char *const *argv, const siz
     if (c->op != CMD_OP_BLOCK_OPTION)
         return 1;
     for (int i = 1; i < argc; i++) {
-        if (arg_eq(argv, argvlen, i, "streams"))
+        if (cmd_word_eq(argv[i], arg_len(argv, argvlen, i), "streams"))
             return 0;
-        if (arg_eq(argv, argvlen, i, "block"))
+        if (cmd_word_eq(argv[i], arg_len(argv, argvlen, i), "block"))
             return 1;
     }
     return 0;

@@ -201,6 +201,9 @@ static inline unsigned cmd_replies(const struct cmd *c, int argc)
  * command's cmd_resp3 shape, SCORE_PAIRS only with a WITHSCORES argument. */
 unsigned cmd_resp3_shape(const struct cmd *c, int argc, const char *const *argv, const size_t *argvlen);
 
+/* Is a[0..alen) the NUL-terminated word kw, in any case (ASCII)? */
+int cmd_word_eq(const char *a, size_t alen, const char *kw);
+
 /* Does this call block (blocking commands; XREAD / XREADGROUP only with a
  * BLOCK option before STREAMS)? */
 int cmd_blocks(const struct cmd *c, int argc, const char *const *argv, const size_t *argvlen);

@@ -57,6 +57,8 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "base/glob.h"
+
 #define ACL_DIGEST_LEN 32               /* SHA-256 */
 #define ACL_CMD_WORDS 8                 /* room for 512 command ids */
 #define ACL_CMD_MAX (ACL_CMD_WORDS * 64)
@@ -143,19 +145,6 @@ static unsigned char lower(unsigned char c)
     return (unsigned char)((unsigned)(c - 'A') < 26u ? c + ('a' - 'A') : c);
 }
 
-/* Is s[0..len) equal to the NUL-terminated word w, in any case? */
-static int eq_nocase(const char *s, size_t len, const char *w)
-{
-    size_t i;
-
-    for (i = 0; i < len; i++) {
-        if (w[i] == '\0' || lower((unsigned char)s[i]) != lower((unsigned char)w[i])) {
-            return 0;
-        }
-    }
-    return w[len] == '\0';
-}
-
 /* Same bytes, any case, both with lengths. */
 static int eq_nocase_len(const char *a, size_t alen, const char *b, size_t blen)
 {
@@ -234,120 +223,10 @@ static int parse_hash(const char *s, size_t len, unsigned char out[ACL_DIGEST_LE
     return 0;
 }
 
-/* ------------------------------------------------------------------------
- * Glob matching with Redis's stringmatchlen() semantics (case-sensitive):
- * '*' any run (also empty, but an empty string is only matched by an empty
- * pattern: Redis never enters its loop then), '?' one byte, '[...]' a set
- * with '^' negation, 'a-z' ranges (either order, compared as signed char as
- * Redis does on x86), '\x' escapes; a '[' left open takes the bytes up to
- * the end as its set; a trailing '\' is a literal backslash.
- * ------------------------------------------------------------------------ */
-
-/* The bracket set starting just after '[' at p[0..plen). Sets *matched and
- * returns how many pattern bytes the set used up to and including the
- * closing ']' (or the last byte when unterminated). */
-static size_t glob_set(const char *p, size_t plen, char c, int *matched)
-{
-    size_t i = 0;
-    int neg = 0, in = 0;
-
-    if (i < plen && p[i] == '^') {
-        neg = 1;
-        i++;
-    }
-    for (;;) {
-        if (i + 1 < plen && p[i] == '\\') {
-            i++;
-            in |= p[i] == c;
-        } else if (i < plen && p[i] == ']') {
-            break;
-        } else if (i >= plen) {
-            i--;                /* unterminated: the set ends at the last byte */
-            break;
-        } else if (i + 2 < plen && p[i + 1] == '-') {
-            int lo = (signed char)p[i], hi = (signed char)p[i + 2], x = (signed char)c;
-
-            if (lo > hi) {
-                int t = lo;
-                lo = hi;
-                hi = t;
-            }
-            in |= x >= lo && x <= hi;
-            i += 2;
-        } else {
-            in |= p[i] == c;
-        }
-        i++;
-    }
-    *matched = neg ? !in : in;
-    return i + 1;
-}
-
-/*
- * Match p[0..plen) against s[0..slen). *give_up is set when a '*' found no
- * place for the rest of the pattern: no longer match of an earlier '*' can
- * do better, which keeps patterns like "a*a*a*a*b" linear-ish.
- */
-static int glob(const char *p, size_t plen, const char *s, size_t slen, int *give_up)
-{
-    while (plen > 0 && slen > 0) {
-        size_t used = 1;
-
-        if (p[0] == '*') {
-            while (plen > 1 && p[1] == '*') {
-                p++;
-                plen--;
-            }
-            if (plen == 1) {
-                return 1;
-            }
-            for (; slen > 0; s++, slen--) {
-                if (glob(p + 1, plen - 1, s, slen, give_up)) {
-                    return 1;
-                }
-                if (*give_up) {
-                    return 0;
-                }
-            }
-            *give_up = 1;
-            return 0;
-        } else if (p[0] == '?') {
-            /* any byte */
-        } else if (p[0] == '[') {
-            int m;
-
-            used = 1 + glob_set(p + 1, plen - 1, s[0], &m);
-            if (!m) {
-                return 0;
-            }
-        } else {
-            if (p[0] == '\\' && plen >= 2) {
-                p++;
-                plen--;
-            }
-            if (p[0] != s[0]) {
-                return 0;
-            }
-        }
-        p += used;
-        plen -= used;
-        s++;
-        slen--;
-        if (slen == 0) {
-            while (plen > 0 && p[0] == '*') {
-                p++;
-                plen--;
-            }
-        }
-    }
-    return plen == 0 && slen == 0;
-}
-
+/* Redis's glob: base/glob.c (shared with the L1's INVALIDATE pattern). */
 int acl_glob_match(const char *pattern, size_t plen, const char *string, size_t slen)
 {
-    int give_up = 0;
-
-    return glob(pattern, plen, string, slen, &give_up);
+    return glob_match(pattern, plen, string, slen);
 }
 
 /* ------------------------------------------------------------------------
@@ -818,17 +697,17 @@ static void rule_commands_all(struct acl_user *u, int v)
 /* One rule of a selector: keys, channels, commands. */
 static enum rule_err rule_selector(struct acl_user *u, const char *op, size_t len)
 {
-    if (eq_nocase(op, len, "allkeys") || eq_nocase(op, len, "~*")) {
+    if (cmd_word_eq(op, len, "allkeys") || cmd_word_eq(op, len, "~*")) {
         rule_resetkeys(u, 1);
-    } else if (eq_nocase(op, len, "resetkeys")) {
+    } else if (cmd_word_eq(op, len, "resetkeys")) {
         rule_resetkeys(u, 0);
-    } else if (eq_nocase(op, len, "allchannels") || eq_nocase(op, len, "&*")) {
+    } else if (cmd_word_eq(op, len, "allchannels") || cmd_word_eq(op, len, "&*")) {
         rule_resetchannels(u, 1);
-    } else if (eq_nocase(op, len, "resetchannels")) {
+    } else if (cmd_word_eq(op, len, "resetchannels")) {
         rule_resetchannels(u, 0);
-    } else if (eq_nocase(op, len, "allcommands") || eq_nocase(op, len, "+@all")) {
+    } else if (cmd_word_eq(op, len, "allcommands") || cmd_word_eq(op, len, "+@all")) {
         rule_commands_all(u, 1);
-    } else if (eq_nocase(op, len, "nocommands") || eq_nocase(op, len, "-@all")) {
+    } else if (cmd_word_eq(op, len, "nocommands") || cmd_word_eq(op, len, "-@all")) {
         rule_commands_all(u, 0);
     } else if (op[0] == '~' || op[0] == '%') {
         return rule_keys(u, op, len);
@@ -870,18 +749,18 @@ static enum rule_err rule_apply(struct acl_user *u, const char *op, size_t len)
     if (len == 0) {
         return RULE_OK;                 /* Redis: an empty rule does nothing */
     }
-    if (eq_nocase(op, len, "on")) {
+    if (cmd_word_eq(op, len, "on")) {
         u->flags |= USER_ON;
-    } else if (eq_nocase(op, len, "off")) {
+    } else if (cmd_word_eq(op, len, "off")) {
         u->flags &= ~(unsigned)USER_ON;
-    } else if (eq_nocase(op, len, "skip-sanitize-payload")) {
+    } else if (cmd_word_eq(op, len, "skip-sanitize-payload")) {
         u->flags = (u->flags | USER_SKIP_SANITIZE) & ~(unsigned)USER_SANITIZE;
-    } else if (eq_nocase(op, len, "sanitize-payload")) {
+    } else if (cmd_word_eq(op, len, "sanitize-payload")) {
         u->flags = (u->flags | USER_SANITIZE) & ~(unsigned)USER_SKIP_SANITIZE;
-    } else if (eq_nocase(op, len, "nopass")) {
+    } else if (cmd_word_eq(op, len, "nopass")) {
         u->flags |= USER_NOPASS;
         u->npass = 0;
-    } else if (eq_nocase(op, len, "resetpass")) {
+    } else if (cmd_word_eq(op, len, "resetpass")) {
         u->flags &= ~(unsigned)USER_NOPASS;
         u->npass = 0;
     } else if (op[0] == '>' || op[0] == '<') {
@@ -896,9 +775,9 @@ static enum rule_err rule_apply(struct acl_user *u, const char *op, size_t len)
         return op[0] == '#' ? pass_add(u, d) : pass_del(u, d);
     } else if (op[0] == '(' && op[len - 1] == ')') {
         return RULE_SELECTOR;
-    } else if (eq_nocase(op, len, "clearselectors")) {
+    } else if (cmd_word_eq(op, len, "clearselectors")) {
         /* there are none */
-    } else if (eq_nocase(op, len, "reset")) {
+    } else if (cmd_word_eq(op, len, "reset")) {
         u->flags = USER_SANITIZE;       /* off, not nopass */
         u->npass = 0;
         rule_resetkeys(u, 0);

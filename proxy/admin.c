@@ -80,8 +80,14 @@ int admin_report(struct buf *b, int argc, const char **argv, const size_t *argvl
     struct buf t = { 0 };
     const char *w = argv[0];
     size_t n = argvlen[0];
-    (void)argc;
 
+    if (n == 2 && strncasecmp(w, "l1", 2) == 0 && argc >= 2) {
+        /* REDSNANO L1 INVALIDATE pattern: entries dropped. */
+        if (argc != 3 || argvlen[1] != 10 || strncasecmp(argv[1], "invalidate", 10) != 0)
+            return 0;
+        reply_integer(b, (long long)l1_invalidate(argv[2], argvlen[2]));
+        return 1;
+    }
     if (n == 5 && strncasecmp(w, "stats", 5) == 0) {
         stats_section(&t);
         backends_section(&t);
@@ -97,6 +103,7 @@ int admin_report(struct buf *b, int argc, const char **argv, const size_t *argvl
         buf_printf(&t, "REDSNANO STATS    - every figure below\r\n"
                        "REDSNANO BACKENDS - primary and replicas: health, latency, requests\r\n"
                        "REDSNANO L1       - the in-proxy cache's counters\r\n"
+                       "REDSNANO L1 INVALIDATE pattern - drop the L1 entries of keys matching a glob\r\n"
                        "REDSNANO TRACKING - the tracking server: clients, keys, invalidations\r\n");
     } else {
         return 0;

@@ -3,6 +3,7 @@
  *
  *   REDSNANO STATS | BACKENDS | L1  ─> admin_report ─> a bulk string of
  *   "# Section" headers and "name:value" lines.
+ *   REDSNANO L1 INVALIDATE pattern ─> l1_invalidate ─> :entries dropped
  *
  * Contract: admin_report() appends one complete reply to b and returns 1,
  * or returns 0 (nothing appended) when the subcommand is unknown.

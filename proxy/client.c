@@ -209,16 +209,21 @@ static void conn_del(struct client *c, struct server *s)
     }
 }
 
-/* Where a request of c for b goes once more: the connection c already uses
- * for b, else a pick; NULL when there is none now. */
+struct server *client_conn_pick(struct client *c, struct backend *b, int *stall)
+{
+    struct server *s = client_conn_for(c, b, stall);
+
+    if (s == NULL && !*stall)
+        s = client_pick(c, b);
+    return s;
+}
+
+/* Where a request of c for b goes once more (a retry, a redirect): NULL
+ * when there is no connection for it now. */
 static struct server *conn_or_pick(struct client *c, struct backend *b)
 {
     int stall;
-    struct server *s = client_conn_for(c, b, &stall);
-
-    if (s == NULL && !stall)
-        s = client_pick(c, b);
-    return s;
+    return client_conn_pick(c, b, &stall);
 }
 
 struct server *client_pick(const struct client *c, struct backend *b)
@@ -547,11 +552,14 @@ static void client_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
         struct {
             struct reqframe rf;
             struct reqmsg msg;
+            struct client_conn conns[CLIENT_CONNS];
         } *fm = malloc(sizeof(*fm));
         if (fm == NULL) {
             client_close(c);
             return;
         }
+        memset(fm->conns, 0, sizeof(fm->conns));
+        c->conns = fm->conns;
         c->rf = &fm->rf;
         c->msg = &fm->msg;
         reqframe_init(c->rf, &proxy->limits);

@@ -76,7 +76,7 @@ enum client_flag {
 /* CLIENT REPLY modes (c->reply_mode). */
 enum { CLIENT_REPLY_ON = 0, CLIENT_REPLY_OFF, CLIENT_REPLY_SKIP };
 
-#define CLIENT_CONNS 6                /* backends one client may have requests in flight on */
+#define CLIENT_CONNS 8                /* connections one client may have requests in flight on */
 
 /* A connection the client has requests in flight on. */
 struct client_conn {
@@ -105,7 +105,8 @@ struct client {
     struct req *head, *tail;          /* FIFO of requests not yet answered to the client */
     unsigned nreqs;                   /* requests in the FIFO */
     unsigned inflight;                /* of those, waiting on a server */
-    struct client_conn conns[CLIENT_CONNS]; /* where the in-flight ones are */
+    struct client_conn *conns;        /* where the in-flight ones are: CLIENT_CONNS entries,
+                                         allocated with the framer (idle clients cost less) */
     struct server *pinned;            /* the client's own connection, or NULL */
     uint64_t created;                 /* loop ms it connected (CLIENT INFO age) */
     uint64_t last_active;             /* loop ms of the last request */
@@ -173,6 +174,11 @@ struct server *client_conn_for(struct client *c, const struct backend *b, int *s
 
 /* A shared connection to b in c's protocol (backend_pick_proto). */
 struct server *client_pick(const struct client *c, struct backend *b);
+
+/* The connection for c's next request to b: the one c already uses for b,
+ * else backend_pick(b). NULL with *stall set: the request must wait (see
+ * client_conn_for); NULL without: b cannot take it (the reason in b->err). */
+struct server *client_conn_pick(struct client *c, struct backend *b, int *stall);
 
 /* A FIFO place for a request answered by something else than a server
  * connection (an L1 fill): returns the srvreq to complete. `via` is where

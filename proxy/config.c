@@ -44,6 +44,7 @@ extern char **environ;
 
 /* Named limits of the directive table. */
 #define MS_MAX INT_MAX                   /* milliseconds: ~24.8 days */
+#define L1_MAX_FILL_CONNECTIONS 16       /* l1-fill-connections: what the L1 holds (l1/internal.h) */
 #define TIMEOUT_MAX (365 * 24 * 3600)    /* client idle timeout: one year, in seconds */
 #define BACKEND_CONNECTIONS_MAX BACKEND_MAX_CONNS /* shared connections per backend: what a pool holds */
 #define MAXCLIENTS_MAX 1000000           /* clients at once */
@@ -64,6 +65,7 @@ enum dtype {
     DT_ADDR,         /* struct hostport */
     DT_ADDRLIST,     /* struct hostport[CONFIG_MAX_ADDRS] + int count; repeatable */
     DT_COMMANDS,     /* char *, space separated upper-case names out of names[] */
+    DT_FRACTION,     /* double, decimal, in [0, 1] */
 };
 
 #define DF_NONEMPTY 0x1  /* DT_STRING: "" is not a valid value */
@@ -99,6 +101,7 @@ struct directive {
 #define ROW_ADDRS(n, f, c, h)                                                  \
     { n, DT_ADDRLIST, CFG_FIELD(f, struct hostport[CONFIG_MAX_ADDRS]),      \
       CFG_FIELD(c, int), NULL, 0, 0, NULL, 0, h }
+#define ROW_FRACTION(n, f, d, h)     { n, DT_FRACTION, CFG_FIELD(f, double), 0, d, 0, 1, NULL, 0, h }
 #define ROW_CMDS(n, f, d, w, h)      { n, DT_COMMANDS, CFG_FIELD(f, char *), 0, d, 0, 0, w, 0, h }
 
 /* Enum words, in the order of the enum's values. */
@@ -185,6 +188,14 @@ static const struct directive directive_table[] = {
              "Serve L1 entries while the primary is unreachable"),
     ROW_MS("l1-revalidate-after", l1_revalidate_after, "0", 0, MS_MAX,
            "Milliseconds after which an L1 entry is revalidated in the background; 0 = never"),
+    ROW_INT("l1-fill-connections", l1_fill_connections, "4", 1, L1_MAX_FILL_CONNECTIONS,
+            "Tracking connections to the primary that L1 fills and hash checks are spread over"),
+    ROW_BOOL("l1-admission", l1_admission, "yes",
+             "TinyLFU admission: a missed read is filled into the L1 only when it was read before lately (and, with the L1 full, more often than the entry it would evict); others are forwarded as plain reads"),
+    ROW_INT("l1-ttl-jitter", l1_ttl_jitter, "10", 0, 100,
+            "Percent by which each L1 entry's lifetime is shortened at random, so that entries filled together do not expire together"),
+    ROW_FRACTION("l1-audit-rate", l1_audit_rate, "0",
+                 "Fraction of L1 hits also hash-checked against the primary in the background; stale ones are counted with their age (l1_audit_stale)"),
 };
 
 #define NDIRECTIVES ((int)(sizeof(directive_table) / sizeof(directive_table[0])))
@@ -326,6 +337,9 @@ static void describe(const struct directive *d, char *buf, size_t len)
         break;
     case DT_MS:
         msgf(buf, len, "a number of milliseconds in %lld..%lld", d->min, d->max);
+        break;
+    case DT_FRACTION:
+        msgf(buf, len, "a number in 0..1 (0.01 = one in a hundred)");
         break;
     case DT_BOOL:
         msgf(buf, len, "yes or no");
@@ -565,6 +579,15 @@ static int directive_set(struct config *cfg, const struct directive *d, int argc
             return bad_value(d, v, err, errlen);
         *(int *)slot = (int)n;
         return 0;
+    case DT_FRACTION: {
+        char *end;
+        errno = 0;
+        double x = strtod(v, &end);
+        if (errno != 0 || end == v || *end != '\0' || !(x >= 0.0 && x <= 1.0))
+            return bad_value(d, v, err, errlen);
+        *(double *)slot = x;
+        return 0;
+    }
     case DT_MEMORY:
         if (config_parse_memory(v, &n) < 0 || n < d->min || n > d->max)
             return bad_value(d, v, err, errlen);

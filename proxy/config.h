@@ -75,6 +75,10 @@ struct config {
     char *l1_commands;           /* space separated, upper case (default "GET") */
     bool l1_serve_stale;         /* serve entries while the origin is unreachable (default no) */
     int l1_revalidate_after;     /* ms after which entries are revalidated in the background (default 0 = never) */
+    int l1_fill_connections;     /* tracking fill connections (default 4) */
+    bool l1_admission;           /* TinyLFU admission of missed reads (default yes) */
+    int l1_ttl_jitter;           /* percent of an entry's lifetime taken off at random (default 10) */
+    double l1_audit_rate;        /* fraction of hits hash-checked in the background (default 0) */
 
     /* not directives: what the command line asked for */
     char *config_file;           /* the file read, or NULL */

@@ -20,8 +20,7 @@
 
 static int is(const struct reqmsg *m, int i, const char *s)
 {
-    size_t n = strlen(s);
-    return i < m->argc && m->argvlen[i] == n && strncasecmp(m->argv[i], s, n) == 0;
+    return i < m->argc && cmd_word_eq(m->argv[i], m->argvlen[i], s);
 }
 
 void local_error(struct client *c, const char *text)
@@ -404,7 +403,7 @@ void local_redsnano(struct client *c, const struct reqmsg *m)
     if (b == NULL)
         return;
     if (m->argc < 2 || !admin_report(b, m->argc - 1, m->argv + 1, m->argvlen + 1))
-        reply_error(b, "ERR usage: REDSNANO STATS | BACKENDS | L1 | TRACKING | HELP");
+        reply_error(b, "ERR usage: REDSNANO STATS | BACKENDS | L1 [INVALIDATE pattern] | TRACKING | HELP");
     proxy->stats.local_replies++;
     client_reply_done(c);
 }

@@ -109,6 +109,10 @@ static void settings_from_config(struct proxy *p, const struct config *cfg)
         .commands = cfg->l1_commands,
         .serve_stale = cfg->l1_serve_stale,
         .revalidate_after_ms = (uint64_t)cfg->l1_revalidate_after,
+        .fill_connections = cfg->l1_fill_connections,
+        .admission = cfg->l1_admission,
+        .ttl_jitter = cfg->l1_ttl_jitter,
+        .audit_rate = cfg->l1_audit_rate,
     };
 }
 

@@ -41,8 +41,7 @@ enum route {
 
 static int arg_is(const struct reqmsg *m, int i, const char *s)
 {
-    size_t n = strlen(s);
-    return i < m->argc && m->argvlen[i] == n && strncasecmp(m->argv[i], s, n) == 0;
+    return i < m->argc && cmd_word_eq(m->argv[i], m->argvlen[i], s);
 }
 
 /* The error a client gets when a backend cannot take a request. */
@@ -106,17 +105,13 @@ static int route_to(struct client *c, const struct cmd *cmd, struct reqmsg *m, s
         local_error(c, "CLUSTERDOWN redsnano: the cluster's slot map is not known yet");
         return ROUTER_DONE;
     }
-    s = client_conn_for(c, b, &stall);
+    s = client_conn_pick(c, b, &stall);
+    if (s == NULL && !stall && kind == ROUTE_READ && b->role == BACKEND_REPLICA) {
+        b = topology_write_backend(t, SLOT_NONE);     /* the replica is unavailable */
+        s = client_conn_pick(c, b, &stall);
+    }
     if (stall)
         return ROUTER_STALL;
-    if (s == NULL && (s = client_pick(c, b)) == NULL && kind == ROUTE_READ && b->role == BACKEND_REPLICA) {
-        b = topology_write_backend(t, SLOT_NONE);
-        s = client_conn_for(c, b, &stall);
-        if (stall)
-            return ROUTER_STALL;
-        if (s == NULL)
-            s = client_pick(c, b);
-    }
     if (s == NULL) {
         unavailable(c, b);
         return ROUTER_DONE;
@@ -203,12 +198,13 @@ static int route_l1(struct client *c, const struct cmd *cmd, struct reqmsg *m)
     const char *bytes;
     size_t n;
     void *pending;
-    /* A fill runs on the L1's own connection to the primary: only when no
-     * other connection to the primary holds this client's earlier requests. */
+    /* A fill runs on one of the L1's own connections to the primary: only
+     * when no other connection to the primary holds this client's earlier
+     * requests (and then on the fill connection it already uses, if any). */
     int stall = 0;
     struct server *cur = client_conn_for(c, &proxy->topo.primary, &stall);
-    int may_wait = !stall && (cur == NULL || cur == l1_server());
-    int rc = l1_read(id, m, may_wait, &bytes, &n, &pending);
+    int may_wait = !stall && (cur == NULL || l1_owns_server(cur));
+    int rc = l1_read(id, m, may_wait, may_wait ? cur : NULL, &bytes, &n, &pending);
     unsigned shape = c->proto == 3 ? RESP3_UP | cmd_resp3_shape(cmd, m->argc, m->argv, m->argvlen) : 0;
     if (rc == L1_HIT) {
         struct buf *b = client_reply_buf(c);
@@ -220,7 +216,7 @@ static int route_l1(struct client *c, const struct cmd *cmd, struct reqmsg *m)
         return 1;
     }
     if (rc == L1_WAIT) {
-        struct srvreq *sr = client_wait(c, l1_server());
+        struct srvreq *sr = client_wait(c, l1_pending_server(pending));
         if (sr != NULL) {
             client_wait_resp3(sr, shape);
             l1_wait(pending, sr);

@@ -1794,3 +1794,38 @@ void harness_cluster_start(const int *ports, int n, int node_timeout_ms, harness
         cr_assert(harness_wait_until(harness_cluster_node_ok(ports[i], n, last, sizeof(last)), HARNESS_CLUSTER_OK_MS),
                   "node not cluster_state:ok with %d known nodes within %d ms: %s", n, HARNESS_CLUSTER_OK_MS, last);
 }
+
+bool harness_replica_link_up(int port)
+{
+    redisContext *c = harness_try_connect(port, 500);
+    char v[32] = "";
+    bool up;
+
+    if (c == NULL)
+        return false;
+    up = harness_info_field(c, "replication", "master_link_status", v, sizeof(v)) == 0 && strcmp(v, "up") == 0;
+    redisFree(c);
+    return up;
+}
+
+int harness_proxy_backend_health(redisContext *px, const char *addr)
+{
+    redisReply *r = harness_cmd(px, "REDSNANO BACKENDS");
+    char want[300];
+    int h = -1;
+
+    if (r == NULL)
+        return -1;
+    snprintf(want, sizeof(want), "addr=%s,", addr);
+    if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) {
+        const char *line = strstr(r->str, want);
+        if (line) {
+            const char *eol = strchr(line, '\n');
+            const char *hp = strstr(line, "health=");
+            if (hp && (eol == NULL || hp < eol))
+                h = strncmp(hp + 7, "up", 2) == 0;
+        }
+    }
+    freeReplyObject(r);
+    return h;
+}

@@ -443,4 +443,11 @@ long long harness_now_ms(void);
 /* Sleep for ms milliseconds. */
 void harness_sleep_ms(int ms);
 
+/* Is the redis-server on port a replica with master_link_status:up? */
+bool harness_replica_link_up(int port);
+
+/* health= of the backend with this address in the proxy's REDSNANO
+ * BACKENDS: 1 up, 0 down, -1 not listed or no answer. */
+int harness_proxy_backend_health(redisContext *px, const char *addr);
+
 #endif

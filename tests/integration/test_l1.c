@@ -12,7 +12,7 @@
  * expiry, FLUSHALL, HGETALL entries, and the default (off).  Writes "made
  * elsewhere" go straight to redis.  Races are forced with a short CLIENT PAUSE
  * ALL on redis, left to expire (an UNPAUSE would be paused too): it holds the
- * proxy's fill (MULTI/read/PTTL/EXEC) while the proxy keeps counting.
+ * proxy's fill (PTTL then the read) while the proxy keeps counting.
  *
  * Every test then requires that the proxy exits 0 on SIGTERM, and every
  * failure message carries the REDSNANO L1 counters and the proxy log tail.
@@ -187,6 +187,10 @@ static void l1_start_at(int line, int slot, bool l1_on, const char *const *extra
     snprintf(l1_primary, sizeof(l1_primary), "127.0.0.1:%d", l1_redis->port);
     args[n++] = "--primary";
     args[n++] = l1_primary;
+    /* These tests read a key once and expect it filled: admission off
+     * unless a test turns it on (the last --l1-admission given wins). */
+    args[n++] = "--l1-admission";
+    args[n++] = "no";
     for (size_t i = 0; extra[i] != NULL && n + 1 < L1_MAX_ARGS; i++)
         args[n++] = extra[i];
     args[n] = NULL;
@@ -722,13 +726,15 @@ L1_TEST(hundred_concurrent_gets_of_a_cold_key_cost_one_redis_get)
     L1_CHECK(r->type == REDIS_REPLY_STRING, "INFO commandstats returned %s", l1_brief(r));
     {
         long long gets = harness_text_cmdstat(r->str, "get");
+        long long pttls = harness_text_cmdstat(r->str, "pttl");
         long long execs = harness_text_cmdstat(r->str, "exec");
         long long evalshas = harness_text_cmdstat(r->str, "evalsha");
 
-        if (gets != 1 || execs != 1)
-            L1_FAIL("redis ran GET %lld times in %lld transactions (EVALSHA %lld) for 100 concurrent GETs; "
-                    "wanted 1 and 1; commandstats:\n%s",
-                    gets, execs, evalshas, r->str);
+        /* A fill is PTTL then GET, pipelined, no transaction (l1/fill.c). */
+        if (gets != 1 || pttls != 1 || execs > 0)
+            L1_FAIL("redis ran GET %lld times, PTTL %lld times, %lld transactions (EVALSHA %lld) for 100 "
+                    "concurrent GETs; wanted 1, 1, none; commandstats:\n%s",
+                    gets, pttls, execs, evalshas, r->str);
     }
     freeReplyObject(r);
 }
@@ -1042,4 +1048,167 @@ L1_TEST(without_serve_stale_reads_fail_while_the_origin_is_down)
     L1_CHECK(failed, "GET k kept being answered with the origin down and l1-serve-stale no");
     L1_CHECK(L1_STAT("l1_stale_served") == 0, "stale reads were served without l1-serve-stale");
     harness_redis_restart(l1_redis);
+}
+
+/* ---- 12. issue 13: admission, fills without MULTI, INVALIDATE, the audit -- */
+
+#define L1_ONE_HIT_KEYS 200               /* distinct keys read once in the admission test */
+#define L1_RACE_ROUNDS 300                /* write-vs-fill rounds of the no-MULTI race test */
+#define L1_RACE_READS 4                   /* pipelined proxy GETs per round */
+#define L1_PATTERN_KEYS 10                /* keys per prefix in the INVALIDATE test */
+
+/* The value of key straight from redis (malloc'd, NULL for nil). */
+static char *l1_direct_get(const char *key)
+{
+    return l1_value_at(__LINE__, harness_expect_at(__LINE__, l1_rd, HARNESS_ANY, "GET %s", key), key);
+}
+
+L1_TEST(admission_keeps_one_hit_keys_out)
+{
+    char key[32];
+
+    harness_skip_if_direct();
+    L1_START(16, "--l1-maxmemory", "64mb", "--l1-admission", "yes");
+    /* Half the keys exist, half do not: nil replies follow the same rule. */
+    for (int i = 0; i < L1_ONE_HIT_KEYS; i += 2)
+        harness_cmd_ok(l1_rd, "SET once:%d v%d", i, i);
+    long long fills0 = L1_STAT("l1_fills");
+    for (int i = 0; i < L1_ONE_HIT_KEYS; i++) {
+        snprintf(key, sizeof(key), "once:%d", i);
+        char *v = L1_GET(l1_px, key);
+        char want[32];
+        snprintf(want, sizeof(want), "v%d", i);
+        L1_CHECK(i % 2 ? v == NULL : (v != NULL && strcmp(v, want) == 0), "GET %s returned %s", key,
+                 v ? v : "nil");
+        free(v);
+    }
+    L1_CHECK(L1_STAT("l1_entries") == 0, "%lld one-hit keys were stored", L1_STAT("l1_entries"));
+    L1_CHECK(L1_STAT("l1_fills") == fills0, "%lld fills for one-hit keys", L1_STAT("l1_fills") - fills0);
+    L1_CHECK(L1_STAT("l1_admission_rejected") == L1_ONE_HIT_KEYS, "%lld of %d one-hit reads passed through",
+             L1_STAT("l1_admission_rejected"), L1_ONE_HIT_KEYS);
+    /* A second read of an existing and of a missing key fills them; a
+     * third is a hit. */
+    harness_expect_bulk(l1_px, "v0", "GET %s", "once:0");
+    char *nil = L1_GET(l1_px, "once:1");
+    L1_CHECK(nil == NULL, "GET once:1 returned %s", nil);
+    L1_CHECK(L1_STAT("l1_entries") == 2, "a key read twice was not stored (%lld entries)", L1_STAT("l1_entries"));
+    long long hits = L1_STAT("l1_hits");
+    harness_expect_bulk(l1_px, "v0", "GET %s", "once:0");
+    nil = L1_GET(l1_px, "once:1");
+    L1_CHECK(nil == NULL, "GET once:1 returned %s", nil);
+    L1_CHECK(L1_STAT("l1_hits") == hits + 2, "the third reads were not L1 hits");
+}
+
+/*
+ * Fills are PTTL then GET without MULTI: a write landing anywhere around
+ * them must never leave a stale entry. Each round races a direct SET with
+ * pipelined proxy GETs (fills, coalesced waits, hits), then requires that
+ * the proxy answers the written value within L1_FRESH_MS and keeps
+ * answering it (a stale entry would keep the old one until its TTL).
+ */
+L1_TEST(a_write_racing_fills_without_multi_never_leaves_a_stale_entry)
+{
+    char want[32];
+    redisContext *px2;
+
+    harness_skip_if_direct();
+    L1_START(17, "--l1-maxmemory", "64mb", "--l1-fill-connections", "4");
+    px2 = harness_connect(l1_proxy->port);
+    harness_cmd_ok(l1_rd, "SET race v0");
+    for (int round = 1; round <= L1_RACE_ROUNDS; round++) {
+        /* Drop the entry so that the reads below fill again. */
+        redisReply *dr = harness_reply(l1_admin, "REDSNANO L1 INVALIDATE race");
+        freeReplyObject(dr);
+        for (int i = 0; i < L1_RACE_READS; i++) {
+            redisAppendCommand(i % 2 ? px2 : l1_px, "GET race");
+            harness_pipe_flush(i % 2 ? px2 : l1_px);
+            if (i == round % L1_RACE_READS) {
+                redisAppendCommand(l1_rd, "SET race v%d", round);
+                harness_pipe_flush(l1_rd);
+            }
+        }
+        for (int i = 0; i < L1_RACE_READS; i++)
+            free(l1_value_at(__LINE__, harness_pipe_reply(i % 2 ? px2 : l1_px, "GET race"), "GET race"));
+        freeReplyObject(harness_pipe_reply(l1_rd, "SET race"));
+        snprintf(want, sizeof(want), "v%d", round);
+        char *v = NULL;
+        bool fresh = harness_wait_until((free(v), v = L1_GET(l1_px, "race"), v && strcmp(v, want) == 0),
+                                        L1_FRESH_MS);
+        L1_CHECK(fresh, "round %d: GET race answered %s %d ms after SET race %s", round, v ? v : "nil",
+                 L1_FRESH_MS, want);
+        free(v);
+        for (int i = 0; i < 2; i++) {
+            v = L1_GET(i ? px2 : l1_px, "race");
+            L1_CHECK(v && strcmp(v, want) == 0, "round %d: GET race went back to %s (want %s)", round,
+                     v ? v : "nil", want);
+            free(v);
+        }
+    }
+    L1_CHECK(L1_STAT("l1_hits") > 0 && L1_STAT("l1_fills") >= L1_RACE_ROUNDS,
+             "the race test made no hits or too few fills");
+    redisFree(px2);
+}
+
+L1_TEST(invalidate_pattern_drops_matching_entries)
+{
+    char key[32];
+
+    harness_skip_if_direct();
+    L1_START(18, "--l1-maxmemory", "64mb");
+    for (int i = 0; i < L1_PATTERN_KEYS; i++) {
+        harness_cmd_ok(l1_rd, "SET user:%d u", i);
+        harness_cmd_ok(l1_rd, "SET item:%d i", i);
+        snprintf(key, sizeof(key), "user:%d", i);
+        free(L1_GET(l1_px, key));
+        snprintf(key, sizeof(key), "item:%d", i);
+        free(L1_GET(l1_px, key));
+    }
+    L1_CHECK(L1_STAT("l1_entries") == 2 * L1_PATTERN_KEYS, "%lld entries", L1_STAT("l1_entries"));
+    redisReply *r = harness_reply(l1_admin, "REDSNANO L1 INVALIDATE user:*");
+    L1_CHECK(r->type == REDIS_REPLY_INTEGER && r->integer == L1_PATTERN_KEYS, "INVALIDATE user:* returned %s",
+             l1_brief(r));
+    freeReplyObject(r);
+    L1_CHECK(L1_STAT("l1_entries") == L1_PATTERN_KEYS, "%lld entries left", L1_STAT("l1_entries"));
+    L1_CHECK(L1_STAT("l1_inv_pattern") == L1_PATTERN_KEYS, "inv_pattern %lld", L1_STAT("l1_inv_pattern"));
+    /* item:* still hits; user:* fills again. */
+    long long hits = L1_STAT("l1_hits"), fills = L1_STAT("l1_fills");
+    harness_expect_bulk(l1_px, "i", "GET %s", "item:3");
+    harness_expect_bulk(l1_px, "u", "GET %s", "user:3");
+    L1_CHECK(L1_STAT("l1_hits") == hits + 1 && L1_STAT("l1_fills") == fills + 1,
+             "after INVALIDATE: item:3 should hit and user:3 fill");
+    r = harness_reply(l1_admin, "REDSNANO L1 INVALIDATE [");
+    L1_CHECK(r->type == REDIS_REPLY_INTEGER && r->integer == 0, "INVALIDATE [ returned %s", l1_brief(r));
+    freeReplyObject(r);
+}
+
+/*
+ * The audit catches an injected stale entry. Redis 7.0 does not report
+ * SWAPDB through CLIENT TRACKING: a SWAPDB made straight on redis changes
+ * what GET k answers behind the L1's back, which only a hash check sees.
+ */
+L1_TEST(the_audit_catches_an_injected_stale_entry)
+{
+    harness_skip_if_direct();
+    L1_START(19, "--l1-maxmemory", "64mb", "--l1-audit-rate", "1");
+    harness_cmd_ok(l1_rd, "SET k old");
+    harness_cmd_ok(l1_rd, "SELECT 1");
+    harness_cmd_ok(l1_rd, "SET k new");
+    harness_cmd_ok(l1_rd, "SELECT 0");
+    harness_expect_bulk(l1_px, "old", "GET %s", "k");      /* fill */
+    harness_expect_bulk(l1_px, "old", "GET %s", "k");      /* a hit, audited */
+    L1_WAIT_STAT("l1_audit_checks", 1, L1_STEP_MS);
+    L1_CHECK(L1_STAT("l1_audit_stale") == 0, "an entry still current was counted stale");
+    harness_cmd_ok(l1_rd, "SWAPDB 0 1");
+    char *v = l1_direct_get("k");
+    L1_CHECK(v && strcmp(v, "new") == 0, "SWAPDB did not swap: %s", v ? v : "nil");
+    free(v);
+    long long checks = L1_STAT("l1_audit_checks");
+    /* The stale entry is served once more (nothing told the L1)... */
+    harness_expect_bulk(l1_px, "old", "GET %s", "k");
+    /* ...and its audit counts it, with its age, and replaces it. */
+    L1_WAIT_STAT("l1_audit_stale", 1, L1_STEP_MS);
+    L1_CHECK(L1_STAT("l1_audit_checks") >= checks + 1, "the stale hit was not audited");
+    L1_CHECK(L1_STAT("l1_audit_max_age_ms") >= L1_STAT("l1_audit_last_age_ms"), "audit ages not reported");
+    harness_expect_bulk(l1_px, "new", "GET %s", "k");
+    L1_CHECK(L1_STAT("l1_audit_stale") == 1, "the replaced entry was counted stale again");
 }

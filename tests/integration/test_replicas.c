@@ -56,44 +56,6 @@ static long long rep_calls(harness_proc *r, const char *cmd)
     return calls;
 }
 
-/* Is replica r connected to its primary (master_link_status:up)? */
-static bool rep_link_up(harness_proc *r)
-{
-    redisContext *c = harness_try_connect(r->port, 500);
-    char v[32];
-    bool up;
-
-    if (c == NULL)
-        return false;
-    up = harness_info_field(c, "replication", "master_link_status", v, sizeof(v)) == 0 && strcmp(v, "up") == 0;
-    redisFree(c);
-    return up;
-}
-
-/* health= of the backend with this address in REDSNANO BACKENDS:
- * 1 up, 0 down, -1 not listed or no answer. */
-static int rep_health(redisContext *px, const char *addr)
-{
-    redisReply *r = harness_cmd(px, "REDSNANO BACKENDS");
-    char want[64];
-    int h = -1;
-
-    if (r == NULL)
-        return -1;
-    snprintf(want, sizeof(want), "addr=%s,", addr);
-    if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) {
-        const char *line = strstr(r->str, want);
-        if (line) {
-            const char *eol = strchr(line, '\n');
-            const char *hp = strstr(line, "health=");
-            if (hp && (eol == NULL || hp < eol))
-                h = strncmp(hp + 7, "up", 2) == 0;
-        }
-    }
-    freeReplyObject(r);
-    return h;
-}
-
 static char *rep_backends(redisContext *px)
 {
     redisReply *r = harness_cmd(px, "REDSNANO BACKENDS");
@@ -108,7 +70,7 @@ static long long rep_wait_health(redisContext *px, const char *addr, int want, i
 {
     long long t0 = harness_now_ms();
 
-    return harness_wait_until(rep_health(px, addr) == want, bound_ms) ? harness_now_ms() - t0 : -1;
+    return harness_wait_until(harness_proxy_backend_health(px, addr) == want, bound_ms) ? harness_now_ms() - t0 : -1;
 }
 
 /* Start primary + 2 replicas, wait for sync, start the proxy with extra args. */
@@ -126,7 +88,7 @@ static void rep_start(const char *const *extra)
         rep_redis[i] = harness_redis_start(REP_PORT(i), "--replicaof", "127.0.0.1", port0);
     for (int i = 0; i < 3; i++)
         snprintf(rep_addr[i], sizeof(rep_addr[i]), "127.0.0.1:%d", REP_PORT(i));
-    cr_assert(harness_wait_until(rep_link_up(rep_redis[1]) && rep_link_up(rep_redis[2]), REP_SYNC_MS),
+    cr_assert(harness_wait_until(harness_replica_link_up(rep_redis[1]->port) && harness_replica_link_up(rep_redis[2]->port), REP_SYNC_MS),
               "replicas not in sync within %d ms", REP_SYNC_MS);
 
     static char hi[16], ht[16], bt[16];

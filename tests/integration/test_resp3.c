@@ -43,7 +43,7 @@ static void r3_init(void)
     snprintf(primary, sizeof(primary), "127.0.0.1:%d", R3_PORT(1));
     r3_proxy = harness_proxy_start(R3_PORT(2), "--primary", primary, "--loglevel", "warning");
     r3_proxy_l1 = harness_proxy_start(R3_PORT(3), "--primary", primary, "--loglevel", "warning",
-                                      "--l1-maxmemory", "64mb",
+                                      "--l1-maxmemory", "64mb", "--l1-admission", "no",
                                       "--l1-commands", "GET HGET HGETALL LRANGE SMEMBERS ZRANGE");
     harness_diag_set(r3_proxy, NULL);
 }

@@ -84,40 +84,6 @@ TestSuite(routing, .fini = rt_fini, .timeout = 120);
 
 /* ---- primary + two replicas behind the proxy ------------------------------ */
 
-/* Is the replica on port connected to its primary? */
-static bool rt_link_up(int port)
-{
-    redisContext *c = harness_try_connect(port, 500);
-    char v[32] = "";
-    bool up;
-
-    if (c == NULL)
-        return false;
-    up = harness_info_field(c, "replication", "master_link_status", v, sizeof(v)) == 0 && strcmp(v, "up") == 0;
-    redisFree(c);
-    return up;
-}
-
-/* Does REDSNANO BACKENDS list addr with health=up? */
-static bool rt_backend_up(redisContext *px, const char *addr)
-{
-    redisReply *r = harness_cmd(px, "REDSNANO BACKENDS");
-    char want[64];
-    bool up = false;
-
-    snprintf(want, sizeof(want), "addr=%s,", addr);
-    if (r != NULL && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS)) {
-        const char *line = strstr(r->str, want);
-        const char *eol = line != NULL ? strchr(line, '\n') : NULL;
-        const char *h = line != NULL ? strstr(line, "health=up") : NULL;
-
-        up = h != NULL && (eol == NULL || h < eol);
-    }
-    if (r != NULL)
-        freeReplyObject(r);
-    return up;
-}
-
 /*
  * Primary + two replicas in sync, RT_KEYS keys rt:<i> = v<i> written on the
  * primary and present on both replicas, then the proxy with both replicas
@@ -136,7 +102,7 @@ static void rt_replicas_start(void)
     for (int i = 0; i < 3; i++)
         snprintf(rt_addr[i], sizeof(rt_addr[i]), "127.0.0.1:%d", RT_PORT(i));
     for (int i = 1; i <= 2; i++)
-        cr_assert(harness_wait_until(rt_link_up(RT_PORT(i)), RT_SYNC_MS), "replica %s not in sync within %d ms",
+        cr_assert(harness_wait_until(harness_replica_link_up(RT_PORT(i)), RT_SYNC_MS), "replica %s not in sync within %d ms",
                   rt_addr[i], RT_SYNC_MS);
 
     prim = harness_connect(RT_PORT(0));
@@ -164,7 +130,7 @@ static void rt_replicas_start(void)
     harness_diag_set(rt_proxy, NULL);
     px = harness_connect(rt_proxy->port);
     for (int i = 1; i <= 2; i++)
-        cr_assert(harness_wait_until(rt_backend_up(px, rt_addr[i]), RT_SYNC_MS),
+        cr_assert(harness_wait_until(harness_proxy_backend_health(px, rt_addr[i]) == 1, RT_SYNC_MS),
                   "replica %s not healthy in the proxy within %d ms%s", rt_addr[i], RT_SYNC_MS, harness_diag());
     redisFree(px);
 }

@@ -378,6 +378,7 @@ Test(sentinel, failover_revalidates_the_l1_instead_of_flushing_it)
                                     "--sentinel", sen_addr[0], "--sentinel", sen_addr[1],
                                     "--sentinel", sen_addr[2], "--sentinel-master", SEN_MASTER,
                                     "--health-interval", SEN_HEALTH_INTERVAL, "--l1-maxmemory", "64mb",
+                                    "--l1-admission", "no", /* the first GET fills */
                                     "--loglevel", "verbose");
     redisContext *px = harness_connect(sen_proxy->port);
     long long deadline = harness_now_ms() + SEN_SWITCH_MS;

@@ -1,0 +1,154 @@
+/*
+ * l1/internal.h — what the L1's files share (not for other layers).
+ *
+ *   l1.c ─ API: read, wait, report, start/stop, INVALIDATE
+ *     ├── fill.c   fills and hash checks in flight (single-flight, cancel)
+ *     ├── check.c  the hash-check script, revalidation, the audit
+ *     ├── track.c  the subscriber and the tracking fill connections
+ *     ├── holds.c  keys with writes in flight through the proxy
+ *     ├── sketch.c TinyLFU admission counts
+ *     └── store.c  entries, LRU, budget
+ *
+ * Contract: one L1 per process (l1_state), started by l1_start with the
+ * topology and a pointer to the settings, which are read through that
+ * pointer every time (a reload may change them).
+ */
+#ifndef REDSNANO_L1_INTERNAL_H
+#define REDSNANO_L1_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "backends/server.h"
+#include "base/buf.h"
+#include "l1/l1.h"
+#include "l1/sketch.h"
+#include "l1/store.h"
+
+#define L1_MAX_FILL_CONNS 16            /* most tracking fill connections (l1-fill-connections) */
+#define L1_FILL_BUCKETS 1024            /* fills-in-flight hash size */
+#define L1_PEND_BUCKETS 1024            /* write-pending keys hash size */
+#define L1_REVAL_BATCH 256              /* hash checks in flight while revalidating */
+
+/* Commands the L1 can hold, by id (index; 0 = none). */
+struct l1_cmd {
+    const char *name;                   /* upper case, as in l1-commands */
+    int min_argc, max_argc;             /* accepted argc (0 = no upper bound) */
+};
+extern const struct l1_cmd l1_cmds[];
+extern const size_t l1_ncmds;
+
+/* What a fill or check is for. */
+enum fill_kind {
+    FILL_READ = 0,                      /* a miss: PTTL then the read, stored */
+    FILL_CHECK,                         /* a client's hash check (strict, unverified) */
+    FILL_REVAL,                         /* a background revalidation */
+    FILL_AUDIT,                         /* an audit of a hit already served */
+};
+
+/* A fill or hash check in flight, shared by every client that waits on it. */
+struct fill {
+    struct srvreq sr;                   /* the completing request (the read or EVALSHA) */
+    struct srvreq pre;                  /* a fill's PTTL, sent first */
+    struct fill *hnext;                 /* fills hash chain */
+    struct srvreq *waiters;             /* clients waiting (linked by next) */
+    struct srvreq *waiters_tail;        /* last waiter */
+    struct server *conn;                /* the fill connection it travels on */
+    long long pttl;                     /* a fill's PTTL reply (-3 = not yet / failed) */
+    uint8_t cmd;                        /* l1_cmds id */
+    uint8_t kind;                       /* enum fill_kind */
+    uint8_t check;                      /* a hash check (entry existed), not a fill */
+    uint8_t cancelled;                  /* key invalidated meanwhile: deliver, don't store */
+    uint8_t hashed;                     /* in the fills hash */
+    uint8_t retried_eval;               /* resent as EVAL after NOSCRIPT */
+    uint32_t h;                         /* hash of the key */
+    size_t klen, alen;                  /* key and args lengths */
+    char *data;                         /* key then args */
+};
+
+/* One tracking fill connection. */
+struct track_conn {
+    struct server *s;                   /* NULL when down */
+    int up;                             /* tracking redirected and script loaded */
+};
+
+/* The L1's state. */
+struct l1_state {
+    int on;                             /* l1-maxmemory > 0 */
+    unsigned cmdmask;                   /* ids enabled by l1-commands */
+    struct l1store *store;              /* the entries */
+    struct l1sketch *sketch;            /* admission counts */
+    struct track_conn fills_c[L1_MAX_FILL_CONNS]; /* tracking fill connections */
+    int nfill;                          /* how many are configured (at start) */
+    unsigned rr;                        /* round-robin cursor over fill connections */
+    struct server *sub;                 /* invalidation subscriber */
+    int ready;                          /* tracking established: entries may be served */
+    int sub_up;                         /* the subscriber's setup is complete */
+    long long sub_id;                   /* CLIENT ID of the subscriber */
+    uv_timer_t timer;                   /* reconnect + background work */
+    uint64_t reconnect_at;              /* when to reconnect (0 = connected or connecting) */
+    uint64_t backoff;                   /* reconnect delay */
+    int reval_inflight;                 /* revalidation checks outstanding */
+    int reval_active;                   /* a revalidation pass is running */
+    uint64_t drained;                   /* loop iteration whose pending invalidations were taken */
+    char check_sha[41];                 /* SHA1 of the check script */
+    struct fill *fills[L1_FILL_BUCKETS];/* fills in flight */
+    struct buf args;                    /* scratch: encoded args of a request */
+    struct buf req;                     /* scratch: a request being built */
+    struct l1_stats st;                 /* counters */
+    uint64_t audit_max_age;             /* oldest stale entry an audit found (ms since fill) */
+    uint64_t audit_last_age;            /* the last one's age */
+    int stopping;                       /* l1_stop called */
+};
+
+extern struct l1_state L;               /* the one L1 */
+extern struct topology *l1_topo;        /* where the primary is */
+extern const struct l1_settings *l1_set; /* settings in force (read through, never copied) */
+
+/* l1.c: helpers. */
+uint32_t l1_hash_bytes(const char *p, size_t n);
+uint64_t l1_now(void);
+void l1_req_arg(struct buf *b, const char *p, size_t n);
+uint64_t l1_expiry_for(long long pttl);
+
+/* fill.c */
+struct fill *fill_find(uint8_t cmd, const char *key, size_t klen, const char *args, size_t alen);
+/* Start a fill (sha NULL) or a hash check of the entry whose reply hashes
+ * to sha, on connection conn (NULL: any). NULL when none can be sent. */
+struct fill *fill_new(uint8_t cmd, const char *key, size_t klen, const char *args, size_t alen,
+                      const uint8_t *sha, enum fill_kind kind, struct server *conn);
+void fill_cancel_key(const char *key, size_t klen);
+void fill_cancel_all(void);
+/* Cancel the fills whose key matches a glob; returns how many. */
+size_t fill_cancel_matching(const char *pat, size_t plen);
+
+/* check.c */
+extern const char check_script[];
+void check_send(struct fill *f, const uint8_t *sha);
+/* Parse the script's reply: 1 value (*rp, *rlen), 2 unchanged, 0 other. */
+int check_parse(const char *p, size_t len, const char **rp, size_t *rlen, long long *pttl);
+void check_reval_one(struct l1entry *e, void *ctx);
+void check_reval_next(void);
+void check_audit(struct l1entry *e);
+/* A check finished: account revalidation and audit outcomes (changed: the
+ * origin holds another value; missing: the key is gone). */
+void check_done(struct fill *f, struct l1entry *e, int changed, int missing);
+
+/* track.c */
+void track_start(void);
+void track_stop(void);
+void track_cron(void);
+void track_unready(const char *why);
+/* Take pending invalidations (once per loop iteration) and notice lost
+ * fill connections; 1 when it read the subscriber (entries may be gone). */
+int track_drain(void);
+/* A connection for a new fill: want if it is an up fill connection, else
+ * the next up one; NULL when none. */
+struct server *track_pick(struct server *want);
+int track_owns(const struct server *s);
+
+/* holds.c */
+int holds_pending(const char *key, size_t klen);
+
+#endif

@@ -1,0 +1,53 @@
+/*
+ * l1/sketch.h — TinyLFU admission: how often has a call been read lately?
+ *
+ *   l1_read (every cacheable read) ──> l1sketch_add(h)
+ *   miss ──> l1sketch_estimate(h) >= 2 and, when the store is full,
+ *            > estimate(LRU victim) ──> fill; else plain pass-through read
+ *
+ * A count-min sketch (L1SKETCH_DEPTH rows of saturating 4-bit-range
+ * counters, conservative update) behind a doorkeeper (a Bloom filter): a
+ * call's first sighting only sets its doorkeeper bits, so one-hit calls
+ * never reach the counters. After `sample` additions every counter is
+ * halved and the doorkeeper cleared (aging), as Caffeine's TinyLFU does.
+ *
+ * Contract:
+ * - Pure data: no I/O, no clock, no globals. Hashes are the caller's
+ *   (l1sketch_hash gives a good 64-bit one).
+ * - An estimate never undercounts the additions since the last reset that
+ *   were not halved away; it may overcount (collisions, Bloom false
+ *   positives). The doorkeeper adds 1 to the estimate when it holds h.
+ * - Memory is fixed at creation: about 12 bytes per unit of capacity
+ *   (l1sketch_bytes).
+ */
+#ifndef REDSNANO_L1_SKETCH_H
+#define REDSNANO_L1_SKETCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define L1SKETCH_MAX 15            /* a counter saturates here */
+
+struct l1sketch;
+
+/* A sketch for about `capacity` distinct hot calls (rounded up to a power
+ * of two, at least 64). NULL on out of memory. */
+struct l1sketch *l1sketch_new(size_t capacity);
+void l1sketch_free(struct l1sketch *s);
+
+/* Record one access of h. */
+void l1sketch_add(struct l1sketch *s, uint64_t h);
+
+/* Estimated recent accesses of h, 0..L1SKETCH_MAX + 1. */
+unsigned l1sketch_estimate(const struct l1sketch *s, uint64_t h);
+
+/* Halve every counter and clear the doorkeeper (also done automatically). */
+void l1sketch_reset(struct l1sketch *s);
+
+/* Bytes the sketch holds. */
+size_t l1sketch_bytes(const struct l1sketch *s);
+
+/* 64-bit hash of a (p, n) then (q, m) byte pair: the identity of a call. */
+uint64_t l1sketch_hash(uint8_t cmd, const char *p, size_t n, const char *q, size_t m);
+
+#endif
