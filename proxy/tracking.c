@@ -102,9 +102,12 @@ static void push_key_array(struct buf *b, const char *key, size_t len)
     reply_bulk(b, key, len);
 }
 
-/* Tell tc's client (or its redirect) that key changed; key NULL = flush
- * (the null message). As Redis's sendTrackingMessage. */
-static void send_invalidation(struct tracking_client *tc, const char *key, size_t len)
+/* Start an invalidation message for tc's client (or its redirect), as
+ * Redis's sendTrackingMessage: returns the buffer to write the value (the
+ * array of keys, or the null) into and sets *to, or NULL when there is
+ * nowhere to say it (a RESP2 client without a subscribed redirect; a gone
+ * redirect, after telling a RESP3 client `tracking-redir-broken`). */
+static struct buf *msg_begin(struct tracking_client *tc, struct client **to_out)
 {
     struct client *t = tc->c, *to = t;
     int redirected = 0;
@@ -120,29 +123,48 @@ static void send_invalidation(struct tracking_client *tc, const char *key, size_
                 stats.redir_broken++;
                 client_reply_done(t);
             }
-            return;
+            return NULL;
         }
         redirected = 1;
     }
     if (to->proto == 3) {
         if ((b = client_push_buf(to)) == NULL)
-            return;
+            return NULL;
         static const char push[] = ">2\r\n$10\r\ninvalidate\r\n";
         buf_append(b, push, sizeof(push) - 1);
     } else if (redirected && (to->flags & CLIENT_PUSH)) {
         if ((b = client_push_buf(to)) == NULL)
-            return;
+            return NULL;
         static const char msg[] = "*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n";
         buf_append(b, msg, sizeof(msg) - 1);
     } else {
-        return;                        /* RESP2 without a subscribed redirect: nowhere to say it */
+        return NULL;
     }
-    if (key == NULL)
-        buf_append(b, t->proto == 3 ? "_\r\n" : "$-1\r\n", t->proto == 3 ? 3 : 5);
-    else
-        push_key_array(b, key, len);
+    *to_out = to;
+    return b;
+}
+
+static void msg_end(struct client *to)
+{
     stats.invalidations++;
     client_reply_done(to);
+}
+
+/* Tell tc's client that key changed; key NULL = flush (the null message,
+ * in the tracking client's own protocol, as Redis writes it). */
+static void send_invalidation(struct tracking_client *tc, const char *key, size_t len)
+{
+    struct client *to;
+    int proto = tc->c->proto;
+    struct buf *b = msg_begin(tc, &to);
+
+    if (b == NULL)
+        return;
+    if (key == NULL)
+        buf_append(b, proto == 3 ? "_\r\n" : "$-1\r\n", proto == 3 ? 3 : 5);
+    else
+        push_key_array(b, key, len);
+    msg_end(to);
 }
 
 /* ---- the key table (default mode) ----------------------------------------- */
@@ -264,26 +286,49 @@ static void key_remember(uint64_t id, const char *key, size_t len)
 }
 
 /* key changed (writer: the client whose write it was, NULL for Redis's
- * reports): default-mode readers, then, for reports, BCAST prefixes. */
-static void invalidate(const char *key, size_t len, const struct client *writer, int bcast)
+ * reports): tell the default-mode clients that read it. */
+static void invalidate(const char *key, size_t len, const struct client *writer)
 {
     if (nkeys > 0) {
         struct trk_key **pp = key_slot(key, len, key_hash(key, len));
         if (*pp != NULL)
             key_fire(pp, writer);
     }
-    if (!bcast)
-        return;
+}
+
+/* Does key start with prefix pf? */
+static int prefix_match(const struct trk_prefix *pf, const struct reply_item *key)
+{
+    return pf->len <= key->slen && memcmp(pf->p, key->s, pf->len) == 0;
+}
+
+/* keys changed (one report of Redis): each BCAST client gets, per prefix of
+ * its own (in order), one message with the keys under it, as Redis
+ * batches them. */
+static void invalidate_bcast(const struct reply_item *keys, long long n)
+{
     struct tracking_client *next;
+
     for (struct tracking_client *tc = trk_all; tc; tc = next) {
         next = tc->next;
-        if (!(tc->flags & TRK_BCAST) || ((tc->flags & TRK_NOLOOP) && tc->c == writer))
+        if (!(tc->flags & TRK_BCAST))
             continue;
-        for (int i = 0; i < tc->nprefixes; i++) {
-            if (tc->prefixes[i].len <= len && memcmp(tc->prefixes[i].p, key, tc->prefixes[i].len) == 0) {
-                send_invalidation(tc, key, len);
+        uint64_t id = tc->c->id;        /* a client closed on the way (out of memory) frees tc */
+        for (int i = 0; i < tc->nprefixes && client_by_id(id) != NULL; i++) {
+            long long m = 0;
+            for (long long k = 0; k < n; k++)
+                m += prefix_match(&tc->prefixes[i], &keys[k]);
+            if (m == 0)
+                continue;
+            struct client *to;
+            struct buf *b = msg_begin(tc, &to);
+            if (b == NULL)
                 break;
-            }
+            reply_array(b, m);
+            for (long long k = 0; k < n; k++)
+                if (prefix_match(&tc->prefixes[i], &keys[k]))
+                    reply_bulk(b, keys[k].s, keys[k].slen);
+            msg_end(to);
         }
     }
 }
@@ -383,15 +428,25 @@ static void link_push(struct server *s, const char *p, size_t len)
     }
     if (it.type != '*')
         return;
-    long long keys = it.n;
+    long long nk = it.n;
+    struct reply_item stack_keys[TRACKING_STACK_KEYS], *keys = stack_keys;
+    if (nk > TRACKING_STACK_KEYS && (keys = malloc((size_t)nk * sizeof(*keys))) == NULL) {
+        flush_all();                   /* cannot say which: say everything */
+        return;
+    }
     p += n, len -= (size_t)n;
-    for (long long i = 0; i < keys; i++) {
-        struct reply_item k;
-        if ((n = reply_item_parse(p, len, &k)) <= 0 || k.type != '$')
-            return;
-        invalidate(k.s, k.slen, NULL, 1);
+    for (long long i = 0; i < nk; i++) {
+        if ((n = reply_item_parse(p, len, &keys[i])) <= 0 || keys[i].type != '$') {
+            nk = i;
+            break;
+        }
         p += n, len -= (size_t)n;
     }
+    for (long long i = 0; i < nk; i++)
+        invalidate(keys[i].s, keys[i].slen, NULL);
+    invalidate_bcast(keys, nk);
+    if (keys != stack_keys)
+        free(keys);
 }
 
 /* The link's CLIENT TRACKING ON BCAST answered. */
@@ -506,7 +561,7 @@ static void remember_one(struct client *c, const char *key, size_t len)
 
 static void invalidate_one(struct client *c, const char *key, size_t len)
 {
-    invalidate(key, len, c, 0);
+    invalidate(key, len, c);
 }
 
 void tracking_seen(struct client *c, const struct cmd *cmd, const struct reqmsg *m)

@@ -17,6 +17,8 @@
  *        client in pub/sub mode, a `__redis__:invalidate` message; the loss
  *        of the redirect client: `tracking-redir-broken` (RESP3).
  *
+ * A BCAST client gets, for each Redis report, one message per prefix of its
+ * own with the keys under it (as Redis batches them per event loop).
  * Semantics follow Redis 7.0's tracking.c: OPTIN/OPTOUT with CLIENT
  * CACHING (for the next command only), BCAST prefixes that must not
  * overlap, NOLOOP, a flush sends the null invalidation to every tracking

@@ -300,9 +300,12 @@ static char *trk_bcast(struct trk_target *g)
     harness_tx_cmd(&t, 2, "SET user:3 x PX 100");
     harness_tx_reply(&t, 0);                       /* the write */
     harness_tx_reply(&t, 0);                       /* its expiry */
+    harness_tx_cmd(&t, 2, "MSET user:a 1 obj:b 2 user:c 3 zz 4");
+    harness_tx_reply(&t, 0);                       /* one message per prefix, its keys together */
+    harness_tx_reply(&t, 0);
     harness_tx_cmd(&t, 1, "FLUSHALL");
     harness_tx_reply(&t, 0);
-    trk_sync(g, 6);
+    trk_sync(g, 7);
     harness_tx_quiet(&t, 0);
     harness_tx_cmd(&t, 0, "CLIENT TRACKING on");  /* no switching BCAST off */
     harness_tx_close(&t);
