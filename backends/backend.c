@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/hostport.h"
 #include "base/log.h"
@@ -62,7 +63,11 @@ static void backend_slot_closed(struct server *s)
 static void backend_slot_connected(struct server *s)
 {
     struct backend *b = s->backend;
+    if (b->down_since)
+        log_notice("Backend %s: up again after %llu ms", b->name,
+                   (unsigned long long)(uv_now(b->loop) - b->down_since));
     b->backoff = BACKEND_BACKOFF_MIN_MS;
+    b->down_since = 0;
     b->err[0] = '\0';
 }
 
@@ -96,6 +101,14 @@ static void backend_note_failure(struct backend *b, const struct server *s)
     if (s->err[0] && strcmp(s->err, "shutting down") != 0) {
         snprintf(b->err, sizeof(b->err), "%s", s->err);
         uint64_t now = uv_now(b->loop);
+        if (b->down_since == 0 && backend_connected(b) == 0) {
+            uv_timeval64_t tv;
+            b->down_since = now;
+            b->down_since_wall = uv_gettimeofday(&tv) == 0
+                                     ? (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000 : 0;
+        }
+        b->demand_at = now + (b->backoff < BACKEND_DEMAND_BACKOFF_MAX_MS ? b->backoff
+                                                                         : BACKEND_DEMAND_BACKOFF_MAX_MS);
         b->retry_at = now + b->backoff;
         b->backoff = b->backoff * 2 > BACKEND_BACKOFF_MAX_MS ? BACKEND_BACKOFF_MAX_MS : b->backoff * 2;
     }
@@ -168,7 +181,7 @@ static struct server *backend_pick_in(struct backend *b, struct server **conns, 
     }
     b->next = (b->next + 1) % b->nconns;
     /* Open another connection while some are missing, unless backing off. */
-    if (empty >= 0 && (best == NULL || best->nreqs > 0) && uv_now(b->loop) >= b->retry_at) {
+    if (empty >= 0 && (best == NULL || best->nreqs > 0) && uv_now(b->loop) >= b->demand_at) {
         struct server *s = backend_new_server(b);
         if (s != NULL) {
             s->on_connect = backend_slot_connected;
@@ -210,7 +223,7 @@ struct server *backend_dedicated(struct backend *b)
         }
     }
     if (s == NULL) {
-        if (uv_now(b->loop) < b->retry_at && backend_connected(b) == 0)
+        if (uv_now(b->loop) < b->demand_at && backend_connected(b) == 0)
             return NULL;              /* known down: fail fast */
         s = backend_new_server(b);
     }
@@ -289,6 +302,26 @@ unsigned backend_inflight(const struct backend *b)
             n += b->conns3[i]->nreqs;
     }
     return n;
+}
+
+const char *backend_why(const struct backend *b, char *buf, size_t len)
+{
+    const char *last = b->err[0] ? b->err : "unavailable";
+
+    if (b->down_since == 0 || backend_connected(b) > 0) {
+        snprintf(buf, len, "%s", last);
+        return buf;
+    }
+    time_t secs = (time_t)(b->down_since_wall / 1000);
+    struct tm tm;
+    char when[32] = "?";
+    if (gmtime_r(&secs, &tm) != NULL)
+        strftime(when, sizeof(when), "%H:%M:%S", &tm);
+    uint64_t for_ms = uv_now(b->loop) - b->down_since;
+    snprintf(buf, len, "down since %s.%03u UTC (%llu.%03u s), last error: %s", when,
+             (unsigned)(b->down_since_wall % 1000), (unsigned long long)(for_ms / 1000),
+             (unsigned)(for_ms % 1000), last);
+    return buf;
 }
 
 int backend_connected(const struct backend *b)

@@ -6,8 +6,12 @@
  *
  * A backend keeps `backend-connections` shared connections, opened on
  * demand. A connection that fails leaves its slot empty; the slot is
- * reopened by the next pick after a backoff (100 ms doubling to 3.2 s), and
- * picks in between fail fast with the last error instead of queueing.
+ * reopened on demand by the next pick after a backoff (at most
+ * BACKEND_DEMAND_BACKOFF_MAX_MS: a backend that comes back is used within
+ * that much of accepting connections; a refused connect on loopback costs
+ * one syscall), and picks in between fail fast with
+ * "down since <time> (<how long>), last error: <why>" instead of queueing.
+ * Spares are refilled after the long backoff (100 ms doubling to 3.2 s).
  *
  * A backend also keeps `spares` connected connections that nobody uses
  * yet: a client that becomes pinned (MULTI, BLPOP, SUBSCRIBE...) takes one,
@@ -40,6 +44,7 @@
 #define BACKEND_MAX_SPARES 8
 #define BACKEND_BACKOFF_MIN_MS 100
 #define BACKEND_BACKOFF_MAX_MS 3200
+#define BACKEND_DEMAND_BACKOFF_MAX_MS 100 /* longest wait between reconnects a request asks for */
 
 enum backend_role { BACKEND_PRIMARY = 0, BACKEND_REPLICA };
 
@@ -74,7 +79,10 @@ struct backend {
     int nspares;                      /* connected spares wanted */
     int nspares_open;                 /* spares[] entries in use (connected or connecting) */
     struct server *spares[BACKEND_MAX_SPARES]; /* spare connections; NULL = none */
-    uint64_t retry_at;                /* no reconnect before this loop time (ms) */
+    uint64_t retry_at;                /* no spare refill before this loop time (ms) */
+    uint64_t demand_at;               /* no on-demand reconnect before this loop time (ms) */
+    uint64_t down_since;              /* loop ms of the first failure since it was last up; 0 = up */
+    uint64_t down_since_wall;         /* the same, wall clock ms since the epoch (messages) */
     uint64_t backoff;                 /* current backoff, ms */
     uint64_t connect_timeout;         /* ms */
     uint64_t timeout;                 /* backend-timeout, ms */
@@ -120,6 +128,11 @@ void backend_close_all(struct backend *b, const char *why);
  * slot). b's shared connections must have been closed. Keeps b's counters,
  * bumps its generation. */
 void backend_retarget(struct backend *b, const struct backend *next);
+
+/* What is true of b now, for an error reply: "down since 18:02:03.456 UTC
+ * (1.234 s), last error: unavailable (connection refused)", or its last
+ * error, or "unavailable". Returns buf. */
+const char *backend_why(const struct backend *b, char *buf, size_t len);
 
 /* Shared connections currently connected. */
 int backend_connected(const struct backend *b);

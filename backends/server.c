@@ -380,3 +380,15 @@ int server_hello(struct server *s, int proto)
     server_send(s, &h->r, proto == 3 ? hello3 : hello2, sizeof(hello3) - 1);
     return 0;
 }
+
+void server_read_pause(struct server *s)
+{
+    if (s->state == SERVER_CONNECTED)
+        uv_read_stop((uv_stream_t *)&s->tcp);
+}
+
+void server_read_resume(struct server *s)
+{
+    if (s->state == SERVER_CONNECTED && uv_read_start((uv_stream_t *)&s->tcp, server_alloc, server_read) < 0)
+        server_close(s, "could not read");
+}

@@ -124,6 +124,11 @@ int server_read_now(struct server *s);
  * Returns 0 or -ENOMEM (nothing was sent). */
 int server_hello(struct server *s, int proto);
 
+/* Stop / restart reading the socket (a push stream whose client does not
+ * read: Redis keeps the rest). No-ops unless connected. */
+void server_read_pause(struct server *s);
+void server_read_resume(struct server *s);
+
 /* Queue bytes that expect no reply of their own (push mode). */
 void server_send_raw(struct server *s, const char *bytes, size_t len);
 

@@ -297,6 +297,11 @@ void reqframe_init(struct reqframe *f, const struct reqlimits *lim)
     f->lim = *lim;
 }
 
+size_t reqframe_mem(const struct reqframe *f)
+{
+    return (f->reader ? f->reader->len : 0) + f->scratch.cap;
+}
+
 void reqframe_free(struct reqframe *f)
 {
     if (f->reader)
@@ -354,6 +359,26 @@ static int check_pending(struct reqframe *f)
         }
     }
     return 0;
+}
+
+/* Is the reader inside a bulk string whose header it has and whose body
+ * and CRLF are not all in the caller's buffer yet (below limit)? Then
+ * feeding on would copy a partial argument into the reader's buffer too:
+ * it waits instead, so a partial request is held once (by the caller). */
+static int bulk_waits_for_body(const struct reqframe *f, uint64_t limit)
+{
+    const redisReader *r = f->reader;
+    const char *p = r->buf + r->pos;
+    size_t avail = r->len - r->pos;
+    long long n;
+
+    if (avail == 0 || r->ridx < 0 || r->rstack[r->ridx].type != REDIS_REPLY_STRING)
+        return 0;
+    const char *crlf = memchr(p, '\r', avail < REQ_HEADER_MAX ? avail : REQ_HEADER_MAX);
+    if (crlf == NULL || parse_header_int(p, (size_t)(crlf - p) + 1, &n) != 0 || n < 0)
+        return 0;
+    uint64_t body = reader_offset(f, crlf) + 2;
+    return limit < body + (uint64_t)n + 2;
 }
 
 /* Feed the reader the next slice of data (up to limit). */
@@ -435,7 +460,7 @@ static int frame_multibulk(struct reqframe *f, const char *data, size_t len, uin
                 return REQ_OK;
             }
         }
-        if (f->fed >= limit)
+        if (f->fed >= limit || bulk_waits_for_body(f, limit))
             return check_pending(f) == 0 ? REQ_MORE : REQ_ERR;
         if (feed_slice(f, data, base, limit) != 0)
             return REQ_ERR;

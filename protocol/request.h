@@ -93,6 +93,9 @@ int reqframe_next(struct reqframe *f, const char *data, size_t len, uint64_t bas
  * data's first byte is at stream offset base; inline: no-op). */
 void reqmsg_resolve(struct reqframe *f, struct reqmsg *m, const char *data, uint64_t base);
 
+/* Bytes the framer holds (the reader's buffer and the inline scratch). */
+size_t reqframe_mem(const struct reqframe *f);
+
 /* Stream offset where the next message starts (everything before it has
  * been framed and may be dropped by the caller). */
 static inline uint64_t reqframe_consumed(const struct reqframe *f) { return f->msg_start; }

@@ -20,6 +20,7 @@
 #include "protocol/reply.h"
 #include "protocol/resp3.h"
 #include "base/log.h"
+#include "proxy/climits.h"
 #include "proxy/proxy.h"
 #include "proxy/router.h"
 #include "proxy/tracking.h"
@@ -81,6 +82,7 @@ static struct req *req_get(struct client *c)
         r->drop = r->resp3_up = 0;
         r->conn = NULL;
         r->l1_token = NULL;
+        r->held = 0;
     } else {
         r = calloc(1, sizeof(*r));
         if (r == NULL)
@@ -117,6 +119,7 @@ static void client_pop(struct client *c)
     if (c->head == NULL)
         c->tail = NULL;
     c->nreqs--;
+    c->fifo_bytes -= r->held;
     req_put(r);
 }
 
@@ -340,10 +343,16 @@ static void req_deliver(struct client *c, struct req *r, const char *reply, size
         client_pop(c);
         client_drain(c);
     } else {
-        if (!r->drop)
+        if (!r->drop) {
             buf_append(&r->reply, reply, len);
+            r->held = len;
+            c->fifo_bytes += len;
+        }
         r->done = 1;
     }
+    climits_note_reply(c, len);
+    if (!climits_output_check(c))
+        climits_account(c);
 }
 
 static void client_out_of_memory(struct client *c)
@@ -508,6 +517,15 @@ static void client_process(struct client *c)
             if (tracking_active())
                 tracking_seen(c, cmd_lookup_argv(m->argc, m->argv, m->argvlen), m);
         }
+        if (climits_backpressure(c)) {
+            /* Its replies pile up: read no more of it, forward nothing
+             * more for it, until it has read them (client_out_drained). */
+            if (!(c->flags & CLIENT_BACKPRESSURE))
+                proxy->stats.backpressure_waits++;
+            c->flags |= CLIENT_STALLED | CLIENT_BACKPRESSURE;
+            client_read_stop(c);
+            return;
+        }
         c->flags &= ~CLIENT_STALLED;
         if (router_dispatch(c, m) == ROUTER_STALL) {
             c->flags |= CLIENT_STALLED;
@@ -567,6 +585,7 @@ static void client_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
     client_process(c);
     if (outq_size(&c->out) > CLIENT_OUT_PAUSE)
         client_read_stop(c);
+    climits_account(c);
 }
 
 static void client_read_start(struct client *c)
@@ -649,8 +668,19 @@ static void client_out_drained(struct outq *q)
 {
     struct client *c = (struct client *)((char *)q - offsetof(struct client, out));
     client_maybe_finish(c);
-    if (!(c->flags & (CLIENT_CLOSING | CLIENT_READING)))
+    if (c->flags & CLIENT_CLOSING)
+        return;
+    if (c->flags & CLIENT_BACKPRESSURE) {
+        c->flags &= ~CLIENT_BACKPRESSURE;
+        client_schedule_resume(c);
+    }
+    if ((c->flags & CLIENT_PUSH_PAUSED) && c->pinned != NULL) {
+        c->flags &= ~CLIENT_PUSH_PAUSED;
+        server_read_resume(c->pinned);
+    }
+    if (!(c->flags & CLIENT_READING))
         client_read_start(c);
+    climits_account(c);
 }
 
 /* ---- life cycle ------------------------------------------------------- */
@@ -688,6 +718,7 @@ void client_close(struct client *c)
     c->flags |= CLIENT_CLOSING;
     client_id_del(c);
     tracking_client_gone(c);
+    climits_forget(c);
     client_unqueue_resume(c);
     client_read_stop(c);
     outq_detach(&c->out);
@@ -733,15 +764,29 @@ void client_close_after_reply(struct client *c)
 static void client_push(struct server *s, const char *reply, size_t len)
 {
     struct client *c = s->data;
-    if (c != NULL)
-        outq_append(&c->out, reply, len);
+    if (c == NULL)
+        return;
+    outq_append(&c->out, reply, len);
+    if (climits_output_check(c))
+        return;
+    climits_account(c);
+    /* A class without any limit (MONITOR is "normal", as in Redis):
+     * stop reading its connection rather than hold without bound. Redis
+     * keeps the rest, under its own limits, until the client reads. */
+    int cls = (c->flags & CLIENT_PUBSUB) ? OBUF_PUBSUB : OBUF_NORMAL;
+    if (proxy->cfg->client_obuf[cls].hard == 0 && proxy->cfg->client_obuf[cls].soft == 0 &&
+        !(c->flags & CLIENT_PUSH_PAUSED) &&
+        outq_size(&c->out) > (size_t)proxy->cfg->client_backpressure) {
+        c->flags |= CLIENT_PUSH_PAUSED;
+        server_read_pause(s);
+    }
 }
 
 void client_unpin(struct client *c)
 {
     struct server *s = c->pinned;
 
-    c->flags &= ~(CLIENT_PUSH | CLIENT_MULTI | CLIENT_SUBSCRIBED);
+    c->flags &= ~(CLIENT_PUSH | CLIENT_MULTI | CLIENT_SUBSCRIBED | CLIENT_PUBSUB | CLIENT_PUSH_PAUSED);
     l1_write_end(c->txn_l1_token);
     c->txn_l1_token = NULL;
     if (s == NULL)

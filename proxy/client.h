@@ -59,6 +59,7 @@ struct req {
     uint8_t resp3_up;                 /* an L1 fill's RESP2 reply for a RESP3 client: 0x80 | RESP3_UP_* */
     struct server *conn;              /* forwarded: the connection it is on (c->conns) */
     void *l1_token;                   /* a write's hold on L1 keys, released with its reply */
+    size_t held;                      /* reply bytes counted in client->fifo_bytes */
 };
 
 enum client_flag {
@@ -70,7 +71,11 @@ enum client_flag {
     CLIENT_UNIX = 1u << 5,              /* came through the Unix socket */
     CLIENT_RESUME_QUEUED = 1u << 6,     /* on the resume list */
     CLIENT_MULTI = 1u << 7,             /* MULTI sent, EXEC/DISCARD not yet */
-    CLIENT_SUBSCRIBED = 1u << 8,        /* RESP3 pinned session with (P|S)SUBSCRIBE sent */
+    CLIENT_PUBSUB = 1u << 8,            /* push mode for (P|S)SUBSCRIBE: the pubsub output class */
+    CLIENT_LIMIT_CLOSE = 1u << 9,       /* over a limit: closed before the next poll (climits) */
+    CLIENT_BACKPRESSURE = 1u << 10,     /* stalled until it reads its replies (climits) */
+    CLIENT_PUSH_PAUSED = 1u << 11,      /* its pinned push connection is not read meanwhile */
+    CLIENT_SUBSCRIBED = 1u << 12,       /* RESP3 pinned session with (P|S)SUBSCRIBE sent */
 };
 
 /* CLIENT REPLY modes (c->reply_mode). */
@@ -116,6 +121,11 @@ struct client {
     char *name;                       /* CLIENT SETNAME (malloc'd), NULL = none */
     struct tracking_client *trk;      /* CLIENT TRACKING state (proxy/tracking.c), NULL = off */
     struct client *id_next;           /* chain in the id table (client_by_id) */
+    size_t fifo_bytes;                /* reply bytes waiting in the FIFO behind an earlier one */
+    size_t reply_avg;                 /* average reply size (EWMA), for expected output */
+    uint64_t obuf_soft_since;         /* loop ms its output went over the soft limit; 0 = under */
+    size_t mem;                       /* bytes counted for it in the maxmemory-clients total */
+    struct client *limit_next;        /* climits close list link */
 };
 
 /* Accept a client from a listening stream. Returns 0 or a negative error

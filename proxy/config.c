@@ -65,6 +65,8 @@ enum dtype {
     DT_ADDR,         /* struct hostport */
     DT_ADDRLIST,     /* struct hostport[CONFIG_MAX_ADDRS] + int count; repeatable */
     DT_COMMANDS,     /* char *, space separated upper-case names out of names[] */
+    DT_OBUF,         /* struct obuf_limit[OBUF_CLASSES]: `class hard soft seconds`, repeatable */
+    DT_MEMPCT,       /* struct mempct: a memory size, or N% */
     DT_FRACTION,     /* double, decimal, in [0, 1] */
 };
 
@@ -101,6 +103,9 @@ struct directive {
 #define ROW_ADDRS(n, f, c, h)                                                  \
     { n, DT_ADDRLIST, CFG_FIELD(f, struct hostport[CONFIG_MAX_ADDRS]),      \
       CFG_FIELD(c, int), NULL, 0, 0, NULL, 0, h }
+#define ROW_OBUF(n, f, d, h)                                                   \
+    { n, DT_OBUF, CFG_FIELD(f, struct obuf_limit[OBUF_CLASSES]), 0, d, 0, 0, obuf_class_names, 0, h }
+#define ROW_MEMPCT(n, f, d, h)       { n, DT_MEMPCT, CFG_FIELD(f, struct mempct), 0, d, 0, 0, NULL, 0, h }
 #define ROW_FRACTION(n, f, d, h)     { n, DT_FRACTION, CFG_FIELD(f, double), 0, d, 0, 1, NULL, 0, h }
 #define ROW_CMDS(n, f, d, w, h)      { n, DT_COMMANDS, CFG_FIELD(f, char *), 0, d, 0, 0, w, 0, h }
 
@@ -109,6 +114,9 @@ static const char *const loglevel_names[] = { "debug", "verbose", "notice", "war
 static const char *const read_policy_names[] = {
     "primary", "replica", "prefer-replica", "nearest", "round-robin", NULL };
 static const char *const l1_mode_names[] = { "tracking", "strict", NULL };
+/* client-output-buffer-limit classes, in enum obuf_class order ("slave" is
+ * accepted for replica, as Redis does). */
+static const char *const obuf_class_names[] = { "normal", "replica", "pubsub", NULL };
 /* Commands whose replies L1 may cache. */
 static const char *const l1_command_names[] = {
     "GET", "HGET", "HGETALL", "LRANGE", "SMEMBERS", "ZRANGE", NULL };
@@ -151,6 +159,15 @@ static const struct directive directive_table[] = {
             "Most unprocessed input kept per client; a client over it is closed"),
     ROW_BOOL("allow-admin-commands", allow_admin_commands, "no",
              "Forward commands that change a server (CONFIG SET/REWRITE/RESETSTAT, SHUTDOWN, DEBUG, REPLICAOF, FAILOVER, SAVE, BGSAVE, MODULE, ACL SETUSER/DELUSER, CLUSTER changes, MONITOR, CLIENT KILL/PAUSE) instead of refusing them"),
+
+    /* bounded resources under hostile clients */
+    ROW_OBUF("client-output-buffer-limit", client_obuf,
+             "normal 0 0 0 replica 256mb 64mb 60 pubsub 32mb 8mb 60",
+             "class hard soft soft-seconds: output the proxy holds for a client of a class (normal; pubsub = subscribed; replica is accepted, unused), as Redis: a client over its hard limit, or over its soft limit for soft-seconds, is closed; 0 = no limit; a line may set one class or several"),
+    ROW_MEM("client-backpressure-limit", client_backpressure, "16mb", 1, LLONG_MAX,
+            "Bytes of replies a client may have unsent plus expected (in flight, estimated from its recent reply sizes) before its next requests wait until it reads; the shared backend connection is read on meanwhile, so other clients do not wait behind it"),
+    ROW_MEMPCT("maxmemory-clients", maxmemory_clients, "0",
+               "Memory held for all clients' input and output (partial requests, unsent replies); over it, the clients holding the most are closed first; N% = percent of the machine's physical memory (or of the cgroup limit when lower); 0 = off"),
 
     /* replicas, Sentinel, health */
     ROW_ADDRS("replica", replicas, nreplicas,
@@ -373,6 +390,15 @@ static void describe(const struct directive *d, char *buf, size_t len)
         join_words(d->names, " ", words, sizeof(words));
         msgf(buf, len, "one or more of %s", words);
         break;
+    case DT_OBUF:
+        join_words(d->names, "|", words, sizeof(words));
+        msgf(buf, len, "groups of: class hard soft soft-seconds (class %s, sizes as "
+                 "memory sizes, seconds an integer >= 0)", words);
+        break;
+    case DT_MEMPCT:
+        msgf(buf, len, "a memory size >= 0 (bytes, or with suffix k/m/g = 1000, kb/mb/gb = 1024), "
+                 "or a percentage 1%%..100%%");
+        break;
     }
 }
 
@@ -547,6 +573,85 @@ static int set_commands(struct config *cfg, const struct directive *d, int argc,
     return 0;
 }
 
+/* client-output-buffer-limit: groups of `class hard soft seconds`, the words
+ * possibly several per value. Only the classes named change, and only when
+ * every group parsed. */
+static int set_obuf(struct config *cfg, const struct directive *d, int argc,
+                    const char *const *argv, char *err, size_t errlen)
+{
+    struct obuf_limit parsed[OBUF_CLASSES];
+    struct obuf_limit *slot = field(cfg, d);
+    char words[64][64];
+    int n = 0;
+
+    memcpy(parsed, slot, sizeof(parsed));
+    for (int i = 0; i < argc; i++) {
+        for (const char *p = argv[i];;) {
+            while (isspace((unsigned char)*p))
+                p++;
+            if (*p == '\0')
+                break;
+            size_t l = strcspn(p, " \t\r\n\v\f");
+            if (n == 64 || l >= sizeof(words[0]))
+                return bad_value(d, argv[i], err, errlen);
+            memcpy(words[n], p, l);
+            words[n++][l] = '\0';
+            p += l;
+        }
+    }
+    if (n == 0 || n % 4 != 0) {
+        char what[512];
+        describe(d, what, sizeof(what));
+        msgf(err, errlen, "%s: expects %s", d->name, what);
+        return -1;
+    }
+    for (int g = 0; g < n; g += 4) {
+        int cls = -1;
+        long long hard, soft, secs;
+        for (int k = 0; d->names[k] != NULL; k++)
+            if (strcasecmp(words[g], d->names[k]) == 0)
+                cls = k;
+        if (strcasecmp(words[g], "slave") == 0)
+            cls = OBUF_REPLICA;
+        if (cls < 0)
+            return bad_value(d, words[g], err, errlen);
+        if (config_parse_memory(words[g + 1], &hard) < 0)
+            return bad_value(d, words[g + 1], err, errlen);
+        if (config_parse_memory(words[g + 2], &soft) < 0)
+            return bad_value(d, words[g + 2], err, errlen);
+        if (parse_ll(words[g + 3], &secs) < 0 || secs < 0 || secs > INT_MAX)
+            return bad_value(d, words[g + 3], err, errlen);
+        parsed[cls] = (struct obuf_limit){ .hard = hard, .soft = soft, .soft_seconds = (int)secs };
+    }
+    memcpy(slot, parsed, sizeof(parsed));
+    return 0;
+}
+
+/* maxmemory-clients: a memory size, or N% (1..100). */
+static int set_mempct(struct config *cfg, const struct directive *d, const char *v,
+                      char *err, size_t errlen)
+{
+    struct mempct *slot = field(cfg, d);
+    size_t l = strlen(v);
+    long long n;
+
+    if (l > 1 && v[l - 1] == '%') {
+        char digits[16];
+        if (l - 1 >= sizeof(digits))
+            return bad_value(d, v, err, errlen);
+        memcpy(digits, v, l - 1);
+        digits[l - 1] = '\0';
+        if (parse_ll(digits, &n) < 0 || n < 1 || n > 100)
+            return bad_value(d, v, err, errlen);
+        *slot = (struct mempct){ .bytes = 0, .percent = (int)n };
+        return 0;
+    }
+    if (config_parse_memory(v, &n) < 0)
+        return bad_value(d, v, err, errlen);
+    *slot = (struct mempct){ .bytes = n, .percent = 0 };
+    return 0;
+}
+
 /* Set directive d from its values. The field changes only on success
  * (a list is appended to only when every address parsed). */
 static int directive_set(struct config *cfg, const struct directive *d, int argc,
@@ -562,7 +667,7 @@ static int directive_set(struct config *cfg, const struct directive *d, int argc
         msgf(err, errlen, "%s: expects a value: %s", d->name, what);
         return -1;
     }
-    if (argc > 1 && d->type != DT_ADDRLIST && d->type != DT_COMMANDS) {
+    if (argc > 1 && d->type != DT_ADDRLIST && d->type != DT_COMMANDS && d->type != DT_OBUF) {
         bool comment = false;
         for (int i = 1; i < argc; i++)
             comment |= argv[i][0] == '#';
@@ -647,6 +752,10 @@ static int directive_set(struct config *cfg, const struct directive *d, int argc
     }
     case DT_COMMANDS:
         return set_commands(cfg, d, argc, argv, err, errlen);
+    case DT_OBUF:
+        return set_obuf(cfg, d, argc, argv, err, errlen);
+    case DT_MEMPCT:
+        return set_mempct(cfg, d, v, err, errlen);
     }
     msgf(err, errlen, "%s: internal error: unknown type", d->name);
     return -1;

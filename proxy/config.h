@@ -33,6 +33,22 @@
 #define CONFIG_ERR_LEN 512
 #define CONFIG_MAX_ADDRS 32      /* replicas / sentinels at most */
 
+/* client-output-buffer-limit classes, as Redis names them. */
+enum obuf_class { OBUF_NORMAL = 0, OBUF_REPLICA, OBUF_PUBSUB, OBUF_CLASSES };
+
+/* One class's output limit (Redis's client-output-buffer-limit). */
+struct obuf_limit {
+    long long hard;              /* bytes held that close a client at once; 0 = none */
+    long long soft;              /* bytes held that close it after soft_seconds; 0 = none */
+    int soft_seconds;            /* how long it may stay over soft */
+};
+
+/* A memory size given in bytes or as a percentage (maxmemory-clients). */
+struct mempct {
+    long long bytes;             /* bytes given (percent == 0) */
+    int percent;                 /* 1..100: percent of the machine's memory; 0 = bytes */
+};
+
 
 
 struct config {
@@ -52,6 +68,11 @@ struct config {
     long long proto_max_bulk_len;        /* largest bulk string accepted (default 512mb) */
     long long client_query_buffer_limit; /* most unprocessed input per client (default 1gb) */
     bool allow_admin_commands;   /* forward commands that change a server (default no) */
+
+    /* bounded resources under hostile clients (issue 9) */
+    struct obuf_limit client_obuf[OBUF_CLASSES]; /* per class (normal 0 0 0, replica 256mb 64mb 60, pubsub 32mb 8mb 60) */
+    long long client_backpressure; /* bytes of unsent + expected replies before a client's requests wait (default 16mb) */
+    struct mempct maxmemory_clients; /* input + output held for all clients; 0 = off (default 0) */
 
     /* replicas, Sentinel, health (issue 4) */
     struct hostport replicas[CONFIG_MAX_ADDRS];

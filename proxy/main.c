@@ -23,6 +23,7 @@
 #include "base/outq.h"
 #include "l1/l1.h"
 #include "proxy/client.h"
+#include "proxy/climits.h"
 #include "proxy/config.h"
 #include "proxy/listener.h"
 #include "proxy/tracking.h"
@@ -114,6 +115,7 @@ static void settings_from_config(struct proxy *p, const struct config *cfg)
         .ttl_jitter = cfg->l1_ttl_jitter,
         .audit_rate = cfg->l1_audit_rate,
     };
+    climits_settings_from_config(&p->climits_set, cfg);
 }
 
 /* The primary moved (Sentinel): clients pinned to the old one lose their
@@ -132,6 +134,7 @@ static void on_primary_change(struct topology *t, void *ud)
  * once per iteration, before its first hit (l1_read). */
 static void before_sleep(void)
 {
+    climits_before_sleep();
     client_run_resumes();
 }
 
@@ -173,6 +176,7 @@ int main(int argc, char **argv)
 
     log_notice("redsnano %s starting, pid %d", REDSNANO_VERSION, (int)getpid());
     settings_from_config(proxy, &the_config);
+    climits_start(&proxy->climits_set);
     if (topology_init(&proxy->topo, proxy->loop, &proxy->backend_set, &the_config.primary,
                       the_config.replicas, the_config.nreplicas) < 0)
         return 1;

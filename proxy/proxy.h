@@ -21,6 +21,7 @@
 #include "backends/topology.h"
 #include "l1/l1.h"
 #include "protocol/request.h"
+#include "proxy/climits.h"
 #include "proxy/config.h"
 
 struct client;
@@ -37,7 +38,10 @@ struct client;
     X(protocol_errors, "protocol_errors", "clients closed for bad input")               \
     X(denied, "denied_commands", "admin commands refused")                              \
     X(stalls, "stalls", "times a client waited for its in-flight requests to change connection") \
-    X(retries, "read_retries", "reads resent after their replica failed")
+    X(retries, "read_retries", "reads resent after their replica failed")                 \
+    X(backpressure_waits, "backpressure_waits", "times a client's requests waited for it to read its replies") \
+    X(output_limit_closes, "client_output_limit_closes", "clients closed over client-output-buffer-limit") \
+    X(evicted_clients, "evicted_clients", "clients closed by maxmemory-clients")
 
 struct proxy_stats {
 #define PROXY_STAT_FIELD(field, name, help) uint64_t field;
@@ -52,6 +56,7 @@ struct proxy {
     struct backend_settings backend_set; /* the backends' settings, from cfg */
     struct sentinel_settings sentinel_set; /* the Sentinels', from cfg */
     struct l1_settings l1_set;        /* the L1's, from cfg */
+    struct climits_settings climits_set; /* client limits, from cfg */
     struct topology topo;             /* primary + replicas, or the cluster */
     struct client *clients;           /* every connected client (doubly linked) */
     unsigned nclients;                /* clients connected */

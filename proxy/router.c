@@ -47,9 +47,9 @@ static int arg_is(const struct reqmsg *m, int i, const char *s)
 /* The error a client gets when a backend cannot take a request. */
 static void unavailable(struct client *c, struct backend *b)
 {
-    char msg[512];
+    char msg[512], why[300];
     snprintf(msg, sizeof(msg), "ERR redsnano: backend %s (%s) %s", b->name,
-             b->role == BACKEND_PRIMARY ? "primary" : "replica", b->err[0] ? b->err : "unavailable");
+             b->role == BACKEND_PRIMARY ? "primary" : "replica", backend_why(b, why, sizeof(why)));
     proxy->stats.backend_errors++;
     b->errors++;
     local_error(c, msg);
@@ -152,7 +152,7 @@ static int route_pinned(struct client *c, const struct cmd *cmd, struct reqmsg *
          * client through the connection's on_push, between replies), and
          * commands keep working while subscribed. */
         if (op == CMD_OP_SUBSCRIBE)
-            c->flags |= CLIENT_SUBSCRIBED;
+            c->flags |= CLIENT_SUBSCRIBED | CLIENT_PUBSUB;   /* and the pubsub output class */
         server_send_raw(c->pinned, m->bytes, m->len);
         return ROUTER_DONE;
     }
@@ -162,6 +162,8 @@ static int route_pinned(struct client *c, const struct cmd *cmd, struct reqmsg *
         if (c->inflight > 0)
             return ROUTER_STALL;
         client_enter_push(c);
+        if (f & CMD_PUBSUB)
+            c->flags |= CLIENT_PUBSUB;    /* the pubsub output class; MONITOR stays normal */
         server_send_raw(c->pinned, m->bytes, m->len);
         return ROUTER_DONE;
     }

@@ -14,6 +14,7 @@
 
 #include <criterion/criterion.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <execinfo.h>
 #include <fcntl.h>
@@ -122,6 +123,54 @@ int harness_port(int base, int offset)
     const char *shift = getenv("HARNESS_PORT_SHIFT");
 
     return base + offset + (shift != NULL ? atoi(shift) : 0);
+}
+
+/* One "Name:   1234 kB" line of /proc/<pid>/status, in KiB; -1 if absent. */
+static long proc_status_kb(const harness_proc *p, const char *name)
+{
+    char path[64], line[256];
+    size_t n = strlen(name);
+    long kb = -1;
+
+    if (p == NULL || p->pid <= 0)
+        return -1;
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)p->pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    while (fgets(line, sizeof(line), f) != NULL)
+        if (strncmp(line, name, n) == 0 && line[n] == ':')
+            kb = strtol(line + n + 1, NULL, 10);
+    fclose(f);
+    return kb;
+}
+
+long harness_proc_rss_kb(const harness_proc *p)
+{
+    return proc_status_kb(p, "VmRSS");
+}
+
+long harness_proc_peak_rss_kb(const harness_proc *p)
+{
+    return proc_status_kb(p, "VmHWM");
+}
+
+int harness_proc_fds(const harness_proc *p)
+{
+    char path[64];
+    int n = 0;
+
+    if (p == NULL || p->pid <= 0)
+        return -1;
+    snprintf(path, sizeof(path), "/proc/%d/fd", (int)p->pid);
+    DIR *d = opendir(path);
+    if (d == NULL)
+        return -1;
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n;
 }
 
 long long harness_now_ms(void)

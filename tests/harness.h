@@ -35,7 +35,7 @@
  *     7000-7019  test_core.c
  *     7020-7039  test_limits.c
  *     7040-7069  test_routing.c (cluster bus ports 17040-17069)
- *     7070-7099  free
+ *     7070-7099  test_faults.c
  *     7100-7109  test_replicas.c
  *     7150-7169  test_sentinel.c
  *     7200-7239  test_l1.c
@@ -165,6 +165,15 @@ void harness_redis_restart(harness_proc *p);
 
 /* Has the child exited?  Reaps it if so (then p->pid is 0). */
 bool harness_proc_exited(harness_proc *p);
+
+/*
+ * Memory and descriptors of a running child, from /proc/<pid>: resident
+ * set now (VmRSS) and its peak since start (VmHWM), in KiB; open file
+ * descriptors. -1 when the child is not running or /proc cannot be read.
+ */
+long harness_proc_rss_kb(const harness_proc *p);
+long harness_proc_peak_rss_kb(const harness_proc *p);
+int harness_proc_fds(const harness_proc *p);
 
 /* "exited 0", "killed by signal 6", ... for messages (static buffer). */
 const char *harness_status_str(int status);

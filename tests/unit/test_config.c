@@ -162,6 +162,14 @@ static void assert_config_eq(const struct config *a, const struct config *b)
     cr_assert_eq(a->proto_max_bulk_len, b->proto_max_bulk_len);
     cr_assert_eq(a->client_query_buffer_limit, b->client_query_buffer_limit);
     cr_assert_eq(a->allow_admin_commands, b->allow_admin_commands);
+    for (int i = 0; i < OBUF_CLASSES; i++) {
+        cr_assert_eq(a->client_obuf[i].hard, b->client_obuf[i].hard);
+        cr_assert_eq(a->client_obuf[i].soft, b->client_obuf[i].soft);
+        cr_assert_eq(a->client_obuf[i].soft_seconds, b->client_obuf[i].soft_seconds);
+    }
+    cr_assert_eq(a->client_backpressure, b->client_backpressure);
+    cr_assert_eq(a->maxmemory_clients.bytes, b->maxmemory_clients.bytes);
+    cr_assert_eq(a->maxmemory_clients.percent, b->maxmemory_clients.percent);
     cr_assert_eq(a->nreplicas, b->nreplicas);
     for (int i = 0; i < a->nreplicas; i++)
         assert_addr(&a->replicas[i], b->replicas[i].host, b->replicas[i].port);
@@ -907,7 +915,7 @@ CONFIG_TEST(directive_list_has_every_directive)
     char names[64][64];
     int n = directive_names(names, 64);
 
-    cr_assert_eq(n, 35);
+    cr_assert_eq(n, 38);
     cr_assert_str_eq(names[0], "port");
     for (int i = 0; i < n; i++) {
         const char *argv[] = { "x" };
@@ -1095,4 +1103,67 @@ CONFIG_TEST(example_file_documents_every_directive_with_its_default)
     config_free(&loaded);
     config_free(&uncommented);
     config_free(&def);
+}
+
+/* ------------------------------------------------------ issue 9: client limits */
+
+CONFIG_TEST(client_output_buffer_limit_has_redis_defaults_and_syntax)
+{
+    struct config cfg;
+    char err[CONFIG_ERR_LEN];
+
+    config_defaults(&cfg);
+    cr_assert_eq(cfg.client_obuf[OBUF_NORMAL].hard, 0);
+    cr_assert_eq(cfg.client_obuf[OBUF_PUBSUB].hard, 32LL << 20);
+    cr_assert_eq(cfg.client_obuf[OBUF_PUBSUB].soft, 8LL << 20);
+    cr_assert_eq(cfg.client_obuf[OBUF_PUBSUB].soft_seconds, 60);
+    cr_assert_eq(cfg.client_obuf[OBUF_REPLICA].hard, 256LL << 20);
+
+    /* one class per line, four words; only that class changes */
+    const char *one[] = { "pubsub", "1mb", "512kb", "5" };
+    cr_assert_eq(config_set(&cfg, "client-output-buffer-limit", 4, one, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(cfg.client_obuf[OBUF_PUBSUB].hard, 1LL << 20);
+    cr_assert_eq(cfg.client_obuf[OBUF_PUBSUB].soft, 512LL << 10);
+    cr_assert_eq(cfg.client_obuf[OBUF_PUBSUB].soft_seconds, 5);
+    cr_assert_eq(cfg.client_obuf[OBUF_REPLICA].hard, 256LL << 20);
+
+    /* several classes in one value; "slave" is replica */
+    const char *two[] = { "normal 10mb 5mb 10 slave 1gb 0 0" };
+    cr_assert_eq(config_set(&cfg, "client-output-buffer-limit", 1, two, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(cfg.client_obuf[OBUF_NORMAL].hard, 10LL << 20);
+    cr_assert_eq(cfg.client_obuf[OBUF_NORMAL].soft_seconds, 10);
+    cr_assert_eq(cfg.client_obuf[OBUF_REPLICA].hard, 1LL << 30);
+
+    /* a bad group changes nothing */
+    const char *bad[] = { "normal 1mb 1mb 1 bogus 1 1 1" };
+    cr_assert_eq(config_set(&cfg, "client-output-buffer-limit", 1, bad, err, sizeof(err)), -1);
+    cr_assert(strstr(err, "\"bogus\"") != NULL, "%s", err);
+    cr_assert_eq(cfg.client_obuf[OBUF_NORMAL].hard, 10LL << 20);
+    const char *three[] = { "normal", "1mb", "1mb" };
+    cr_assert_eq(config_set(&cfg, "client-output-buffer-limit", 3, three, err, sizeof(err)), -1);
+    config_free(&cfg);
+}
+
+CONFIG_TEST(maxmemory_clients_takes_bytes_or_a_percentage)
+{
+    struct config cfg;
+    char err[CONFIG_ERR_LEN];
+
+    config_defaults(&cfg);
+    cr_assert_eq(cfg.maxmemory_clients.bytes, 0);
+    cr_assert_eq(cfg.maxmemory_clients.percent, 0);
+    cr_assert_eq(cfg.client_backpressure, 16LL << 20);
+    const char *mb[] = { "256mb" };
+    cr_assert_eq(config_set(&cfg, "maxmemory-clients", 1, mb, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(cfg.maxmemory_clients.bytes, 256LL << 20);
+    const char *pct[] = { "5%" };
+    cr_assert_eq(config_set(&cfg, "maxmemory-clients", 1, pct, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(cfg.maxmemory_clients.percent, 5);
+    cr_assert_eq(cfg.maxmemory_clients.bytes, 0);
+    const char *over[] = { "101%" };
+    cr_assert_eq(config_set(&cfg, "maxmemory-clients", 1, over, err, sizeof(err)), -1);
+    const char *zero[] = { "0%" };
+    cr_assert_eq(config_set(&cfg, "maxmemory-clients", 1, zero, err, sizeof(err)), -1);
+    cr_assert_eq(cfg.maxmemory_clients.percent, 5, "a bad value changes nothing");
+    config_free(&cfg);
 }
