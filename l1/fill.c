@@ -4,6 +4,8 @@
  *   l1_read miss ──> fill_new ──> PTTL key, then the read itself, pipelined
  *                                 on one tracking fill connection (no MULTI)
  *   l1_read check ─> fill_new ──> EVALSHA check script (check.c)
+ *   l1_mget ───────> fill_alloc ─> PTTL per key to store, then one MGET
+ *                                 (mget.c; the same argument holds per key)
  *   a write / an invalidation ──> fill_cancel_key: the fill still delivers
  *                                 to its waiters but stores nothing
  *   reply ──> store (unless cancelled, an error, or expired in between),
@@ -35,7 +37,7 @@ struct fill *fill_find(uint8_t cmd, const char *key, size_t klen, const char *ar
 {
     uint32_t h = l1_hash_bytes(key, klen);
     for (struct fill *f = L.fills[h % L1_FILL_BUCKETS]; f; f = f->hnext)
-        if (f->h == h && f->cmd == cmd && f->klen == klen && f->alen == alen &&
+        if (f->h == h && f->cmd == cmd && f->kind != FILL_MGET_KEY && f->klen == klen && f->alen == alen &&
             memcmp(f->data, key, klen) == 0 && memcmp(f->data + klen, args, alen) == 0)
             return f;
     return NULL;
@@ -106,14 +108,16 @@ void fill_cancel_all(void)
     }
 }
 
-static void fill_free(struct fill *f)
+void fill_free(struct fill *f)
 {
     fill_unhash(f);
+    if (f->mget)
+        mget_free(f->mget);
     free(f->data);
     free(f);
 }
 
-static void fill_deliver(struct fill *f, const char *reply, size_t len, int failed)
+void fill_deliver(struct fill *f, const char *reply, size_t len, int failed)
 {
     while (f->waiters) {
         struct srvreq *w = f->waiters;
@@ -124,8 +128,6 @@ static void fill_deliver(struct fill *f, const char *reply, size_t len, int fail
     f->waiters_tail = NULL;
 }
 
-static void fill_on_reply(struct srvreq *sr, const char *reply, size_t len, int failed);
-
 /* The PTTL sent ahead of a fill's read: keep its answer. */
 static void fill_pttl_reply(struct srvreq *sr, const char *reply, size_t len, int failed)
 {
@@ -134,6 +136,20 @@ static void fill_pttl_reply(struct srvreq *sr, const char *reply, size_t len, in
     if (!failed && len > 1 && reply[0] == ':')
         f->pttl = strtoll(reply + 1, NULL, 10);
     /* A failure reaches the read's srvreq too. */
+}
+
+void fill_send_pttl(struct fill *f)
+{
+    struct buf *b = &L.req;
+
+    f->pttl = FILL_PTTL_NONE;
+    f->pre = (struct srvreq){ 0 };
+    f->pre.on_reply = fill_pttl_reply;
+    buf_reset(b);
+    buf_printf(b, "*2\r\n");
+    l1_req_arg(b, "PTTL", 4);
+    l1_req_arg(b, f->data, f->klen);
+    server_send(f->conn, &f->pre, b->data + b->pos, buf_unread(b));
 }
 
 /* PTTL key, then the call itself (command, key, args), as two requests. */
@@ -149,14 +165,7 @@ static void fill_send_read(struct fill *f)
         o += sizeof(n) + n;
     }
     f->check = 0;
-    f->pttl = FILL_PTTL_NONE;
-    f->pre = (struct srvreq){ 0 };
-    f->pre.on_reply = fill_pttl_reply;
-    buf_reset(b);
-    buf_printf(b, "*2\r\n");
-    l1_req_arg(b, "PTTL", 4);
-    l1_req_arg(b, f->data, f->klen);
-    server_send(f->conn, &f->pre, b->data + b->pos, buf_unread(b));
+    fill_send_pttl(f);
     buf_reset(b);
     buf_printf(b, "*%d\r\n", 2 + nargs);
     l1_req_arg(b, l1_cmds[f->cmd].name, strlen(l1_cmds[f->cmd].name));
@@ -192,6 +201,18 @@ struct fill *fill_new(uint8_t cmd, const char *key, size_t klen, const char *arg
     conn = track_pick(conn);
     if (conn == NULL)
         return NULL;
+    struct fill *f = fill_alloc(cmd, key, klen, args, alen, kind, conn);
+    if (f == NULL)
+        return NULL;
+    if (kind == FILL_REVAL)
+        L.reval_inflight++;
+    fill_send(f, sha);
+    return f;
+}
+
+struct fill *fill_alloc(uint8_t cmd, const char *key, size_t klen, const char *args, size_t alen,
+                        enum fill_kind kind, struct server *conn)
+{
     struct fill *f = calloc(1, sizeof(*f));
     if (f == NULL)
         return NULL;
@@ -208,12 +229,12 @@ struct fill *fill_new(uint8_t cmd, const char *key, size_t klen, const char *arg
     f->klen = klen;
     f->alen = alen;
     f->h = l1_hash_bytes(key, klen);
-    f->hnext = L.fills[f->h % L1_FILL_BUCKETS];
-    L.fills[f->h % L1_FILL_BUCKETS] = f;
-    f->hashed = 1;
-    if (kind == FILL_REVAL)
-        L.reval_inflight++;
-    fill_send(f, sha);
+    f->pttl = FILL_PTTL_NONE;
+    if (kind != FILL_MGET) {
+        f->hnext = L.fills[f->h % L1_FILL_BUCKETS];
+        L.fills[f->h % L1_FILL_BUCKETS] = f;
+        f->hashed = 1;
+    }
     return f;
 }
 
@@ -242,7 +263,7 @@ static void fill_failed(struct fill *f, struct l1entry *e, const char *reply, si
 }
 
 /* A read's reply: store it (fresh, not an error) and deliver it. */
-static void fill_read_done(struct fill *f, struct l1entry *e, const char *val, size_t vlen)
+void fill_read_done(struct fill *f, struct l1entry *e, const char *val, size_t vlen)
 {
     const char *key = f->data, *args = f->data + f->klen;
     int is_nil = vlen >= 3 && (memcmp(val, "$-1", 3) == 0 || memcmp(val, "*-1", 3) == 0);
@@ -261,7 +282,7 @@ static void fill_read_done(struct fill *f, struct l1entry *e, const char *val, s
     fill_deliver(f, val, vlen, 0);
 }
 
-static void fill_on_reply(struct srvreq *sr, const char *reply, size_t len, int failed)
+void fill_on_reply(struct srvreq *sr, const char *reply, size_t len, int failed)
 {
     struct fill *f = (struct fill *)((char *)sr - offsetof(struct fill, sr));
     const char *key = f->data, *args = f->data + f->klen;
@@ -269,6 +290,10 @@ static void fill_on_reply(struct srvreq *sr, const char *reply, size_t len, int 
     size_t vlen = 0;
     long long pttl = -1;
 
+    if (f->kind == FILL_MGET) {
+        mget_reply(f, reply, len, failed);
+        return;
+    }
     if (f->kind == FILL_REVAL)
         L.reval_inflight--;
     if (f->kind == FILL_AUDIT && !failed && L.sub != NULL && server_read_now(L.sub) < 0)

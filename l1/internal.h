@@ -3,6 +3,7 @@
  *
  *   l1.c ─ API: read, wait, report, start/stop, INVALIDATE
  *     ├── fill.c   fills and hash checks in flight (single-flight, cancel)
+ *     ├── mget.c   MGET answered per key: held keys + one MGET of the others
  *     ├── check.c  the hash-check script, revalidation, the audit
  *     ├── track.c  the subscriber and the tracking fill connections
  *     ├── holds.c  keys with writes in flight through the proxy
@@ -31,6 +32,8 @@
 #define L1_PEND_BUCKETS 1024            /* write-pending keys hash size */
 #define L1_REVAL_BATCH 256              /* hash checks in flight while revalidating */
 
+#define L1_CMD_GET 1                    /* l1_cmds index of GET (an MGET's elements are GET replies) */
+
 /* Commands the L1 can hold, by id (index; 0 = none). */
 struct l1_cmd {
     const char *name;                   /* upper case, as in l1-commands */
@@ -45,7 +48,13 @@ enum fill_kind {
     FILL_CHECK,                         /* a client's hash check (strict, unverified) */
     FILL_REVAL,                         /* a background revalidation */
     FILL_AUDIT,                         /* an audit of a hit already served */
+    FILL_MGET,                          /* an MGET of the keys the L1 lacks (mget.c): the
+                                           client waits on it; not in the fills hash */
+    FILL_MGET_KEY,                      /* one key of that MGET to store: PTTL only, in the
+                                           fills hash for cancellation, never joined */
 };
+
+struct mget;
 
 /* A fill or hash check in flight, shared by every client that waits on it. */
 struct fill {
@@ -65,6 +74,7 @@ struct fill {
     uint32_t h;                         /* hash of the key */
     size_t klen, alen;                  /* key and args lengths */
     char *data;                         /* key then args */
+    struct mget *mget;                  /* FILL_MGET: its keys and held replies (mget.c) */
 };
 
 /* One tracking fill connection. */
@@ -100,6 +110,7 @@ struct l1_state {
     uint64_t audit_max_age;             /* oldest stale entry an audit found (ms since fill) */
     uint64_t audit_last_age;            /* the last one's age */
     int stopping;                       /* l1_stop called */
+    uint64_t snapshot_at;               /* loop ms of the next periodic snapshot (0 = none) */
 };
 
 extern struct l1_state L;               /* the one L1 */
@@ -111,6 +122,10 @@ uint32_t l1_hash_bytes(const char *p, size_t n);
 uint64_t l1_now(void);
 void l1_req_arg(struct buf *b, const char *p, size_t n);
 uint64_t l1_expiry_for(long long pttl);
+/* Is a missed call with sketch hash h worth a fill? (admission) */
+int l1_admit(uint64_t h);
+/* A hit was served: sample it for the audit (l1-audit-rate). */
+void l1_hit_audit(struct l1entry *e);
 
 /* fill.c */
 struct fill *fill_find(uint8_t cmd, const char *key, size_t klen, const char *args, size_t alen);
@@ -118,10 +133,31 @@ struct fill *fill_find(uint8_t cmd, const char *key, size_t klen, const char *ar
  * to sha, on connection conn (NULL: any). NULL when none can be sent. */
 struct fill *fill_new(uint8_t cmd, const char *key, size_t klen, const char *args, size_t alen,
                       const uint8_t *sha, enum fill_kind kind, struct server *conn);
+/* A fill that is not sent (FILL_MGET, FILL_MGET_KEY), on conn; a
+ * FILL_MGET_KEY is put in the fills hash. NULL on out of memory. */
+struct fill *fill_alloc(uint8_t cmd, const char *key, size_t klen, const char *args, size_t alen,
+                        enum fill_kind kind, struct server *conn);
+/* Send f's PTTL (its answer lands in f->pttl). */
+void fill_send_pttl(struct fill *f);
+/* A read's reply for f: stored (fresh, not an error, TTL known, not
+ * cancelled) replacing e, and delivered to f's waiters. */
+void fill_read_done(struct fill *f, struct l1entry *e, const char *val, size_t vlen);
+/* Give every waiter of f this reply. */
+void fill_deliver(struct fill *f, const char *reply, size_t len, int failed);
+/* The completion of every fill's sr (an MGET's too). */
+void fill_on_reply(struct srvreq *sr, const char *reply, size_t len, int failed);
+/* Unhash and free f (and an MGET's keys). */
+void fill_free(struct fill *f);
 void fill_cancel_key(const char *key, size_t klen);
 void fill_cancel_all(void);
 /* Cancel the fills whose key matches a glob; returns how many. */
 size_t fill_cancel_matching(const char *pat, size_t plen);
+
+/* mget.c */
+/* The reply to a FILL_MGET: merge, store, deliver, free f. */
+void mget_reply(struct fill *f, const char *reply, size_t len, int failed);
+/* Free an MGET's state and its keys' fills. */
+void mget_free(struct mget *g);
 
 /* check.c */
 extern const char check_script[];

@@ -16,12 +16,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "backends/backend.h"
 #include "backends/topology.h"
 #include "base/glob.h"
 #include "base/log.h"
 #include "l1/internal.h"
+#include "l1/snapshot.h"
 
 #define L1_CRON_MS 100                  /* background work period */
 #define L1_SKETCH_BYTES_PER_SLOT 256    /* l1-maxmemory per sketch slot (about one entry) */
@@ -120,7 +122,7 @@ static uint64_t entry_hash(const struct l1entry *e)
 /* Is a missed call with sketch hash h worth a fill? Seen at least
  * L1_ADMIT_MIN times lately, and when the store is (nearly) full, more
  * often than the least recently used entry a fill would evict. */
-static int admit(uint64_t h)
+int l1_admit(uint64_t h)
 {
     unsigned f = l1sketch_estimate(L.sketch, h);
     if (f < L1_ADMIT_MIN)
@@ -130,6 +132,12 @@ static int admit(uint64_t h)
         return 1;
     struct l1entry *victim = l1store_oldest(L.store);
     return victim == NULL || f > l1sketch_estimate(L.sketch, entry_hash(victim));
+}
+
+void l1_hit_audit(struct l1entry *e)
+{
+    if (l1_set->audit_rate > 0 && (double)(l1_rand() >> 11) * (1.0 / 9007199254740992.0) < l1_set->audit_rate)
+        check_audit(e);
 }
 
 /* ---- the API ------------------------------------------------------------ */
@@ -153,10 +161,67 @@ void l1_report(struct buf *t)
     buf_printf(t, "\r\n");
 }
 
+static uint64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static int snapshot_on(void)
+{
+    return l1_set->snapshot_file != NULL && l1_set->snapshot_file[0] != '\0';
+}
+
+/* Write l1-snapshot-file now (synchronously). */
+static void snapshot_save(void)
+{
+    uint64_t t0 = l1_now();
+    long long n = l1snap_save(l1_set->snapshot_file, L.store, l1_now(), wall_ms());
+    if (n < 0) {
+        L.st.snapshot_errors++;
+        log_warn("L1 snapshot %s not written: %s", l1_set->snapshot_file, strerror((int)-n));
+        return;
+    }
+    L.st.snapshot_saves++;
+    uv_update_time(l1_topo->loop);
+    log_verbose("L1 snapshot %s: %lld entries written in %llu ms", l1_set->snapshot_file, n,
+                (unsigned long long)(l1_now() - t0));
+}
+
+/* Load l1-snapshot-file at start: its entries wait unverified for their
+ * hash checks. A bad file is logged and ignored. */
+static void snapshot_load(void)
+{
+    struct l1snap_loaded got;
+    const char *why;
+    int rc = l1snap_load(l1_set->snapshot_file, L.store, L.cmdmask, l1_now(), wall_ms(), &got, &why);
+    if (rc == -ENOENT) {
+        log_notice("L1 snapshot %s: none yet, starting cold", l1_set->snapshot_file);
+        return;
+    }
+    if (rc != 0) {
+        L.st.snapshot_errors++;
+        l1store_flush(L.store);
+        log_warn("L1 snapshot %s ignored (%s): starting cold", l1_set->snapshot_file, why);
+        return;
+    }
+    l1store_unverify_all(L.store);
+    L.st.snapshot_loaded += (uint64_t)got.loaded;
+    L.st.snapshot_expired += (uint64_t)got.expired;
+    log_notice("L1 snapshot %s: %lld entries loaded (%lld expired meanwhile, %lld of commands not cached), "
+               "each served after its hash check",
+               l1_set->snapshot_file, got.loaded, got.expired, got.skipped);
+}
+
 static void l1_cron(uv_timer_t *t)
 {
     (void)t;
     track_cron();
+    if (L.snapshot_at && l1_now() >= L.snapshot_at && snapshot_on()) {
+        snapshot_save();
+        L.snapshot_at = l1_now() + (uint64_t)l1_set->snapshot_interval_s * 1000;
+    }
     if (L.ready && l1_set->revalidate_after_ms > 0 && L.reval_inflight < L1_REVAL_BATCH) {
         uint64_t before = l1_now() - l1_set->revalidate_after_ms;
         l1store_walk_older(L.store, before, (size_t)(L1_REVAL_BATCH - L.reval_inflight), check_reval_one,
@@ -203,6 +268,11 @@ int l1_start(struct topology *t, const struct l1_settings *set)
     L.nfill = set->fill_connections < 1 ? 1
               : set->fill_connections > L1_MAX_FILL_CONNS ? L1_MAX_FILL_CONNS : set->fill_connections;
     L.on = 1;
+    if (snapshot_on()) {
+        snapshot_load();
+        if (set->snapshot_interval_s > 0)
+            L.snapshot_at = l1_now() + (uint64_t)set->snapshot_interval_s * 1000;
+    }
     track_start();
     uv_timer_init(t->loop, &L.timer);
     uv_timer_start(&L.timer, l1_cron, 0, L1_CRON_MS);
@@ -216,6 +286,8 @@ void l1_stop(void)
 {
     if (!L.on)
         return;
+    if (snapshot_on())
+        snapshot_save();
     L.stopping = 1;
     L.ready = 0;
     uv_timer_stop(&L.timer);
@@ -298,9 +370,7 @@ int l1_read(uint8_t id, const struct reqmsg *m, int may_wait, struct server *cur
     if (e && l1store_verified(L.store, e) && l1_set->mode == L1_TRACKING) {
         L.st.hits++;
         *reply = l1entry_reply(e, len);
-        if (l1_set->audit_rate > 0 &&
-            (double)(l1_rand() >> 11) * (1.0 / 9007199254740992.0) < l1_set->audit_rate)
-            check_audit(e);
+        l1_hit_audit(e);
         return L1_HIT;
     }
     if (!may_wait) {
@@ -318,7 +388,7 @@ int l1_read(uint8_t id, const struct reqmsg *m, int may_wait, struct server *cur
     } else {
         if (e == NULL) {
             L.st.misses++;
-            if (l1_set->admission && !admit(h)) {
+            if (l1_set->admission && !l1_admit(h)) {
                 L.st.admission_rejected++;
                 return L1_BYPASS;
             }

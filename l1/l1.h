@@ -27,6 +27,11 @@
  * is revalidated by pipelined hash checks in batches, not flushed. In
  * `strict` mode every hit is a hash check.
  *
+ * Restarts (l1-snapshot-file, l1/snapshot.h): entries are written every
+ * l1-snapshot-interval seconds and at a clean exit, and loaded at start
+ * unverified: each is served only once a hash check (the batched
+ * revalidation, or the reading client's own) finds it current.
+ *
  * Contract: everything here is a no-op / BYPASS when l1-maxmemory is 0.
  * A srvreq given to l1_wait gets exactly one on_reply, like a server's.
  */
@@ -59,6 +64,8 @@ struct l1_settings {
     int admission;                    /* TinyLFU admission on misses */
     int ttl_jitter;                   /* percent an entry's lifetime is shortened by, at random */
     double audit_rate;                /* fraction of hits hash-checked in the background */
+    const char *snapshot_file;        /* l1-snapshot-file: entries kept across restarts; NULL/"" = none */
+    int snapshot_interval_s;          /* seconds between snapshots (0 = only at a clean exit) */
 };
 
 /* The L1's counters, declared once: name, meaning (REDSNANO L1, metrics). */
@@ -83,7 +90,13 @@ struct l1_settings {
     X(admission_rejected, "misses forwarded as plain reads: not seen often enough")    \
     X(inv_pattern, "entries dropped by REDSNANO L1 INVALIDATE pattern")                 \
     X(audit_checks, "hits hash-checked in the background (l1-audit-rate)")            \
-    X(audit_stale, "audited hits the origin no longer held")
+    X(audit_stale, "audited hits the origin no longer held")                             \
+    X(mget, "MGETs answered in whole or in part from the L1 (hits, misses: per key)")  \
+    X(mget_asked, "MGET keys the L1 did not hold, asked from Redis as one MGET")         \
+    X(snapshot_loaded, "entries loaded from l1-snapshot-file at start (served after a hash check)") \
+    X(snapshot_expired, "snapshot records past their expiry at start, not loaded")      \
+    X(snapshot_saves, "snapshots written to l1-snapshot-file")                           \
+    X(snapshot_errors, "snapshots that could not be read or written (logged)")
 
 struct l1_stats {
 #define L1_STAT_FIELD(name, help) uint64_t name;
@@ -100,7 +113,7 @@ int l1_start(struct topology *t, const struct l1_settings *set);
 /* INFO-style lines (REDSNANO L1): state, sizes, every counter. */
 void l1_report(struct buf *text);
 
-/* Close everything (shutdown). */
+/* Close everything (shutdown); writes the snapshot first when configured. */
 void l1_stop(void);
 
 /* Is the L1 on? */
@@ -118,7 +131,19 @@ uint8_t l1_command_id(const struct reqmsg *m);
 int l1_read(uint8_t id, const struct reqmsg *m, int may_wait, struct server *cur, const char **reply,
             size_t *len, void **pending);
 
-/* Attach a waiter to the fill/check returned by l1_read. */
+/* MGET key...: the keys the L1 holds (GET entries, verified) are answered
+ * from it; the others go to Redis as one MGET on a fill connection
+ * (admitted ones with a PTTL each, to be stored), and the elements are
+ * merged in request order. Same results and rules as l1_read (HIT: *reply
+ * is the whole array, valid until the next L1 call; WAIT: l1_wait). BYPASS
+ * when a key has a write pending, GET is not cached, in strict mode, or
+ * when no key is held nor admitted (the MGET is forwarded as usual). A nil
+ * element is never stored (MGET answers nil for a key of another type,
+ * where GET answers WRONGTYPE). */
+int l1_mget(const struct reqmsg *m, int may_wait, struct server *cur, const char **reply, size_t *len,
+            void **pending);
+
+/* Attach a waiter to the fill/check returned by l1_read or l1_mget. */
 void l1_wait(void *pending, struct srvreq *sr);
 
 /* The connection a pending fill travels on (the client's "in flight"

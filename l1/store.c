@@ -590,3 +590,13 @@ size_t l1store_drop_if(struct l1store *s, int (*pred)(const struct l1entry *e, v
     }
     return n;
 }
+
+int l1store_each(const struct l1store *s, int (*fn)(const struct l1entry *e, void *ctx), void *ctx)
+{
+    for (const struct l1entry *e = s->tail; e != NULL; e = e->newer) {
+        int rc = fn(e, ctx);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}

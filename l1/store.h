@@ -95,6 +95,11 @@ size_t l1store_walk_older(struct l1store *s, uint64_t before, size_t max,
  * the store). Returns how many. O(entries). */
 size_t l1store_drop_if(struct l1store *s, int (*pred)(const struct l1entry *e, void *ctx), void *ctx);
 
+/* Call fn for every entry, least recently used first (fn must not change
+ * the store): putting them back in that order rebuilds the LRU order.
+ * Stops early when fn returns non-zero; returns that value, else 0. */
+int l1store_each(const struct l1store *s, int (*fn)(const struct l1entry *e, void *ctx), void *ctx);
+
 /* The least recently used entry (the next eviction), or NULL when empty. */
 struct l1entry *l1store_oldest(const struct l1store *s);
 

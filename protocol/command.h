@@ -65,6 +65,7 @@ enum cmd_op {
     CMD_OP_CLIENT_REPLY,     /* CLIENT REPLY ON|OFF|SKIP: the proxy drops the replies */
     CMD_OP_BLOCK_OPTION,     /* XREAD / XREADGROUP: blocking only with BLOCK before STREAMS */
     CMD_OP_UNSUBSCRIBE,      /* (P|S)UNSUBSCRIBE: one reply per channel argument (or one) */
+    CMD_OP_MGET,             /* MGET: one reply element per key (the L1 answers per key) */
     CMD_OP_SUBSCRIBE,        /* (P|S)SUBSCRIBE: RESP3 answers with pushes only */
     CMD_OP_CLIENT_ID,        /* CLIENT ID: the proxy's own client id */
     CMD_OP_CLIENT_INFO,      /* CLIENT INFO: the proxy's view of the client */

@@ -871,7 +871,7 @@ const struct cmd cmd_table[] = {
     { "lset", 4, CMD_WRITE | CMD_DENYOOM, ks_lset, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_LIST | CMD_CAT_SLOW, 0, 0 },
     { "ltrim", 4, CMD_WRITE, ks_ltrim, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_WRITE | CMD_CAT_LIST | CMD_CAT_SLOW, 0, 0 },
     { "memory", -2, 0, NULL, 0, sub_memory, 6, CMD_OP_NONE, CMD_CAT_SLOW, 0, 0 },
-    { "mget", -2, CMD_READONLY | CMD_FAST, ks_mget, 1, NULL, 0, CMD_OP_NONE, CMD_CAT_READ | CMD_CAT_STRING | CMD_CAT_FAST, 0, 0 },
+    { "mget", -2, CMD_READONLY | CMD_FAST, ks_mget, 1, NULL, 0, CMD_OP_MGET, CMD_CAT_READ | CMD_CAT_STRING | CMD_CAT_FAST, 0, 0 },
     { "migrate", -6, CMD_WRITE | CMD_MOVABLEKEYS | CMD_PROXY_FLUSH, ks_migrate, 2, NULL, 0, CMD_OP_NONE, CMD_CAT_KEYSPACE | CMD_CAT_WRITE | CMD_CAT_SLOW | CMD_CAT_DANGEROUS, 0, 0 },
     { "module", -2, CMD_PROXY_DENY, NULL, 0, sub_module, 5, CMD_OP_NONE, CMD_CAT_SLOW, 0, 0 },
     { "monitor", 1, CMD_ADMIN | CMD_NOSCRIPT | CMD_PROXY_DENY | CMD_PROXY_SUBSCRIBE, NULL, 0, NULL, 0, CMD_OP_NONE, CMD_CAT_ADMIN | CMD_CAT_SLOW | CMD_CAT_DANGEROUS, 0, 0 },

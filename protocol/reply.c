@@ -286,6 +286,38 @@ void replyframe_free(struct replyframe *f)
     f->pos = 0;
 }
 
+long long reply_array_split(const char *p, size_t len, struct reply_span *el, size_t max)
+{
+    struct reply_item it;
+    long long h = reply_item_parse(p, len, &it);
+    if (h <= 0 || it.type != '*' || it.n < 0)
+        return -1;
+    struct replyframe f = { 0 };
+    size_t pos = (size_t)h;
+    long long i;
+    for (i = 0; i < it.n; i++) {
+        replyframe_reset(&f);
+        long long n = replyframe_scan(&f, p + pos, len - pos);
+        if (n <= 0 || replyframe_is_push(&f))
+            break;
+        if ((size_t)i < max)
+            el[i] = (struct reply_span){ p + pos, (size_t)n };
+        pos += (size_t)n;
+    }
+    replyframe_free(&f);
+    return i == it.n && pos == len ? it.n : -1;
+}
+
+int reply_array_join(struct buf *b, const struct reply_span *el, size_t n)
+{
+    if (reply_array(b, (long long)n) != 0)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        if (buf_append(b, el[i].p, el[i].len) != 0)
+            return -ENOMEM;
+    return 0;
+}
+
 int reply_status(struct buf *b, const char *s)
 {
     if (buf_reserve(b, strlen(s) + 3) != 0)

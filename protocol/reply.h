@@ -43,6 +43,11 @@
  *
  * The reply_* writers append a RESP2 reply to a buffer and return 0 or
  * -ENOMEM.
+ *
+ * Multi-key reads answered in parts (the L1's MGET, a cluster MGET split
+ * per node) split each part's array reply into element spans
+ * (reply_array_split) and write the elements back in request order as one
+ * array (reply_array_join): the elements' bytes are copied as they came.
  */
 #ifndef REDSNANO_PROTOCOL_REPLY_H
 #define REDSNANO_PROTOCOL_REPLY_H
@@ -92,6 +97,22 @@ struct reply_item {
  * rules as replyframe_scan; the push-at-top-level and depth rules are the
  * caller's). *it is filled only on a return > 0. */
 long long reply_item_parse(const char *p, size_t len, struct reply_item *it);
+
+/* The bytes of one element of an array reply (pointers into that reply). */
+struct reply_span {
+    const char *p;                    /* first byte of the element */
+    size_t len;                       /* its length (a whole nested reply for an aggregate) */
+};
+
+/* Split the complete array reply p[0, len) ("*N\r\n" then N elements) into
+ * its N element spans, written to el[0..N) when N <= max. Returns N, or -1
+ * when p is not exactly one well-formed array reply (an error, a nil
+ * array "*-1", another type, trailing bytes). Nothing is copied. */
+long long reply_array_split(const char *p, size_t len, struct reply_span *el, size_t max);
+
+/* Append "*n\r\n" and the n elements' bytes, in the order given. 0 or
+ * -ENOMEM. */
+int reply_array_join(struct buf *b, const struct reply_span *el, size_t n);
 
 int reply_status(struct buf *b, const char *s);                   /* +s\r\n */
 int reply_error(struct buf *b, const char *s);                    /* -s\r\n (s has its code: "ERR ...") */

@@ -213,6 +213,10 @@ static const struct directive directive_table[] = {
             "Percent by which each L1 entry's lifetime is shortened at random, so that entries filled together do not expire together"),
     ROW_FRACTION("l1-audit-rate", l1_audit_rate, "0",
                  "Fraction of L1 hits also hash-checked against the primary in the background; stale ones are counted with their age (l1_audit_stale)"),
+    ROW_OPTSTR("l1-snapshot-file", l1_snapshot_file,
+               "File the L1's entries are written to (atomically: temporary file, fsync, rename) and loaded from at start; a loaded entry is served only after a hash check finds it current; a bad file is logged and ignored; \"\" = none"),
+    ROW_INT("l1-snapshot-interval", l1_snapshot_interval, "300", 0, 86400,
+            "Seconds between L1 snapshots (also written at a clean exit); 0 = only at a clean exit"),
 };
 
 #define NDIRECTIVES ((int)(sizeof(directive_table) / sizeof(directive_table[0])))

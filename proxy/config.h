@@ -100,6 +100,8 @@ struct config {
     bool l1_admission;           /* TinyLFU admission of missed reads (default yes) */
     int l1_ttl_jitter;           /* percent of an entry's lifetime taken off at random (default 10) */
     double l1_audit_rate;        /* fraction of hits hash-checked in the background (default 0) */
+    char *l1_snapshot_file;      /* where L1 entries are kept across restarts, or NULL */
+    int l1_snapshot_interval;    /* seconds between L1 snapshots; 0 = only at a clean exit (default 300) */
 
     /* not directives: what the command line asked for */
     char *config_file;           /* the file read, or NULL */

@@ -352,7 +352,7 @@ static int local_client(struct client *c, const struct cmd *cmd, const struct re
 int local_command(struct client *c, const struct cmd *cmd, const struct reqmsg *m)
 {
     if (!cmd_arity_ok(cmd, m->argc)) {
-        if (cmd->op >= CMD_OP_CLIENT_ID || cmd->op == CMD_OP_CLIENT_REPLY) {
+        if ((cmd->op >= CMD_OP_CLIENT_ID && cmd->op <= CMD_OP_CLIENT_GETREDIR) || cmd->op == CMD_OP_CLIENT_REPLY) {
             char msg[200];
             snprintf(msg, sizeof(msg), "ERR unknown subcommand or wrong number of arguments for '%.*s'. Try CLIENT HELP.",
                      (int)(m->argvlen[1] > 64 ? 64 : m->argvlen[1]), m->argv[1]);

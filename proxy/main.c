@@ -114,6 +114,8 @@ static void settings_from_config(struct proxy *p, const struct config *cfg)
         .admission = cfg->l1_admission,
         .ttl_jitter = cfg->l1_ttl_jitter,
         .audit_rate = cfg->l1_audit_rate,
+        .snapshot_file = cfg->l1_snapshot_file,
+        .snapshot_interval_s = cfg->l1_snapshot_interval,
     };
     climits_settings_from_config(&p->climits_set, cfg);
 }

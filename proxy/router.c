@@ -188,14 +188,17 @@ static int route_pinned(struct client *c, const struct cmd *cmd, struct reqmsg *
     return ROUTER_DONE;
 }
 
-/* A read the L1 may answer: 1 when it did (hit, or the client waits on a
- * fill), 0 to forward it. The L1 keeps RESP2 replies; a RESP3 client gets
- * them as Redis would send them in RESP3 (resp3_from_resp2, with the
- * command table's shape). */
+/* A read the L1 may answer (a cacheable read, or MGET per key): 1 when it
+ * did (hit, or the client waits on a fill), 0 to forward it. The L1 keeps
+ * RESP2 replies; a RESP3 client gets them as Redis would send them in RESP3
+ * (resp3_from_resp2, with the command table's shape). */
 static int route_l1(struct client *c, const struct cmd *cmd, struct reqmsg *m)
 {
-    uint8_t id = l1_command_id(m);
-    if (id == 0)
+    /* MGET's nil elements differ between the protocols (`$-1`, `_`): RESP3
+     * clients' MGETs are forwarded. */
+    int mget = cmd->op == CMD_OP_MGET && c->proto == 2;
+    uint8_t id = mget ? 0 : l1_command_id(m);
+    if (id == 0 && !mget)
         return 0;
     const char *bytes;
     size_t n;
@@ -206,7 +209,8 @@ static int route_l1(struct client *c, const struct cmd *cmd, struct reqmsg *m)
     int stall = 0;
     struct server *cur = client_conn_for(c, &proxy->topo.primary, &stall);
     int may_wait = !stall && (cur == NULL || l1_owns_server(cur));
-    int rc = l1_read(id, m, may_wait, may_wait ? cur : NULL, &bytes, &n, &pending);
+    int rc = mget ? l1_mget(m, may_wait, may_wait ? cur : NULL, &bytes, &n, &pending)
+                  : l1_read(id, m, may_wait, may_wait ? cur : NULL, &bytes, &n, &pending);
     unsigned shape = c->proto == 3 ? RESP3_UP | cmd_resp3_shape(cmd, m->argc, m->argv, m->argvlen) : 0;
     if (rc == L1_HIT) {
         struct buf *b = client_reply_buf(c);

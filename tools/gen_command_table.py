@@ -133,6 +133,7 @@ PROXY_OPS = {
     "unsubscribe": "CMD_OP_UNSUBSCRIBE",
     "punsubscribe": "CMD_OP_UNSUBSCRIBE",
     "sunsubscribe": "CMD_OP_UNSUBSCRIBE",
+    "mget": "CMD_OP_MGET",
 }
 
 # How a command's RESP3 reply differs in shape from its RESP2 reply (enum

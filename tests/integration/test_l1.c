@@ -24,12 +24,14 @@
 
 #include <criterion/criterion.h>
 
+#include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define L1_PORT_BASE 7200                 /* this file's port range start */
 #define L1_PORT(n) harness_port(L1_PORT_BASE, (n))
@@ -178,9 +180,24 @@ static long long l1_wait_stat_at(int line, const char *name, long long want, int
  * arguments (NULL-terminated), connect, and wait for l1_ready:1 when l1 is
  * on.  Proxy-only tests call harness_skip_if_direct() first.
  */
+static const char *l1_args[L1_MAX_ARGS];  /* the proxy's arguments (for a restart) */
+
+/* Start the proxy with args on port, connect l1_px and l1_admin, and wait
+ * for l1_ready:1 when l1 is on. */
+static void l1_proxy_start_at(int line, int port, const char *const *args, bool l1_on)
+{
+    l1_proxy = harness_try_proxy_startv(port, args, true);
+    cr_assert_not_null(l1_proxy, "line %d: redsnano start failed: %s", line, harness_error());
+    l1_px = harness_connect(l1_proxy->port);
+    l1_admin = harness_connect(l1_proxy->port);
+    harness_diag_set(l1_proxy, l1_diag);
+    if (l1_on && !harness_direct())
+        l1_wait_stat_at(line, "l1_ready", 1, L1_READY_MS);
+}
+
 static void l1_start_at(int line, int slot, bool l1_on, const char *const *extra)
 {
-    const char *args[L1_MAX_ARGS];
+    const char **args = l1_args;
     size_t n = 0;
 
     l1_redis = harness_redis_start(L1_PORT(2 * slot), "--enable-debug-command", "local");
@@ -194,15 +211,24 @@ static void l1_start_at(int line, int slot, bool l1_on, const char *const *extra
     for (size_t i = 0; extra[i] != NULL && n + 1 < L1_MAX_ARGS; i++)
         args[n++] = extra[i];
     args[n] = NULL;
-    l1_proxy = harness_try_proxy_startv(L1_PORT(2 * slot + 1), args, true);
-    cr_assert_not_null(l1_proxy, "line %d: redsnano start failed: %s", line, harness_error());
-    l1_px = harness_connect(l1_proxy->port);
-    l1_admin = harness_connect(l1_proxy->port);
     l1_rd = harness_connect(l1_redis->port);
-    harness_diag_set(l1_proxy, l1_diag);
-    if (l1_on && !harness_direct())
-        l1_wait_stat_at(line, "l1_ready", 1, L1_READY_MS);
+    l1_proxy_start_at(line, L1_PORT(2 * slot + 1), args, l1_on);
 }
+
+/* Stop the proxy with SIGTERM (it must exit 0), closing l1_px and
+ * l1_admin; l1_proxy_start_at(line, l1_proxy->port, l1_args, ...) starts
+ * it again as it was. */
+static void l1_proxy_stop_at(int line)
+{
+    redisFree(l1_px);
+    redisFree(l1_admin);
+    l1_px = l1_admin = NULL;
+    int st = harness_proxy_stop(l1_proxy);
+    if (st != 0)
+        l1_fail_at(line, "the proxy %s on SIGTERM", harness_status_str(st));
+}
+
+#define L1_PROXY_STOP() l1_proxy_stop_at(__LINE__)
 
 #define L1_START(slot, ...)                                                          \
     do {                                                                            \
@@ -1211,4 +1237,288 @@ L1_TEST(the_audit_catches_an_injected_stale_entry)
     L1_CHECK(L1_STAT("l1_audit_max_age_ms") >= L1_STAT("l1_audit_last_age_ms"), "audit ages not reported");
     harness_expect_bulk(l1_px, "new", "GET %s", "k");
     L1_CHECK(L1_STAT("l1_audit_stale") == 1, "the replaced entry was counted stale again");
+}
+
+/* ---- 13. issue 13: MGET answered per key ------------------------------------ */
+
+#define L1_MGET_KEYS 10                   /* keys of the mixed MGET; the first half is read first */
+#define L1_MGET_RACE_ROUNDS 200           /* write-vs-partial-fill rounds */
+
+/* The reply to MGET through c must equal redis's own (l1_rd) answer. */
+static void l1_expect_same_mget_at(int line, redisContext *c, const char *cmd)
+{
+    /* cmd is the format: its words are the arguments (keys have no '%'). */
+    redisReply *want = harness_expect_at(line, l1_rd, REDIS_REPLY_ARRAY, cmd);
+    redisReply *got = harness_expect_at(line, c, HARNESS_ANY, cmd);
+
+    if (!harness_reply_equal(want, got))
+        l1_fail_at(line, "%s through the proxy: %s, redis: %s", cmd, harness_reply_str(got), harness_reply_str(want));
+    freeReplyObject(want);
+    freeReplyObject(got);
+}
+
+/*
+ * An MGET of held keys, missing keys, a key that does not exist and a hash
+ * answers exactly as redis does; only the keys the L1 lacks were asked
+ * (one MGET), and they are then held (a second MGET is answered whole by
+ * the L1, redis sees no MGET); the hash's nil is not stored as a GET entry.
+ */
+L1_TEST(mget_answers_held_keys_from_the_l1_and_asks_only_the_others)
+{
+    char cmd[512];
+    size_t n = 0;
+
+    harness_skip_if_direct();
+    L1_START(20, "--l1-maxmemory", "64mb");
+    harness_expect_int(l1_rd, 1, "HSET h f v");
+    n += (size_t)snprintf(cmd + n, sizeof(cmd) - n, "MGET");
+    for (int i = 0; i < L1_MGET_KEYS; i++) {
+        char key[32];
+        harness_cmd_ok(l1_rd, "SET mk:%d v%d", i, i);
+        snprintf(key, sizeof(key), "mk:%d", i);
+        if (i < L1_MGET_KEYS / 2)
+            free(L1_GET(l1_px, key));   /* held */
+        n += (size_t)snprintf(cmd + n, sizeof(cmd) - n, " %s", key);
+    }
+    snprintf(cmd + n, sizeof(cmd) - n, " nosuchkey h mk:0");
+    long long hits = L1_STAT("l1_hits"), asked = L1_STAT("l1_mget_asked");
+    long long calls = harness_cmdstat_calls(l1_rd, "mget");
+    l1_expect_same_mget_at(__LINE__, l1_px, cmd);
+    L1_CHECK(L1_STAT("l1_hits") == hits + L1_MGET_KEYS / 2 + 1, "held keys answered: %lld, wanted %d",
+             L1_STAT("l1_hits") - hits, L1_MGET_KEYS / 2 + 1);
+    L1_CHECK(L1_STAT("l1_mget_asked") == asked + L1_MGET_KEYS / 2 + 2, "keys asked from redis: %lld, wanted %d",
+             L1_STAT("l1_mget_asked") - asked, L1_MGET_KEYS / 2 + 2);
+    /* One MGET reached redis (harness_cmdstat_calls' own MGET counts too). */
+    L1_CHECK(harness_cmdstat_calls(l1_rd, "mget") == calls + 2, "redis saw %lld MGETs, wanted 1 from the proxy",
+             harness_cmdstat_calls(l1_rd, "mget") - calls - 1);
+    /* Now every existing string key is held: answered whole by the L1. */
+    snprintf(cmd + n, sizeof(cmd) - n, " mk:3");
+    calls = harness_cmdstat_calls(l1_rd, "mget");
+    l1_expect_same_mget_at(__LINE__, l1_px, cmd);
+    L1_CHECK(harness_cmdstat_calls(l1_rd, "mget") == calls + 1, "an MGET of held keys reached redis");
+    /* A nil element is not a GET entry: GET h is still WRONGTYPE. */
+    redisReply *r = harness_expect_error(l1_px, "WRONGTYPE", "GET h");
+    freeReplyObject(r);
+    /* A write through the proxy is seen by the next MGET at once. */
+    harness_cmd_ok(l1_px, "SET mk:1 changed");
+    l1_expect_same_mget_at(__LINE__, l1_px, cmd);
+}
+
+/*
+ * A write racing the partial fill of an MGET: held key "mh", key "mr"
+ * asked from redis. Through the proxy (B's SET while A's MGET is held by
+ * CLIENT PAUSE): the key's fill is cancelled, A gets the old or the new
+ * value, and every read after B's OK gets the new one. From elsewhere
+ * (a direct SET pipelined among MGETs): the proxy answers the new value
+ * within L1_FRESH_MS and never goes back.
+ */
+L1_TEST(a_write_racing_a_partial_mget_fill_leaves_no_stale_entry)
+{
+    redisContext *b;
+
+    harness_skip_if_direct();
+    L1_START(21, "--l1-maxmemory", "64mb", "--l1-fill-connections", "4");
+    b = harness_connect(l1_proxy->port);
+    harness_cmd_ok(l1_rd, "SET mh held");
+    harness_expect_bulk(l1_px, "held", "GET %s", "mh");
+    for (int round = 0; round < L1_ROUNDS; round++) {
+        harness_cmd_ok(l1_rd, "SET mr old%d", round);
+        freeReplyObject(harness_reply(l1_admin, "REDSNANO L1 INVALIDATE mr"));
+        long long asked = L1_STAT("l1_mget_asked"), cancelled = L1_STAT("l1_fills_cancelled");
+        harness_cmd_ok(l1_rd, "CLIENT PAUSE %d ALL", L1_PAUSE_MS);
+        redisAppendCommand(l1_px, "MGET mh mr");
+        harness_pipe_flush(l1_px);
+        L1_WAIT_STAT("l1_mget_asked", asked + 1, L1_STEP_MS);
+        redisAppendCommand(b, "SET mr new%d", round);
+        harness_pipe_flush(b);
+        L1_WAIT_STAT("l1_fills_cancelled", cancelled + 1, L1_STEP_MS);
+        redisReply *ra = harness_pipe_reply(l1_px, "A's MGET");
+        char old[32], new[32];
+        snprintf(old, sizeof(old), "old%d", round);
+        snprintf(new, sizeof(new), "new%d", round);
+        L1_CHECK(ra->type == REDIS_REPLY_ARRAY && ra->elements == 2 && ra->element[0]->type == REDIS_REPLY_STRING &&
+                     strcmp(ra->element[0]->str, "held") == 0 && ra->element[1]->type == REDIS_REPLY_STRING &&
+                     (strcmp(ra->element[1]->str, old) == 0 || strcmp(ra->element[1]->str, new) == 0),
+                 "round %d: A's MGET returned %s", round, l1_brief(ra));
+        freeReplyObject(ra);
+        redisReply *rb = harness_pipe_reply(b, "B's SET");
+        L1_CHECK(rb->type == REDIS_REPLY_STATUS, "round %d: B's SET returned %s", round, l1_brief(rb));
+        freeReplyObject(rb);
+        for (int i = 0; i < 2; i++) {
+            l1_expect_same_mget_at(__LINE__, l1_px, "MGET mh mr");
+            harness_expect_bulk(l1_px, new, "GET %s", "mr");
+        }
+    }
+    /* Writes from elsewhere, pipelined among MGETs of two clients. */
+    for (int round = 1; round <= L1_MGET_RACE_ROUNDS; round++) {
+        char want[32];
+        freeReplyObject(harness_reply(l1_admin, "REDSNANO L1 INVALIDATE mr"));
+        for (int i = 0; i < L1_RACE_READS; i++) {
+            redisAppendCommand(i % 2 ? b : l1_px, "MGET mh mr");
+            harness_pipe_flush(i % 2 ? b : l1_px);
+            if (i == round % L1_RACE_READS) {
+                redisAppendCommand(l1_rd, "SET mr v%d", round);
+                harness_pipe_flush(l1_rd);
+            }
+        }
+        for (int i = 0; i < L1_RACE_READS; i++)
+            freeReplyObject(harness_pipe_reply(i % 2 ? b : l1_px, "MGET mh mr"));
+        freeReplyObject(harness_pipe_reply(l1_rd, "SET mr"));
+        snprintf(want, sizeof(want), "v%d", round);
+        char *v = NULL;
+        bool fresh = harness_wait_until((free(v), v = L1_GET(l1_px, "mr"), v && strcmp(v, want) == 0), L1_FRESH_MS);
+        L1_CHECK(fresh, "round %d: GET mr answered %s %d ms after SET mr %s", round, v ? v : "nil", L1_FRESH_MS, want);
+        free(v);
+        for (int i = 0; i < 2; i++)
+            l1_expect_same_mget_at(__LINE__, i ? b : l1_px, "MGET mh mr");
+    }
+    L1_CHECK(L1_STAT("l1_mget") >= L1_MGET_RACE_ROUNDS, "the race made too few MGETs through the L1");
+    redisFree(b);
+}
+
+/* ---- 14. issue 13: restarts (l1-snapshot-file) ------------------------------- */
+
+#define L1_SNAP_KEYS 10                   /* keys per kind: unchanged, changed, deleted, expiring */
+#define L1_SNAP_PX 300                    /* PX of the keys that expire while the proxy is down */
+#define L1_SNAP_GONE_MS 3000              /* bound for them to be gone from redis */
+
+/* Start slot's redis and a proxy with an L1 snapshot file in the tmpdir. */
+static void l1_start_snap_at(int line, int slot, char *path, size_t cap)
+{
+    snprintf(path, cap, "%s/l1-snap-%d", harness_tmpdir(), slot);
+    const char *extra[] = { "--l1-maxmemory", "64mb", "--l1-snapshot-file", path, "--l1-snapshot-interval", "0",
+                            NULL };
+    l1_start_at(line, slot, true, extra);
+}
+
+/* GET key through the proxy must equal redis's answer now. */
+static void l1_same_get_at(int line, const char *key)
+{
+    char *want = l1_direct_get(key), *got = l1_get_at(line, l1_px, key);
+    if (!((want == NULL && got == NULL) || (want && got && strcmp(want, got) == 0)))
+        l1_fail_at(line, "GET %s: proxy %s, redis %s", key, got ? got : "nil", want ? want : "nil");
+    free(want);
+    free(got);
+}
+
+/*
+ * A restart keeps the L1 warm and never serves what changed while the
+ * proxy was down: keys changed, deleted, and expired meanwhile read as
+ * redis holds them; the unchanged ones are answered from the loaded
+ * entries after their hash check, without a single full read (fill); and
+ * a write made elsewhere after the restart is still reported (the checks
+ * made redis track the keys again).
+ */
+L1_TEST(a_restart_keeps_the_l1_warm_and_never_serves_what_changed_meanwhile)
+{
+    static const char *const kinds[] = { "same", "chg", "del", "exp" };
+    char path[512], key[32];
+
+    harness_skip_if_direct();
+    l1_start_snap_at(__LINE__, 22, path, sizeof(path));
+    for (int i = 0; i < L1_SNAP_KEYS; i++) {
+        harness_cmd_ok(l1_rd, "SET same:%d s%d", i, i);
+        harness_cmd_ok(l1_rd, "SET chg:%d old%d", i, i);
+        harness_cmd_ok(l1_rd, "SET del:%d d%d", i, i);
+        harness_cmd_ok(l1_rd, "SET exp:%d e%d PX %d", i, i, L1_SNAP_PX * 100);
+        for (int k = 0; k < 4; k++) {
+            snprintf(key, sizeof(key), "%s:%d", kinds[k], i);
+            free(L1_GET(l1_px, key));
+        }
+    }
+    L1_CHECK(L1_STAT("l1_entries") == 4 * L1_SNAP_KEYS, "%lld entries before the restart", L1_STAT("l1_entries"));
+    /* Down: the snapshot is written at the clean exit; meanwhile redis changes. */
+    L1_PROXY_STOP();
+    L1_CHECK(access(path, F_OK) == 0, "no snapshot at %s after a clean exit", path);
+    for (int i = 0; i < L1_SNAP_KEYS; i++) {
+        harness_cmd_ok(l1_rd, "SET chg:%d new%d", i, i);
+        harness_expect_int(l1_rd, 1, "DEL del:%d", i);
+        harness_expect_int(l1_rd, 1, "PEXPIRE exp:%d %d", i, L1_SNAP_PX);
+    }
+    bool gone = harness_wait_until(harness_cmd_int(l1_rd, "EXISTS exp:0 exp:%d", L1_SNAP_KEYS - 1) == 0,
+                                   L1_SNAP_GONE_MS);
+    L1_CHECK(gone, "exp:* did not expire on redis");
+    l1_proxy_start_at(__LINE__, l1_proxy->port, l1_args, true);
+    L1_CHECK(L1_STAT("l1_snapshot_loaded") == 4 * L1_SNAP_KEYS, "%lld entries loaded",
+             L1_STAT("l1_snapshot_loaded"));
+    /* Read at once (the background revalidation may not have reached them). */
+    long long fills = L1_STAT("l1_fills"), hits = L1_STAT("l1_hits");
+    for (int i = 0; i < L1_SNAP_KEYS; i++) {
+        snprintf(key, sizeof(key), "same:%d", i);
+        l1_same_get_at(__LINE__, key);
+    }
+    L1_CHECK(L1_STAT("l1_fills") == fills, "%lld full reads for unchanged keys", L1_STAT("l1_fills") - fills);
+    L1_CHECK(L1_STAT("l1_hits") == hits + L1_SNAP_KEYS, "%lld of %d unchanged keys answered from the L1",
+             L1_STAT("l1_hits") - hits, L1_SNAP_KEYS);
+    for (int k = 1; k < 4; k++) {
+        for (int i = 0; i < L1_SNAP_KEYS; i++) {
+            snprintf(key, sizeof(key), "%s:%d", kinds[k], i);
+            l1_same_get_at(__LINE__, key);
+            l1_same_get_at(__LINE__, key);
+        }
+    }
+    /* Every loaded entry is checked in the background too, then served as hits. */
+    L1_WAIT_STAT("l1_reval_unchanged", 1, L1_REVAL_MS);
+    L1_CHECK(L1_STAT("l1_reval_changed") + L1_STAT("l1_inv_hash_mismatch") >= 1 || L1_STAT("l1_checks") >= 3 * L1_SNAP_KEYS,
+             "the changed keys were never hash-checked");
+    /* Tracked again: a write elsewhere is seen. */
+    harness_cmd_ok(l1_rd, "SET same:0 later");
+    char *v = NULL;
+    bool fresh = harness_wait_until((free(v), v = L1_GET(l1_px, "same:0"), v && strcmp(v, "later") == 0), L1_FRESH_MS);
+    L1_CHECK(fresh, "GET same:0 answered %s %d ms after a write elsewhere, after the restart", v ? v : "nil",
+             L1_FRESH_MS);
+    free(v);
+}
+
+/* Cut, then garbage: the snapshot is logged, ignored, and the proxy starts cold. */
+L1_TEST(a_bad_or_truncated_snapshot_is_ignored_and_the_l1_starts_cold)
+{
+    char path[512];
+
+    harness_skip_if_direct();
+    l1_start_snap_at(__LINE__, 23, path, sizeof(path));
+    harness_cmd_ok(l1_rd, "SET k v");
+    harness_expect_bulk(l1_px, "v", "GET %s", "k");
+    for (int round = 0; round < 2; round++) {
+        L1_PROXY_STOP();
+        FILE *fp = fopen(path, round == 0 ? "r+" : "w");
+        L1_CHECK(fp != NULL, "snapshot %s: %s", path, strerror(errno));
+        if (round == 0) {
+            fseek(fp, 0, SEEK_END);
+            long len = ftell(fp);
+            L1_CHECK(len > 16 && ftruncate(fileno(fp), len - 9) == 0, "could not cut the snapshot (%ld bytes)", len);
+        } else {
+            fputs("RSNL1SNP but not really a snapshot", fp);
+        }
+        fclose(fp);
+        harness_cmd_ok(l1_rd, "SET k v%d", round);       /* changed while down */
+        l1_proxy_start_at(__LINE__, l1_proxy->port, l1_args, true);
+        L1_CHECK(L1_STAT("l1_snapshot_errors") == 1 && L1_STAT("l1_snapshot_loaded") == 0 &&
+                     L1_STAT("l1_entries") == 0,
+                 "round %d: a bad snapshot was not ignored", round);
+        char *log = harness_log_tail(l1_proxy, 4096);
+        L1_CHECK(strstr(log, "ignored") != NULL, "round %d: nothing logged about the bad snapshot: %s", round, log);
+        free(log);
+        char want[8];
+        snprintf(want, sizeof(want), "v%d", round);
+        harness_expect_bulk(l1_px, want, "GET %s", "k");
+    }
+}
+
+/* l1-snapshot-interval: written while running, atomically (no FILE.tmp left). */
+L1_TEST(the_snapshot_is_written_every_interval)
+{
+    char path[512], tmp[600];
+
+    harness_skip_if_direct();
+    snprintf(path, sizeof(path), "%s/l1-snap-periodic", harness_tmpdir());
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    const char *extra[] = { "--l1-maxmemory", "64mb", "--l1-snapshot-file", path, "--l1-snapshot-interval", "1", NULL };
+    l1_start_at(__LINE__, 25, true, extra);
+    harness_cmd_ok(l1_rd, "SET k v");
+    harness_expect_bulk(l1_px, "v", "GET %s", "k");
+    L1_WAIT_STAT("l1_snapshot_saves", 2, 3000);
+    L1_CHECK(access(path, F_OK) == 0 && access(tmp, F_OK) != 0, "after a periodic snapshot: %s %s, %s %s", path,
+             access(path, F_OK) == 0 ? "exists" : "missing", tmp, access(tmp, F_OK) == 0 ? "left behind" : "gone");
+    L1_CHECK(L1_STAT("l1_snapshot_errors") == 0, "a periodic snapshot failed");
 }

@@ -385,7 +385,7 @@ static char *r3_l1_reads(int port, int proto)
     static const char *const reads[] = {
         "GET s", "GET nosuchkey", "HGET h f1", "HGET h nofield", "HGETALL h", "HGETALL nosuchkey",
         "LRANGE l 0 -1", "SMEMBERS si", "SMEMBERS nosuchkey", "ZRANGE z 0 -1", "ZRANGE z 0 -1 WITHSCORES",
-        "ZRANGE z 0 1 REV WITHSCORES",
+        "ZRANGE z 0 1 REV WITHSCORES", "MGET s nosuchkey l",
     };
     harness_tx t;
 

@@ -915,7 +915,7 @@ CONFIG_TEST(directive_list_has_every_directive)
     char names[64][64];
     int n = directive_names(names, 64);
 
-    cr_assert_eq(n, 38);
+    cr_assert_eq(n, 40);
     cr_assert_str_eq(names[0], "port");
     for (int i = 0; i < n; i++) {
         const char *argv[] = { "x" };

@@ -322,3 +322,38 @@ Test(reply, item_parse_reads_one_item)
     cr_assert_eq(reply_item_parse(",x\r\n", 4, &it), -1);
     cr_assert_eq(reply_item_parse("", 0, &it), 0);
 }
+
+/* MGET answered in parts: split each part, join the elements in request order. */
+Test(reply, array_split_and_join_merge_parts_in_order)
+{
+    const char *a = "*2\r\n$1\r\nx\r\n$-1\r\n";          /* keys 0 and 2 */
+    const char *b = "*2\r\n*1\r\n:7\r\n$3\r\nyyy\r\n";   /* keys 1 and 3 (an aggregate element too) */
+    struct reply_span ea[2], eb[2], all[4];
+    cr_assert_eq(reply_array_split(a, strlen(a), ea, 2), 2);
+    cr_assert_eq(reply_array_split(b, strlen(b), eb, 2), 2);
+    cr_assert_eq(eb[0].len, 8u);
+    all[0] = ea[0];
+    all[1] = eb[0];
+    all[2] = ea[1];
+    all[3] = eb[1];
+    struct buf out = { 0 };
+    cr_assert_eq(reply_array_join(&out, all, 4), 0);
+    const char *want = "*4\r\n$1\r\nx\r\n*1\r\n:7\r\n$-1\r\n$3\r\nyyy\r\n";
+    cr_assert_eq(out.len, strlen(want));
+    cr_assert(memcmp(out.data, want, out.len) == 0);
+    buf_free(&out);
+    /* max smaller than N: counted, not written past max. */
+    cr_assert_eq(reply_array_split(a, strlen(a), ea, 1), 2);
+}
+
+Test(reply, array_split_refuses_what_is_not_one_array)
+{
+    struct reply_span el[4];
+    const char *bad[] = {
+        "-ERR no\r\n", "*-1\r\n", "$1\r\nx\r\n", "*2\r\n$1\r\nx\r\n",       /* error, nil array, bulk, short */
+        "*1\r\n$1\r\nx\r\n:1\r\n", "*1\r\n$1\r\nx", "*1\r\n>1\r\n:1\r\n",    /* trailing, cut, push inside */
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        cr_assert_eq(reply_array_split(bad[i], strlen(bad[i]), el, 4), -1, "accepted %s", bad[i]);
+    cr_assert_eq(reply_array_split("*0\r\n", 4, el, 4), 0);
+}
