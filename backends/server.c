@@ -147,6 +147,21 @@ static void server_deliver(struct server *s, const char *reply, size_t len)
     r->on_reply(r, reply, len, 0);
 }
 
+/* A RESP3 push at p (inside s->in, after the gathered replies): hand it
+ * to on_push, then remove its bytes from the input. */
+static void server_oob_push(struct server *s, const char *p, size_t n)
+{
+    if (s->on_push)
+        s->on_push(s, p, n);
+    else
+        s->pushes_dropped++;
+    if (s->state != SERVER_CONNECTED)
+        return;
+    size_t off = (size_t)(p - s->in.data);
+    memmove(s->in.data + off, s->in.data + off + n, s->in.len - off - n);
+    s->in.len -= n;
+}
+
 static void server_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 {
     struct server *s = h->data;
@@ -250,6 +265,13 @@ static void server_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
             server_close(s, "sent a reply that is not valid RESP");
             return;
         }
+        if (replyframe_is_push(&s->rf) && s->push == NULL) {
+            /* Out of band: cut it out of the stream of replies. */
+            server_oob_push(s, p + s->gathered, (size_t)n);
+            if (s->state != SERVER_CONNECTED)
+                return;
+            continue;
+        }
         s->gathered += (size_t)n;
         s->ngathered++;
         if (s->push == NULL && s->head != NULL && s->ngathered < s->head->replies)
@@ -311,6 +333,7 @@ int server_connect(struct server *s, uv_loop_t *loop, const struct sockaddr *add
     outq_init(&s->out, server_out_error);
     s->timeout_ms = timeout_ms;
     s->state = SERVER_CONNECTING;
+    s->proto = 2;
     if ((rc = uv_tcp_init(loop, &s->tcp)) < 0)
         return rc;
     s->tcp.data = s;
@@ -404,6 +427,40 @@ void server_send_raw(struct server *s, const char *bytes, size_t len)
         return;
     if (outq_append(&s->out, bytes, len) != 0)
         server_close(s, "out of memory");
+}
+
+/* A HELLO the connection sends for itself. */
+struct server_hello_req {
+    struct srvreq r;                  /* in the FIFO */
+    struct server *s;                 /* the connection */
+};
+
+/* HELLO's reply: nothing to keep; a refusal leaves the connection unusable. */
+static void server_hello_done(struct srvreq *r, const char *reply, size_t len, int failed)
+{
+    struct server *s = ((struct server_hello_req *)r)->s;
+
+    if (!failed && len > 0 && (reply[0] == '-' || reply[0] == '!') && s != NULL) {
+        char why[160];
+        int n = (int)(len > 100 ? 100 : len);
+        snprintf(why, sizeof(why), "refused HELLO %d (%.*s)", s->proto, n - 2 > 0 ? n - 2 : 0, reply + 1);
+        log_warn("Backend %s: %s", s->name, why);
+        server_close(s, why);
+    }
+    free(r);
+}
+
+int server_hello(struct server *s, int proto)
+{
+    struct server_hello_req *h = calloc(1, sizeof(*h));
+    if (h == NULL)
+        return -ENOMEM;
+    h->r.on_reply = server_hello_done;
+    h->s = s;
+    s->proto = (uint8_t)proto;
+    static const char hello3[] = "*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n", hello2[] = "*2\r\n$5\r\nHELLO\r\n$1\r\n2\r\n";
+    server_send(s, &h->r, proto == 3 ? hello3 : hello2, sizeof(hello3) - 1);
+    return 0;
 }
 
 void server_read_pause(struct server *s)

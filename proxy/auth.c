@@ -34,12 +34,6 @@ static int configured;                /* requirepass or a user line was given */
 static int default_nopass;            /* the default user has nopass (AUTH <pass> is an error) */
 static int default_all;               /* the default user may run everything everywhere */
 
-static int is(const struct reqmsg *m, int i, const char *s)
-{
-    size_t n = strlen(s);
-    return i < m->argc && m->argvlen[i] == n && strncasecmp(m->argv[i], s, n) == 0;
-}
-
 /* May u run every command on every key and channel? (then no check is
  * needed per request) */
 static int user_unrestricted(const struct acl_user *u)
@@ -202,35 +196,10 @@ void auth_command(struct client *c, const struct reqmsg *m)
         local_error(c, ACL_ERR_WRONGPASS);
 }
 
-int auth_hello(struct client *c, const struct reqmsg *m, int *forward)
+int auth_hello(struct client *c, const struct reqmsg *m, int user_at)
 {
-    int user = 0;                     /* argv index of AUTH's user, 0 = none */
-    int setname = 0;                  /* SETNAME given */
-
-    for (int j = 2; j < m->argc; j++) {
-        int more = m->argc - 1 - j;
-        if (is(m, j, "auth") && more >= 2) {
-            user = j + 1;
-            j += 2;
-        } else if (is(m, j, "setname") && more >= 1) {
-            for (size_t k = 0; k < m->argvlen[j + 1]; k++) {
-                unsigned char ch = (unsigned char)m->argv[j + 1][k];
-                if (ch < '!' || ch > '~') {
-                    local_error(c, "ERR Client names cannot contain spaces, newlines or special characters.");
-                    return 1;
-                }
-            }
-            setname = 1;
-            j++;
-        } else {
-            char msg[160];
-            snprintf(msg, sizeof(msg), "ERR Syntax error in HELLO option '%.*s'",
-                     (int)(m->argvlen[j] > 64 ? 64 : m->argvlen[j]), m->argv[j]);
-            local_error(c, msg);
-            return 1;
-        }
-    }
-    if (user && !auth_try(c, m->argv[user], m->argvlen[user], m->argv[user + 1], m->argvlen[user + 1])) {
+    if (user_at && !auth_try(c, m->argv[user_at], m->argvlen[user_at], m->argv[user_at + 1],
+                             m->argvlen[user_at + 1])) {
         local_error(c, ACL_ERR_WRONGPASS);
         return 1;
     }
@@ -238,7 +207,6 @@ int auth_hello(struct client *c, const struct reqmsg *m, int *forward)
         local_error(c, AUTH_ERR_HELLO_NOAUTH);
         return 1;
     }
-    *forward = setname && !user;
     return 0;
 }
 

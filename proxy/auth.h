@@ -54,12 +54,11 @@ int auth_check(struct client *c, const struct cmd *cmd, const struct reqmsg *m);
 /* AUTH [user] password. Always answers. */
 void auth_command(struct client *c, const struct reqmsg *m);
 
-/* The AUTH / SETNAME options of HELLO [proto] (argv[2..]): authenticate
- * when AUTH is given. Returns 0 when HELLO's own reply may follow
- * (*forward = 1 when SETNAME came without AUTH: the caller forwards HELLO
- * as it always did), 1 when an error was answered (syntax, WRONGPASS, or
- * NOAUTH for an unauthenticated HELLO without AUTH). */
-int auth_hello(struct client *c, const struct reqmsg *m, int *forward);
+/* HELLO's AUTH option (argv[user_at], argv[user_at + 1]; user_at 0 = not
+ * given), after proxy/local.c parsed HELLO's options: authenticate when
+ * given. Returns 0 when HELLO's own reply may follow, 1 when an error was
+ * answered (WRONGPASS, or NOAUTH for an unauthenticated HELLO without AUTH). */
+int auth_hello(struct client *c, const struct reqmsg *m, int user_at);
 
 /* c acts as user u from now on (a front door that authenticated it
  * itself: HTTP Basic). */

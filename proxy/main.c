@@ -31,6 +31,7 @@
 #include "proxy/http.h"
 #include "proxy/latency.h"
 #include "proxy/listener.h"
+#include "proxy/tracking.h"
 #include "proxy/proxy.h"
 #include "proxy/reload.h"
 
@@ -54,6 +55,7 @@ static void stop_everything(void)
     http_stop();
     client_close_all();
     slowlog_free();
+    tracking_stop();
     topology_close(&proxy->topo, "shutting down");
     uv_timer_stop(&cron);
     uv_close((uv_handle_t *)&cron, NULL);
@@ -75,6 +77,7 @@ static void cron_cb(uv_timer_t *t)
         return;
     }
     client_idle_check(now);
+    tracking_cron();
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -143,6 +146,7 @@ static void on_primary_change(struct topology *t, void *ud)
 {
     (void)ud;
     client_close_pinned(&t->primary, "ERR redsnano: primary changed, session ended");
+    tracking_primary_changed();
 }
 
 /* Work done once per loop iteration, right before the loop polls (Redis's
