@@ -61,31 +61,78 @@ static int user_has_flag(const struct acl_user *u, const char *flag)
     return found;
 }
 
-int auth_init(const struct config *cfg, char *err, size_t errlen)
+struct acl *auth_build(const struct config *cfg, char *err, size_t errlen)
 {
-    acl = acl_new();
-    if (acl == NULL) {
+    struct acl *a = acl_new();
+    if (a == NULL || (cfg->requirepass && acl_requirepass(a, cfg->requirepass, strlen(cfg->requirepass)) < 0)) {
+        acl_free(a);
         snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    if (cfg->requirepass && acl_requirepass(acl, cfg->requirepass, strlen(cfg->requirepass)) < 0) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
+        return NULL;
     }
     for (int i = 0; i < cfg->users.n; i++) {
         const struct config_user *u = &cfg->users.v[i];
         char msg[256];
-        if (acl_setuser(acl, u->name, strlen(u->name), (const char *const *)u->rules, NULL, u->nrules,
+        if (acl_setuser(a, u->name, strlen(u->name), (const char *const *)u->rules, NULL, u->nrules,
                         msg, sizeof(msg)) < 0) {
             snprintf(err, errlen, "user %s: %s", u->name, msg);
-            return -1;
+            acl_free(a);
+            return NULL;
         }
     }
+    return a;
+}
+
+/* next's users become the users in force (the old ones are freed). */
+static void auth_use(struct acl *next, const struct config *cfg)
+{
+    acl_free(acl);
+    acl = next;
     configured = cfg->requirepass != NULL || cfg->users.n > 0;
     const struct acl_user *d = acl_default_user(acl);
     default_nopass = user_has_flag(d, "nopass");
     default_all = user_unrestricted(d);
+}
+
+int auth_init(const struct config *cfg, char *err, size_t errlen)
+{
+    struct acl *a = auth_build(cfg, err, errlen);
+    if (a == NULL)
+        return -1;
+    auth_use(a, cfg);
     return 0;
+}
+
+void auth_apply(struct acl *next, const struct config *cfg, struct client *clients)
+{
+    /* Each client keeps its user by name: c->user points into the old set. */
+    for (struct client *c = clients; c; c = c->next) {
+        if (c->flags & CLIENT_CLOSING)
+            continue;
+        if (c->user == NULL) {
+            c->flags &= ~CLIENT_ACL_ALL;
+            continue;                   /* set below, once the new users are in force */
+        }
+        const char *name = acl_user_name(c->user);
+        struct acl_user *u = acl_user_get(next, name, strlen(name));
+        if (u == NULL || !user_has_flag(u, "on")) {
+            /* As Redis: a client whose user is deleted or disabled is closed. */
+            log_notice("Client %llu: its user %s is gone or disabled by the reload; closing",
+                       (unsigned long long)c->id, name);
+            c->user = NULL;
+            client_close(c);
+            continue;
+        }
+        c->user = u;                    /* flags recomputed below */
+    }
+    auth_use(next, cfg);
+    for (struct client *c = clients; c; c = c->next) {
+        if (c->flags & CLIENT_CLOSING)
+            continue;
+        if (c->user == NULL)
+            auth_client_init(c);        /* needs AUTH now, or the default user */
+        else
+            auth_client_as(c, c->user);
+    }
 }
 
 void auth_free(void)

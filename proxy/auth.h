@@ -39,6 +39,18 @@ struct config;
  * Returns 0, or -1 with a message in err. */
 int auth_init(const struct config *cfg, char *err, size_t errlen);
 
+/* Build cfg's users without putting them in force (a reload checks them
+ * first). NULL with a message in err. */
+struct acl;
+struct acl *auth_build(const struct config *cfg, char *err, size_t errlen);
+
+/* Put next (from auth_build) in force, after a reload: every connected
+ * client (the list from clients, linked by next) keeps its user by name;
+ * one whose user is gone or disabled is closed, as Redis closes the
+ * clients of a deleted user; unauthenticated ones get the default user
+ * when AUTH is no longer required. The old users are freed. */
+void auth_apply(struct acl *next, const struct config *cfg, struct client *clients);
+
 /* Free the users (at exit). */
 void auth_free(void);
 

@@ -103,43 +103,6 @@ static void on_sighup(uv_signal_t *h, int signum)
     (void)reload_run(err, sizeof(err));
 }
 
-/* The TLS configurations (tls-* for clients, backend-tls-* for backends).
- * Returns 0, or -1 after logging why. */
-static int tls_from_config(struct proxy *p, const struct config *cfg)
-{
-    char err[256];
-
-    if (cfg->tls_port > 0) {
-        struct tls_opts o = {
-            .cert_file = cfg->tls_cert_file,
-            .key_file = cfg->tls_key_file,
-            .ca_file = cfg->tls_ca_cert_file,
-            .protocols = cfg->tls_protocols,
-            .ciphers = cfg->tls_ciphers,
-            .ciphersuites = cfg->tls_ciphersuites,
-            .auth_clients = (enum tls_auth)cfg->tls_auth_clients,
-        };
-        if ((p->tls_clients = tls_ctx_new_server(&o, err, sizeof(err))) == NULL) {
-            log_warn("tls-port: %s", err);
-            return -1;
-        }
-    }
-    if (cfg->backend_tls) {
-        struct tls_opts o = {
-            .cert_file = cfg->backend_tls_cert_file,
-            .key_file = cfg->backend_tls_key_file,
-            .ca_file = cfg->backend_tls_ca_cert_file,
-            .server_name = cfg->backend_tls_server_name,
-        };
-        if ((p->backend_hs.tls = tls_ctx_new_client(&o, err, sizeof(err))) == NULL) {
-            log_warn("backend-tls: %s", err);
-            return -1;
-        }
-        p->backend_hs.tls_server_name = cfg->backend_tls_server_name;
-    }
-    return 0;
-}
-
 /* The primary moved (Sentinel): clients pinned to the old one lose their
  * session state. */
 static void on_primary_change(struct topology *t, void *ud)
@@ -206,8 +169,11 @@ int main(int argc, char **argv)
         log_warn("%s", err);
         return 1;
     }
-    if (tls_from_config(proxy, &the_config) < 0)
+    if (reload_tls_contexts(&the_config, &proxy->tls_clients, &proxy->backend_hs.tls, err, sizeof(err)) < 0) {
+        log_warn("%s", err);
         return 1;
+    }
+    proxy->backend_hs.tls_server_name = the_config.backend_tls_server_name;
     if (topology_init(&proxy->topo, proxy->loop, &proxy->backend_set, &the_config.primary,
                       the_config.replicas, the_config.nreplicas) < 0)
         return 1;

@@ -13,8 +13,11 @@
 #include "backends/backend.h"
 #include "backends/topology.h"
 #include "base/log.h"
+#include "base/tls.h"
 #include "l1/l1.h"
 #include "protocol/reply.h"
+#include "proxy/acl.h"
+#include "proxy/auth.h"
 #include "proxy/climits.h"
 #include "proxy/config.h"
 #include "proxy/proxy.h"
@@ -25,7 +28,8 @@
  * is kept (and the difference logged). */
 static const char *const fixed[] = {
     "port", "bind", "unixsocket", "primary", "sentinel", "sentinel-master", "sentinel-password",
-    "cluster", "http-port", "backend-connections", "backend-spare-connections", "l1-fill-connections", NULL,
+    "cluster", "http-port", "tls-port", "backend-connections", "backend-spare-connections", "l1-fill-connections",
+    NULL,
 };
 
 static int saved_argc;                  /* main's argv, read again on reload */
@@ -107,12 +111,61 @@ static void backend_retime(struct backend *b, void *ud)
     b->connect_timeout = set->connect_timeout_ms;
 }
 
+int reload_tls_contexts(const struct config *cfg, struct tls_ctx **clients, struct tls_ctx **backends, char *err,
+                        size_t cap)
+{
+    char e[256];
+
+    *clients = *backends = NULL;
+    if (cfg->tls_port > 0) {
+        struct tls_opts o = {
+            .cert_file = cfg->tls_cert_file,
+            .key_file = cfg->tls_key_file,
+            .ca_file = cfg->tls_ca_cert_file,
+            .protocols = cfg->tls_protocols,
+            .ciphers = cfg->tls_ciphers,
+            .ciphersuites = cfg->tls_ciphersuites,
+            .auth_clients = (enum tls_auth)cfg->tls_auth_clients,
+        };
+        if ((*clients = tls_ctx_new_server(&o, e, sizeof(e))) == NULL) {
+            snprintf(err, cap, "tls-port: %s", e);
+            return -1;
+        }
+    }
+    if (cfg->backend_tls) {
+        struct tls_opts o = {
+            .cert_file = cfg->backend_tls_cert_file,
+            .key_file = cfg->backend_tls_key_file,
+            .ca_file = cfg->backend_tls_ca_cert_file,
+            .server_name = cfg->backend_tls_server_name,
+        };
+        if ((*backends = tls_ctx_new_client(&o, e, sizeof(e))) == NULL) {
+            tls_ctx_unref(*clients);
+            *clients = NULL;
+            snprintf(err, cap, "backend-tls: %s", e);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int reload_run(char *err, size_t cap)
 {
     struct config next, *cur = proxy->cfg;
     char e[CONFIG_ERR_LEN];
 
     if (config_load(&next, saved_argc, saved_argv, NULL, e, sizeof(e)) != 0) {
+        snprintf(err, cap, "%s", e);
+        log_warn("Reload refused, configuration unchanged: %s", e);
+        return -1;
+    }
+    /* Users and certificates are built before anything changes: a file
+     * whose certificate does not load is refused whole too. */
+    struct tls_ctx *tls_clients = NULL, *tls_backends = NULL;
+    struct acl *users = auth_build(&next, e, sizeof(e));
+    if (users == NULL || reload_tls_contexts(&next, &tls_clients, &tls_backends, e, sizeof(e)) < 0) {
+        acl_free(users);
+        config_free(&next);
         snprintf(err, cap, "%s", e);
         log_warn("Reload refused, configuration unchanged: %s", e);
         return -1;
@@ -147,6 +200,14 @@ int reload_run(char *err, size_t cap)
     if (static_mode)
         topology_set_replicas(&proxy->topo, cur->replicas, cur->nreplicas);
     l1_settings_changed();
+    /* New users for every connected client (by name), new certificates for
+     * new connections: live TLS sessions keep the context they started with. */
+    auth_apply(users, cur, proxy->clients);
+    tls_ctx_unref(proxy->tls_clients);
+    proxy->tls_clients = tls_clients;
+    tls_ctx_unref(proxy->backend_hs.tls);
+    proxy->backend_hs.tls = tls_backends;
+    proxy->backend_hs.tls_server_name = cur->backend_tls_server_name;
     log_notice("Configuration reloaded%s%s", cur->config_file ? " from " : "",
                cur->config_file ? cur->config_file : "");
     return 0;

@@ -2,16 +2,20 @@
  * proxy/reload.h — the configuration in force, and changing it live.
  *
  *   SIGHUP ─────────────────┐
- *   REDSNANO CONFIG RELOAD ─┴─> reload_run: config_load(same argv) ─ error ─> refused whole
- *                                       │                                   (file:line: ...)
+ *   REDSNANO CONFIG RELOAD ─┴─> reload_run: config_load(same argv), users (auth_build),
+ *                                       │   TLS contexts ─ any error ─> refused whole
+ *                                       │                               (file:line: ..., or the file)
  *                                       ├─ port, bind, unixsocket, primary, sentinel*, cluster,
- *                                       │  http-port, backend-(spare-)connections,
+ *                                       │  http-port, tls-port, backend-(spare-)connections,
  *                                       │  l1-fill-connections, l1 on<->off:
  *                                       │  logged and kept (config_swap back)
  *                                       └─> proxy->cfg replaced; reload_settings() updates
  *                                           backend_set / l1_set / sentinel_set in place;
  *                                           replicas (topology_set_replicas), backend timeouts,
- *                                           L1 budget and commands, log level/file
+ *                                           L1 budget and commands, log level/file,
+ *                                           users and passwords (clients keep their user
+ *                                           by name; a deleted/disabled user's are closed),
+ *                                           TLS certificates (for new connections)
  *   REDSNANO CONFIG GET pattern ─> [name, value, ...] of the configuration in force
  *
  * The file is read again with the command line and environment of the
@@ -37,6 +41,15 @@ void reload_init(int argc, char **argv);
 void reload_settings(void);
 
 int reload_run(char *err, size_t cap);
+
+/* The TLS contexts of cfg: tls-port's server context (*clients) and
+ * backend-tls's client context (*backends), each NULL when not configured.
+ * 0, or -1 with the reason (file, OpenSSL's error) in err and nothing made.
+ * At start, and by reload_run() before anything changes. */
+struct tls_ctx;
+struct config;
+int reload_tls_contexts(const struct config *cfg, struct tls_ctx **clients, struct tls_ctx **backends, char *err,
+                        size_t cap);
 
 /* REDSNANO CONFIG GET pattern | RELOAD: appends one reply to b and returns
  * 1, or 0 when argv[0] is not CONFIG. argv starts at CONFIG. */

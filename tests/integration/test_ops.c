@@ -564,3 +564,54 @@ Test(ops, a_bad_file_on_reload_changes_nothing)
     redisFree(c);
     harness_proxy_check_exit(ops_proxy);
 }
+
+/* ---- reload: users, passwords and certificates ---------------------------- */
+
+Test(ops, reload_changes_users_and_passwords_without_dropping_clients)
+{
+    harness_skip_if_direct();
+    char text[512];
+    ops_redis = harness_redis_start(OPS_PORT(0));
+    snprintf(ops_primary, sizeof(ops_primary), "127.0.0.1:%d", OPS_PORT(0));
+    snprintf(text, sizeof(text), "primary %s\nrequirepass first\nuser gone on >pw ~* +@all\n", ops_primary);
+    const char *conf = ops_conf_write(text);
+    ops_proxy = harness_proxy_start_unready(OPS_PORT(1), "--config", conf);
+    harness_diag_set(ops_proxy, NULL);
+    redisContext *admin = harness_connect(OPS_PORT(1));
+    harness_cmd_ok(admin, "AUTH %s", "first");
+    redisContext *gone = harness_connect(OPS_PORT(1));
+    harness_cmd_ok(gone, "AUTH %s %s", "gone", "pw");
+    harness_cmd_ok(admin, "SET %s %s", "k", "v");
+
+    /* The password changes, a user comes, another goes: no secret in CONFIG GET. */
+    snprintf(text, sizeof(text), "primary %s\nrequirepass second\nuser reader on >rpw %%R~* +@read\n", ops_primary);
+    ops_conf_write(text);
+    harness_cmd_ok(admin, "REDSNANO CONFIG RELOAD");
+    redisReply *r = harness_expect(admin, REDIS_REPLY_ARRAY, "REDSNANO CONFIG GET requirepass");
+    cr_assert_str_eq(r->element[1]->str, "(hidden)");
+    freeReplyObject(r);
+
+    /* The authenticated client stays, as the default user. */
+    harness_expect_bulk(admin, "v", "GET %s", "k");
+    harness_expect_bulk(admin, "default", "ACL WHOAMI");
+    /* The client of the removed user is closed, as Redis does. */
+    cr_assert(harness_wait_until(({
+        redisReply *x = redisCommand(gone, "PING");
+        bool closed = x == NULL;
+        if (x)
+            freeReplyObject(x);
+        closed;
+    }), 5000), "the removed user's client is still served");
+    redisFree(gone);
+
+    /* New clients: the old password is refused, the new ones work. */
+    redisContext *c = harness_connect(OPS_PORT(1));
+    freeReplyObject(harness_expect_error(c, "WRONGPASS", "AUTH %s", "first"));
+    harness_cmd_ok(c, "AUTH %s", "second");
+    harness_cmd_ok(c, "AUTH %s %s", "reader", "rpw");
+    harness_expect_bulk(c, "v", "GET %s", "k");
+    freeReplyObject(harness_expect_error(c, "NOPERM", "SET %s %s", "k", "w"));
+    redisFree(c);
+    redisFree(admin);
+    harness_proxy_check_exit(ops_proxy);
+}
