@@ -4,12 +4,18 @@
  *   add(h) ─ doorkeeper has h? ── no ──> set its L1SKETCH_DOOR_K bits
  *                               └─ yes ─> +1 on the smallest of the
  *                                         L1SKETCH_DEPTH counters of h
- *   every `sample` additions: counters >>= 1, doorkeeper cleared
+ *   every `sample` additions (10 x capacity, as Caffeine's FrequencySketch):
+ *   counters >>= 1, doorkeeper cleared
  *
- * Row i's counter index and the doorkeeper's bit indexes come from one
- * 64-bit hash re-mixed with a per-row odd constant (splitmix64 finaliser).
- * Counters are bytes capped at L1SKETCH_MAX (4 bits of range as Caffeine,
- * byte-addressed for simplicity).
+ * Sized and laid out as Caffeine's FrequencySketch: 16 counters per
+ * power-of-two unit of capacity, in 64-byte blocks; a call's
+ * L1SKETCH_DEPTH counters all lie in one block (one per 16-byte quarter, a
+ * "row"), so an addition or an estimate touches one cache line of
+ * counters. The doorkeeper is a blocked Bloom filter: a call's
+ * L1SKETCH_DOOR_K bits lie in one 512-bit block. Block and positions come
+ * from one 64-bit hash re-mixed with per-use odd constants (splitmix64
+ * finaliser). Counters are bytes capped at L1SKETCH_MAX (4 bits of range
+ * as Caffeine, byte-addressed for simplicity).
  */
 #include "l1/sketch.h"
 
@@ -17,17 +23,20 @@
 #include <string.h>
 
 #define L1SKETCH_DEPTH 4               /* count-min rows */
-#define L1SKETCH_MIN_WIDTH 64          /* smallest row width (power of two) */
-#define L1SKETCH_SAMPLE_PER_WIDTH 8    /* additions per row slot before aging */
+#define L1SKETCH_MIN_CAPACITY 64       /* smallest capacity sized for */
+#define L1SKETCH_COUNTERS_PER_SLOT 16  /* counters per power-of-two unit of capacity (Caffeine: 16 4-bit ones per long) */
+#define L1SKETCH_BLOCK 64              /* bytes of a counter block (one cache line), L1SKETCH_DEPTH quarters */
+#define L1SKETCH_DOOR_BLOCK 512        /* bits of a doorkeeper block (one cache line) */
+#define L1SKETCH_SAMPLE_PER_CAPACITY 10 /* additions per unit of capacity before aging (Caffeine: 10 x maximum size) */
 #define L1SKETCH_DOOR_BITS_PER_SAMPLE 8 /* doorkeeper bits per addition of a period (~2% false positives) */
 #define L1SKETCH_DOOR_K 3              /* doorkeeper hash functions */
 
-/* The sketch: DEPTH rows of width counters, then the doorkeeper's bits. */
+/* The sketch: blocks of counters, then the doorkeeper's bits. */
 struct l1sketch {
-    uint8_t *rows;               /* DEPTH * width counters, row after row */
-    uint64_t *door;              /* doorkeeper bits */
-    size_t width;                /* counters per row (power of two) */
-    size_t door_bits;            /* doorkeeper size in bits (power of two) */
+    uint8_t *rows;               /* nblocks * L1SKETCH_BLOCK counters, cache-line aligned */
+    uint64_t *door;              /* doorkeeper bits, cache-line aligned */
+    size_t nblocks;              /* counter blocks (power of two) */
+    size_t door_bits;            /* doorkeeper size in bits (power of two, >= L1SKETCH_DOOR_BLOCK) */
     size_t additions;            /* since the last aging */
     size_t sample;               /* additions per aging period */
 };
@@ -60,15 +69,19 @@ struct l1sketch *l1sketch_new(size_t capacity)
     struct l1sketch *s = calloc(1, sizeof(*s));
     if (s == NULL)
         return NULL;
-    s->width = pow2_at_least(capacity < L1SKETCH_MIN_WIDTH ? L1SKETCH_MIN_WIDTH : capacity);
-    s->sample = s->width * L1SKETCH_SAMPLE_PER_WIDTH;
+    if (capacity < L1SKETCH_MIN_CAPACITY)
+        capacity = L1SKETCH_MIN_CAPACITY;
+    s->nblocks = pow2_at_least(capacity) * L1SKETCH_COUNTERS_PER_SLOT / L1SKETCH_BLOCK;
+    s->sample = capacity * L1SKETCH_SAMPLE_PER_CAPACITY;
     s->door_bits = pow2_at_least(s->sample * L1SKETCH_DOOR_BITS_PER_SAMPLE);
-    s->rows = calloc(L1SKETCH_DEPTH, s->width);
-    s->door = calloc(s->door_bits / 64, sizeof(uint64_t));
+    s->rows = aligned_alloc(L1SKETCH_BLOCK, s->nblocks * L1SKETCH_BLOCK);
+    s->door = aligned_alloc(L1SKETCH_BLOCK, s->door_bits / 8);
     if (s->rows == NULL || s->door == NULL) {
         l1sketch_free(s);
         return NULL;
     }
+    memset(s->rows, 0, s->nblocks * L1SKETCH_BLOCK);
+    memset(s->door, 0, s->door_bits / 8);
     return s;
 }
 
@@ -81,9 +94,12 @@ void l1sketch_free(struct l1sketch *s)
     free(s);
 }
 
+/* Bit k of h's doorkeeper block: 9 bits of one mixed hash per k. */
 static inline size_t door_bit(const struct l1sketch *s, uint64_t h, int k)
 {
-    return (size_t)mix(h ^ seeds[L1SKETCH_DEPTH + k]) & (s->door_bits - 1);
+    size_t block = (size_t)mix(h ^ seeds[L1SKETCH_DEPTH]) & (s->door_bits / L1SKETCH_DOOR_BLOCK - 1);
+    uint64_t r = mix(h ^ seeds[L1SKETCH_DEPTH + 1]);
+    return block * L1SKETCH_DOOR_BLOCK + (size_t)((r >> (9 * k)) & (L1SKETCH_DOOR_BLOCK - 1));
 }
 
 static int door_has(const struct l1sketch *s, uint64_t h)
@@ -96,9 +112,14 @@ static int door_has(const struct l1sketch *s, uint64_t h)
     return 1;
 }
 
+/* h's counter in row `row`: in h's block, row's quarter, 4 bits of one
+ * mixed hash per row. */
 static inline uint8_t *counter(const struct l1sketch *s, uint64_t h, int row)
 {
-    return &s->rows[(size_t)row * s->width + ((size_t)mix(h ^ seeds[row]) & (s->width - 1))];
+    enum { QUARTER = L1SKETCH_BLOCK / L1SKETCH_DEPTH };
+    size_t block = (size_t)mix(h ^ seeds[0]) & (s->nblocks - 1);
+    uint64_t r = mix(h ^ seeds[1]);
+    return &s->rows[block * L1SKETCH_BLOCK + (size_t)row * QUARTER + (size_t)((r >> (4 * row)) & (QUARTER - 1))];
 }
 
 void l1sketch_add(struct l1sketch *s, uint64_t h)
@@ -141,7 +162,7 @@ unsigned l1sketch_estimate(const struct l1sketch *s, uint64_t h)
 
 void l1sketch_reset(struct l1sketch *s)
 {
-    size_t n = (size_t)L1SKETCH_DEPTH * s->width;
+    size_t n = s->nblocks * L1SKETCH_BLOCK;
     for (size_t i = 0; i < n; i++)
         s->rows[i] >>= 1;
     memset(s->door, 0, s->door_bits / 8);
@@ -150,7 +171,7 @@ void l1sketch_reset(struct l1sketch *s)
 
 size_t l1sketch_bytes(const struct l1sketch *s)
 {
-    return sizeof(*s) + (size_t)L1SKETCH_DEPTH * s->width + s->door_bits / 8;
+    return sizeof(*s) + s->nblocks * L1SKETCH_BLOCK + s->door_bits / 8;
 }
 
 uint64_t l1sketch_hash(uint8_t cmd, const char *p, size_t n, const char *q, size_t m)
