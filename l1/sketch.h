@@ -10,8 +10,8 @@
  * call's first sighting only sets its doorkeeper bits, so one-hit calls
  * never reach the counters. After 10 x capacity additions every counter is
  * halved and the doorkeeper cleared (aging), as Caffeine's TinyLFU does;
- * 16 counters per power-of-two unit of capacity, 4 of them per call in one
- * cache line (Caffeine's FrequencySketch layout).
+ * 16 counters per power-of-two unit of capacity, a call's 4 counters and
+ * its doorkeeper bits in one cache line (Caffeine's block layout).
  *
  * Contract:
  * - Pure data: no I/O, no clock, no globals. Hashes are the caller's
@@ -19,8 +19,8 @@
  * - An estimate never undercounts the additions since the last reset that
  *   were not halved away; it may overcount (collisions, Bloom false
  *   positives). The doorkeeper adds 1 to the estimate when it holds h.
- * - Memory is fixed at creation: 16 counter bytes per power-of-two unit of
- *   capacity plus a doorkeeper of 80 bits per unit (l1sketch_bytes).
+ * - Memory is fixed at creation: 32 bytes per power-of-two unit of
+ *   capacity, 16 counters and 128 doorkeeper bits (l1sketch_bytes).
  */
 #ifndef REDSNANO_L1_SKETCH_H
 #define REDSNANO_L1_SKETCH_H

@@ -93,7 +93,7 @@ Test(l1sketch, hash_covers_command_key_and_args)
     cr_assert_neq(l1sketch_hash(1, "ab", 2, "", 0), l1sketch_hash(1, "a", 1, "b", 1));
     cr_assert_eq(l1sketch_hash(1, "k", 1, "x", 1), l1sketch_hash(1, "k", 1, "x", 1));
     struct l1sketch *s = l1sketch_new(100);
-    cr_assert_eq(l1sketch_bytes(s), sizeof(void *) * 2 + sizeof(size_t) * 4 + 128 * 16 + 128 * 8,
-                 "16 counters and 64 doorkeeper bits per power-of-two slot, plus the header");
+    cr_assert_eq(l1sketch_bytes(s), sizeof(void *) + sizeof(size_t) * 3 + 128 * 32,
+                 "16 counters and 128 doorkeeper bits per power-of-two slot, plus the header");
     l1sketch_free(s);
 }
