@@ -68,6 +68,25 @@ static void backend_slot_connected(struct server *s)
     b->err[0] = '\0';
 }
 
+static void readonly_done(struct srvreq *sr, const char *reply, size_t len, int failed)
+{
+    (void)reply;
+    (void)len;
+    (void)failed;
+    free(sr);                           /* READONLY's +OK (or the connection's failure) */
+}
+
+/* Queue READONLY first on a new connection (it is sent once connected). */
+static void backend_send_readonly(struct server *s)
+{
+    static const char cmd[] = "*1\r\n$8\r\nREADONLY\r\n";
+    struct srvreq *sr = calloc(1, sizeof(*sr));
+    if (sr == NULL)
+        return;                         /* reads there get -MOVED to the primary: still right */
+    sr->on_reply = readonly_done;
+    server_send(s, sr, cmd, sizeof(cmd) - 1);
+}
+
 static struct server *backend_new_server(struct backend *b)
 {
     struct server *s = calloc(1, sizeof(*s));
@@ -84,6 +103,8 @@ static struct server *backend_new_server(struct backend *b)
         return NULL;
     }
     b->connections_opened++;
+    if (b->readonly)
+        backend_send_readonly(s);
     return s;
 }
 

@@ -19,6 +19,9 @@
  * connect. A spare taken is replaced at once; spares that close (Redis's
  * `timeout`) are replaced at the next pick.
  *
+ * A backend flagged `readonly` (every Redis Cluster node) sends READONLY
+ * ahead of anything else on each connection it opens; its +OK is dropped.
+ *
  * Contract: backend_pick() returns a connection that is connected or
  * connecting, or NULL with the reason in b->err. backend_dedicated()
  * returns a connected spare or a connecting connection, owned by the caller
@@ -33,6 +36,7 @@
 #include <uv.h>
 
 #include "backends/server.h"
+#include "base/hist.h"
 
 #define BACKEND_MAX_CONNS 64
 #define BACKEND_MAX_SPARES 8
@@ -88,6 +92,9 @@ struct backend {
     uint64_t errors;                  /* requests answered with a local error */
     uint64_t connections_opened;      /* connections opened */
     double latency_us;                /* EWMA of health-check round trips (us) */
+    struct hist latency;              /* requests through the proxy, read to answered (proxy/latency.c) */
+    uint8_t readonly;                 /* send READONLY first on every connection (cluster nodes:
+                                         a replica then serves reads of its primary's slots) */
 };
 
 /* Resolve host:port and prepare the pool (no connection yet) with the

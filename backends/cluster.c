@@ -33,6 +33,9 @@ static struct {
     struct backend *nodes[CLUSTER_MAX_NODES]; /* every node seen, never freed before exit */
     int nnodes;                         /* nodes in use */
     uint16_t owner[CLUSTER_SLOTS];      /* node index + 1 owning each slot; 0 = unknown */
+    uint8_t nrep[CLUSTER_MAX_NODES];    /* replicas CLUSTER SLOTS lists for each primary */
+    uint8_t rep[CLUSTER_MAX_NODES][CLUSTER_MAX_REPLICAS]; /* their node indexes */
+    unsigned rr;                        /* read rotation over a shard's replicas */
     int known;                          /* slots with an owner */
     struct server *conn;                /* map connection (CLUSTER SLOTS) */
     int next_source;                    /* node to ask when the connection must be remade */
@@ -126,6 +129,7 @@ static struct backend *node_get(const char *host, int port)
         return NULL;
     }
     b->err[0] = '\0';
+    b->readonly = 1;                  /* a replica then serves its primary's slots */
     C.nodes[C.nnodes++] = b;
     return b;
 }
@@ -156,9 +160,24 @@ static struct backend *cluster_any_node(void)
 }
 
 /* Apply a CLUSTER SLOTS reply: [[start, end, [host, port, id...], replicas...]...]. */
+/* The node of a CLUSTER SLOTS [host, port, id...] entry, or NULL. */
+static struct backend *entry_node(const redisReply *e, const char *asked_host)
+{
+    if (e->type != REDIS_REPLY_ARRAY || e->elements < 2 || e->element[0]->type != REDIS_REPLY_STRING ||
+        e->element[1]->type != REDIS_REPLY_INTEGER)
+        return NULL;
+    const char *host = e->element[0]->str;
+    if (host[0] == '\0' || strcmp(host, "?") == 0)
+        host = asked_host;            /* "" = the node that answered */
+    return node_get(host, (int)e->element[1]->integer);
+}
+
 static void apply_slots(const redisReply *r, const char *asked_host)
 {
     uint16_t owner[CLUSTER_SLOTS];
+    uint8_t nrep[CLUSTER_MAX_NODES] = { 0 };
+    uint8_t rep[CLUSTER_MAX_NODES][CLUSTER_MAX_REPLICAS];
+    uint8_t listed[CLUSTER_MAX_NODES] = { 0 };
     int known = 0;
 
     memset(owner, 0, sizeof(owner));
@@ -182,9 +201,31 @@ static void apply_slots(const redisReply *r, const char *asked_host)
             owner[s] = (uint16_t)(idx + 1);
             known++;
         }
+        listed[idx] = 1;
+        /* Its replicas (Redis leaves failed ones out of CLUSTER SLOTS). */
+        nrep[idx] = 0;
+        for (size_t k = 3; k < e->elements && nrep[idx] < CLUSTER_MAX_REPLICAS; k++) {
+            struct backend *rb = entry_node(e->element[k], asked_host);
+            int ri = rb ? node_index(rb) : -1;
+            if (ri >= 0 && ri != idx) {
+                rep[idx][nrep[idx]++] = (uint8_t)ri;
+                listed[ri] = 2;
+            }
+        }
     }
     if (known == 0)
         return;                       /* an empty or broken answer: keep what we had */
+    /* Roles as the map says; a node the map leaves out serves no reads. */
+    for (int i = 0; i < C.nnodes; i++) {
+        struct backend *b = C.nodes[i];
+        if (listed[i] == 1)
+            b->role = BACKEND_PRIMARY;
+        else if (listed[i] == 2)
+            b->role = BACKEND_REPLICA;
+        b->healthy = listed[i] != 0;
+    }
+    memcpy(C.nrep, nrep, sizeof(nrep));
+    memcpy(C.rep, rep, sizeof(rep));
     if (C.known != known || memcmp(owner, C.owner, sizeof(owner)) != 0)
         log_notice("Cluster slot map: %d slots over %d node(s) known", known, C.nnodes);
     memcpy(C.owner, owner, sizeof(owner));
@@ -343,9 +384,17 @@ void cluster_report(struct buf *t)
                (unsigned long long)C.moved, (unsigned long long)C.asked);
     for (int i = 0; i < C.nnodes; i++) {
         const struct backend *b = C.nodes[i];
-        buf_printf(t, "node%d:addr=%s,slots=%u,requests=%llu,errors=%llu,in_flight=%u,connected=%d\r\n", i,
+        int of = -1;                    /* a replica's primary */
+        for (int p = 0; p < C.nnodes && of < 0; p++)
+            for (int k = 0; k < C.nrep[p]; k++)
+                if (C.rep[p][k] == i)
+                    of = p;
+        buf_printf(t, "node%d:addr=%s,slots=%u,requests=%llu,errors=%llu,in_flight=%u,connected=%d,role=%s", i,
                    b->name, slots[i], (unsigned long long)b->requests, (unsigned long long)b->errors,
-                   backend_inflight(b), backend_connected(b));
+                   backend_inflight(b), backend_connected(b), b->role == BACKEND_PRIMARY ? "primary" : "replica");
+        if (of >= 0)
+            buf_printf(t, ",replica_of=%s", C.nodes[of]->name);
+        buf_printf(t, ",listed=%d\r\n", b->healthy);
     }
     buf_printf(t, "\r\n");
 }
@@ -358,6 +407,60 @@ static struct backend *cluster_write_backend(struct topology *t, int slot)
     return slot >= 0 ? cluster_node_for_slot((unsigned)slot) : cluster_any_node();
 }
 
+/* Where a read of slot goes by read-policy: the slot's primary or one of
+ * the replicas CLUSTER SLOTS lists for it (READONLY on their connections).
+ * A replica counts as healthy while the map lists it and its connections
+ * are not backing off after a failure; route_to falls back to the primary
+ * when a pick fails. */
+static int replica_usable(const struct backend *b, uint64_t now)
+{
+    return b->healthy && b->retry_at <= now;
+}
+
+static struct backend *cluster_read_backend(struct topology *t, int slot)
+{
+    struct backend *p = cluster_write_backend(t, slot);
+    int idx = p ? node_index(p) : -1;
+    int n = idx >= 0 ? C.nrep[idx] : 0;
+    uint64_t now = uv_now(t->loop);
+
+    if (n == 0 || slot < 0 || t->set->read_policy == READ_PRIMARY)
+        return p;
+    if (t->set->read_policy == READ_ROUND_ROBIN || t->set->read_policy == READ_NEAREST) {
+        /* Every healthy member of the shard in turn (no latency figures
+         * for cluster nodes: nearest rotates too). */
+        for (int k = 0; k <= n; k++) {
+            unsigned i = C.rr++ % (unsigned)(n + 1);
+            if (i == (unsigned)n)
+                return p;
+            struct backend *b = C.nodes[C.rep[idx][i]];
+            if (replica_usable(b, now))
+                return b;
+        }
+        return p;
+    }
+    for (int k = 0; k < n; k++) {
+        struct backend *b = C.nodes[C.rep[idx][C.rr++ % (unsigned)n]];
+        if (replica_usable(b, now))
+            return b;
+    }
+    return p;
+}
+
+/* A read that failed on a replica is sent once more to its primary. */
+static struct backend *cluster_retry_backend(struct topology *t, struct backend *failed)
+{
+    (void)t;
+    int fi = node_index(failed);
+    if (fi < 0 || failed->role != BACKEND_REPLICA)
+        return NULL;
+    for (int i = 0; i < C.nnodes; i++)
+        for (int k = 0; k < C.nrep[i]; k++)
+            if (C.rep[i][k] == fi)
+                return C.nodes[i];
+    return NULL;
+}
+
 static void cluster_foreach(struct topology *t, void (*fn)(struct backend *b, void *ud), void *ud)
 {
     (void)t;
@@ -365,9 +468,40 @@ static void cluster_foreach(struct topology *t, void (*fn)(struct backend *b, vo
         fn(C.nodes[i], ud);
 }
 
+static int cluster_primaries(struct topology *t, struct backend **out, int max)
+{
+    unsigned char owns[CLUSTER_MAX_NODES] = { 0 };
+    int n = 0;
+
+    (void)t;
+    for (int s = 0; s < CLUSTER_SLOTS; s++)
+        if (C.owner[s])
+            owns[C.owner[s] - 1] = 1;
+    for (int i = 0; i < C.nnodes; i++) {
+        if (!owns[i])
+            continue;
+        if (n < max)
+            out[n] = C.nodes[i];
+        n++;
+    }
+    return n;
+}
+
+int cluster_node_index(const struct backend *b)
+{
+    return node_index(b);
+}
+
+struct backend *cluster_node_at(int i)
+{
+    return i >= 0 && i < C.nnodes ? C.nodes[i] : NULL;
+}
+
 const struct topology_ops cluster_ops = {
     .write_backend = cluster_write_backend,
-    .read_backend = cluster_write_backend,   /* reads go to the slot's primary */
+    .read_backend = cluster_read_backend,
     .redirect = cluster_redirect,
     .foreach = cluster_foreach,
+    .primaries = cluster_primaries,
+    .retry_backend = cluster_retry_backend,
 };

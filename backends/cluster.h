@@ -24,6 +24,7 @@
 #define CLUSTER_SLOTS 16384
 #define CLUSTER_MAX_NODES 256
 #define CLUSTER_MAX_REDIRECTS 5        /* MOVED/ASK hops one request may take */
+#define CLUSTER_MAX_REPLICAS 8         /* replicas per primary used for reads */
 
 struct backend;
 struct hostport;
@@ -43,6 +44,12 @@ void cluster_stop(void);
 
 /* The hash slot of a key, with {hashtag}s, as Redis Cluster computes it. */
 unsigned cluster_keyslot(const char *key, size_t len);
+
+/* A node's place in the list of nodes seen (stable for the life of the
+ * process: nodes are never forgotten), -1 for a backend that is no node;
+ * and back (NULL out of range). SCAN's cursor names its node by it. */
+int cluster_node_index(const struct backend *b);
+struct backend *cluster_node_at(int i);
 
 /* INFO-style lines about every node (REDSNANO BACKENDS). */
 void cluster_report(struct buf *t);

@@ -114,9 +114,9 @@ int topology_set_replicas(struct topology *t, const struct hostport *addrs, int 
     return 0;
 }
 
-struct backend *topology_retry_backend(struct topology *t, struct backend *failed)
+static struct backend *static_retry_backend(struct topology *t, struct backend *failed)
 {
-    if (failed == NULL || failed->role == BACKEND_PRIMARY || t->mode != TOPOLOGY_STATIC)
+    if (failed == NULL || failed->role == BACKEND_PRIMARY)
         return NULL;
     int n = t->nreplicas;
     for (int k = 0; k < n; k++) {
@@ -195,9 +195,18 @@ static void static_foreach(struct topology *t, void (*fn)(struct backend *b, voi
         fn(&t->replicas[i], ud);
 }
 
+static int static_primaries(struct topology *t, struct backend **out, int max)
+{
+    if (max > 0)
+        out[0] = &t->primary;
+    return 1;
+}
+
 const struct topology_ops topology_static_ops = {
     .write_backend = static_write_backend,
     .read_backend = static_read_backend,
     .redirect = static_redirect,
     .foreach = static_foreach,
+    .primaries = static_primaries,
+    .retry_backend = static_retry_backend,
 };

@@ -54,6 +54,10 @@ struct topology_ops {
     /* A -MOVED / -ASK reply: where to resend (1), or not a redirect (0). */
     int (*redirect)(struct topology *t, const char *reply, size_t len, struct backend **to, int *ask);
     void (*foreach)(struct topology *t, void (*fn)(struct backend *b, void *ud), void *ud);
+    /* The primaries that hold data: up to max into out, how many there are. */
+    int (*primaries)(struct topology *t, struct backend **out, int max);
+    /* Another backend for a read that failed on `failed` (see topology_retry_backend). */
+    struct backend *(*retry_backend)(struct topology *t, struct backend *failed);
 };
 
 /* Called after the primary changed (static mode), with the old primary's
@@ -106,10 +110,24 @@ static inline void topology_foreach(struct topology *t, void (*fn)(struct backen
     t->ops->foreach(t, fn, ud);
 }
 
-/* Another backend for a read whose backend failed before answering (a
- * healthy, connected replica, else the primary), or NULL when failed was
- * the primary (writes and primary reads are never resent). */
-struct backend *topology_retry_backend(struct topology *t, struct backend *failed);
+/* The primaries that hold data (static: the primary; cluster: every node
+ * owning a slot, in the order the nodes were first seen, which never
+ * changes). Writes up to max of them into out and returns how many there
+ * are (0: cluster slot map not known yet). Keyless commands that must see
+ * the whole dataset (DBSIZE, KEYS, FLUSHALL...) go to each. */
+static inline int topology_primaries(struct topology *t, struct backend **out, int max)
+{
+    return t->ops->primaries(t, out, max);
+}
+
+/* Another backend for a read whose backend failed before answering (static:
+ * a healthy, connected replica, else the primary; cluster: the replica's
+ * primary), or NULL when failed was a primary (writes and primary reads are
+ * never resent). */
+static inline struct backend *topology_retry_backend(struct topology *t, struct backend *failed)
+{
+    return t->ops->retry_backend(t, failed);
+}
 
 /* Static mode: Sentinel (or a reload) names the primary / the replicas. */
 int topology_set_primary(struct topology *t, const char *host, int port);

@@ -244,6 +244,41 @@ static void script_sha(const char *script, char out[41])
     out[40] = '\0';
 }
 
+/* l1-commands (space separated upper-case names) as a mask of l1_cmds. */
+static unsigned l1_command_mask(const char *p)
+{
+    unsigned mask = 0;
+
+    if (p == NULL)
+        p = "GET";
+    while (*p) {
+        while (*p == ' ')
+            p++;
+        size_t n = strcspn(p, " ");
+        for (size_t i = 1; i < l1_ncmds; i++)
+            if (strlen(l1_cmds[i].name) == n && strncasecmp(p, l1_cmds[i].name, n) == 0)
+                mask |= 1u << i;
+        p += n;
+    }
+    return mask;
+}
+
+void l1_settings_changed(void)
+{
+    if (!L.on || l1_set->maxmemory <= 0)
+        return;
+    unsigned mask = l1_command_mask(l1_set->commands);
+    if (mask != L.cmdmask) {
+        /* Entries of commands no longer cached would sit unused: drop all. */
+        L.st.inv_flush += l1store_flush(L.store);
+        L.cmdmask = mask;
+    }
+    l1store_set_max(L.store, (size_t)l1_set->maxmemory);
+    log_notice("L1: %lld bytes, %s mode, max ttl %llu ms, admission %s", l1_set->maxmemory,
+               l1_set->mode == L1_STRICT ? "strict" : "tracking", (unsigned long long)l1_set->max_ttl_ms,
+               l1_set->admission ? "on" : "off");
+}
+
 int l1_start(struct topology *t, const struct l1_settings *set)
 {
     l1_topo = t;
@@ -256,17 +291,7 @@ int l1_start(struct topology *t, const struct l1_settings *set)
     L.sketch = l1sketch_new(slots);
     if (L.store == NULL || L.sketch == NULL)
         return -ENOMEM;
-    /* l1-commands: space separated upper-case names. */
-    const char *p = set->commands ? set->commands : "GET";
-    while (*p) {
-        while (*p == ' ')
-            p++;
-        size_t n = strcspn(p, " ");
-        for (size_t i = 1; i < l1_ncmds; i++)
-            if (strlen(l1_cmds[i].name) == n && strncasecmp(p, l1_cmds[i].name, n) == 0)
-                L.cmdmask |= 1u << i;
-        p += n;
-    }
+    L.cmdmask = l1_command_mask(set->commands);
     script_sha(check_script, L.check_sha);
     L.nfill = set->fill_connections < 1 ? 1
               : set->fill_connections > L1_MAX_FILL_CONNS ? L1_MAX_FILL_CONNS : set->fill_connections;

@@ -113,6 +113,13 @@ int l1_start(struct topology *t, const struct l1_settings *set);
 /* INFO-style lines (REDSNANO L1): state, sizes, every counter. */
 void l1_report(struct buf *text);
 
+/* The settings given to l1_start changed in place (live reload): a new
+ * l1-commands list (entries are dropped when it changed) and a new budget
+ * (LRU entries evicted to fit) are taken; mode, ttl, serve-stale and
+ * revalidate-after are read where used. Turning the L1 on or off is not
+ * live: a no-op when it was started off. */
+void l1_settings_changed(void);
+
 /* Close everything (shutdown); writes the snapshot first when configured. */
 void l1_stop(void);
 

@@ -491,6 +491,15 @@ size_t l1store_drop_key(struct l1store *s, const char *key, size_t klen)
     return n;
 }
 
+void l1store_set_max(struct l1store *s, size_t maxmemory)
+{
+    s->max = maxmemory;
+    while (s->bytes > s->max && s->tail != NULL) {
+        l1store_remove(s, l1store_link_of(s, s->tail));
+        s->evictions++;
+    }
+}
+
 size_t l1store_flush(struct l1store *s)
 {
     struct l1entry *e, *older;

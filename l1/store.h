@@ -106,6 +106,11 @@ int l1store_each(const struct l1store *s, int (*fn)(const struct l1entry *e, voi
 struct l1entry *l1store_oldest(const struct l1store *s);
 
 size_t l1store_maxmemory(const struct l1store *s); /* the budget given to l1store_new */
+
+/* Change the budget (live reload); evicts from the LRU tail until the
+ * store fits. */
+void l1store_set_max(struct l1store *s, size_t maxmemory);
+
 size_t l1store_count(const struct l1store *s);
 size_t l1store_bytes(const struct l1store *s);     /* every byte counted, see contract */
 size_t l1store_payload(const struct l1store *s);   /* key + args + reply bytes only */

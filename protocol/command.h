@@ -59,13 +59,33 @@ enum cmd_op {
     CMD_OP_QUIT,             /* answered by the proxy, then the client is closed */
     CMD_OP_HELLO,            /* answered by the proxy (protocol negotiation) */
     CMD_OP_MULTI,            /* opens a transaction (the L1 holds its writes until EXEC) */
-    CMD_OP_EXEC,             /* EXEC / DISCARD: ends a transaction */
+    CMD_OP_EXEC,             /* EXEC: ends a transaction */
     CMD_OP_SELECT,           /* SELECT 0 is a no-op through the proxy; other dbs pin */
     CMD_OP_RESET,            /* RESET: nothing to reset on an unpinned client */
     CMD_OP_CLIENT_REPLY,     /* CLIENT REPLY: replies are matched one for one */
     CMD_OP_BLOCK_OPTION,     /* XREAD / XREADGROUP: blocking only with BLOCK before STREAMS */
     CMD_OP_UNSUBSCRIBE,      /* (P|S)UNSUBSCRIBE: one reply per channel argument (or one) */
     CMD_OP_MGET,             /* MGET: one reply element per key (the L1 answers per key) */
+    CMD_OP_DISCARD,          /* DISCARD: ends a transaction (as EXEC, without running it) */
+    CMD_OP_WATCH,            /* WATCH: cluster mode picks the transaction's node by its keys */
+    CMD_OP_UNWATCH,          /* UNWATCH */
+};
+
+/* What the proxy does with a command in front of a Redis Cluster beyond
+ * routing it by its keys' slot (generated from CLUSTER_OPS in
+ * tools/gen_command_table.py; proxy/fanout.c does the work). */
+enum cmd_cluster {
+    CMD_CLUSTER_NONE = 0,
+    CMD_CLUSTER_SPLIT_ARRAY,  /* keys over slots: one call per slot, arrays stitched in key order (MGET) */
+    CMD_CLUSTER_SPLIT_OK,     /* keys over slots: one call per slot, +OK if every one is (MSET) */
+    CMD_CLUSTER_SPLIT_SUM,    /* keys over slots: one call per slot, integers summed (DEL, EXISTS...) */
+    CMD_CLUSTER_ALL_SUM,      /* keyless: every primary, integers summed (DBSIZE) */
+    CMD_CLUSTER_ALL_CONCAT,   /* keyless: every primary, arrays concatenated (KEYS) */
+    CMD_CLUSTER_ALL_SAME,     /* keyless: every primary, the same reply expected (FLUSHALL, SCRIPT LOAD) */
+    CMD_CLUSTER_ALL_AND,      /* keyless: every primary, arrays of 0/1 and-ed (SCRIPT EXISTS) */
+    CMD_CLUSTER_ALL_ANY,      /* keyless: every primary, any non-nil reply (RANDOMKEY) */
+    CMD_CLUSTER_SCAN,         /* SCAN: the cursor names the primary, walked one after another */
+    CMD_CLUSTER_CHANNEL,      /* routed by the slot of argv[1], a shard channel (SPUBLISH) */
 };
 
 /* begin_search types */
@@ -137,6 +157,7 @@ struct cmd {
     uint8_t op;              /* enum cmd_op */
     uint32_t acl_categories; /* enum cmd_cat bits */
     uint8_t acl_flags;       /* enum cmd_acl_flag */
+    uint8_t cluster;         /* enum cmd_cluster */
 };
 
 /* Look up a top-level command by name (any case). NULL if unknown. */

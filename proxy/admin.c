@@ -99,7 +99,10 @@ int admin_report(struct buf *b, int argc, const char **argv, const size_t *argvl
         buf_printf(&t, "REDSNANO STATS    - every figure below\r\n"
                        "REDSNANO BACKENDS - primary and replicas: health, latency, requests\r\n"
                        "REDSNANO L1       - the in-proxy cache's counters\r\n"
-                       "REDSNANO L1 INVALIDATE pattern - drop the L1 entries of keys matching a glob\r\n");
+                       "REDSNANO L1 INVALIDATE pattern - drop the L1 entries of keys matching a glob\r\n"
+                       "REDSNANO LATENCY [RESET] - p50/p99/p99.9 per command class and per backend\r\n"
+                       "REDSNANO SLOWLOG GET [n] | LEN | RESET - requests slower than slowlog-log-slower-than\r\n"
+                       "REDSNANO CONFIG GET pattern | RELOAD - the configuration in force; read the file again\r\n");
     } else {
         return 0;
     }

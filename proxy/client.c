@@ -20,8 +20,10 @@
 #include "protocol/reply.h"
 #include "base/log.h"
 #include "proxy/climits.h"
+#include "proxy/latency.h"
 #include "proxy/proxy.h"
 #include "proxy/router.h"
+#include "proxy/txn.h"
 
 #define CLIENT_READ_CHUNK (16 * 1024)       /* room offered to each read */
 #define CLIENT_IN_KEEP (64 * 1024)          /* keep an empty input buffer up to this size */
@@ -45,7 +47,7 @@ static struct req *req_get(struct client *c)
         r->next = NULL;
         buf_reset(&r->reply);
         r->reply.oom = 0;
-        r->done = r->forwarded = r->retryable = r->redirects = 0;
+        r->done = r->forwarded = r->retryable = r->redirects = r->kept = 0;
         r->conn = NULL;
         r->l1_token = NULL;
         r->held = 0;
@@ -54,6 +56,7 @@ static struct req *req_get(struct client *c)
         if (r == NULL)
             return NULL;
     }
+    r->lclass = LAT_NONE;
     r->client = c;
     if (c->tail)
         c->tail->next = r;
@@ -265,15 +268,31 @@ static void req_on_reply(struct srvreq *sr, const char *reply, size_t len, int f
     }
     struct server *was_on = r->conn;
     r->conn = NULL;
-    conn_del(c, was_on);
+    if (was_on != NULL) {
+        conn_del(c, was_on);
+    } else {                            /* a fan-out's place (client_place) */
+        c->inflight--;
+        if (c->flags & CLIENT_STALLED)
+            client_schedule_resume(c);
+    }
+    int kept = r->kept;                 /* r->reply holds the request's bytes */
     if (r->retryable) {
         int kind = r->retryable;
         r->retryable = REQ_RETRY_NONE;
-        if (kind == REQ_RETRY_REPLICA && failed && req_retry(c, r, was_on->backend))
+        if ((kind & REQ_RETRY_REPLICA) && failed && was_on != NULL && req_retry(c, r, was_on->backend)) {
+            r->kept = 1;                /* its bytes stay in r->reply until the answer */
             return;
-        if (kind == REQ_RETRY_CLUSTER && !failed && reply[0] == '-' && req_redirect(c, r, reply, len))
+        }
+        if ((kind & REQ_RETRY_CLUSTER) && !failed && reply[0] == '-' && req_redirect(c, r, reply, len))
             return;
+        kept = 1;
+    }
+    if (r->lclass != LAT_NONE)
+        latency_done(r->lclass, r->lclass == LAT_l1 || was_on == NULL ? NULL : was_on->backend, r->start_ns, c,
+                     kept ? r->reply.data + r->reply.pos : NULL, kept ? buf_unread(&r->reply) : 0);
+    if (kept) {
         buf_reset(&r->reply);
+        r->kept = 0;
     }
     if (failed)
         proxy->stats.backend_errors++;
@@ -342,6 +361,10 @@ void client_forward(struct client *c, struct server *s, const char *bytes, size_
     r->l1_token = f->l1_token;
     r->forwarded = 1;
     r->retryable = f->retry;
+    r->lclass = f->lclass;
+    r->start_ns = c->frame_ns;
+    if (f->retry == REQ_RETRY_NONE && f->lclass != LAT_NONE && slowlog_on())
+        r->kept = buf_append(&r->reply, bytes, len < SLOWLOG_KEEP ? len : SLOWLOG_KEEP) == 0;
     r->conn = s;
     r->sr.on_reply = req_on_reply;
     r->sr.deadline = f->deadline;
@@ -361,9 +384,48 @@ struct srvreq *client_wait(struct client *c, struct server *via)
     }
     r->forwarded = 1;
     r->conn = via;
+    r->lclass = LAT_l1;
+    r->start_ns = c->frame_ns;
     r->sr.on_reply = req_on_reply;
     conn_add(c, via);
     return &r->sr;
+}
+
+struct srvreq *client_place(struct client *c)
+{
+    struct req *r = req_get(c);
+    if (r == NULL) {
+        client_out_of_memory(c);
+        return NULL;
+    }
+    r->forwarded = 1;
+    r->sr.on_reply = req_on_reply;
+    c->inflight++;
+    return &r->sr;
+}
+
+struct client *client_place_owner(const struct srvreq *sr)
+{
+    const struct req *r = (const struct req *)((const char *)sr - offsetof(struct req, sr));
+    return r->client;
+}
+
+unsigned client_conns_free(const struct client *c)
+{
+    unsigned n = 0;
+    for (int i = 0; i < CLIENT_CONNS; i++)
+        n += c->conns[i].s == NULL;
+    return n;
+}
+
+void client_part_sent(struct client *c, struct server *s)
+{
+    conn_add(c, s);
+}
+
+void client_part_done(struct client *c, struct server *s)
+{
+    conn_del(c, s);
 }
 
 /* ---- reading and framing ------------------------------------------------ */
@@ -461,6 +523,27 @@ static void client_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
     *b = uv_buf_init(c->in.data + c->in.len, (unsigned)(c->in.cap - c->in.len));
 }
 
+/* Framer, message and in-flight table in one allocation, made on the
+ * first read (idle clients cost less). 0 or -ENOMEM. */
+static int client_framer(struct client *c)
+{
+    if (c->rf != NULL)
+        return 0;
+    struct {
+        struct reqframe rf;
+        struct reqmsg msg;
+        struct client_conn conns[CLIENT_CONNS];
+    } *fm = malloc(sizeof(*fm));
+    if (fm == NULL)
+        return -ENOMEM;
+    memset(fm->conns, 0, sizeof(fm->conns));
+    c->conns = fm->conns;
+    c->rf = &fm->rf;
+    c->msg = &fm->msg;
+    reqframe_init(c->rf, &proxy->limits);
+    return 0;
+}
+
 static void client_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
 {
     struct client *c = stream->data;
@@ -474,22 +557,10 @@ static void client_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
         return;
     c->in.len += (size_t)nread;
     c->last_active = uv_now(proxy->loop);
-    if (c->rf == NULL) {
-        /* Framer and message in one allocation, made on the first read. */
-        struct {
-            struct reqframe rf;
-            struct reqmsg msg;
-            struct client_conn conns[CLIENT_CONNS];
-        } *fm = malloc(sizeof(*fm));
-        if (fm == NULL) {
-            client_close(c);
-            return;
-        }
-        memset(fm->conns, 0, sizeof(fm->conns));
-        c->conns = fm->conns;
-        c->rf = &fm->rf;
-        c->msg = &fm->msg;
-        reqframe_init(c->rf, &proxy->limits);
+    c->frame_ns = latency_now_ns();     /* one clock read per read, not per request */
+    if (client_framer(c) < 0) {
+        client_close(c);
+        return;
     }
     client_process(c);
     if (outq_size(&c->out) > CLIENT_OUT_PAUSE)
@@ -499,7 +570,7 @@ static void client_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
 
 static void client_read_start(struct client *c)
 {
-    if (c->flags & (CLIENT_READING | CLIENT_CLOSING | CLIENT_STALLED | CLIENT_CLOSE_AFTER_REPLY))
+    if (c->flags & (CLIENT_READING | CLIENT_CLOSING | CLIENT_STALLED | CLIENT_CLOSE_AFTER_REPLY | CLIENT_INTERNAL))
         return;
     if (uv_read_start(&c->h.stream, client_alloc, client_read) == 0)
         c->flags |= CLIENT_READING;
@@ -622,13 +693,15 @@ void client_close(struct client *c)
     client_unqueue_resume(c);
     client_read_stop(c);
     outq_detach(&c->out);
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        proxy->clients = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    proxy->nclients--;
+    if (!(c->flags & CLIENT_INTERNAL)) {
+        if (c->prev)
+            c->prev->next = c->next;
+        else
+            proxy->clients = c->next;
+        if (c->next)
+            c->next->prev = c->prev;
+        proxy->nclients--;
+    }
 
     while (c->head) {
         struct req *r = c->head;
@@ -643,13 +716,41 @@ void client_close(struct client *c)
     c->tail = NULL;
     l1_write_end(c->txn_l1_token);
     c->txn_l1_token = NULL;
+    txn_forget(c);
     if (c->pinned) {
         struct server *s = c->pinned;
         c->pinned = NULL;
         s->data = NULL;
         server_close(s, "closed: its client left");
     }
-    uv_close((uv_handle_t *)&c->h, client_closed);
+    if (c->flags & CLIENT_INTERNAL)
+        client_closed((uv_handle_t *)&c->h); /* no socket: freed now */
+    else
+        uv_close((uv_handle_t *)&c->h, client_closed);
+}
+
+struct client *client_internal_open(void)
+{
+    struct client *c = calloc(1, sizeof(*c));
+
+    if (c == NULL)
+        return NULL;
+    c->h.stream.data = c;
+    c->id = next_client_id++;
+    c->flags = CLIENT_INTERNAL;
+    outq_init(&c->out, client_out_error);
+    c->last_active = uv_now(proxy->loop);
+    return c;
+}
+
+int client_feed(struct client *c, const char *bytes, size_t len)
+{
+    assert(c->flags & CLIENT_INTERNAL);
+    if (client_framer(c) < 0 || buf_append(&c->in, bytes, len) != 0)
+        return -ENOMEM;
+    c->frame_ns = latency_now_ns();
+    client_process(c);
+    return 0;
 }
 
 void client_close_after_reply(struct client *c)
@@ -680,6 +781,16 @@ static void client_push(struct server *s, const char *reply, size_t len)
         c->flags |= CLIENT_PUSH_PAUSED;
         server_read_pause(s);
     }
+}
+
+void client_unpin(struct client *c)
+{
+    struct server *s = c->pinned;
+    if (s == NULL)
+        return;
+    c->pinned = NULL;
+    s->data = NULL;
+    server_close(s, "closed: its client's session moved to another node");
 }
 
 void client_enter_push(struct client *c)

@@ -30,8 +30,10 @@
 #include "protocol/request.h"
 
 struct client;
+struct txn_hold;
 
-/* Why a request keeps a copy of its bytes while in flight. */
+/* Why a request keeps a copy of its bytes while in flight (bits: a read on
+ * a cluster replica has both). */
 enum { REQ_RETRY_NONE = 0, REQ_RETRY_REPLICA = 1 /* resend once if its replica fails */,
        REQ_RETRY_CLUSTER = 2 /* follow -MOVED / -ASK */ };
 
@@ -45,6 +47,9 @@ struct req {
     uint8_t forwarded;                /* waiting on a server (counted in inflight) */
     uint8_t retryable;                /* REQ_RETRY_*: `reply` holds its bytes until answered */
     uint8_t redirects;                /* cluster MOVED/ASK hops taken */
+    uint8_t lclass;                   /* enum latency_class it is measured in (LAT_NONE: not) */
+    uint8_t kept;                     /* `reply` holds the request's first bytes (slow log) */
+    uint64_t start_ns;                /* when it was framed (latency) */
     struct server *conn;              /* forwarded: the connection it is on (c->conns) */
     void *l1_token;                   /* a write's hold on L1 keys, released with its reply */
     size_t held;                      /* reply bytes counted in client->fifo_bytes */
@@ -63,6 +68,10 @@ enum client_flag {
     CLIENT_LIMIT_CLOSE = 1u << 9,       /* over a limit: closed before the next poll (climits) */
     CLIENT_BACKPRESSURE = 1u << 10,     /* stalled until it reads its replies (climits) */
     CLIENT_PUSH_PAUSED = 1u << 11,      /* its pinned push connection is not read meanwhile */
+    CLIENT_TXN_HELD = 1u << 12,         /* cluster: MULTI answered, held until a key names the node (txn.c) */
+    CLIENT_TXN_ABORT = 1u << 13,        /* cluster: a command of the transaction got CROSSSLOT: EXECABORT */
+    CLIENT_WATCHING = 1u << 14,         /* cluster: WATCH sent, EXEC/DISCARD/UNWATCH not yet */
+    CLIENT_INTERNAL = 1u << 15,         /* no socket: the proxy's own (HTTP cache API) */
 };
 
 #define CLIENT_CONNS 8                /* connections one client may have requests in flight on */
@@ -96,8 +105,10 @@ struct client {
     struct server *pinned;            /* the client's own connection, or NULL */
     uint64_t last_active;             /* loop ms of the last request */
     uint64_t last_write;              /* loop ms of the last write command (read-your-writes) */
+    uint64_t frame_ns;                /* when the bytes being framed were read (latency start) */
     void *txn_l1_token;               /* L1 holds of writes queued in MULTI, released after EXEC */
     struct buf *reply;                /* the buffer client_reply_buf handed out */
+    struct txn_hold *txn_held;        /* cluster: commands queued in a held MULTI (txn.c), or NULL */
     size_t fifo_bytes;                /* reply bytes waiting in the FIFO behind an earlier one */
     size_t reply_avg;                 /* average reply size (EWMA), for expected output */
     uint64_t obuf_soft_since;         /* loop ms its output went over the soft limit; 0 = under */
@@ -108,6 +119,17 @@ struct client {
 /* Accept a client from a listening stream. Returns 0 or a negative error
  * (the pending connection is dropped). */
 int client_accept(uv_stream_t *server, int is_unix);
+
+/* An internal client (the HTTP cache API): no socket. Its owner feeds it
+ * requests (client_feed) and reads the replies from outq_buf(&c->out),
+ * which nothing writes anywhere. It is not in proxy->clients (not counted,
+ * never closed by idle checks or shutdown): only its owner closes it, and
+ * client_close() frees it at once. NULL on out of memory. */
+struct client *client_internal_open(void);
+
+/* Frame and route RESP requests as if internal client c had sent them
+ * (same routing, L1, ordering). 0, or -ENOMEM (nothing fed). */
+int client_feed(struct client *c, const char *bytes, size_t len);
 
 /* Start closing c (safe to call twice). Output not yet written is dropped. */
 void client_close(struct client *c);
@@ -129,6 +151,7 @@ struct fwd {
     uint8_t retry;                    /* REQ_RETRY_*: keep a copy of the bytes to resend */
     unsigned replies;                 /* replies Redis sends for it (cmd_replies) */
     void *l1_token;                   /* a write's hold on L1 keys, released with its reply */
+    uint8_t lclass;                   /* enum latency_class to measure it in (LAT_NONE: not) */
 };
 
 /* Forward a framed request to s and give it a FIFO place. With
@@ -155,6 +178,22 @@ struct server *client_conn_pick(struct client *c, struct backend *b, int *stall)
  * the answer comes from, for ordering. NULL on out of memory. */
 struct srvreq *client_wait(struct client *c, struct server *via);
 
+/* Fan-outs (proxy/fanout.c): one client request answered from several
+ * server requests ("parts").
+ * client_place() gives the request its FIFO place and counts it in flight;
+ * complete it exactly once through its on_reply (which frees it), even
+ * after the client has gone: client_place_owner() is NULL then. NULL on
+ * out of memory (the client is closed).
+ * client_part_sent() / client_part_done() count a part in flight on s (as
+ * c->conns), so the client's next request for that backend goes on the
+ * same connection, after it; client_conns_free() says how many other
+ * backends c may still use at once. */
+struct srvreq *client_place(struct client *c);
+struct client *client_place_owner(const struct srvreq *sr);
+unsigned client_conns_free(const struct client *c);
+void client_part_sent(struct client *c, struct server *s);
+void client_part_done(struct client *c, struct server *s);
+
 /* Resume a stalled client (its in-flight requests are answered). */
 void client_resume(struct client *c);
 
@@ -167,6 +206,10 @@ void client_run_resumes(void);
  * b is known to be down. */
 struct backend;
 struct server *client_pin(struct client *c, struct backend *b);
+
+/* Give up c's own connection (nothing of c may be in flight on it): it is
+ * closed, with whatever state it held. */
+void client_unpin(struct client *c);
 
 /* Turn c's pinned connection into a push stream (pub/sub, MONITOR). */
 void client_enter_push(struct client *c);

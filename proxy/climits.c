@@ -74,6 +74,11 @@ int climits_output_check(struct client *c)
 {
     if (c->flags & (CLIENT_LIMIT_CLOSE | CLIENT_CLOSING))
         return c->flags & CLIENT_LIMIT_CLOSE ? 1 : 0;
+    /* The HTTP cache API's internal client holds one reply until its owner
+     * takes it (bounded by http-max-body and http-timeout); only the owner
+     * may close it. */
+    if (c->flags & CLIENT_INTERNAL)
+        return 0;
     int cls = (c->flags & CLIENT_PUBSUB) ? OBUF_PUBSUB : OBUF_NORMAL;
     const struct obuf_limit *l = &settings.obuf[cls];
     size_t held = climits_held_output(c);

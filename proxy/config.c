@@ -217,6 +217,18 @@ static const struct directive directive_table[] = {
                "File the L1's entries are written to (atomically: temporary file, fsync, rename) and loaded from at start; a loaded entry is served only after a hash check finds it current; a bad file is logged and ignored; \"\" = none"),
     ROW_INT("l1-snapshot-interval", l1_snapshot_interval, "300", 0, 86400,
             "Seconds between L1 snapshots (also written at a clean exit); 0 = only at a clean exit"),
+
+    /* operations: HTTP, latency */
+    ROW_INT("http-port", http_port, "0", 0, 65535,
+            "TCP port (on bind) for HTTP: GET /metrics (Prometheus), /healthz, /readyz, GET/PUT/DELETE /cache/{key}; 0 = off"),
+    ROW_MEM("http-max-body", http_max_body, "1mb", 1, LLONG_MAX,
+            "Largest HTTP request body (PUT /cache); a bigger request is answered 413 and closed"),
+    ROW_MS("http-timeout", http_timeout, "10000", 1, MS_MAX,
+           "Milliseconds an HTTP client may take to send a whole request (and may stay idle); then it is closed"),
+    ROW_INT("slowlog-log-slower-than", slowlog_log_slower_than, "10000", -1, INT_MAX,
+            "Microseconds from reading a request to its complete reply at or above which a request enters REDSNANO SLOWLOG; -1 = off, 0 = every request"),
+    ROW_INT("slowlog-max-len", slowlog_max_len, "128", 0, 1000000,
+            "Entries REDSNANO SLOWLOG keeps (the oldest is dropped)"),
 };
 
 #define NDIRECTIVES ((int)(sizeof(directive_table) / sizeof(directive_table[0])))
@@ -1154,6 +1166,123 @@ static void print_markdown(FILE *out)
         fputs(". Accepts ", out);
         md_cell(out, what);
         fputs(". |\n", out);
+    }
+}
+
+/* ------------------------------------------------------- values in force */
+
+int config_ndirectives(void)
+{
+    return NDIRECTIVES;
+}
+
+const char *config_directive_name(int i)
+{
+    return i >= 0 && i < NDIRECTIVES ? directive_table[i].name : NULL;
+}
+
+void config_value(const struct config *cfg, int i, char *out, size_t cap)
+{
+    const struct directive *d = &directive_table[i];
+    const char *p = (const char *)cfg + d->off;
+    size_t o = 0;
+
+    out[0] = '\0';
+    switch (d->type) {
+    case DT_INT:
+    case DT_MS:
+        snprintf(out, cap, "%d", *(const int *)p);
+        break;
+    case DT_BOOL:
+        snprintf(out, cap, "%s", *(const bool *)p ? "yes" : "no");
+        break;
+    case DT_STRING:
+    case DT_OPTSTRING:
+    case DT_COMMANDS:
+        snprintf(out, cap, "%s", *(char *const *)p ? *(char *const *)p : "");
+        break;
+    case DT_ENUM:
+        snprintf(out, cap, "%s", d->names[*(const int *)p]);
+        break;
+    case DT_MEMORY:
+        snprintf(out, cap, "%lld", *(const long long *)p);
+        break;
+    case DT_FRACTION:
+        snprintf(out, cap, "%g", *(const double *)p);
+        break;
+    case DT_OBUF: {
+        /* Redis's CONFIG GET shape: "normal 0 0 0 replica ... pubsub ..." */
+        const struct obuf_limit *l = (const struct obuf_limit *)p;
+        for (int k = 0; k < OBUF_CLASSES && o + 1 < cap; k++) {
+            int w = snprintf(out + o, cap - o, "%s%s %lld %lld %d", k ? " " : "", d->names[k], l[k].hard,
+                             l[k].soft, l[k].soft_seconds);
+            if (w < 0 || (size_t)w >= cap - o)
+                break;
+            o += (size_t)w;
+        }
+        break;
+    }
+    case DT_MEMPCT: {
+        const struct mempct *m = (const struct mempct *)p;
+        if (m->percent)
+            snprintf(out, cap, "%d%%", m->percent);
+        else
+            snprintf(out, cap, "%lld", m->bytes);
+        break;
+    }
+    case DT_ADDR: {
+        const struct hostport *h = (const struct hostport *)p;
+        hostport_name(out, cap, h->host, h->port);
+        break;
+    }
+    case DT_ADDRLIST: {
+        const struct hostport *h = (const struct hostport *)p;
+        int n = *(const int *)((const char *)cfg + d->count_off);
+        for (int k = 0; k < n && o + 1 < cap; k++) {
+            char one[300];
+            hostport_name(one, sizeof(one), h[k].host, h[k].port);
+            int w = snprintf(out + o, cap - o, "%s%s", k ? " " : "", one);
+            if (w < 0 || (size_t)w >= cap - o)
+                break;
+            o += (size_t)w;
+        }
+        break;
+    }
+    }
+}
+
+/* Bytes of a directive's field in struct config. */
+static size_t field_size(const struct directive *d)
+{
+    switch (d->type) {
+    case DT_INT: case DT_MS: case DT_ENUM: return sizeof(int);
+    case DT_BOOL: return sizeof(bool);
+    case DT_STRING: case DT_OPTSTRING: case DT_COMMANDS: return sizeof(char *);
+    case DT_MEMORY: return sizeof(long long);
+    case DT_FRACTION: return sizeof(double);
+    case DT_OBUF: return sizeof(struct obuf_limit) * OBUF_CLASSES;
+    case DT_MEMPCT: return sizeof(struct mempct);
+    case DT_ADDR: return sizeof(struct hostport);
+    case DT_ADDRLIST: return sizeof(struct hostport) * CONFIG_MAX_ADDRS;
+    }
+    return 0;
+}
+
+void config_swap(struct config *a, struct config *b, int i)
+{
+    const struct directive *d = &directive_table[i];
+    unsigned char tmp[sizeof(struct hostport) * CONFIG_MAX_ADDRS];
+    _Static_assert(sizeof(tmp) >= sizeof(struct obuf_limit) * OBUF_CLASSES, "room for every field type");
+    size_t n = field_size(d);
+
+    memcpy(tmp, (char *)a + d->off, n);
+    memcpy((char *)a + d->off, (char *)b + d->off, n);
+    memcpy((char *)b + d->off, tmp, n);
+    if (d->type == DT_ADDRLIST) {
+        int *ca = (int *)((char *)a + d->count_off), *cb = (int *)((char *)b + d->count_off);
+        int t = *ca;
+        *ca = *cb;
+        *cb = t;
     }
 }
 

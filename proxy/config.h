@@ -103,6 +103,13 @@ struct config {
     char *l1_snapshot_file;      /* where L1 entries are kept across restarts, or NULL */
     int l1_snapshot_interval;    /* seconds between L1 snapshots; 0 = only at a clean exit (default 300) */
 
+    /* operations (issue 14) */
+    int http_port;               /* HTTP port for /metrics, /healthz, /readyz, /cache; 0 = off (default 0) */
+    long long http_max_body;     /* largest HTTP request body (default 1mb) */
+    int http_timeout;            /* ms an HTTP client may take to send its request (default 10000) */
+    int slowlog_log_slower_than; /* µs: requests at least this slow enter the slow log; -1 = off (default 10000) */
+    int slowlog_max_len;         /* slow log entries kept (default 128) */
+
     /* not directives: what the command line asked for */
     char *config_file;           /* the file read, or NULL */
     bool test_config;            /* --test-config: check and exit */
@@ -132,6 +139,18 @@ int config_parse_addr(const char *s, struct hostport *out);
 /* Parse a redis.conf memory value: "512", "64kb", "64k", "1mb", "1m", "1gb", "1g"
  * (kb/mb/gb = 1024-based, k/m/g = 1000-based as in Redis). Returns 0 or -1. */
 int config_parse_memory(const char *s, long long *out);
+
+/* The directives, by index 0 .. config_ndirectives() - 1. */
+int config_ndirectives(void);
+const char *config_directive_name(int i);
+
+/* Directive i's value in cfg as text (a file line's value; lists space
+ * separated, "" for none), truncated to cap. */
+void config_value(const struct config *cfg, int i, char *out, size_t cap);
+
+/* Exchange directive i's value between a and b (ownership of strings
+ * moves with it): a reload keeps what cannot change live. */
+void config_swap(struct config *a, struct config *b, int i);
 
 /* Print the directive table (for --help and the README). */
 void config_print_directives(FILE *out);

@@ -12,6 +12,8 @@
 #include "protocol/reply.h"
 #include "proxy/admin.h"
 #include "proxy/client.h"
+#include "proxy/latency.h"
+#include "proxy/reload.h"
 #include "proxy/proxy.h"
 
 static int is(const struct reqmsg *m, int i, const char *s)
@@ -166,8 +168,10 @@ void local_redsnano(struct client *c, const struct reqmsg *m)
     struct buf *b = client_reply_buf(c);
     if (b == NULL)
         return;
-    if (m->argc < 2 || !admin_report(b, m->argc - 1, m->argv + 1, m->argvlen + 1))
-        reply_error(b, "ERR usage: REDSNANO STATS | BACKENDS | L1 [INVALIDATE pattern] | HELP");
+    if (m->argc < 2 || (!admin_report(b, m->argc - 1, m->argv + 1, m->argvlen + 1) &&
+                        !latency_command(b, m->argc - 1, m->argv + 1, m->argvlen + 1) &&
+                        !reload_command(b, m->argc - 1, m->argv + 1, m->argvlen + 1)))
+        reply_error(b, "ERR usage: REDSNANO STATS | BACKENDS | L1 [INVALIDATE pattern] | LATENCY | SLOWLOG | CONFIG | HELP");
     proxy->stats.local_replies++;
     client_reply_done(c);
 }

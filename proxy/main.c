@@ -4,6 +4,7 @@
  *   config_load ─> log_init ─> backends (primary, replicas) ─> listeners
  *   ─> uv_run ─┬─ clients ─> router ─> servers
  *              ├─ cron (100 ms): idle clients, health, graceful shutdown
+ *              ├─ SIGHUP: reload the configuration (proxy/reload.c)
  *              └─ SIGTERM/SIGINT: stop accepting, let in-flight replies
  *                 finish (at most SHUTDOWN_GRACE_MS), close, exit 0
  */
@@ -25,8 +26,11 @@
 #include "proxy/client.h"
 #include "proxy/climits.h"
 #include "proxy/config.h"
+#include "proxy/http.h"
+#include "proxy/latency.h"
 #include "proxy/listener.h"
 #include "proxy/proxy.h"
+#include "proxy/reload.h"
 
 #define CRON_INTERVAL_MS 100           /* housekeeping period */
 #define SHUTDOWN_GRACE_MS 3000         /* how long in-flight replies may take at exit */
@@ -35,7 +39,7 @@ struct proxy *proxy;
 
 static struct proxy the_proxy;
 static struct config the_config;
-static uv_signal_t sigterm, sigint;
+static uv_signal_t sigterm, sigint, sighup;
 static uv_timer_t cron;
 static uint64_t shutdown_deadline;     /* 0 = running */
 
@@ -45,12 +49,15 @@ static void stop_everything(void)
     health_stop();
     cluster_stop();
     l1_stop();
+    http_stop();
     client_close_all();
+    slowlog_free();
     topology_close(&proxy->topo, "shutting down");
     uv_timer_stop(&cron);
     uv_close((uv_handle_t *)&cron, NULL);
     uv_close((uv_handle_t *)&sigterm, NULL);
     uv_close((uv_handle_t *)&sigint, NULL);
+    uv_close((uv_handle_t *)&sighup, NULL);
     outq_loop_close();
 }
 
@@ -81,40 +88,14 @@ static void on_signal(uv_signal_t *h, int signum)
     shutdown_deadline = uv_now(h->loop) + SHUTDOWN_GRACE_MS;
 }
 
-/* The settings each lower layer receives, taken from the configuration. */
-static void settings_from_config(struct proxy *p, const struct config *cfg)
+/* SIGHUP: read the configuration again (refused whole on an error). */
+static void on_sighup(uv_signal_t *h, int signum)
 {
-    p->backend_set = (struct backend_settings){
-        .connections = cfg->backend_connections,
-        .spares = cfg->backend_spares,
-        .connect_timeout_ms = (uint64_t)cfg->connect_timeout,
-        .timeout_ms = (uint64_t)cfg->backend_timeout,
-        .health_interval_ms = (uint64_t)cfg->health_interval,
-        .health_timeout_ms = (uint64_t)cfg->health_timeout,
-        .replica_max_lag = cfg->replica_max_lag,
-        .read_policy = cfg->read_policy,
-    };
-    p->sentinel_set = (struct sentinel_settings){
-        .addrs = cfg->sentinels,
-        .naddrs = cfg->nsentinels,
-        .master = cfg->sentinel_master,
-        .password = cfg->sentinel_password,
-    };
-    p->l1_set = (struct l1_settings){
-        .maxmemory = cfg->l1_maxmemory,
-        .mode = cfg->l1_mode,
-        .max_ttl_ms = (uint64_t)cfg->l1_max_ttl,
-        .commands = cfg->l1_commands,
-        .serve_stale = cfg->l1_serve_stale,
-        .revalidate_after_ms = (uint64_t)cfg->l1_revalidate_after,
-        .fill_connections = cfg->l1_fill_connections,
-        .admission = cfg->l1_admission,
-        .ttl_jitter = cfg->l1_ttl_jitter,
-        .audit_rate = cfg->l1_audit_rate,
-        .snapshot_file = cfg->l1_snapshot_file,
-        .snapshot_interval_s = cfg->l1_snapshot_interval,
-    };
-    climits_settings_from_config(&p->climits_set, cfg);
+    char err[CONFIG_ERR_LEN];
+    (void)h;
+    (void)signum;
+    log_notice("Received SIGHUP: reloading the configuration");
+    (void)reload_run(err, sizeof(err));
 }
 
 /* The primary moved (Sentinel): clients pinned to the old one lose their
@@ -127,13 +108,15 @@ static void on_primary_change(struct topology *t, void *ud)
 
 /* Work done once per loop iteration, right before the loop polls (Redis's
  * beforeSleep), in this order: stalled clients whose wait ended dispatch
- * their next requests; then every output queue is written (outq, once per
- * iteration, after this hook). The L1 takes pending invalidations lazily,
+ * their next requests; HTTP cache requests whose replies arrived are
+ * answered; then every output queue is written (outq, once per iteration,
+ * after this hook). The L1 takes pending invalidations lazily,
  * once per iteration, before its first hit (l1_read). */
 static void before_sleep(void)
 {
     climits_before_sleep();
     client_run_resumes();
+    http_before_sleep();
 }
 
 static void close_stragglers(uv_handle_t *h, void *arg)
@@ -173,7 +156,8 @@ int main(int argc, char **argv)
     proxy->start_ms = uv_now(proxy->loop);
 
     log_notice("redsnano %s starting, pid %d", REDSNANO_VERSION, (int)getpid());
-    settings_from_config(proxy, &the_config);
+    reload_init(argc, argv);
+    reload_settings();
     climits_start(&proxy->climits_set);
     if (topology_init(&proxy->topo, proxy->loop, &proxy->backend_set, &the_config.primary,
                       the_config.replicas, the_config.nreplicas) < 0)
@@ -181,7 +165,7 @@ int main(int argc, char **argv)
     topology_listen(&proxy->topo, on_primary_change, NULL);
     outq_loop_init(proxy->loop);
     outq_set_before_flush(before_sleep);
-    if (listener_open() < 0)
+    if (listener_open() < 0 || http_start() < 0)
         return 1;
     if (the_config.ncluster > 0) {
         /* Cluster mode: the slot map decides; no fixed primary to check. */
@@ -201,6 +185,8 @@ int main(int argc, char **argv)
     uv_signal_start(&sigterm, on_signal, SIGTERM);
     uv_signal_init(proxy->loop, &sigint);
     uv_signal_start(&sigint, on_signal, SIGINT);
+    uv_signal_init(proxy->loop, &sighup);
+    uv_signal_start(&sighup, on_sighup, SIGHUP);
     uv_timer_init(proxy->loop, &cron);
     uv_timer_start(&cron, cron_cb, CRON_INTERVAL_MS, CRON_INTERVAL_MS);
 

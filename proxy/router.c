@@ -24,8 +24,11 @@
 #include "l1/l1.h"
 #include "protocol/command.h"
 #include "proxy/client.h"
+#include "proxy/fanout.h"
+#include "proxy/latency.h"
 #include "proxy/local.h"
 #include "proxy/proxy.h"
+#include "proxy/txn.h"
 
 #define ROUTER_STACK_KEYS 64           /* key positions looked at without a malloc */
 #define SLOT_NONE (-1)                 /* the call names no key */
@@ -69,6 +72,8 @@ static int call_slot(const struct cmd *cmd, const struct reqmsg *m)
 
     if (cmd == NULL)
         return SLOT_NONE;
+    if (cmd->cluster == CMD_CLUSTER_CHANNEL && m->argc >= 2)
+        return (int)cluster_keyslot(m->argv[1], m->argvlen[1]);
     int n = cmd_keys(cmd, m->argc, m->argv, m->argvlen, keys, NULL, ROUTER_STACK_KEYS);
     if (n > ROUTER_STACK_KEYS) {
         keys = malloc((size_t)n * sizeof(*keys));
@@ -93,7 +98,7 @@ static int call_slot(const struct cmd *cmd, const struct reqmsg *m)
  * in flight on for b (Redis then sees them in order), else on a pick. A
  * read that finds its replica unavailable goes to the primary. */
 static int route_to(struct client *c, const struct cmd *cmd, struct reqmsg *m, struct backend *b,
-                    enum route kind)
+                    enum route kind, int slot)
 {
     struct topology *t = &proxy->topo;
     int stall = 0;
@@ -105,7 +110,7 @@ static int route_to(struct client *c, const struct cmd *cmd, struct reqmsg *m, s
     }
     s = client_conn_pick(c, b, &stall);
     if (s == NULL && !stall && kind == ROUTE_READ && b->role == BACKEND_REPLICA) {
-        b = topology_write_backend(t, SLOT_NONE);     /* the replica is unavailable */
+        b = topology_write_backend(t, slot);          /* the replica is unavailable: its primary */
         s = client_conn_pick(c, b, &stall);
     }
     if (stall)
@@ -114,11 +119,11 @@ static int route_to(struct client *c, const struct cmd *cmd, struct reqmsg *m, s
         unavailable(c, b);
         return ROUTER_DONE;
     }
-    struct fwd f = { .replies = cmd_replies(cmd, m->argc) };
+    struct fwd f = { .replies = cmd_replies(cmd, m->argc), .lclass = kind == ROUTE_READ ? LAT_read : LAT_write };
     if (t->mode == TOPOLOGY_CLUSTER)
         f.retry = REQ_RETRY_CLUSTER;
-    else if (b->role == BACKEND_REPLICA)
-        f.retry = REQ_RETRY_REPLICA;
+    if (b->role == BACKEND_REPLICA)
+        f.retry |= REQ_RETRY_REPLICA;
     if (kind == ROUTE_WRITE) {
         c->last_write = uv_now(proxy->loop);
         f.l1_token = l1_hold(cmd, m);
@@ -160,11 +165,12 @@ static int route_pinned(struct client *c, const struct cmd *cmd, struct reqmsg *
         .replies = cmd_replies(cmd, m->argc),
         .l1_token = l1_hold(cmd, m),
     };
+    fw.lclass = fw.deadline == SRVREQ_NO_DEADLINE ? LAT_NONE : LAT_pinned;
     /* Writes queued in MULTI run at EXEC: the L1 holds their keys until
      * EXEC (or DISCARD) is answered. */
     if (op == CMD_OP_MULTI) {
         c->flags |= CLIENT_MULTI;
-    } else if (op == CMD_OP_EXEC) {
+    } else if (op == CMD_OP_EXEC || op == CMD_OP_DISCARD) {
         c->flags &= ~CLIENT_MULTI;
         fw.l1_token = l1_token_join(c->txn_l1_token, fw.l1_token);
         c->txn_l1_token = NULL;
@@ -201,6 +207,7 @@ static int route_l1(struct client *c, const struct cmd *cmd, struct reqmsg *m)
             buf_append(b, bytes, n);
             client_reply_done(c);
         }
+        latency_done(LAT_l1, NULL, c->frame_ns, c, NULL, 0);
         return 1;
     }
     if (rc == L1_WAIT) {
@@ -230,19 +237,17 @@ static int answer_locally(struct client *c, const struct cmd *cmd, struct reqmsg
     }
     /* Inside a pinned session only HELLO is intercepted (RESP3 must never
      * be negotiated); the rest is Redis's to answer or queue. */
-    if ((f & CMD_PROXY_LOCAL) && (!c->pinned || cmd->op == CMD_OP_HELLO))
+    /* A held cluster transaction (txn.c) is a session too. */
+    int session = c->pinned != NULL || (c->flags & CLIENT_TXN_HELD);
+    if ((f & CMD_PROXY_LOCAL) && (!session || cmd->op == CMD_OP_HELLO))
         return local_command(c, cmd, m);
-    if (c->pinned)
+    if (session)
         return 0;
     if (cmd->op == CMD_OP_SELECT && m->argc == 2 && m->argvlen[1] == 1 && m->argv[1][0] == '0') {
         local_status(c, "OK");          /* already in db 0 */
         return 1;
     }
     if (proxy_cluster_mode()) {
-        if (f & CMD_PROXY_TXN) {
-            local_error(c, "ERR redsnano: MULTI, EXEC, DISCARD, WATCH and UNWATCH are not supported in cluster mode");
-            return 1;
-        }
         if (cmd->op == CMD_OP_SELECT) {
             local_error(c, "ERR SELECT is not allowed in cluster mode");
             return 1;
@@ -296,6 +301,13 @@ int router_dispatch(struct client *c, struct reqmsg *m)
     int slot = SLOT_NONE;
     if (t->mode == TOPOLOGY_CLUSTER) {
         slot = call_slot(cmd, m);
+        /* MULTI/EXEC/WATCH on one node (txn.c). */
+        int rc = txn_route(c, cmd, m, slot);
+        if (rc != TXN_PASS)
+            return rc;
+        /* Split over slots, or asked of every primary (fanout.c). */
+        if (!(c->flags & CLIENT_MULTI) && fanout_wanted(cmd, slot == SLOT_CROSS))
+            return fanout_dispatch(c, cmd, m);
         if (slot == SLOT_CROSS) {
             local_error(c, "CROSSSLOT Keys in request don't hash to the same slot");
             return ROUTER_DONE;
@@ -305,8 +317,14 @@ int router_dispatch(struct client *c, struct reqmsg *m)
     case ROUTE_PIN: {
         struct backend *b = topology_write_backend(t, slot);
         if (b == NULL)
-            return route_to(c, cmd, m, NULL, ROUTE_PIN);
+            return route_to(c, cmd, m, NULL, ROUTE_PIN, slot);
         if (c->pinned && slot >= 0 && c->pinned->backend != b) {
+            /* A plain command of a client pinned to another node (after
+             * WATCH, or a blocking call) goes to its own node as usual. */
+            if (cmd != NULL && !(c->flags & CLIENT_MULTI) &&
+                !(cmd->flags & (CMD_PROXY_PIN | CMD_PROXY_SUBSCRIBE)) && !cmd_blocks(cmd, m->argc, m->argv, m->argvlen))
+                return route_to(c, cmd, m, b, (cmd->flags & CMD_READONLY) && !(cmd->flags & CMD_WRITE)
+                                                  ? ROUTE_READ : ROUTE_WRITE, slot);
             local_error(c, "ERR redsnano: this key's slot is served by another node than this client's "
                            "blocking/pub-sub session");
             return ROUTER_DONE;
@@ -320,10 +338,10 @@ int router_dispatch(struct client *c, struct reqmsg *m)
          * primary for a while. */
         if (proxy->cfg->read_your_writes > 0 && c->last_write &&
             uv_now(proxy->loop) - c->last_write < (uint64_t)proxy->cfg->read_your_writes)
-            return route_to(c, cmd, m, topology_write_backend(t, slot), ROUTE_READ);
-        return route_to(c, cmd, m, topology_read_backend(t, slot), ROUTE_READ);
+            return route_to(c, cmd, m, topology_write_backend(t, slot), ROUTE_READ, slot);
+        return route_to(c, cmd, m, topology_read_backend(t, slot), ROUTE_READ, slot);
     case ROUTE_WRITE:
         break;
     }
-    return route_to(c, cmd, m, topology_write_backend(t, slot), ROUTE_WRITE);
+    return route_to(c, cmd, m, topology_write_backend(t, slot), ROUTE_WRITE, slot);
 }

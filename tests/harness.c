@@ -1212,6 +1212,54 @@ int harness_raw_wait_eof(harness_raw *r, int timeout_ms)
     }
 }
 
+int harness_http(int port, const char *method, const char *target, const char *body, size_t len,
+                 int timeout_ms, harness_http_resp *out)
+{
+    char head[1024];
+    int n;
+    harness_raw *r = harness_raw_open(port);
+
+    memset(out, 0, sizeof(*out));
+    if (r == NULL)
+        return -ECONNREFUSED;
+    if (body != NULL)
+        n = snprintf(head, sizeof(head), "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %zu\r\n\r\n",
+                     method, target, len);
+    else
+        n = snprintf(head, sizeof(head), "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", method, target);
+    int rc = harness_raw_send(r, head, (size_t)n);
+    if (rc == 0 && body != NULL && len > 0)
+        rc = harness_raw_send(r, body, len);
+    if (rc == 0)
+        rc = harness_raw_wait_eof(r, timeout_ms);
+    if (rc < 0) {
+        harness_set_error("HTTP %s %s on port %d: %s", method, target, port, strerror(-rc));
+        harness_raw_close(r, false);
+        return rc;
+    }
+    char *end = r->len ? memmem(r->buf, r->len, "\r\n\r\n", 4) : NULL;
+    if (end == NULL || sscanf(r->buf, "HTTP/1.%*d %d", &out->status) != 1) {
+        harness_set_error("HTTP %s %s on port %d: no complete response head (%zu bytes)", method, target, port, r->len);
+        harness_raw_close(r, false);
+        return -EPROTO;
+    }
+    size_t hlen = (size_t)(end - r->buf) + 4;
+    out->head = strndup(r->buf, hlen);
+    out->len = r->len - hlen;
+    out->body = malloc(out->len + 1);
+    memcpy(out->body, r->buf + hlen, out->len);
+    out->body[out->len] = '\0';
+    harness_raw_close(r, false);
+    return 0;
+}
+
+void harness_http_free(harness_http_resp *r)
+{
+    free(r->head);
+    free(r->body);
+    memset(r, 0, sizeof(*r));
+}
+
 void harness_raw_close(harness_raw *r, bool rst)
 {
     if (r == NULL)
@@ -1653,8 +1701,84 @@ static bool harness_cluster_node_ok(int port, int n, char *last, size_t cap)
     return ok;
 }
 
+/* A node that is a replica has its link to its primary up (primaries pass). */
+static bool harness_cluster_link_ok(int port, char *last, size_t cap)
+{
+    redisContext *c = harness_try_connect(port, 500);
+    char role[32] = "", link[32] = "";
+    bool ok;
+
+    if (c == NULL) {
+        snprintf(last, cap, "%.400s", harness_error());
+        return false;
+    }
+    harness_info_field(c, "replication", "role", role, sizeof(role));
+    harness_info_field(c, "replication", "master_link_status", link, sizeof(link));
+    redisFree(c);
+    ok = strcmp(role, "master") == 0 || (strcmp(role, "slave") == 0 && strcmp(link, "up") == 0);
+    if (!ok)
+        snprintf(last, cap, "127.0.0.1:%d: role:%s master_link_status:%s", port, role, link);
+    return ok;
+}
+
+/* Every slot range of the node's CLUSTER SLOTS lists `replicas` replicas. */
+static bool harness_cluster_slots_replicated(int port, int replicas, char *last, size_t cap)
+{
+    redisContext *c = harness_try_connect(port, 500);
+    redisReply *r;
+    bool ok;
+
+    if (c == NULL) {
+        snprintf(last, cap, "%.400s", harness_error());
+        return false;
+    }
+    r = redisCommand(c, "CLUSTER SLOTS");
+    ok = r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements > 0;
+    for (size_t i = 0; ok && i < r->elements; i++)
+        ok = r->element[i]->type == REDIS_REPLY_ARRAY && r->element[i]->elements >= (size_t)(3 + replicas);
+    if (!ok) {
+        char *s = harness_reply_str(r);
+
+        snprintf(last, cap, "127.0.0.1:%d CLUSTER SLOTS: %.400s", port, s);
+        free(s);
+    }
+    if (r != NULL)
+        freeReplyObject(r);
+    redisFree(c);
+    return ok;
+}
+
+/*
+ * The cluster bus port of a node: port + 10000 as Redis does, unless that
+ * lies in the kernel's ephemeral range (ip_local_port_range: shifted test
+ * ports do), where any outgoing connection of the machine may hold it
+ * and make the bind fail; then port - HARNESS_BUS_BELOW.
+ */
+static int harness_cluster_bus_port(int port)
+{
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+    int lo = 32768, hi = 60999;
+
+    if (f != NULL) {
+        if (fscanf(f, "%d %d", &lo, &hi) != 2) {
+            lo = 32768;
+            hi = 60999;
+        }
+        fclose(f);
+    }
+    if ((port + 10000 < lo || port + 10000 > hi) || port - HARNESS_BUS_BELOW < 1024)
+        return port + 10000;
+    return port - HARNESS_BUS_BELOW;
+}
+
 void harness_cluster_start(const int *ports, int n, int node_timeout_ms, harness_proc **procs)
 {
+    harness_cluster_start_replicas(ports, n, 0, node_timeout_ms, procs);
+}
+
+void harness_cluster_start_replicas(const int *ports, int n, int replicas, int node_timeout_ms, harness_proc **procs)
+{
+    char nrep[16];
     const char *argv[HARNESS_MAX_ARGS];
     char addr[HARNESS_MAX_CLUSTER][32];
     char timeout[16], last[512] = "";
@@ -1668,16 +1792,20 @@ void harness_cluster_start(const int *ports, int n, int node_timeout_ms, harness
 
         snprintf(conf, sizeof(conf), "nodes-%d.conf", ports[i]);
         snprintf(addr[i], sizeof(addr[i]), "127.0.0.1:%d", ports[i]);
+        char bus[16];
+
+        snprintf(bus, sizeof(bus), "%d", harness_cluster_bus_port(ports[i]));
         procs[i] = harness_redis_start(ports[i], "--cluster-enabled", "yes", "--cluster-config-file", conf,
-                                       "--cluster-node-timeout", timeout);
+                                       "--cluster-node-timeout", timeout, "--cluster-port", bus);
     }
     argv[argc++] = "redis-cli";
     argv[argc++] = "--cluster";
     argv[argc++] = "create";
     for (int i = 0; i < n; i++)
         argv[argc++] = addr[i];
+    snprintf(nrep, sizeof(nrep), "%d", replicas);
     argv[argc++] = "--cluster-replicas";
-    argv[argc++] = "0";
+    argv[argc++] = nrep;
     argv[argc++] = "--cluster-yes";
     argv[argc] = NULL;
     status = harness_run_capture(argv, HARNESS_CLUSTER_CREATE_MS, &out);
@@ -1688,6 +1816,13 @@ void harness_cluster_start(const int *ports, int n, int node_timeout_ms, harness
     for (int i = 0; i < n; i++)
         cr_assert(harness_wait_until(harness_cluster_node_ok(ports[i], n, last, sizeof(last)), HARNESS_CLUSTER_OK_MS),
                   "node not cluster_state:ok with %d known nodes within %d ms: %s", n, HARNESS_CLUSTER_OK_MS, last);
+    for (int i = 0; i < n && replicas > 0; i++) {
+        cr_assert(harness_wait_until(harness_cluster_link_ok(ports[i], last, sizeof(last)), HARNESS_CLUSTER_OK_MS),
+                  "replica link not up within %d ms: %s", HARNESS_CLUSTER_OK_MS, last);
+        cr_assert(harness_wait_until(harness_cluster_slots_replicated(ports[i], replicas, last, sizeof(last)),
+                                     HARNESS_CLUSTER_OK_MS),
+                  "CLUSTER SLOTS does not list the replicas within %d ms: %s", HARNESS_CLUSTER_OK_MS, last);
+    }
 }
 
 bool harness_replica_link_up(int port)

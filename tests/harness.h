@@ -34,12 +34,13 @@
  * files can be run by hand concurrently:
  *     7000-7019  test_core.c
  *     7020-7039  test_limits.c
- *     7040-7069  test_routing.c (cluster bus ports 17040-17069)
+ *     7040-7069  test_routing.c (cluster bus ports 17040-17069, see HARNESS_BUS_BELOW)
  *     7070-7099  test_faults.c
  *     7100-7109  test_replicas.c
+ *     7110-7129  test_ops.c (HTTP port, latency, slow log, reload)
  *     7150-7169  test_sentinel.c
  *     7200-7239  test_l1.c
- *     7300-7349  test_cluster.c (cluster bus ports 17300-17349)
+ *     7300-7349  test_cluster.c (cluster bus ports 17300-17349, see HARNESS_BUS_BELOW)
  * Port 6379 is never used (a system redis may run there).
  *
  * Failure convention: functions named harness_try_* and harness_raw_* report
@@ -234,6 +235,28 @@ int harness_raw_wait_eof(harness_raw *r, int timeout_ms);
 /* Close the socket (abortive close with RST when rst is true) and free. */
 void harness_raw_close(harness_raw *r, bool rst);
 
+/* ---- HTTP (the proxy's http-port) ---------------------------------------- */
+
+/* One HTTP response as harness_http returns it. */
+typedef struct harness_http_resp {
+    int status;      /* status code, e.g. 200 */
+    char *head;      /* status line and headers (malloc'd, NUL-terminated) */
+    char *body;      /* body bytes (malloc'd, NUL-terminated after len) */
+    size_t len;      /* body length */
+} harness_http_resp;
+
+/*
+ * Send one HTTP/1.1 request (method, target, optional body of len bytes;
+ * Content-Length added when body is not NULL) to 127.0.0.1:port and read
+ * the response up to the server's close (bounded by timeout_ms).  0 and
+ * *out filled, or a negative errno with harness_error() set.
+ */
+int harness_http(int port, const char *method, const char *target, const char *body, size_t len,
+                 int timeout_ms, harness_http_resp *out);
+
+/* Free what harness_http filled (safe on a zeroed struct). */
+void harness_http_free(harness_http_resp *r);
+
 /* ---- external programs -------------------------------------------------- */
 
 /*
@@ -361,17 +384,28 @@ long long harness_proxy_stat_ll(redisContext *c, const char *name);
 /* ---- Redis Cluster --------------------------------------------------------- */
 
 #define HARNESS_MAX_CLUSTER 16           /* nodes of harness_cluster_start */
+#define HARNESS_BUS_BELOW 20000          /* bus port = port - this when port + 10000 is ephemeral */
 #define HARNESS_CLUSTER_CREATE_MS 20000  /* bound for redis-cli --cluster create */
 #define HARNESS_CLUSTER_OK_MS 10000      /* bound for cluster_state:ok on every node */
 
 /*
  * Start n empty cluster-enabled redis-servers on 127.0.0.1:ports[i]
- * (--cluster-node-timeout node_timeout_ms, bus port = port + 10000, config
+ * (--cluster-node-timeout node_timeout_ms, bus port = port + 10000, or
+ * port - HARNESS_BUS_BELOW when port + 10000 is an ephemeral port, config
  * nodes-<port>.conf in the tmpdir), join them with `redis-cli --cluster
  * create` (no replicas, slots spread evenly) and wait until every node says
  * cluster_state:ok and knows n nodes.  procs[i] receives node i.  Asserts.
  */
 void harness_cluster_start(const int *ports, int n, int node_timeout_ms, harness_proc **procs);
+
+/*
+ * The same with `replicas` replicas per primary (--cluster-replicas; n must
+ * be a multiple of replicas + 1; redis-cli picks the roles: ask CLUSTER
+ * SLOTS), and waits as well until every replica's link is up and every
+ * node's CLUSTER SLOTS lists them.
+ */
+void harness_cluster_start_replicas(const int *ports, int n, int replicas, int node_timeout_ms,
+                                    harness_proc **procs);
 
 /* Milliseconds from a monotonic clock. */
 long long harness_now_ms(void);

@@ -108,7 +108,9 @@ PROXY_OPS = {
     "hello": "CMD_OP_HELLO",
     "multi": "CMD_OP_MULTI",
     "exec": "CMD_OP_EXEC",
-    "discard": "CMD_OP_EXEC",
+    "discard": "CMD_OP_DISCARD",
+    "watch": "CMD_OP_WATCH",
+    "unwatch": "CMD_OP_UNWATCH",
     "select": "CMD_OP_SELECT",
     "reset": "CMD_OP_RESET",
     "client|reply": "CMD_OP_CLIENT_REPLY",
@@ -118,6 +120,36 @@ PROXY_OPS = {
     "punsubscribe": "CMD_OP_UNSUBSCRIBE",
     "sunsubscribe": "CMD_OP_UNSUBSCRIBE",
     "mget": "CMD_OP_MGET",
+}
+
+# What the proxy does with a command in front of a Redis Cluster, beyond
+# routing it by its keys' slot (enum cmd_cluster in protocol/command.h;
+# proxy/fanout.c does the work). SPLIT_*: keys over several slots are split
+# into one call per slot, sent at once, and merged; ALL_*: a keyless command
+# goes to every primary and the replies are merged; SCAN walks the primaries
+# one after the other; CHANNEL routes by the slot of its channel (argv[1]).
+# Atomic multi-key commands (MSETNX, RENAME, SMOVE, SUNIONSTORE...) are not
+# here: they keep CROSSSLOT, as Redis Cluster does.
+CLUSTER_OPS = {
+    "mget": "CMD_CLUSTER_SPLIT_ARRAY",      # arrays stitched in key order
+    "mset": "CMD_CLUSTER_SPLIT_OK",         # +OK when every part says +OK
+    "del": "CMD_CLUSTER_SPLIT_SUM",         # counts summed
+    "unlink": "CMD_CLUSTER_SPLIT_SUM",
+    "exists": "CMD_CLUSTER_SPLIT_SUM",
+    "touch": "CMD_CLUSTER_SPLIT_SUM",
+    "dbsize": "CMD_CLUSTER_ALL_SUM",
+    "keys": "CMD_CLUSTER_ALL_CONCAT",
+    "randomkey": "CMD_CLUSTER_ALL_ANY",     # a key from a non-empty node
+    "flushall": "CMD_CLUSTER_ALL_SAME",     # the same reply from every primary
+    "flushdb": "CMD_CLUSTER_ALL_SAME",
+    "script|load": "CMD_CLUSTER_ALL_SAME",
+    "script|flush": "CMD_CLUSTER_ALL_SAME",
+    "script|exists": "CMD_CLUSTER_ALL_AND", # 1 only where every primary says 1
+    "function|load": "CMD_CLUSTER_ALL_SAME",
+    "function|delete": "CMD_CLUSTER_ALL_SAME",
+    "function|flush": "CMD_CLUSTER_ALL_SAME",
+    "scan": "CMD_CLUSTER_SCAN",
+    "spublish": "CMD_CLUSTER_CHANNEL",
 }
 
 PROXY_FLAGS = [
@@ -383,6 +415,10 @@ def apply_proxy_flags(cmds):
         if n not in byname:
             raise GenError("op %s (%s): no such command" % (n, op))
         byname[n]["op"] = op
+    for n, op in CLUSTER_OPS.items():  # Cluster hook
+        if n not in byname:
+            raise GenError("cluster op %s (%s): no such command" % (n, op))
+        byname[n]["cluster"] = op
     # A container reached without a known subcommand is refused if any of its
     # subcommands would be: the proxy never forwards what it cannot classify.
     for c in cmds:
@@ -540,7 +576,12 @@ def emit_entry(c, specs_arr, subs_arr):
     return "    { %s, %d, %s, %s, %d, %s, %d, %s%s }," % (
         cstr(c["name"]), c["arity"], cflags(c["flags"], FLAG_ORDER),
         specs_arr, len(c["specs"]), subs_arr, len(c["subs"]), c.get("op", "CMD_OP_NONE"),
-        acl_entry_fields(c))  # ACL hook
+        acl_entry_fields(c) + cluster_entry_field(c))  # ACL hook, Cluster hook
+
+
+def cluster_entry_field(c):
+    """The entry's last field: what it does in cluster mode (CLUSTER_OPS)."""
+    return ", %s" % c.get("cluster", "CMD_CLUSTER_NONE")
 
 
 def name_hash(name):
@@ -584,7 +625,7 @@ def generate(cmds, version):
  * cmd_lookup_sub() binary-searches them; cmd_lookup() goes through the hash
  * index cmd_table_hash at the end of this file.
  * Entry: { name, arity, flags, keyspecs, nkeyspecs, subcommands, nsubcommands, op,
- *          acl_categories, acl_flags }
+ *          acl_categories, acl_flags, cluster }
  * Key spec: { bs, bs_pos, bs_keyword, fk, fk_a, fk_b, fk_c, flags, ops }
  */
 #include "protocol/command.h"

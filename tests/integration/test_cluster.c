@@ -31,6 +31,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define CLU_PORT_BASE 7300                /* this file's port range start */
 #define CLU_PORT(n) harness_port(CLU_PORT_BASE, (n))
@@ -391,7 +393,7 @@ CLU_TEST(keys_are_routed_to_their_slot_owner)
     }
 }
 
-CLU_TEST(same_slot_multikey_works_and_cross_slot_is_refused)
+CLU_TEST(same_slot_multikey_works_and_cross_slot_atomic_commands_are_refused)
 {
     static const char *const cands[] = { "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m",
                                          "n", "o", "p", "q", "r", "s", "t", "u", "v", "w", "x", "y", "z" };
@@ -417,7 +419,9 @@ CLU_TEST(same_slot_multikey_works_and_cross_slot_is_refused)
     sb = clu_keyslot("b");
     sc = clu_keyslot("c");
     cr_assert(sa != sb && sa != sc && sb != sc, "precondition: a, b, c share a slot (%d %d %d)", sa, sb, sc);
-    r = harness_expect_error(clu_px, "CROSSSLOT", "MGET a b c");
+    r = harness_expect_error(clu_px, "CROSSSLOT", "MSETNX a 1 b 2 c 3");
+    freeReplyObject(r);
+    r = harness_expect_error(clu_px, "CROSSSLOT", "SUNIONSTORE a b c");
     freeReplyObject(r);
 
     /* Different slots on the same node are refused too (slots, not nodes). */
@@ -431,11 +435,14 @@ CLU_TEST(same_slot_multikey_works_and_cross_slot_is_refused)
             }
         }
     cr_assert(same_i >= 0, "precondition: no two one-letter keys of different slots on one node");
-    r = harness_expect_error(clu_px, "CROSSSLOT", "MGET %s %s", cands[same_i], cands[same_j]);
+    harness_expect_status(clu_nodes[clu_owner(clu_keyslot(cands[same_i]))].c, "OK", "SET %s 1", cands[same_i]);
+    r = harness_expect_error(clu_px, "CROSSSLOT", "RENAME %s %s", cands[same_i], cands[same_j]);
     freeReplyObject(r);
+    harness_expect_bulk(clu_px, "1", "GET %s", cands[same_i]);
+    cr_assert_eq(harness_cmd_int(clu_px, "DEL %s", cands[same_i]), 1, "DEL %s", cands[same_i]);
 
     /* A refused write writes nothing. */
-    r = harness_expect_error(clu_px, "CROSSSLOT", "MSET a 1 b 2");
+    r = harness_expect_error(clu_px, "CROSSSLOT", "MSETNX a 1 b 2");
     freeReplyObject(r);
     cr_assert_eq(harness_cmd_int(clu_px, "EXISTS a"), 0, "a refused MSET wrote a");
     cr_assert_eq(harness_cmd_int(clu_px, "EXISTS b"), 0, "a refused MSET wrote b");
@@ -443,6 +450,152 @@ CLU_TEST(same_slot_multikey_works_and_cross_slot_is_refused)
     /* The connection goes on. */
     cr_assert_eq(harness_cmd_int(clu_px, "DEL {t}a {t}b"), 2, "DEL {t}a {t}b");
     harness_expect_bulk(clu_px, NULL, "GET {t}a");
+}
+
+/* MGET through the proxy of keys key_0..key_{n-1}: asserts each element
+ * is want[i] (NULL = nil). */
+static void clu_expect_mget(const char *const *keys, const char *const *want, int n)
+{
+    char cmd[4096];
+    size_t len = (size_t)snprintf(cmd, sizeof(cmd), "MGET");
+    redisReply *r;
+
+    for (int i = 0; i < n; i++)
+        len += (size_t)snprintf(cmd + len, sizeof(cmd) - len, " %s", keys[i]);
+    r = harness_reply(clu_px, cmd);
+    cr_assert(r->type == REDIS_REPLY_ARRAY && r->elements == (size_t)n, "%s: %s", cmd, harness_reply_str(r));
+    for (int i = 0; i < n; i++) {
+        redisReply *e = r->element[i];
+
+        if (want[i] == NULL)
+            cr_assert(e->type == REDIS_REPLY_NIL, "%s: element %d (%s) should be nil: %s", cmd, i, keys[i],
+                      harness_reply_str(r));
+        else
+            cr_assert(e->type == REDIS_REPLY_STRING && strcmp(e->str, want[i]) == 0,
+                      "%s: element %d (%s) should be %s: %s", cmd, i, keys[i], want[i], harness_reply_str(r));
+    }
+    freeReplyObject(r);
+}
+
+CLU_TEST(multikey_commands_over_slots_are_split_and_merged_in_order)
+{
+    static const char *const keys[] = { "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m",
+                                        "n", "o", "p", "q", "r", "s", "t", "u", "v", "w", "x", "y", "z" };
+    enum { N = sizeof(keys) / sizeof(keys[0]) };
+    const char *vals[N], *mixed_keys[N + 3], *mixed_want[N + 3];
+    char vbuf[N][16], mset[2048];
+    size_t len = (size_t)snprintf(mset, sizeof(mset), "MSET");
+    bool seen[CLU_NODES] = { false };
+
+    clu_proxy_start_default();
+    for (int i = 0; i < N; i++) {
+        snprintf(vbuf[i], sizeof(vbuf[i]), "v-%s", keys[i]);
+        vals[i] = vbuf[i];
+        len += (size_t)snprintf(mset + len, sizeof(mset) - len, " %s %s", keys[i], vals[i]);
+        seen[clu_owner(clu_keyslot(keys[i]))] = true;
+    }
+    cr_assert(seen[0] && seen[1] && seen[2], "precondition: the keys a..z do not cover every node");
+    /* MSET over every node: +OK, and each key is on its slot's owner. */
+    harness_expect_status(clu_px, "OK", mset);
+    for (int i = 0; i < N; i++)
+        harness_expect_bulk(clu_nodes[clu_owner(clu_keyslot(keys[i]))].c, vals[i], "GET %s", keys[i]);
+    /* MGET: elements in request order, missing keys nil, repeats repeated. */
+    clu_expect_mget(keys, vals, N);
+    for (int i = 0; i < N; i++) {
+        mixed_keys[i] = keys[N - 1 - i];
+        mixed_want[i] = vals[N - 1 - i];
+    }
+    mixed_keys[N] = "missing:1";
+    mixed_want[N] = NULL;
+    mixed_keys[N + 1] = "a";
+    mixed_want[N + 1] = "v-a";
+    mixed_keys[N + 2] = "{t}missing";
+    mixed_want[N + 2] = NULL;
+    clu_expect_mget(mixed_keys, mixed_want, N + 3);
+    /* Counts summed over the parts. */
+    cr_assert_eq(harness_cmd_int(clu_px, "EXISTS a b c missing:1 a"), 4, "EXISTS a b c missing:1 a");
+    cr_assert_eq(harness_cmd_int(clu_px, "TOUCH a b c missing:1"), 3, "TOUCH a b c missing:1");
+    cr_assert_eq(harness_cmd_int(clu_px, "DEL a b c missing:1"), 3, "DEL a b c missing:1");
+    cr_assert_eq(harness_cmd_int(clu_px, "UNLINK d e f g"), 4, "UNLINK d e f g");
+    cr_assert_eq(harness_cmd_int(clu_px, "EXISTS a b c d e f g h"), 1, "EXISTS after DEL/UNLINK");
+    for (int i = 0; i < 7; i++)
+        cr_assert_eq(harness_cmd_int(clu_nodes[clu_owner(clu_keyslot(keys[i]))].c, "EXISTS %s", keys[i]), 0,
+                     "its node still holds the deleted key %s", keys[i]);
+    harness_expect_status(clu_px, "OK", "MSET a 1 b 2");
+    harness_expect_bulk(clu_px, "1", "GET a");
+    /* Pipelined with single-key commands: replies stay in order. */
+    cr_assert_eq(redisAppendCommand(clu_px, "SET p1 x"), REDIS_OK);
+    cr_assert_eq(redisAppendCommand(clu_px, "MGET p1 a b missing:2"), REDIS_OK);
+    cr_assert_eq(redisAppendCommand(clu_px, "DEL p1 a"), REDIS_OK);
+    cr_assert_eq(redisAppendCommand(clu_px, "GET p1"), REDIS_OK);
+    harness_pipe_flush(clu_px);
+    {
+        redisReply *r = harness_pipe_reply(clu_px, "SET p1 x");
+        cr_assert(r->type == REDIS_REPLY_STATUS, "SET p1 x: %s", harness_reply_str(r));
+        freeReplyObject(r);
+        r = harness_pipe_reply(clu_px, "MGET p1 a b missing:2");
+        cr_assert(r->type == REDIS_REPLY_ARRAY && r->elements == 4 && r->element[0]->type == REDIS_REPLY_STRING &&
+                      strcmp(r->element[0]->str, "x") == 0 && strcmp(r->element[1]->str, "1") == 0 &&
+                      strcmp(r->element[2]->str, "2") == 0 && r->element[3]->type == REDIS_REPLY_NIL,
+                  "pipelined MGET p1 a b missing:2: %s", harness_reply_str(r));
+        freeReplyObject(r);
+        r = harness_pipe_reply(clu_px, "DEL p1 a");
+        cr_assert(r->type == REDIS_REPLY_INTEGER && r->integer == 2, "pipelined DEL p1 a: %s", harness_reply_str(r));
+        freeReplyObject(r);
+        r = harness_pipe_reply(clu_px, "GET p1");
+        cr_assert(r->type == REDIS_REPLY_NIL, "GET p1 after DEL: %s", harness_reply_str(r));
+        freeReplyObject(r);
+    }
+}
+
+CLU_TEST(a_split_part_follows_moved)
+{
+    const char *k = "moved:split";
+    redisReply *r;
+    int slot, x, y;
+
+    clu_proxy_start_default();
+    slot = clu_keyslot(k);
+    x = clu_owner(slot);
+    y = (x + 1) % CLU_NODES;
+    harness_expect_status(clu_px, "OK", "MSET %s v1 a 1 b 2 c 3", k);
+    clu_migration_begin(slot, x, y);
+    clu_migrate_key(x, y, k);
+    clu_slot_assign(slot, y);
+    r = harness_reply(clu_px, "MGET a %s b c", k);
+    cr_assert(r->type == REDIS_REPLY_ARRAY && r->elements == 4 && r->element[1]->type == REDIS_REPLY_STRING &&
+                  strcmp(r->element[1]->str, "v1") == 0 && strcmp(r->element[0]->str, "1") == 0 &&
+                  strcmp(r->element[3]->str, "3") == 0,
+              "MGET a %s b c after the slot moved: %s", k, harness_reply_str(r));
+    freeReplyObject(r);
+    cr_assert_eq(harness_cmd_int(clu_px, "DEL a %s b c", k), 4, "DEL after the slot moved");
+    cr_assert_eq(harness_cmd_int(clu_nodes[y].c, "EXISTS %s", k), 0, "the moved key is still on its new owner");
+}
+
+CLU_TEST(a_split_part_error_is_the_reply_and_the_rest_is_done)
+{
+    harness_proc *down;
+    redisReply *r;
+    int dead = 2;
+    const char *on_dead = NULL, *on_live = NULL;
+    static const char *const cands[] = { "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m" };
+
+    clu_proxy_start_default();
+    for (size_t i = 0; i < sizeof(cands) / sizeof(cands[0]); i++) {
+        int o = clu_owner(clu_keyslot(cands[i]));
+        if (o == dead && on_dead == NULL)
+            on_dead = cands[i];
+        if (o != dead && on_live == NULL)
+            on_live = cands[i];
+    }
+    cr_assert(on_dead != NULL && on_live != NULL, "precondition: keys on the dead and on a live node");
+    harness_expect_status(clu_px, "OK", "SET %s live", on_live);
+    down = clu_nodes[dead].proc;
+    harness_redis_kill9(down);
+    r = harness_expect_error(clu_px, "ERR redsnano: backend", "MGET %s %s", on_live, on_dead);
+    freeReplyObject(r);
+    /* The connection goes on, the live node answers. */
+    harness_expect_bulk(clu_px, "live", "GET %s", on_live);
 }
 
 /* ---- redirections ------------------------------------------------------------------ */
@@ -578,23 +731,141 @@ CLU_TEST(a_dead_seed_is_skipped_and_one_seed_finds_every_node)
 
 /* ---- commands with a special place -------------------------------------------------- */
 
-CLU_TEST(multi_is_refused_in_cluster_mode_and_the_connection_stays_usable)
+/* Two hash tags owned by different nodes: "{tN}" names; their owners. */
+static void clu_two_tags(char *tag_a, char *tag_b, size_t cap, int *node_a, int *node_b)
 {
+    char cand[8];
+
+    snprintf(tag_a, cap, "{t0}");
+    *node_a = clu_owner(clu_keyslot("t0"));
+    for (int i = 1; i < 100; i++) {
+        snprintf(cand, sizeof(cand), "t%02d", i % 100);
+        *node_b = clu_owner(clu_keyslot(cand));
+        if (*node_b != *node_a) {
+            snprintf(tag_b, cap, "{%s}", cand);
+            return;
+        }
+    }
+    cr_assert_fail("precondition: no tag t1..t99 outside node %d", *node_a);
+}
+
+/* The reply to EXEC is an array of n elements; returns it (caller frees). */
+static redisReply *clu_exec(int n)
+{
+    redisReply *r = harness_reply(clu_px, "EXEC");
+
+    cr_assert(r->type == REDIS_REPLY_ARRAY && r->elements == (size_t)n, "EXEC: %s (wanted %d results)",
+              harness_reply_str(r), n);
+    return r;
+}
+
+CLU_TEST(multi_exec_on_one_slot_runs_on_its_node)
+{
+    char ta[16], tb[16];
+    int na, nb;
     redisReply *r;
 
     clu_proxy_start_default();
-    r = harness_expect_error(clu_px, "ERR redsnano:", "MULTI");
-    cr_assert(strstr(r->str, "not supported in cluster mode") != NULL, "MULTI error does not say why: %s", r->str);
+    clu_two_tags(ta, tb, sizeof(ta), &na, &nb);
+    /* Held until the first key: PING is queued, not answered. */
+    harness_expect_status(clu_px, "OK", "MULTI");
+    harness_expect_status(clu_px, "QUEUED", "PING");
+    harness_expect_status(clu_px, "QUEUED", "SET %sa 1", ta);
+    harness_expect_status(clu_px, "QUEUED", "INCR %sb", ta);
+    r = clu_exec(3);
+    cr_assert(r->element[0]->type == REDIS_REPLY_STATUS && strcmp(r->element[0]->str, "PONG") == 0 &&
+                  r->element[1]->type == REDIS_REPLY_STATUS && r->element[2]->type == REDIS_REPLY_INTEGER &&
+                  r->element[2]->integer == 1,
+              "EXEC: %s", harness_reply_str(r));
     freeReplyObject(r);
-    harness_expect_status(clu_px, "PONG", "PING");
-    harness_expect_status(clu_px, "OK", "SET tx:k v");
-    harness_expect_bulk(clu_px, "v", "GET tx:k");             /* not queued: no transaction open */
+    harness_expect_bulk(clu_nodes[na].c, "1", "GET %sa", ta);
+    harness_expect_bulk(clu_nodes[na].c, "1", "GET %sb", ta);
 
-    r = harness_expect_error(clu_px, "ERR redsnano:", "WATCH tx:k");
-    cr_assert(strstr(r->str, "not supported in cluster mode") != NULL, "WATCH error does not say why: %s", r->str);
+    /* The next transaction may run on another node. */
+    harness_expect_status(clu_px, "OK", "MULTI");
+    harness_expect_status(clu_px, "QUEUED", "SET %sx 1", tb);
+    r = clu_exec(1);
     freeReplyObject(r);
-    harness_expect_status(clu_px, "OK", "SET tx:k w");
-    harness_expect_bulk(clu_px, "w", "GET tx:k");
+    harness_expect_bulk(clu_nodes[nb].c, "1", "GET %sx", tb);
+
+    /* DISCARD drops it; nested MULTI is refused; EXEC of nothing is empty. */
+    harness_expect_status(clu_px, "OK", "MULTI");
+    harness_expect_status(clu_px, "QUEUED", "SET %sa 2", ta);
+    r = harness_expect_error(clu_px, "ERR MULTI calls can not be nested", "MULTI");
+    freeReplyObject(r);
+    harness_expect_status(clu_px, "OK", "DISCARD");
+    harness_expect_bulk(clu_px, "1", "GET %sa", ta);
+    harness_expect_status(clu_px, "OK", "MULTI");
+    r = clu_exec(0);
+    freeReplyObject(r);
+    harness_expect_status(clu_px, "OK", "MULTI");
+    harness_expect_status(clu_px, "QUEUED", "PING");
+    r = clu_exec(1);
+    freeReplyObject(r);
+    r = harness_expect_error(clu_px, "ERR EXEC without MULTI", "EXEC");
+    freeReplyObject(r);
+    /* Out of the transaction, keys of every node work. */
+    harness_expect_bulk(clu_px, "1", "GET %sa", ta);
+    harness_expect_bulk(clu_px, "1", "GET %sx", tb);
+}
+
+CLU_TEST(a_key_of_another_node_in_multi_gets_crossslot_and_exec_execabort)
+{
+    char ta[16], tb[16];
+    int na, nb;
+    redisReply *r;
+
+    clu_proxy_start_default();
+    clu_two_tags(ta, tb, sizeof(ta), &na, &nb);
+    harness_expect_status(clu_px, "OK", "MULTI");
+    harness_expect_status(clu_px, "QUEUED", "SET %sa 5", ta);
+    r = harness_expect_error(clu_px, "CROSSSLOT", "SET %sx 5", tb);
+    freeReplyObject(r);
+    r = harness_expect_error(clu_px, "EXECABORT", "EXEC");
+    freeReplyObject(r);
+    harness_expect_bulk(clu_px, NULL, "GET %sa", ta);
+    harness_expect_bulk(clu_nodes[na].c, NULL, "GET %sa", ta);
+    harness_expect_bulk(clu_px, NULL, "GET %sx", tb);
+    /* Keys over slots inside a transaction: CROSSSLOT too. */
+    harness_expect_status(clu_px, "OK", "MULTI");
+    r = harness_expect_error(clu_px, "CROSSSLOT", "MGET %sa %sx", ta, tb);
+    freeReplyObject(r);
+    r = harness_expect_error(clu_px, "EXECABORT", "EXEC");
+    freeReplyObject(r);
+    /* The connection goes on. */
+    harness_expect_status(clu_px, "OK", "SET %sa 6", ta);
+    harness_expect_bulk(clu_px, "6", "GET %sa", ta);
+}
+
+CLU_TEST(watch_picks_the_node_and_a_write_from_elsewhere_aborts_exec)
+{
+    char ta[16], tb[16];
+    int na, nb;
+    redisReply *r;
+
+    clu_proxy_start_default();
+    clu_two_tags(ta, tb, sizeof(ta), &na, &nb);
+    harness_expect_status(clu_px, "OK", "SET %sa 1", ta);
+    harness_expect_status(clu_px, "OK", "WATCH %sa", ta);
+    harness_expect_status(clu_nodes[na].c, "OK", "SET %sa 2", ta);   /* another client writes */
+    harness_expect_status(clu_px, "OK", "MULTI");
+    harness_expect_status(clu_px, "QUEUED", "SET %sa 3", ta);
+    r = harness_reply(clu_px, "EXEC");
+    cr_assert(r->type == REDIS_REPLY_NIL, "EXEC after the watched key changed: %s", harness_reply_str(r));
+    freeReplyObject(r);
+    harness_expect_bulk(clu_px, "2", "GET %sa", ta);
+
+    /* Watched and untouched: EXEC runs; reads of another node in between work. */
+    harness_expect_status(clu_px, "OK", "WATCH %sa", ta);
+    harness_expect_bulk(clu_px, NULL, "GET %sx", tb);
+    harness_expect_status(clu_px, "OK", "MULTI");
+    harness_expect_status(clu_px, "QUEUED", "INCR %sa", ta);
+    r = clu_exec(1);
+    cr_assert(r->element[0]->type == REDIS_REPLY_INTEGER && r->element[0]->integer == 3, "EXEC: %s",
+              harness_reply_str(r));
+    freeReplyObject(r);
+    r = harness_expect_error(clu_px, "CROSSSLOT", "WATCH %sa %sx", ta, tb);
+    freeReplyObject(r);
 }
 
 CLU_TEST(blpop_works_in_cluster_mode)
@@ -622,9 +893,16 @@ CLU_TEST(blpop_works_in_cluster_mode)
                   strcmp(r->element[1]->str, "x") == 0,
               "BLPOP %s 0 after LPUSH: %s", k, harness_reply_str(r));
     freeReplyObject(r);
-    /* The waiter's connection goes on. */
+    /* The waiter's connection goes on, fan-outs included. */
     harness_expect_status(waiter, "PONG", "PING");
     cr_assert_eq(harness_cmd_int(waiter, "LLEN %s", k), 0, "LLEN after BLPOP");
+    harness_expect_status(waiter, "OK", "MSET a 1 b 2 c 3");
+    r = harness_reply(waiter, "MGET a b c");
+    cr_assert(r->type == REDIS_REPLY_ARRAY && r->elements == 3 && r->element[2]->type == REDIS_REPLY_STRING &&
+                  strcmp(r->element[2]->str, "3") == 0,
+              "MGET a b c after BLPOP: %s", harness_reply_str(r));
+    freeReplyObject(r);
+    cr_assert_eq(harness_cmd_int(waiter, "DBSIZE"), 3, "DBSIZE after BLPOP");
     redisFree(waiter);
 }
 
@@ -654,8 +932,6 @@ CLU_TEST(publish_reaches_a_subscriber_in_cluster_mode)
 
 CLU_TEST(keyless_commands_and_ping)
 {
-    long long dbsize, keys = -1, per_node[CLU_NODES];
-    bool matched = false;
     redisReply *r;
 
     clu_proxy_start_default();
@@ -665,33 +941,157 @@ CLU_TEST(keyless_commands_and_ping)
     cr_assert(r->type == REDIS_REPLY_ARRAY && r->elements > 0 && r->elements % 2 == 0, "HELLO 2: %s",
               harness_reply_str(r));
     freeReplyObject(r);
-
-    for (int i = 0; i < 30; i++)
-        harness_expect_status(clu_px, "OK", "SET keyless:%d x", i);
-    dbsize = harness_cmd_int(clu_px, "DBSIZE");
-    r = harness_reply(clu_px, "KEYS *");
-    cr_assert(r->type == REDIS_REPLY_ARRAY, "KEYS *: %s", harness_reply_str(r));
-    keys = (long long)r->elements;
-    freeReplyObject(r);
-    /* One node answers: DBSIZE and KEYS are that node's. */
-    for (int i = 0; i < CLU_NODES; i++) {
-        per_node[i] = clu_dbsize(i);
-        matched = matched || (per_node[i] == dbsize && per_node[i] == keys);
-    }
-    cr_assert(matched, "DBSIZE %lld / KEYS %lld through the proxy are no node's (nodes: %lld %lld %lld)", dbsize,
-              keys, per_node[0], per_node[1], per_node[2]);
-
     r = harness_reply(clu_px, "INFO");
     cr_assert(r->type == REDIS_REPLY_STRING && strstr(r->str, "redis_version:") != NULL, "INFO: %s",
               harness_reply_str(r));
     freeReplyObject(r);
-    r = harness_reply(clu_px, "SCAN 0");
-    cr_assert(r->type == REDIS_REPLY_ARRAY && r->elements == 2, "SCAN 0: %s", harness_reply_str(r));
+    harness_expect_bulk(clu_px, NULL, "RANDOMKEY");          /* every node empty */
+    cr_assert_eq(harness_cmd_int(clu_px, "DBSIZE"), 0, "DBSIZE of an empty cluster");
+}
+
+#define CLU_WHOLE_KEYS 1000                /* keys of the whole-cluster test */
+
+CLU_TEST(dbsize_keys_and_scan_cover_the_whole_cluster)
+{
+    long long per_node = 0, cursor = 0;
+    static bool seen[CLU_WHOLE_KEYS];
+    int nseen = 0, calls = 0;
+    redisReply *r;
+
+    clu_proxy_start_default();
+    for (int i = 0; i < CLU_WHOLE_KEYS; i++)
+        cr_assert_eq(redisAppendCommand(clu_px, "SET whole:%d x", i), REDIS_OK);
+    harness_pipe_flush(clu_px);
+    for (int i = 0; i < CLU_WHOLE_KEYS; i++)
+        freeReplyObject(harness_pipe_reply(clu_px, "SET whole:N"));
+    for (int i = 0; i < CLU_NODES; i++) {
+        cr_assert_gt(clu_dbsize(i), 0, "precondition: node %s holds no key", clu_nodes[i].addr);
+        per_node += clu_dbsize(i);
+    }
+    cr_assert_eq(per_node, CLU_WHOLE_KEYS, "precondition: the nodes hold %lld keys", per_node);
+
+    cr_assert_eq(harness_cmd_int(clu_px, "DBSIZE"), CLU_WHOLE_KEYS, "DBSIZE through the proxy");
+    r = harness_reply(clu_px, "KEYS whole:*");
+    cr_assert(r->type == REDIS_REPLY_ARRAY && r->elements == CLU_WHOLE_KEYS, "KEYS whole:* has %zu elements",
+              r->type == REDIS_REPLY_ARRAY ? r->elements : 0);
+    for (size_t i = 0; i < r->elements; i++) {
+        int k = atoi(r->element[i]->str + strlen("whole:"));
+        cr_assert(k >= 0 && k < CLU_WHOLE_KEYS && !seen[k], "KEYS: %s out of range or twice", r->element[i]->str);
+        seen[k] = true;
+    }
     freeReplyObject(r);
+    memset(seen, 0, sizeof(seen));
+
+    /* A full SCAN returns every key; its cursor walks node after node. */
+    do {
+        r = harness_reply(clu_px, "SCAN %lld MATCH whole:* COUNT 100", cursor);
+        cr_assert(r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[0]->type == REDIS_REPLY_STRING &&
+                      r->element[1]->type == REDIS_REPLY_ARRAY,
+                  "SCAN %lld: %s", cursor, harness_reply_str(r));
+        cursor = strtoll(r->element[0]->str, NULL, 10);
+        for (size_t i = 0; i < r->element[1]->elements; i++) {
+            int k = atoi(r->element[1]->element[i]->str + strlen("whole:"));
+            cr_assert(k >= 0 && k < CLU_WHOLE_KEYS, "SCAN returned %s", r->element[1]->element[i]->str);
+            if (!seen[k])
+                nseen++;
+            seen[k] = true;
+        }
+        freeReplyObject(r);
+        cr_assert_lt(++calls, 10 * CLU_WHOLE_KEYS, "SCAN does not end");
+    } while (cursor != 0);
+    cr_assert_eq(nseen, CLU_WHOLE_KEYS, "a full SCAN returned %d of %d keys in %d calls", nseen, CLU_WHOLE_KEYS,
+                 calls);
+    r = harness_expect_error(clu_px, "ERR invalid cursor", "SCAN 255");   /* names no node */
+    freeReplyObject(r);
+
     r = harness_reply(clu_px, "RANDOMKEY");
-    cr_assert(r->type == REDIS_REPLY_STRING && strncmp(r->str, "keyless:", 8) == 0, "RANDOMKEY: %s",
+    cr_assert(r->type == REDIS_REPLY_STRING && strncmp(r->str, "whole:", 6) == 0, "RANDOMKEY: %s",
               harness_reply_str(r));
     freeReplyObject(r);
+
+    /* FLUSHDB empties every primary. */
+    harness_expect_status(clu_px, "OK", "FLUSHDB");
+    for (int i = 0; i < CLU_NODES; i++)
+        cr_assert_eq(clu_dbsize(i), 0, "node %s holds keys after FLUSHDB", clu_nodes[i].addr);
+    cr_assert_eq(harness_cmd_int(clu_px, "DBSIZE"), 0, "DBSIZE after FLUSHDB");
+}
+
+CLU_TEST(scripts_and_functions_are_loaded_on_every_primary)
+{
+    static const char *const lib = "#!lua name=clulib\nredis.register_function('cluecho', function(keys, args) "
+                                   "return args[1] end)";
+    const char *script = "return redis.call('GET', KEYS[1])";
+    char sha[64];
+    redisReply *r;
+
+    clu_proxy_start_default();
+    r = harness_expect(clu_px, REDIS_REPLY_STRING, "SCRIPT LOAD %s", script);
+    snprintf(sha, sizeof(sha), "%s", r->str);
+    freeReplyObject(r);
+    for (int i = 0; i < CLU_NODES; i++) {
+        r = harness_expect(clu_nodes[i].c, REDIS_REPLY_ARRAY, "SCRIPT EXISTS %s", sha);
+        cr_assert(r->elements == 1 && r->element[0]->integer == 1, "SCRIPT LOAD did not reach %s",
+                  clu_nodes[i].addr);
+        freeReplyObject(r);
+    }
+    /* EVALSHA works wherever the key lives. */
+    harness_expect_status(clu_px, "OK", "MSET a 1 b 2 c 3");
+    harness_expect_bulk(clu_px, "1", "EVALSHA %s 1 a", sha);
+    harness_expect_bulk(clu_px, "2", "EVALSHA %s 1 b", sha);
+    harness_expect_bulk(clu_px, "3", "EVALSHA %s 1 c", sha);
+    /* SCRIPT EXISTS: 1 only where every primary has it. */
+    harness_expect_status(clu_nodes[1].c, "OK", "SCRIPT FLUSH");
+    r = harness_expect(clu_px, REDIS_REPLY_ARRAY, "SCRIPT EXISTS %s 0000000000000000000000000000000000000000", sha);
+    cr_assert(r->elements == 2 && r->element[0]->integer == 0 && r->element[1]->integer == 0,
+              "SCRIPT EXISTS with the script on two nodes of three: %s", harness_reply_str(r));
+    freeReplyObject(r);
+    harness_expect(clu_px, REDIS_REPLY_STRING, "SCRIPT LOAD %s", script);
+    r = harness_expect(clu_px, REDIS_REPLY_ARRAY, "SCRIPT EXISTS %s", sha);
+    cr_assert(r->elements == 1 && r->element[0]->integer == 1, "SCRIPT EXISTS after reloading: %s",
+              harness_reply_str(r));
+    freeReplyObject(r);
+    harness_expect_status(clu_px, "OK", "SCRIPT FLUSH");
+    for (int i = 0; i < CLU_NODES; i++) {
+        r = harness_expect(clu_nodes[i].c, REDIS_REPLY_ARRAY, "SCRIPT EXISTS %s", sha);
+        cr_assert(r->elements == 1 && r->element[0]->integer == 0, "SCRIPT FLUSH did not reach %s",
+                  clu_nodes[i].addr);
+        freeReplyObject(r);
+    }
+
+    /* Functions: loaded, callable for any key, deleted everywhere. */
+    harness_expect_bulk(clu_px, "clulib", "FUNCTION LOAD %s", lib);
+    for (int i = 0; i < CLU_NODES; i++)
+        harness_expect_bulk(clu_nodes[i].c, "hi", "FCALL cluecho 0 hi");
+    harness_expect_bulk(clu_px, "x", "FCALL cluecho 1 a x");
+    harness_expect_bulk(clu_px, "y", "FCALL cluecho 1 b y");
+    harness_expect_status(clu_px, "OK", "FUNCTION DELETE clulib");
+    for (int i = 0; i < CLU_NODES; i++) {
+        r = harness_expect_error(clu_nodes[i].c, "ERR", "FCALL cluecho 0 hi");
+        freeReplyObject(r);
+    }
+}
+
+CLU_TEST(spublish_reaches_a_shard_subscriber)
+{
+    struct timeval tv = { CLU_REPLY_MS / 1000, (CLU_REPLY_MS % 1000) * 1000 };
+    const char *chan = "clu:shard";
+    int node = -1;
+    redisContext *sub;
+    redisReply *r;
+
+    clu_proxy_start_default();
+    node = clu_owner(clu_keyslot(chan));
+    sub = harness_connect(clu_nodes[node].port);      /* directly on the shard's node */
+    redisSetTimeout(sub, tv);
+    r = harness_reply(sub, "SSUBSCRIBE %s", chan);
+    freeReplyObject(r);
+    cr_assert_eq(harness_cmd_int(clu_px, "SPUBLISH %s hello", chan), 1, "SPUBLISH %s reached no subscriber", chan);
+    r = harness_pipe_reply(sub, "smessage after SPUBLISH");
+    cr_assert(r->type == REDIS_REPLY_ARRAY && r->elements == 3 && strcmp(r->element[0]->str, "smessage") == 0 &&
+                  strcmp(r->element[2]->str, "hello") == 0,
+              "the shard subscriber got %s", harness_reply_str(r));
+    freeReplyObject(r);
+    redisFree(sub);
 }
 
 /* ---- the proxy's own view ------------------------------------------------------------ */
@@ -766,4 +1166,327 @@ CLU_TEST(proxy_exits_0_on_sigterm)
     redisFree(idle);
     redisFree(blocked);
     redisFree(sub);
+}
+
+/* ---- replica reads (3 primaries + 3 replicas) ------------------------------------------ */
+
+#define CLU_RS_BASE 20                    /* port offsets of the six nodes: 20..25 */
+#define CLU_RS_NODES 6                    /* 3 primaries + 1 replica each */
+#define CLU_RS_PROXY 30                   /* port offset of the proxy */
+#define CLU_RS_READS 50                   /* GETs per phase */
+#define CLU_RS_SYNC_MS 5000               /* bound for a write to reach the replica */
+
+/* calls= of INFO commandstats cmdstat_<cmd> on port (0 when never called). */
+static long long clu_calls(int port, const char *cmd)
+{
+    redisContext *c = harness_connect(port);
+    char field[64], v[256] = "";
+    long long n = 0;
+
+    snprintf(field, sizeof(field), "cmdstat_%s", cmd);
+    if (harness_info_field(c, "commandstats", field, v, sizeof(v)) == 0 && strncmp(v, "calls=", 6) == 0)
+        n = atoll(v + 6);
+    redisFree(c);
+    return n;
+}
+
+/* Does the replica on port hold key = want (READONLY read)? */
+static bool clu_replica_has(int port, const char *key, const char *want)
+{
+    redisContext *c = harness_try_connect(port, 500);
+    redisReply *r;
+    bool ok = false;
+
+    if (c == NULL)
+        return false;
+    r = redisCommand(c, "READONLY");
+    if (r != NULL)
+        freeReplyObject(r);
+    r = redisCommand(c, "GET %s", key);
+    ok = r != NULL && r->type == REDIS_REPLY_STRING && strcmp(r->str, want) == 0;
+    if (r != NULL)
+        freeReplyObject(r);
+    redisFree(c);
+    return ok;
+}
+
+Test(cluster, reads_go_to_the_shards_replica_and_fall_back_to_its_primary)
+{
+    int ports[CLU_RS_NODES], primary = -1, replica = -1, slot;
+    harness_proc *procs[CLU_RS_NODES];
+    const char *args[HARNESS_MAX_ARGS];
+    char seed[32];
+    const char *k = "rs:key";
+    redisContext *n0;
+    redisReply *r;
+    size_t a = 0;
+
+    harness_skip_if_direct();
+    for (int i = 0; i < CLU_RS_NODES; i++)
+        ports[i] = CLU_PORT(CLU_RS_BASE + i);
+    harness_cluster_start_replicas(ports, CLU_RS_NODES, 1, CLU_NODE_TIMEOUT_MS, procs);
+    n0 = harness_connect(ports[0]);
+    slot = (int)harness_cmd_int(n0, "CLUSTER KEYSLOT %s", k);
+    r = harness_expect(n0, REDIS_REPLY_ARRAY, "CLUSTER SLOTS");
+    char *slots_text = harness_reply_str(r);
+    for (size_t i = 0; i < r->elements; i++) {
+        redisReply *e = r->element[i];
+
+        if (e->element[0]->integer <= slot && slot <= e->element[1]->integer && e->elements >= 4) {
+            primary = (int)e->element[2]->element[1]->integer;
+            replica = (int)e->element[3]->element[1]->integer;
+        }
+    }
+    freeReplyObject(r);
+    redisFree(n0);
+    cr_assert(primary > 0 && replica > 0, "precondition: slot %d has no primary and replica in CLUSTER SLOTS: %s", slot,
+              slots_text);
+    free(slots_text);
+
+    snprintf(seed, sizeof(seed), "127.0.0.1:%d", ports[0]);
+    args[a++] = "--cluster";
+    args[a++] = seed;
+    args[a++] = "--health-interval";
+    args[a++] = CLU_STALE_INTERVAL;
+    args[a++] = "--read-policy";
+    args[a++] = "replica";
+    args[a++] = "--read-your-writes";
+    args[a++] = "0";
+    args[a] = NULL;
+    clu_proxy = harness_try_proxy_startv(CLU_PORT(CLU_RS_PROXY), args, true);
+    cr_assert_not_null(clu_proxy, "proxy start failed: %s", harness_error());
+    clu_px = harness_connect(clu_proxy->port);
+    harness_diag_set(clu_proxy, NULL);
+    cr_assert(harness_wait_until(({
+                                     redisReply *p = harness_cmd(clu_px, "SET %s v", k);
+                                     bool ok = p != NULL && p->type == REDIS_REPLY_STATUS;
+                                     if (p)
+                                         freeReplyObject(p);
+                                     ok;
+                                 }),
+                                 CLU_READY_MS),
+              "the proxy did not route SET within %d ms", CLU_READY_MS);
+    cr_assert(harness_wait_until(clu_replica_has(replica, k, "v"), CLU_RS_SYNC_MS),
+              "precondition: the replica %d never got %s", replica, k);
+
+    /* read-policy replica: every GET is served by the shard's replica. */
+    long long p0 = clu_calls(primary, "get"), r0 = clu_calls(replica, "get");
+    for (int i = 0; i < CLU_RS_READS; i++)
+        harness_expect_bulk(clu_px, "v", "GET %s", k);
+    cr_assert_eq(clu_calls(replica, "get") - r0, CLU_RS_READS, "the replica served %lld of %d GETs",
+                 clu_calls(replica, "get") - r0, CLU_RS_READS);
+    cr_assert_eq(clu_calls(primary, "get") - p0, 0, "the primary served %lld GETs", clu_calls(primary, "get") - p0);
+    /* Writes still go to the primary. */
+    harness_expect_status(clu_px, "OK", "SET %s w", k);
+    cr_assert(harness_wait_until(clu_replica_has(replica, k, "w"), CLU_RS_SYNC_MS), "the write did not replicate");
+    {
+        char *text = NULL;
+        r = harness_reply(clu_px, "REDSNANO BACKENDS");
+        text = harness_reply_str(r);
+        cr_assert(strstr(r->str, "role=replica") != NULL, "REDSNANO BACKENDS shows no replica:\n%s", text);
+        free(text);
+        freeReplyObject(r);
+    }
+
+    /* The replica dies: reads fall back to the primary, none fails. */
+    for (int i = 0; i < CLU_RS_NODES; i++)
+        if (ports[i] == replica)
+            harness_redis_kill9(procs[i]);
+    p0 = clu_calls(primary, "get");
+    for (int i = 0; i < CLU_RS_READS; i++)
+        harness_expect_bulk(clu_px, "w", "GET %s", k);
+    cr_assert_geq(clu_calls(primary, "get") - p0, CLU_RS_READS - 1, "the primary served %lld of %d GETs",
+                  clu_calls(primary, "get") - p0, CLU_RS_READS);
+    harness_proxy_check_exit(clu_proxy);
+}
+
+/* ---- slots moving under load ------------------------------------------------------------ */
+
+#define CLU_LOAD_KEYS 2000                /* keys the load touches */
+#define CLU_LOAD_BATCH 64                 /* pipelined SET+GET pairs per round */
+#define CLU_RESHARD_SLOTS "300"           /* slots redis-cli moves */
+#define CLU_RESHARD_MS 60000              /* bound for the reshard */
+
+CLU_TEST(a_reshard_under_load_gives_no_client_error)
+{
+    char from[80], to[80], seed[32];
+    long long rounds = 0, errors = 0, deadline;
+    char first_error[256] = "";
+    int status = -1;
+    pid_t child;
+
+    clu_proxy_start(NULL, CLU_FAST_INTERVAL, NULL);
+    for (int i = 0; i < CLU_LOAD_KEYS; i++)
+        cr_assert_eq(redisAppendCommand(clu_px, "SET load:%d %d", i, i), REDIS_OK);
+    harness_pipe_flush(clu_px);
+    for (int i = 0; i < CLU_LOAD_KEYS; i++)
+        freeReplyObject(harness_pipe_reply(clu_px, "prefill SET"));
+    snprintf(seed, sizeof(seed), "%s", clu_nodes[0].addr);
+    snprintf(from, sizeof(from), "%s", clu_nodes[0].id);
+    snprintf(to, sizeof(to), "%s", clu_nodes[1].id);
+
+    /* The reshard runs in a child while this process drives the load. */
+    child = fork();
+    cr_assert(child >= 0, "fork: %s", strerror(errno));
+    if (child == 0) {
+        const char *argv[] = { "redis-cli", "--cluster", "reshard", seed, "--cluster-from", from, "--cluster-to", to,
+                               "--cluster-slots", CLU_RESHARD_SLOTS, "--cluster-yes", "--cluster-pipeline", "10",
+                               NULL };
+        char *out = NULL;
+        int st = harness_run_capture(argv, CLU_RESHARD_MS, &out);
+        _exit(st == 0 ? 0 : 1);
+    }
+    deadline = harness_now_ms() + CLU_RESHARD_MS + 5000;
+    for (;;) {
+        int base = (int)((rounds * 7919) % CLU_LOAD_KEYS);
+
+        for (int j = 0; j < CLU_LOAD_BATCH; j++) {
+            int k = (base + j * 31) % CLU_LOAD_KEYS;
+
+            cr_assert_eq(redisAppendCommand(clu_px, "SET load:%d %d", k, k), REDIS_OK);
+            cr_assert_eq(redisAppendCommand(clu_px, "GET load:%d", k), REDIS_OK);
+        }
+        harness_pipe_flush(clu_px);
+        for (int j = 0; j < CLU_LOAD_BATCH; j++) {
+            int k = (base + j * 31) % CLU_LOAD_KEYS;
+            redisReply *s = harness_pipe_reply(clu_px, "SET under reshard");
+            redisReply *g = harness_pipe_reply(clu_px, "GET under reshard");
+
+            if (s->type != REDIS_REPLY_STATUS || g->type != REDIS_REPLY_STRING || atoi(g->str) != k) {
+                if (errors++ == 0) {
+                    char *a = harness_reply_str(s), *b = harness_reply_str(g);
+
+                    snprintf(first_error, sizeof(first_error), "SET load:%d -> %s; GET -> %s", k, a, b);
+                    free(a);
+                    free(b);
+                }
+            }
+            freeReplyObject(s);
+            freeReplyObject(g);
+        }
+        rounds++;
+        if (waitpid(child, &status, WNOHANG) == child)
+            break;
+        cr_assert_lt(harness_now_ms(), deadline, "the reshard did not end within %d ms", CLU_RESHARD_MS);
+    }
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "redis-cli --cluster reshard failed (%s)",
+              harness_status_str(status));
+    cr_assert_eq(errors, 0, "%lld of %lld requests failed while slots moved; first: %s", errors,
+                 rounds * CLU_LOAD_BATCH * 2, first_error);
+    cr_assert_gt(rounds, 1, "the load ran %lld rounds only: the reshard was not under load", rounds);
+    {
+        long slots[CLU_NODES];
+
+        clu_slot_counts(slots);
+        cr_assert_gt(slots[1], CLU_SLOTS / 3 + 200, "precondition: node 1 did not gain the slots (%ld)", slots[1]);
+    }
+    /* Every key is still there, through the proxy. */
+    cr_assert_eq(harness_cmd_int(clu_px, "DBSIZE"), CLU_LOAD_KEYS, "DBSIZE after the reshard");
+    harness_expect_bulk(clu_px, "1234", "GET load:1234");
+}
+
+#define CLU_FAILOVER_MS 5000              /* service on the new primary within this */
+
+/* Start a 3+3 cluster (ports CLU_RS_BASE..) and the proxy with extra
+ * arguments; *primary / *replica get the ports serving key's slot. */
+static void clu_rs_start(const char *key, const char *const *extra, int *primary, int *replica, int ports[CLU_RS_NODES],
+                         harness_proc *procs[CLU_RS_NODES])
+{
+    const char *args[HARNESS_MAX_ARGS];
+    static char seed[32];
+    redisContext *n0;
+    redisReply *r;
+    size_t a = 0;
+    int slot;
+
+    for (int i = 0; i < CLU_RS_NODES; i++)
+        ports[i] = CLU_PORT(CLU_RS_BASE + i);
+    harness_cluster_start_replicas(ports, CLU_RS_NODES, 1, CLU_NODE_TIMEOUT_MS, procs);
+    n0 = harness_connect(ports[0]);
+    slot = (int)harness_cmd_int(n0, "CLUSTER KEYSLOT %s", key);
+    *primary = *replica = -1;
+    r = harness_expect(n0, REDIS_REPLY_ARRAY, "CLUSTER SLOTS");
+    for (size_t i = 0; i < r->elements; i++) {
+        redisReply *e = r->element[i];
+
+        if (e->element[0]->integer <= slot && slot <= e->element[1]->integer && e->elements >= 4) {
+            *primary = (int)e->element[2]->element[1]->integer;
+            *replica = (int)e->element[3]->element[1]->integer;
+        }
+    }
+    freeReplyObject(r);
+    redisFree(n0);
+    cr_assert(*primary > 0 && *replica > 0, "precondition: slot %d has no primary and replica", slot);
+    snprintf(seed, sizeof(seed), "127.0.0.1:%d", ports[0]);
+    args[a++] = "--cluster";
+    args[a++] = seed;
+    for (size_t i = 0; extra != NULL && extra[i] != NULL; i++)
+        args[a++] = extra[i];
+    args[a] = NULL;
+    clu_proxy = harness_try_proxy_startv(CLU_PORT(CLU_RS_PROXY), args, true);
+    cr_assert_not_null(clu_proxy, "proxy start failed: %s", harness_error());
+    clu_px = harness_connect(clu_proxy->port);
+    harness_diag_set(clu_proxy, NULL);
+}
+
+/* SET key val through the proxy: +OK? */
+static bool clu_set_ok(const char *key, const char *val)
+{
+    redisReply *r = harness_cmd(clu_px, "SET %s %s", key, val);
+    bool ok = r != NULL && r->type == REDIS_REPLY_STATUS;
+
+    if (r != NULL)
+        freeReplyObject(r);
+    return ok;
+}
+
+Test(cluster, a_shard_failover_moves_service_to_the_new_primary_within_5s)
+{
+    static const char *const extra[] = { "--health-interval", CLU_FAST_INTERVAL, "--read-policy", "primary", NULL };
+    int ports[CLU_RS_NODES], primary, replica;
+    harness_proc *procs[CLU_RS_NODES];
+    const char *k = "fo:key";
+    redisContext *rc;
+    long long t0, served_at = -1;
+    int errors = 0, n = 0;
+
+    harness_skip_if_direct();
+    clu_rs_start(k, extra, &primary, &replica, ports, procs);
+    cr_assert(harness_wait_until(clu_set_ok(k, "0"), CLU_READY_MS), "the proxy did not route SET within %d ms",
+              CLU_READY_MS);
+    cr_assert(harness_wait_until(clu_replica_has(replica, k, "0"), CLU_RS_SYNC_MS), "precondition: not replicated");
+    rc = harness_connect(replica);
+    harness_expect_status(rc, "OK", "CLUSTER FAILOVER");
+    t0 = harness_now_ms();
+    /* Writes through the proxy until one is served by the new primary. */
+    while (harness_now_ms() - t0 < 3 * CLU_FAILOVER_MS) {
+        char v[32];
+        redisReply *r;
+
+        snprintf(v, sizeof(v), "%d", ++n);
+        r = harness_cmd(clu_px, "SET %s %s", k, v);
+        cr_assert_not_null(r, "the proxy closed the connection during the failover");
+        if (r->type != REDIS_REPLY_STATUS)
+            errors++;
+        freeReplyObject(r);
+        {
+            redisReply *g = harness_cmd(rc, "GET %s", k);      /* the new primary answers without MOVED */
+            bool there = g != NULL && g->type == REDIS_REPLY_STRING && strcmp(g->str, v) == 0;
+
+            if (g != NULL)
+                freeReplyObject(g);
+            if (there) {
+                served_at = harness_now_ms();
+                break;
+            }
+        }
+        harness_sleep_ms(CLU_POLL_MS);
+    }
+    cr_assert_geq(served_at, 0, "no write through the proxy reached the new primary %d within %d ms", replica,
+                  3 * CLU_FAILOVER_MS);
+    cr_assert_lt(served_at - t0, CLU_FAILOVER_MS, "service on the new primary after %lld ms", served_at - t0);
+    cr_assert_eq(errors, 0, "%d of %d writes failed during a manual failover (nothing was in flight)", errors, n);
+    harness_expect_bulk(clu_px, NULL, "GET fo:other");
+    redisFree(rc);
+    harness_proxy_check_exit(clu_proxy);
 }

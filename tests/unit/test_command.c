@@ -315,7 +315,9 @@ Test(command_ops, ops_are_data)
     cr_expect_eq(t_resolve("PING")->op, CMD_OP_PING);
     cr_expect_eq(t_resolve("MULTI")->op, CMD_OP_MULTI);
     cr_expect_eq(t_resolve("EXEC")->op, CMD_OP_EXEC);
-    cr_expect_eq(t_resolve("DISCARD")->op, CMD_OP_EXEC);
+    cr_expect_eq(t_resolve("DISCARD")->op, CMD_OP_DISCARD);
+    cr_expect_eq(t_resolve("WATCH")->op, CMD_OP_WATCH);
+    cr_expect_eq(t_resolve("UNWATCH")->op, CMD_OP_UNWATCH);
     cr_expect_eq(t_resolve("CLIENT REPLY OFF")->op, CMD_OP_CLIENT_REPLY);
     cr_expect_eq(t_resolve("CLIENT GETNAME")->op, CMD_OP_NONE);
     cr_expect_eq(t_resolve("GET k")->op, CMD_OP_NONE);

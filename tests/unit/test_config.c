@@ -915,7 +915,7 @@ CONFIG_TEST(directive_list_has_every_directive)
     char names[64][64];
     int n = directive_names(names, 64);
 
-    cr_assert_eq(n, 40);
+    cr_assert_eq(n, 45);
     cr_assert_str_eq(names[0], "port");
     for (int i = 0; i < n; i++) {
         const char *argv[] = { "x" };
@@ -1166,4 +1166,66 @@ CONFIG_TEST(maxmemory_clients_takes_bytes_or_a_percentage)
     cr_assert_eq(config_set(&cfg, "maxmemory-clients", 1, zero, err, sizeof(err)), -1);
     cr_assert_eq(cfg.maxmemory_clients.percent, 5, "a bad value changes nothing");
     config_free(&cfg);
+}
+
+CONFIG_TEST(values_in_force_render_as_file_text)
+{
+    struct config cfg;
+    char err[CONFIG_ERR_LEN], v[512];
+    const char *args[] = { "--replica", "r1:6380", "--replica", "[::1]:6381", "--read-policy", "nearest",
+                           "--l1-maxmemory", "1kb", "--allow-admin-commands", "yes", NULL };
+
+    cr_assert_eq(load(&cfg, err, args, NULL), 0, "%s", err);
+    int found = 0;
+    for (int i = 0; i < config_ndirectives(); i++) {
+        const char *name = config_directive_name(i);
+        config_value(&cfg, i, v, sizeof(v));
+        if (strcmp(name, "replica") == 0)
+            { cr_assert_str_eq(v, "r1:6380 [::1]:6381"); found++; }
+        else if (strcmp(name, "read-policy") == 0)
+            { cr_assert_str_eq(v, "nearest"); found++; }
+        else if (strcmp(name, "l1-maxmemory") == 0)
+            { cr_assert_str_eq(v, "1024"); found++; }
+        else if (strcmp(name, "allow-admin-commands") == 0)
+            { cr_assert_str_eq(v, "yes"); found++; }
+        else if (strcmp(name, "bind") == 0)
+            { cr_assert_str_eq(v, "127.0.0.1"); found++; }
+        else if (strcmp(name, "unixsocket") == 0)
+            { cr_assert_str_eq(v, ""); found++; }
+    }
+    cr_assert_eq(found, 6);
+    cr_assert_null(config_directive_name(config_ndirectives()));
+    config_free(&cfg);
+}
+
+CONFIG_TEST(swap_moves_one_value_and_its_ownership)
+{
+    struct config a, b;
+    char err[CONFIG_ERR_LEN];
+    const char *args_a[] = { "--bind", "10.0.0.1", "--replica", "r1:1", "--port", "1", NULL };
+    const char *args_b[] = { "--bind", "10.0.0.2", "--port", "2", NULL };
+    int bind = -1, replica = -1, port = -1;
+
+    cr_assert_eq(load(&a, err, args_a, NULL), 0, "%s", err);
+    cr_assert_eq(load(&b, err, args_b, NULL), 0, "%s", err);
+    for (int i = 0; i < config_ndirectives(); i++) {
+        if (strcmp(config_directive_name(i), "bind") == 0)
+            bind = i;
+        if (strcmp(config_directive_name(i), "replica") == 0)
+            replica = i;
+        if (strcmp(config_directive_name(i), "port") == 0)
+            port = i;
+    }
+    config_swap(&a, &b, bind);
+    config_swap(&a, &b, replica);
+    cr_assert_str_eq(a.bind, "10.0.0.2");
+    cr_assert_str_eq(b.bind, "10.0.0.1");
+    cr_assert_eq(a.nreplicas, 0);
+    cr_assert_eq(b.nreplicas, 1);
+    cr_assert_str_eq(b.replicas[0].host, "r1");
+    cr_assert_eq(a.port, 1, "other directives untouched");
+    cr_assert_eq(b.port, 2);
+    (void)port;
+    config_free(&a);
+    config_free(&b);                    /* each string freed once (leak check, ASan) */
 }

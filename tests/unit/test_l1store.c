@@ -750,3 +750,25 @@ Test(l1store, overhead_per_entry_is_bounded)
     cr_assert_leq(small, 128.0);
     cr_assert_leq(large, 128.0);
 }
+
+Test(l1store, a_smaller_budget_evicts_from_the_lru_tail)
+{
+    struct l1store *s = l1store_new(64 * 1024);
+    char key[16];
+    for (int i = 0; i < 100; i++) {
+        snprintf(key, sizeof(key), "k%d", i);
+        cr_assert_not_null(t_put(s, 1, key, "", (uint64_t)i));
+    }
+    cr_assert_eq(l1store_count(s), 100);
+    size_t before = l1store_bytes(s);
+    l1store_set_max(s, before / 2);
+    cr_assert_leq(l1store_bytes(s), before / 2, "the store fits its new budget");
+    cr_assert_lt(l1store_count(s), 100);
+    cr_assert_gt(l1store_count(s), 0);
+    cr_assert_not_null(t_get(s, 1, "k99", ""), "the most recent entry stays");
+    cr_assert_null(t_get(s, 1, "k0", ""), "the least recent one is gone");
+    cr_assert_eq(l1store_evictions(s), 100 - l1store_count(s));
+    l1store_set_max(s, 1024 * 1024);
+    cr_assert_not_null(t_put(s, 1, "k0", "", 200), "a bigger budget takes entries again");
+    l1store_free(s);
+}
