@@ -30,6 +30,7 @@ int backend_init(struct backend *b, uv_loop_t *loop, const char *host, int port,
     b->nspares = set->spares;
     b->connect_timeout = set->connect_timeout_ms;
     b->timeout = set->timeout_ms;
+    b->hs = set->hs;
     b->backoff = BACKEND_BACKOFF_MIN_MS;
     b->healthy = 1;
 
@@ -51,9 +52,12 @@ static void backend_slot_closed(struct server *s)
 {
     struct backend *b = s->backend;
 
-    for (int i = 0; i < b->nconns; i++)
+    for (int i = 0; i < b->nconns; i++) {
         if (b->conns[i] == s)
             b->conns[i] = NULL;
+        if (b->conns3[i] == s)
+            b->conns3[i] = NULL;
+    }
     free(s);
 }
 
@@ -87,6 +91,11 @@ static void backend_send_readonly(struct server *s)
     server_send(s, sr, cmd, sizeof(cmd) - 1);
 }
 
+static void backend_server_free_cb(struct server *s)
+{
+    free(s);
+}
+
 static struct server *backend_new_server(struct backend *b)
 {
     struct server *s = calloc(1, sizeof(*s));
@@ -95,6 +104,7 @@ static struct server *backend_new_server(struct backend *b)
         return NULL;
     }
     s->backend = b;
+    s->hs = b->hs;
     s->role = b->role == BACKEND_PRIMARY ? "primary" : "replica";
     if (server_connect(s, b->loop, (const struct sockaddr *)&b->addr, b->name,
                        b->connect_timeout, b->timeout) < 0) {
@@ -166,7 +176,8 @@ static void backend_fill_spares(struct backend *b)
     }
 }
 
-struct server *backend_pick(struct backend *b)
+/* Pick from one pool (conns or conns3) of b. */
+static struct server *backend_pick_in(struct backend *b, struct server **conns, int proto)
 {
     struct server *best = NULL;
     int empty = -1;
@@ -174,12 +185,12 @@ struct server *backend_pick(struct backend *b)
     if (b->nspares_open < b->nspares)
         backend_fill_spares(b);
     /* One connection, up: the common case needs no search. */
-    if (b->nconns == 1 && b->conns[0] != NULL && b->conns[0]->state == SERVER_CONNECTED)
-        return b->conns[0];
+    if (b->nconns == 1 && conns[0] != NULL && conns[0]->state == SERVER_CONNECTED)
+        return conns[0];
 
     for (int k = 0; k < b->nconns; k++) {
         int i = (b->next + k) % b->nconns;
-        struct server *s = b->conns[i];
+        struct server *s = conns[i];
         if (s == NULL) {
             if (empty < 0)
                 empty = i;
@@ -198,7 +209,9 @@ struct server *backend_pick(struct backend *b)
         if (s != NULL) {
             s->on_connect = backend_slot_connected;
             s->on_close = backend_slot_failed;
-            b->conns[empty] = s;
+            conns[empty] = s;
+            if (proto == 3)
+                server_hello(s, 3);   /* out of memory: it fails and closes */
             if (best == NULL)
                 best = s;
         }
@@ -206,6 +219,16 @@ struct server *backend_pick(struct backend *b)
     if (best == NULL && b->err[0] == '\0')
         snprintf(b->err, sizeof(b->err), "unavailable");
     return best;
+}
+
+struct server *backend_pick(struct backend *b)
+{
+    return backend_pick_in(b, b->conns, 2);
+}
+
+struct server *backend_pick_proto(struct backend *b, int proto)
+{
+    return proto == 3 ? backend_pick_in(b, b->conns3, 3) : backend_pick_in(b, b->conns, 2);
 }
 
 struct server *backend_dedicated(struct backend *b)
@@ -232,6 +255,18 @@ struct server *backend_dedicated(struct backend *b)
     return s;
 }
 
+struct server *backend_dedicated_proto(struct backend *b, int proto)
+{
+    struct server *s = backend_dedicated(b);
+
+    if (s != NULL && proto != 2 && server_hello(s, proto) != 0) {
+        s->on_close = backend_server_free_cb;
+        server_close(s, "out of memory");
+        return NULL;
+    }
+    return s;
+}
+
 void backend_server_free(struct server *s)
 {
     free(s);
@@ -255,8 +290,10 @@ static void backend_detach_close(struct server **slot, const char *why)
 
 void backend_close_all(struct backend *b, const char *why)
 {
-    for (int i = 0; i < b->nconns; i++)
+    for (int i = 0; i < b->nconns; i++) {
         backend_detach_close(&b->conns[i], why);
+        backend_detach_close(&b->conns3[i], why);
+    }
     for (int i = 0; i < b->nspares; i++)
         backend_detach_close(&b->spares[i], why);
     b->nspares_open = 0;
@@ -281,9 +318,12 @@ void backend_retarget(struct backend *b, const struct backend *next)
 unsigned backend_inflight(const struct backend *b)
 {
     unsigned n = 0;
-    for (int i = 0; i < b->nconns; i++)
+    for (int i = 0; i < b->nconns; i++) {
         if (b->conns[i])
             n += b->conns[i]->nreqs;
+        if (b->conns3[i])
+            n += b->conns3[i]->nreqs;
+    }
     return n;
 }
 

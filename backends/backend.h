@@ -21,6 +21,11 @@
  *
  * A backend flagged `readonly` (every Redis Cluster node) sends READONLY
  * ahead of anything else on each connection it opens; its +OK is dropped.
+ * Protocols: the shared connections above speak RESP2. RESP3 clients' requests
+ * go to a second pool of the same size (conns3, HELLO 3 queued first),
+ * opened on demand by backend_pick_proto(b, 3); a dedicated connection for
+ * a RESP3 client is switched with HELLO 3 the same way (spares stay RESP2
+ * until taken). Replies are then Redis's own bytes for either protocol.
  *
  * Contract: backend_pick() returns a connection that is connected or
  * connecting, or NULL with the reason in b->err. backend_dedicated()
@@ -64,6 +69,7 @@ struct backend_settings {
     uint64_t health_timeout_ms;  /* a health check may take */
     long long replica_max_lag;   /* bytes a replica may trail; 0 = not checked */
     enum read_policy read_policy;
+    const struct handshake_settings *hs; /* credentials and TLS for every connection (NULL = none) */
 };
 
 struct backend {
@@ -72,7 +78,8 @@ struct backend {
     uv_loop_t *loop;                  /* the loop */
     enum backend_role role;           /* primary or replica */
     int nconns;                       /* shared connections wanted */
-    struct server *conns[BACKEND_MAX_CONNS]; /* shared connections; NULL = closed */
+    struct server *conns[BACKEND_MAX_CONNS]; /* shared RESP2 connections; NULL = closed */
+    struct server *conns3[BACKEND_MAX_CONNS]; /* shared RESP3 connections (opened on demand); NULL = closed */
     int nspares;                      /* connected spares wanted */
     int nspares_open;                 /* spares[] entries in use (connected or connecting) */
     struct server *spares[BACKEND_MAX_SPARES]; /* spare connections; NULL = none */
@@ -86,6 +93,7 @@ struct backend {
     int next;                         /* round-robin start for picks */
     int healthy;                      /* passes health checks (1 until told otherwise) */
     uint32_t generation;              /* bumped when the address changes (health reconnects) */
+    const struct handshake_settings *hs; /* identity and TLS of its connections (NULL = none) */
     char err[160];                    /* the last failure */
     /* figures for INFO */
     uint64_t requests;                /* requests routed here */
@@ -106,8 +114,15 @@ int backend_init(struct backend *b, uv_loop_t *loop, const char *host, int port,
 /* A shared connection for the next request, or NULL (see contract). */
 struct server *backend_pick(struct backend *b);
 
+/* The same for a client speaking proto (2 or 3): RESP3 requests get a
+ * RESP3 connection. */
+struct server *backend_pick_proto(struct backend *b, int proto);
+
 /* A new connection for one owner. on_close must call backend_server_free. */
 struct server *backend_dedicated(struct backend *b);
+
+/* The same, speaking proto (2 or 3; HELLO 3 is queued on it first). */
+struct server *backend_dedicated_proto(struct backend *b, int proto);
 
 /* Free a connection made by backend_dedicated (from its on_close). */
 void backend_server_free(struct server *s);

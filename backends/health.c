@@ -301,6 +301,7 @@ static struct server *slot_connect(struct hslot *sl, struct backend *b)
         return NULL;
     }
     s->data = sl;
+    s->hs = b->hs;
     s->on_close = health_conn_closed;
     int rc = server_connect(s, T->loop, (const struct sockaddr *)&b->addr, b->name,
                             check_timeout_ms(), check_timeout_ms());

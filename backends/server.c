@@ -21,6 +21,9 @@
 #define SERVER_READ_CHUNK (64 * 1024)   /* room offered to each read */
 #define SERVER_IN_KEEP (256 * 1024)     /* keep an empty input buffer up to this size */
 
+/* Ciphertext read from a TLS connection, handed to its engine at once. */
+static char tls_scratch[SERVER_READ_CHUNK];
+
 uint64_t server_now(const struct server *s)
 {
     return uv_now(s->tcp.loop);
@@ -35,6 +38,8 @@ static void server_handle_closed(uv_handle_t *h)
     outq_free(&s->out);
     buf_free(&s->in);
     replyframe_free(&s->rf);
+    tls_conn_free(s->tls);
+    s->tls = NULL;
     if (s->on_close)
         s->on_close(s);
 }
@@ -122,11 +127,11 @@ static void server_arm_timer(struct server *s)
 /* Deliver the complete reply at the start of s->in. */
 static void server_deliver(struct server *s, const char *reply, size_t len)
 {
-    if (s->push) {
+    struct srvreq *r = s->head;
+    if (s->push && r != &s->hs_req) {
         s->push(s, reply, len);
         return;
     }
-    struct srvreq *r = s->head;
     if (r == NULL) {
         /* A reply nobody asked for: the stream is out of sync. */
         log_warn("Backend %s: unexpected reply with no request outstanding; closing", s->name);
@@ -142,11 +147,30 @@ static void server_deliver(struct server *s, const char *reply, size_t len)
     r->on_reply(r, reply, len, 0);
 }
 
+/* A RESP3 push at p (inside s->in, after the gathered replies): hand it
+ * to on_push, then remove its bytes from the input. */
+static void server_oob_push(struct server *s, const char *p, size_t n)
+{
+    if (s->on_push)
+        s->on_push(s, p, n);
+    else
+        s->pushes_dropped++;
+    if (s->state != SERVER_CONNECTED)
+        return;
+    size_t off = (size_t)(p - s->in.data);
+    memmove(s->in.data + off, s->in.data + off + n, s->in.len - off - n);
+    s->in.len -= n;
+}
+
 static void server_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 {
     struct server *s = h->data;
     (void)suggested;
 
+    if (s->tls) {
+        *b = uv_buf_init(tls_scratch, sizeof(tls_scratch));
+        return;
+    }
     if (buf_reserve(&s->in, SERVER_READ_CHUNK) != 0) {
         *b = uv_buf_init(NULL, 0);
         return;
@@ -154,10 +178,65 @@ static void server_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
     *b = uv_buf_init(s->in.data + s->in.len, (unsigned)(s->in.cap - s->in.len));
 }
 
+/* Close s for a TLS failure, with the engine's reason. */
+static void server_tls_failed(struct server *s)
+{
+    char why[TLS_REASON_MAX + 16];
+    snprintf(why, sizeof(why), "TLS failed: %s", tls_reason(s->tls));
+    log_warn("Backend %s: %s", s->name, why);
+    server_close(s, why);
+}
+
+/* n bytes of ciphertext arrived: decrypt what they complete into s->in.
+ * Returns 0, or -1 when the connection failed (closed). */
+static int server_tls_input(struct server *s, const char *p, size_t n)
+{
+    long got;
+
+    if (tls_feed(s->tls, p, n) < 0) {
+        server_tls_failed(s);
+        return -1;
+    }
+    for (;;) {
+        if (buf_reserve(&s->in, SERVER_READ_CHUNK) != 0) {
+            server_close(s, "out of memory");
+            return -1;
+        }
+        got = tls_read(s->tls, s->in.data + s->in.len, s->in.cap - s->in.len);
+        if (got <= 0)
+            break;
+        s->in.len += (size_t)got;
+    }
+    outq_schedule(&s->out);           /* handshake replies, key updates */
+    if (got == TLS_EOF) {
+        server_close(s, "connection lost (TLS closed by the server)");
+        return -1;
+    }
+    if (got < 0) {
+        server_tls_failed(s);
+        return -1;
+    }
+    return 0;
+}
+
+/* outq hook: encrypt what was queued this iteration, add the engine's own
+ * output (handshake, alerts), and let outq write the ciphertext. */
+static int server_tls_encrypt(struct outq *q)
+{
+    struct server *s = (struct server *)((char *)q - offsetof(struct server, out));
+    size_t n = buf_unread(&q->pending);
+
+    if (n > 0 && tls_write(s->tls, q->pending.data + q->pending.pos, n) < 0)
+        return -EPROTO;
+    buf_reset(&q->pending);
+    if (tls_take_out(s->tls, &q->pending) < 0)
+        return -ENOMEM;
+    return 0;
+}
+
 static void server_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
 {
     struct server *s = stream->data;
-    (void)b;
 
     if (nread < 0) {
         char why[128];
@@ -169,7 +248,12 @@ static void server_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
     }
     if (nread == 0)
         return;
-    s->in.len += (size_t)nread;
+    if (s->tls) {
+        if (server_tls_input(s, b->base, (size_t)nread) < 0)
+            return;
+    } else {
+        s->in.len += (size_t)nread;
+    }
 
     while (s->state == SERVER_CONNECTED && buf_unread(&s->in) > s->gathered) {
         const char *p = s->in.data + s->in.pos;
@@ -180,6 +264,13 @@ static void server_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
             log_warn("Backend %s: reply is not valid RESP; closing", s->name);
             server_close(s, "sent a reply that is not valid RESP");
             return;
+        }
+        if (replyframe_is_push(&s->rf) && s->push == NULL) {
+            /* Out of band: cut it out of the stream of replies. */
+            server_oob_push(s, p + s->gathered, (size_t)n);
+            if (s->state != SERVER_CONNECTED)
+                return;
+            continue;
         }
         s->gathered += (size_t)n;
         s->ngathered++;
@@ -218,7 +309,16 @@ static void server_connected(uv_connect_t *req, int status)
         server_close(s, "could not read");
         return;
     }
+    if (s->hs && s->hs->tls) {
+        if ((s->tls = handshake_tls(s)) == NULL) {
+            server_close(s, "out of memory");
+            return;
+        }
+        s->out.before_write = server_tls_encrypt;
+    }
     outq_attach(&s->out, (uv_stream_t *)&s->tcp);
+    if (s->tls)
+        outq_schedule(&s->out);       /* the ClientHello */
     server_arm_timer(s);
     if (s->on_connect)
         s->on_connect(s);
@@ -233,6 +333,7 @@ int server_connect(struct server *s, uv_loop_t *loop, const struct sockaddr *add
     outq_init(&s->out, server_out_error);
     s->timeout_ms = timeout_ms;
     s->state = SERVER_CONNECTING;
+    s->proto = 2;
     if ((rc = uv_tcp_init(loop, &s->tcp)) < 0)
         return rc;
     s->tcp.data = s;
@@ -244,6 +345,10 @@ int server_connect(struct server *s, uv_loop_t *loop, const struct sockaddr *add
     }
     s->timer.data = s;
     s->handles = 2;
+    if (handshake_begin(s) < 0) {
+        server_close(s, "out of memory");
+        return 0;                 /* on_close will be called: report through it */
+    }
     s->connect_req.data = s;
     rc = uv_tcp_connect(&s->connect_req, &s->tcp, addr, server_connected);
     if (rc < 0) {
@@ -322,6 +427,40 @@ void server_send_raw(struct server *s, const char *bytes, size_t len)
         return;
     if (outq_append(&s->out, bytes, len) != 0)
         server_close(s, "out of memory");
+}
+
+/* A HELLO the connection sends for itself. */
+struct server_hello_req {
+    struct srvreq r;                  /* in the FIFO */
+    struct server *s;                 /* the connection */
+};
+
+/* HELLO's reply: nothing to keep; a refusal leaves the connection unusable. */
+static void server_hello_done(struct srvreq *r, const char *reply, size_t len, int failed)
+{
+    struct server *s = ((struct server_hello_req *)r)->s;
+
+    if (!failed && len > 0 && (reply[0] == '-' || reply[0] == '!') && s != NULL) {
+        char why[160];
+        int n = (int)(len > 100 ? 100 : len);
+        snprintf(why, sizeof(why), "refused HELLO %d (%.*s)", s->proto, n - 2 > 0 ? n - 2 : 0, reply + 1);
+        log_warn("Backend %s: %s", s->name, why);
+        server_close(s, why);
+    }
+    free(r);
+}
+
+int server_hello(struct server *s, int proto)
+{
+    struct server_hello_req *h = calloc(1, sizeof(*h));
+    if (h == NULL)
+        return -ENOMEM;
+    h->r.on_reply = server_hello_done;
+    h->s = s;
+    s->proto = (uint8_t)proto;
+    static const char hello3[] = "*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n", hello2[] = "*2\r\n$5\r\nHELLO\r\n$1\r\n2\r\n";
+    server_send(s, &h->r, proto == 3 ? hello3 : hello2, sizeof(hello3) - 1);
+    return 0;
 }
 
 void server_read_pause(struct server *s)

@@ -12,6 +12,13 @@
  * UNSUBSCRIBE a b c, gets them together). In push mode (pub/sub) every reply goes to the push
  * callback instead.
  *
+ * Protocol: a connection speaks RESP2 (proto 2) unless server_hello()
+ * switched it to RESP3 (proto 3: HELLO 3 is queued ahead of everything
+ * sent after it, its reply consumed here). On any connection not in push
+ * mode, a RESP3 push (`>`: pub/sub messages, tracking invalidations) never
+ * matches a request: it goes to on_push (dropped and counted when NULL),
+ * even between the replies a request gathers.
+ *
  * Contract:
  * - server_send() never fails synchronously: if the connection is down the
  *   request is answered (via on_reply with failed != 0) before it returns
@@ -26,6 +33,10 @@
  *   then may the owner free s.
  * - backend-timeout applies to the oldest request (unless its deadline is
  *   0: blocking commands); connect-timeout to the connection attempt.
+ * - With s->hs set before server_connect (backends/handshake.h), AUTH is
+ *   the first request on the connection and, with TLS, every byte goes
+ *   through a TLS engine: requests are encrypted once per loop iteration
+ *   (outq's before_write hook), replies decrypted in the read callback.
  */
 #ifndef REDSNANO_BACKENDS_SERVER_H
 #define REDSNANO_BACKENDS_SERVER_H
@@ -36,6 +47,7 @@
 
 #include "base/outq.h"
 #include "base/buf.h"
+#include "backends/handshake.h"
 #include "protocol/reply.h"
 
 struct server;
@@ -84,11 +96,18 @@ struct server {
     uint64_t timeout_ms;              /* backend-timeout (0 = none) */
     /* Push mode: replies go here instead of to the FIFO (pub/sub, MONITOR). */
     void (*push)(struct server *s, const char *reply, size_t len);
+    /* Out-of-band RESP3 pushes on a connection not in push mode (NULL = drop). */
+    void (*on_push)(struct server *s, const char *reply, size_t len);
     void (*on_connect)(struct server *s);         /* connected (may be NULL) */
     void (*on_close)(struct server *s);           /* handles closed: owner may free s */
     void *data;                       /* owner's pointer */
     char err[160];                    /* why it failed, "" if it did not */
     uint64_t requests;                /* requests sent over its life */
+    const struct handshake_settings *hs; /* identity and TLS (set before server_connect; NULL = none) */
+    struct srvreq hs_req;             /* the AUTH sent first (handshake.c) */
+    struct tls_conn *tls;             /* TLS engine once connected with backend-tls; NULL = plain */
+    uint64_t pushes_dropped;          /* out-of-band pushes nobody took (on_push NULL) */
+    uint8_t proto;                    /* 2 (RESP2) or 3 (HELLO 3 queued): what its replies are */
 };
 
 /* Start connecting to addr. s must be zeroed or freshly allocated by the
@@ -105,6 +124,13 @@ void server_send(struct server *s, struct srvreq *r, const char *bytes, size_t l
  * L1 takes pending invalidations before it serves a hit). Returns 0, or -1
  * when the connection is closed or closing (an EOF was read). */
 int server_read_now(struct server *s);
+
+/* Switch the connection to protocol proto (2 or 3): HELLO proto is queued
+ * now (before anything sent later), s->proto is set at once and the reply
+ * is consumed here; if Redis refuses it the connection is closed with the
+ * reason (every later request then fails instead of being misread).
+ * Returns 0 or -ENOMEM (nothing was sent). */
+int server_hello(struct server *s, int proto);
 
 /* Stop / restart reading the socket (a push stream whose client does not
  * read: Redis keeps the rest). No-ops unless connected. */

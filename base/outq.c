@@ -69,7 +69,7 @@ static void outq_write_done(uv_write_t *req, int status)
             outq_fail(q, status);
         return;
     }
-    if (buf_unread(&q->pending))
+    if (buf_unread(&q->pending) || q->before_write)
         outq_flush(q);
     else if (q->on_drained)
         q->on_drained(q);
@@ -77,7 +77,21 @@ static void outq_write_done(uv_write_t *req, int status)
 
 static void outq_flush(struct outq *q)
 {
-    if (q->busy || q->failed || q->stream == NULL || buf_unread(&q->pending) == 0)
+    if (q->busy || q->failed || q->stream == NULL)
+        return;
+    if (q->before_write) {
+        int rc = q->before_write(q);
+        if (rc < 0) {
+            outq_fail(q, rc);
+            return;
+        }
+        if (buf_unread(&q->pending) == 0) {
+            if (q->on_drained)
+                q->on_drained(q);
+            return;
+        }
+    }
+    if (buf_unread(&q->pending) == 0)
         return;
     uv_buf_t b = uv_buf_init(q->pending.data + q->pending.pos, (unsigned)buf_unread(&q->pending));
     int n = uv_try_write(q->stream, &b, 1);

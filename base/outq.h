@@ -19,6 +19,12 @@
  *   or the write callback); the owner closes its stream. outq_detach() must
  *   be called before the owner's stream is closed; the owner frees the
  *   outq (outq_free) only in its close callback.
+ * - before_write (may be NULL) runs right before each write with pending
+ *   holding everything appended since the last one: it may replace those
+ *   bytes (TLS encrypts them there, once per connection per iteration, and
+ *   adds its own handshake output). A queue with the hook is flushed even
+ *   when pending is empty (the hook may have output of its own); it fails
+ *   the queue by returning a negative status.
  */
 #ifndef REDSNANO_BASE_OUTQ_H
 #define REDSNANO_BASE_OUTQ_H
@@ -38,6 +44,7 @@ struct outq {
     struct outq *next;                /* flush list link */
     void (*on_error)(struct outq *q, int status); /* write failed (status < 0) */
     void (*on_drained)(struct outq *q); /* everything written (may be NULL) */
+    int (*before_write)(struct outq *q); /* transform pending before the write (TLS); may be NULL */
 };
 
 /* Prepare q (zeroed memory is fine too); stream may be attached later. */

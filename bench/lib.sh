@@ -87,12 +87,14 @@ bench_wait_ping() {
     return 1
 }
 
-# Start redis-server on PORT (no persistence); sets REDIS_PID.
+# Start redis-server on PORT (no persistence) with extra arguments (e.g.
+# --tls-port ...); sets REDIS_PID.
 bench_start_redis() {
     local port=$1
+    shift
     bench_port_free "$port" || bench_die "port $port is in use"
     "${BENCH_PFX[@]}" redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
-        --protected-mode yes --daemonize no --logfile "$BENCH_TMP/redis-$port.log" &
+        --protected-mode yes --daemonize no --logfile "$BENCH_TMP/redis-$port.log" "$@" &
     REDIS_PID=$!
     bench_track "$REDIS_PID"
     bench_wait_ping "$port" "$REDIS_PID" || bench_die "redis-server on $port did not start (see $BENCH_TMP/redis-$port.log)"
@@ -180,6 +182,23 @@ bench_populate() {
     redis-cli -h 127.0.0.1 -p "$rport" EVAL \
         "for i=0,tonumber(ARGV[1])-1 do redis.call('SET', string.format('key:%012d', i), string.rep('x', tonumber(ARGV[2]))) end return 1" \
         0 "$nkeys" "$size" >/dev/null || bench_die "populate on $rport failed"
+}
+
+# Make a CA and a certificate for 127.0.0.1 / localhost (server and client
+# use) in DIR with the openssl CLI: DIR/ca.crt, DIR/cert.crt, DIR/cert.key.
+bench_tls_certs() {
+    local dir=$1
+    local gen="openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
+    mkdir -p "$dir"
+    printf '%s\n' "[req]" "distinguished_name = dn" "[dn]" "[ca_ext]" \
+        "basicConstraints = critical,CA:true" "keyUsage = critical,keyCertSign,cRLSign" \
+        "[cert_ext]" "basicConstraints = CA:false" "subjectAltName = DNS:localhost,IP:127.0.0.1" \
+        "extendedKeyUsage = serverAuth,clientAuth" >"$dir/t.cnf"
+    (cd "$dir" &&
+        $gen -x509 -days 2 -keyout ca.key -out ca.crt -subj /CN=bench-ca -config t.cnf -extensions ca_ext &&
+        $gen -keyout cert.key -out cert.csr -subj /CN=localhost -config t.cnf &&
+        openssl x509 -req -days 2 -in cert.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out cert.crt \
+            -extfile t.cnf -extensions cert_ext) >"$dir/openssl.log" 2>&1
 }
 
 # Send one command to a server or proxy; prints the reply (raw).

@@ -24,6 +24,7 @@
  *    (Redis returns -1 and falls back); such commands carry CMD_PROXY_FLUSH.
  */
 #include "protocol/command.h"
+#include "protocol/resp3.h"
 
 #include <limits.h>
 #include <strings.h>
@@ -441,4 +442,26 @@ int cmd_blocks(const struct cmd *c, int argc, const char *const *argv, const siz
             return 1;
     }
     return 0;
+}
+
+unsigned cmd_resp3_shape(const struct cmd *c, int argc, const char *const *argv, const size_t *argvlen)
+{
+    unsigned shape = 0;
+
+    if (c == NULL || c->resp3 == 0)
+        return 0;
+    if (c->resp3 & CMD_RESP3_MAP)
+        shape |= RESP3_UP_MAP;
+    if (c->resp3 & CMD_RESP3_SET)
+        shape |= RESP3_UP_SET;
+    if (c->resp3 & CMD_RESP3_SCORE_PAIRS) {
+        for (int i = 1; i < argc; i++) {
+            size_t n = argvlen ? argvlen[i] : strlen(argv[i]);
+            if (n == 10 && strncasecmp(argv[i], "withscores", 10) == 0) {
+                shape |= RESP3_UP_PAIRS;
+                break;
+            }
+        }
+    }
+    return shape;
 }

@@ -61,14 +61,25 @@ enum cmd_op {
     CMD_OP_MULTI,            /* opens a transaction (the L1 holds its writes until EXEC) */
     CMD_OP_EXEC,             /* EXEC: ends a transaction */
     CMD_OP_SELECT,           /* SELECT 0 is a no-op through the proxy; other dbs pin */
-    CMD_OP_RESET,            /* RESET: nothing to reset on an unpinned client */
-    CMD_OP_CLIENT_REPLY,     /* CLIENT REPLY: replies are matched one for one */
+    CMD_OP_RESET,            /* RESET: answered by the proxy (unpins, leaves tracking, RESP2) */
+    CMD_OP_CLIENT_REPLY,     /* CLIENT REPLY ON|OFF|SKIP: the proxy drops the replies */
     CMD_OP_BLOCK_OPTION,     /* XREAD / XREADGROUP: blocking only with BLOCK before STREAMS */
     CMD_OP_UNSUBSCRIBE,      /* (P|S)UNSUBSCRIBE: one reply per channel argument (or one) */
     CMD_OP_MGET,             /* MGET: one reply element per key (the L1 answers per key) */
     CMD_OP_DISCARD,          /* DISCARD: ends a transaction (as EXEC, without running it) */
     CMD_OP_WATCH,            /* WATCH: cluster mode picks the transaction's node by its keys */
     CMD_OP_UNWATCH,          /* UNWATCH */
+    CMD_OP_AUTH,             /* AUTH: the proxy's own users (proxy/auth.c) */
+    CMD_OP_ACL_WHOAMI,       /* ACL WHOAMI: the proxy's user of this client */
+    CMD_OP_SUBSCRIBE,        /* (P|S)SUBSCRIBE: RESP3 answers with pushes only */
+    CMD_OP_CLIENT_ID,        /* CLIENT ID: the proxy's own client id */
+    CMD_OP_CLIENT_INFO,      /* CLIENT INFO: the proxy's view of the client */
+    CMD_OP_CLIENT_GETNAME,   /* CLIENT GETNAME: kept by the proxy */
+    CMD_OP_CLIENT_SETNAME,   /* CLIENT SETNAME: kept by the proxy */
+    CMD_OP_CLIENT_TRACKING,  /* CLIENT TRACKING: the proxy is the tracking server */
+    CMD_OP_CLIENT_CACHING,   /* CLIENT CACHING yes|no (OPTIN / OPTOUT) */
+    CMD_OP_CLIENT_TRACKINGINFO, /* CLIENT TRACKINGINFO */
+    CMD_OP_CLIENT_GETREDIR,  /* CLIENT GETREDIR */
 };
 
 /* What the proxy does with a command in front of a Redis Cluster beyond
@@ -86,6 +97,15 @@ enum cmd_cluster {
     CMD_CLUSTER_ALL_ANY,      /* keyless: every primary, any non-nil reply (RANDOMKEY) */
     CMD_CLUSTER_SCAN,         /* SCAN: the cursor names the primary, walked one after another */
     CMD_CLUSTER_CHANNEL,      /* routed by the slot of argv[1], a shard channel (SPUBLISH) */
+};
+
+/* How a command's RESP3 reply differs in shape from its RESP2 reply (the
+ * rest is the same: nulls aside, see resp3_from_resp2). Generated from
+ * RESP3_SHAPES in tools/gen_command_table.py. */
+enum cmd_resp3 {
+    CMD_RESP3_MAP = 1u << 0,          /* RESP2 flat field/value array, RESP3 map */
+    CMD_RESP3_SET = 1u << 1,          /* RESP2 array, RESP3 set */
+    CMD_RESP3_SCORE_PAIRS = 1u << 2,  /* with WITHSCORES: RESP2 flat member/score, RESP3 [member, double] pairs */
 };
 
 /* begin_search types */
@@ -158,6 +178,7 @@ struct cmd {
     uint32_t acl_categories; /* enum cmd_cat bits */
     uint8_t acl_flags;       /* enum cmd_acl_flag */
     uint8_t cluster;         /* enum cmd_cluster */
+    uint8_t resp3;           /* enum cmd_resp3: how its RESP3 reply's shape differs */
 };
 
 /* Look up a top-level command by name (any case). NULL if unknown. */
@@ -199,6 +220,10 @@ static inline unsigned cmd_replies(const struct cmd *c, int argc)
         return (unsigned)(argc - 1);
     return 1;
 }
+
+/* The resp3_from_resp2() flags (RESP3_UP_*) for this call's reply: the
+ * command's cmd_resp3 shape, SCORE_PAIRS only with a WITHSCORES argument. */
+unsigned cmd_resp3_shape(const struct cmd *c, int argc, const char *const *argv, const size_t *argvlen);
 
 /* Is a[0..alen) the NUL-terminated word kw, in any case (ASCII)? */
 int cmd_word_eq(const char *a, size_t alen, const char *kw);

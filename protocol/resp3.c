@@ -233,3 +233,54 @@ int resp3_blob_error(struct buf *b, int proto, const char *s, size_t n)
     buf_append(b, s, n);
     return buf_append(b, "\r\n", 2);
 }
+
+int resp3_from_resp2(struct buf *out, const char *p, size_t len, unsigned flags)
+{
+    struct reply_item it;
+    long long n = reply_item_parse(p, len, &it);
+    size_t mark = out->len;
+    int rc;
+
+    if (n <= 0)
+        return -EINVAL;
+    if ((it.type == '$' || it.type == '*') && it.n < 0)
+        return (size_t)n == len ? buf_append(out, "_\r\n", 3) : -EINVAL;
+    if (it.type != '*' || !(flags & (RESP3_UP_MAP | RESP3_UP_SET | RESP3_UP_PAIRS)))
+        return buf_append(out, p, len);
+    if (flags & RESP3_UP_SET)
+        rc = buf_printf(out, "~%lld\r\n", it.n);
+    else if (it.n % 2 != 0)
+        return -EINVAL;
+    else
+        rc = buf_printf(out, (flags & RESP3_UP_MAP) ? "%%%lld\r\n" : "*%lld\r\n", it.n / 2);
+    if (rc != 0)
+        goto fail;
+    if (!(flags & RESP3_UP_PAIRS) || (flags & (RESP3_UP_MAP | RESP3_UP_SET))) {
+        if ((rc = buf_append(out, p + n, len - (size_t)n)) != 0)
+            goto fail;
+        return 0;
+    }
+    size_t off = (size_t)n;
+    for (long long i = 0; i < it.n; i += 2) {
+        struct reply_item m, sc;
+        long long mn = reply_item_parse(p + off, len - off, &m);
+        if (mn <= 0 || m.type != '$' || m.n < 0)
+            goto bad;
+        long long sn = reply_item_parse(p + off + (size_t)mn, len - off - (size_t)mn, &sc);
+        if (sn <= 0 || sc.type != '$' || sc.n < 0)
+            goto bad;
+        if ((rc = buf_append(out, "*2\r\n", 4)) != 0 || (rc = buf_append(out, p + off, (size_t)mn)) != 0 ||
+            (rc = buf_append(out, ",", 1)) != 0 || (rc = buf_append(out, sc.s, sc.slen)) != 0 ||
+            (rc = buf_append(out, "\r\n", 2)) != 0)
+            goto fail;
+        off += (size_t)(mn + sn);
+    }
+    if (off != len)
+        goto bad;
+    return 0;
+bad:
+    rc = -EINVAL;
+fail:
+    out->len = mark;
+    return rc;
+}

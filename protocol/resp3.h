@@ -60,6 +60,18 @@
  * On error out's unread bytes are as before the call. It reads only
  * p[0, len).
  *
+ * The other way, resp3_from_resp2() gives a RESP3 client the reply Redis 7
+ * would send it, from the RESP2 reply of the same command (the L1 keeps RESP2
+ * replies): a top-level null (`$-1`, `*-1`) becomes `_`; with RESP3_UP_MAP
+ * a top-level array of 2N becomes the map %N, with RESP3_UP_SET a set, with
+ * RESP3_UP_PAIRS a flat member/score array becomes N [member, double]
+ * pairs (the score's text is Redis's %.17g in both protocols); everything
+ * else is the same bytes. The flags come from the command table
+ * (cmd_resp3_shape). It is exact for replies whose elements are RESP2
+ * blobs and integers (every command the L1 caches); a nested aggregate is
+ * copied as it is. Returns 0, -EINVAL when p[0, len) is not one valid reply
+ * of the expected shape (out unchanged), -ENOMEM.
+ *
  * The writers append one item (an aggregate: its header; the elements
  * follow) for a client speaking `proto` (2 or 3), 0 or -ENOMEM.
  */
@@ -73,6 +85,13 @@
 #define RESP3_NULL_ARRAY 0x1u         /* nulls become *-1 (not $-1) */
 #define RESP3_FLAT_PAIRS 0x2u         /* a top-level array of pairs becomes one flat array */
 #define RESP3_MAP_PAIRS  0x4u         /* a top-level map becomes an array of [key, value] pairs */
+
+#define RESP3_UP_MAP   0x10u         /* resp3_from_resp2: top array of 2N -> %N */
+#define RESP3_UP_SET   0x20u         /* resp3_from_resp2: top array -> ~N */
+#define RESP3_UP_PAIRS 0x40u         /* resp3_from_resp2: flat member/score -> [member, ,score] pairs */
+
+/* See the contract above. */
+int resp3_from_resp2(struct buf *out, const char *p, size_t len, unsigned flags);
 
 /* See the contract above. */
 int resp3_to_resp2(struct buf *out, const char *p, size_t len, unsigned flags);

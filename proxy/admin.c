@@ -14,6 +14,7 @@
 #include "l1/l1.h"
 #include "protocol/reply.h"
 #include "proxy/proxy.h"
+#include "proxy/tracking.h"
 
 static void stats_section(struct buf *t)
 {
@@ -91,10 +92,13 @@ int admin_report(struct buf *b, int argc, const char **argv, const size_t *argvl
         stats_section(&t);
         backends_section(&t);
         l1_section(&t);
+        tracking_report(&t);
     } else if (n == 8 && strncasecmp(w, "backends", 8) == 0) {
         backends_section(&t);
     } else if (n == 2 && strncasecmp(w, "l1", 2) == 0) {
         l1_section(&t);
+    } else if (n == 8 && strncasecmp(w, "tracking", 8) == 0) {
+        tracking_report(&t);
     } else if (n == 4 && strncasecmp(w, "help", 4) == 0) {
         buf_printf(&t, "REDSNANO STATS    - every figure below\r\n"
                        "REDSNANO BACKENDS - primary and replicas: health, latency, requests\r\n"
@@ -102,7 +106,9 @@ int admin_report(struct buf *b, int argc, const char **argv, const size_t *argvl
                        "REDSNANO L1 INVALIDATE pattern - drop the L1 entries of keys matching a glob\r\n"
                        "REDSNANO LATENCY [RESET] - p50/p99/p99.9 per command class and per backend\r\n"
                        "REDSNANO SLOWLOG GET [n] | LEN | RESET - requests slower than slowlog-log-slower-than\r\n"
-                       "REDSNANO CONFIG GET pattern | RELOAD - the configuration in force; read the file again\r\n");
+                       "REDSNANO CONFIG GET pattern | RELOAD - the configuration in force; read the file again\r\n"
+
+                       "REDSNANO TRACKING - the tracking server: clients, keys, invalidations\r\n");
     } else {
         return 0;
     }

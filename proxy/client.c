@@ -18,12 +18,17 @@
 #include "backends/topology.h"
 #include "l1/l1.h"
 #include "protocol/reply.h"
+#include "protocol/resp3.h"
 #include "base/log.h"
+#include "base/tls.h"
+#include "proxy/auth.h"
+#include "proxy/protected.h"
 #include "proxy/climits.h"
 #include "proxy/latency.h"
 #include "proxy/proxy.h"
 #include "proxy/router.h"
 #include "proxy/txn.h"
+#include "proxy/tracking.h"
 
 #define CLIENT_READ_CHUNK (16 * 1024)       /* room offered to each read */
 #define CLIENT_IN_KEEP (64 * 1024)          /* keep an empty input buffer up to this size */
@@ -34,6 +39,38 @@ static uint64_t next_client_id = 1;
 static struct req *req_freelist;            /* spare requests (linked by next) */
 static unsigned req_nfree;
 static struct client *resume_head;          /* clients to resume before the next poll */
+static char tls_scratch[CLIENT_READ_CHUNK]; /* ciphertext read from a TLS client, fed at once */
+static struct buf drop_buf;                 /* a local reply CLIENT REPLY drops: written, then discarded */
+
+/* ---- clients by id (CLIENT TRACKING REDIRECT, invalidations) ------------ */
+
+#define CLIENT_ID_BUCKETS 4096              /* chains of the id table (ids are sequential) */
+static struct client *client_ids[CLIENT_ID_BUCKETS];
+
+static void client_id_add(struct client *c)
+{
+    struct client **b = &client_ids[c->id % CLIENT_ID_BUCKETS];
+    c->id_next = *b;
+    *b = c;
+}
+
+static void client_id_del(struct client *c)
+{
+    for (struct client **pp = &client_ids[c->id % CLIENT_ID_BUCKETS]; *pp; pp = &(*pp)->id_next) {
+        if (*pp == c) {
+            *pp = c->id_next;
+            return;
+        }
+    }
+}
+
+struct client *client_by_id(uint64_t id)
+{
+    for (struct client *c = client_ids[id % CLIENT_ID_BUCKETS]; c; c = c->id_next)
+        if (c->id == id && !(c->flags & CLIENT_CLOSING))
+            return c;
+    return NULL;
+}
 
 /* ---- requests --------------------------------------------------------- */
 
@@ -48,6 +85,7 @@ static struct req *req_get(struct client *c)
         buf_reset(&r->reply);
         r->reply.oom = 0;
         r->done = r->forwarded = r->retryable = r->redirects = r->kept = 0;
+        r->drop = r->resp3_up = 0;
         r->conn = NULL;
         r->l1_token = NULL;
         r->held = 0;
@@ -58,6 +96,7 @@ static struct req *req_get(struct client *c)
     }
     r->lclass = LAT_NONE;
     r->client = c;
+    r->drop = c->drop_cur;
     if (c->tail)
         c->tail->next = r;
     else
@@ -102,7 +141,7 @@ static void client_drain(struct client *c)
 {
     while (c->head && c->head->done) {
         struct req *r = c->head;
-        if (buf_unread(&r->reply))
+        if (buf_unread(&r->reply) && !r->drop)
             outq_append(&c->out, r->reply.data + r->reply.pos, buf_unread(&r->reply));
         client_pop(c);
     }
@@ -127,7 +166,9 @@ struct server *client_conn_for(struct client *c, const struct backend *b, int *s
             continue;
         }
         if (s->backend == b) {
-            if (s->state == SERVER_CLOSING)
+            /* Closing, or of the other protocol (an L1 fill for a RESP3
+             * client): the next request waits instead of overtaking. */
+            if (s->state == SERVER_CLOSING || s->proto != c->proto)
                 *stall = 1;
             return *stall ? NULL : s;
         }
@@ -183,7 +224,7 @@ struct server *client_conn_pick(struct client *c, struct backend *b, int *stall)
     struct server *s = client_conn_for(c, b, stall);
 
     if (s == NULL && !*stall)
-        s = backend_pick(b);
+        s = client_pick(c, b);
     return s;
 }
 
@@ -193,6 +234,11 @@ static struct server *conn_or_pick(struct client *c, struct backend *b)
 {
     int stall;
     return client_conn_pick(c, b, &stall);
+}
+
+struct server *client_pick(const struct client *c, struct backend *b)
+{
+    return c->proto == 3 ? backend_pick_proto(b, 3) : backend_pick(b);
 }
 
 /* Resend r (its bytes are in r->reply) on s. */
@@ -253,6 +299,8 @@ static int req_redirect(struct client *c, struct req *r, const char *reply, size
     return 1;
 }
 
+static void req_deliver(struct client *c, struct req *r, const char *reply, size_t len);
+
 static void req_on_reply(struct srvreq *sr, const char *reply, size_t len, int failed)
 {
     struct req *r = (struct req *)((char *)sr - offsetof(struct req, sr));
@@ -297,14 +345,32 @@ static void req_on_reply(struct srvreq *sr, const char *reply, size_t len, int f
     if (failed)
         proxy->stats.backend_errors++;
     r->forwarded = 0;
+    if (r->resp3_up && !failed) {
+        struct buf up = { 0 };
+        if (resp3_from_resp2(&up, reply, len, r->resp3_up & 0x7fu) == 0) {
+            req_deliver(c, r, up.data, up.len);
+            buf_free(&up);
+            return;
+        }
+        buf_free(&up);
+    }
+    req_deliver(c, r, reply, len);
+}
+
+/* Put r's reply in place: written now if r is the FIFO head, else kept. */
+static void req_deliver(struct client *c, struct req *r, const char *reply, size_t len)
+{
     if (c->head == r) {
-        outq_append(&c->out, reply, len);
+        if (!r->drop)
+            outq_append(&c->out, reply, len);
         client_pop(c);
         client_drain(c);
     } else {
-        buf_append(&r->reply, reply, len);
-        r->held = len;
-        c->fifo_bytes += len;
+        if (!r->drop) {
+            buf_append(&r->reply, reply, len);
+            r->held = len;
+            c->fifo_bytes += len;
+        }
         r->done = 1;
     }
     climits_note_reply(c, len);
@@ -322,7 +388,10 @@ struct buf *client_reply_buf(struct client *c)
 {
     struct buf *b;
 
-    if (c->head == NULL) {
+    if (c->drop_cur) {                  /* CLIENT REPLY OFF|SKIP: written, then discarded */
+        buf_reset(&drop_buf);
+        b = &drop_buf;
+    } else if (c->head == NULL) {
         b = outq_buf(&c->out);
     } else {
         struct req *r = req_get(c);
@@ -337,11 +406,31 @@ struct buf *client_reply_buf(struct client *c)
     return b;
 }
 
+struct buf *client_push_buf(struct client *c)
+{
+    uint8_t drop = c->drop_cur;
+
+    if (c->flags & CLIENT_PUSH) {       /* a RESP2 stream: between two whole messages */
+        c->reply = outq_buf(&c->out);
+        return c->reply;
+    }
+    c->drop_cur = 0;
+    struct buf *b = client_reply_buf(c);
+    c->drop_cur = drop;
+    return b;
+}
+
 void client_reply_done(struct client *c)
 {
     if (c->reply != NULL && c->reply->oom) {
         c->reply = NULL;
         client_out_of_memory(c);
+        return;
+    }
+    if (c->reply == &drop_buf) {
+        buf_reset(&drop_buf);
+        buf_shrink(&drop_buf, 4096);
+        c->reply = NULL;
         return;
     }
     c->reply = NULL;
@@ -487,6 +576,12 @@ static void client_process(struct client *c)
             }
             reqmsg_resolve(c->rf, m, c->in.data, c->in_base);
             proxy->stats.commands++;
+            /* CLIENT REPLY: OFF drops every reply, SKIP the next one. */
+            c->drop_cur = c->reply_mode != CLIENT_REPLY_ON;
+            if (c->reply_mode == CLIENT_REPLY_SKIP)
+                c->reply_mode = CLIENT_REPLY_ON;
+            if (tracking_active())
+                tracking_seen(c, cmd_lookup_argv(m->argc, m->argv, m->argvlen), m);
         }
         if (climits_backpressure(c)) {
             /* Its replies pile up: read no more of it, forward nothing
@@ -514,6 +609,10 @@ static void client_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
     struct client *c = h->data;
     (void)suggested;
 
+    if (c->tls) {
+        *b = uv_buf_init(tls_scratch, sizeof(tls_scratch));
+        return;
+    }
     if (c->in.len > 0)
         client_trim(c);
     if (c->in.cap - c->in.len < CLIENT_READ_CHUNK && buf_reserve(&c->in, CLIENT_READ_CHUNK) != 0) {
@@ -544,18 +643,87 @@ static int client_framer(struct client *c)
     return 0;
 }
 
+/* The TLS session failed: log why (once), send the engine's alert, close. */
+static void client_tls_failed(struct client *c, const char *what)
+{
+    log_warn("TLS client %llu: %s: %s; closing", (unsigned long long)c->id, what, tls_reason(c->tls));
+    proxy->stats.tls_failures++;
+    buf_reset(outq_buf(&c->out));     /* plaintext cannot be sent any more */
+    c->out.before_write = NULL;
+    tls_take_out(c->tls, outq_buf(&c->out));
+    outq_schedule(&c->out);
+    client_close_after_reply(c);
+}
+
+/* n bytes of ciphertext arrived: decrypt what they complete into c->in.
+ * Returns 0, or -1 when the session ended (closing). */
+static int client_tls_input(struct client *c, const char *p, size_t n)
+{
+    long got;
+
+    if (tls_feed(c->tls, p, n) < 0) {
+        client_tls_failed(c, tls_handshake_done(c->tls) ? "TLS error" : "TLS handshake failed");
+        return -1;
+    }
+    for (;;) {
+        if (c->in.len > 0)
+            client_trim(c);
+        if (c->in.cap - c->in.len < CLIENT_READ_CHUNK && buf_reserve(&c->in, CLIENT_READ_CHUNK) != 0) {
+            client_close(c);
+            return -1;
+        }
+        got = tls_read(c->tls, c->in.data + c->in.len, c->in.cap - c->in.len);
+        if (got <= 0)
+            break;
+        c->in.len += (size_t)got;
+    }
+    outq_schedule(&c->out);           /* handshake replies */
+    if (got == TLS_EOF) {
+        client_close(c);
+        return -1;
+    }
+    if (got < 0) {
+        client_tls_failed(c, tls_handshake_done(c->tls) ? "TLS error" : "TLS handshake failed");
+        return -1;
+    }
+    return 0;
+}
+
+/* outq hook: encrypt this iteration's replies in one go, with the
+ * engine's own output (handshake, alerts). */
+static int client_tls_encrypt(struct outq *q)
+{
+    struct client *c = (struct client *)((char *)q - offsetof(struct client, out));
+    size_t n = buf_unread(&q->pending);
+
+    if (n > 0 && tls_write(c->tls, q->pending.data + q->pending.pos, n) < 0)
+        return -EPROTO;
+    buf_reset(&q->pending);
+    if (tls_take_out(c->tls, &q->pending) < 0)
+        return -ENOMEM;
+    return 0;
+}
+
 static void client_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
 {
     struct client *c = stream->data;
-    (void)b;
 
     if (nread < 0) {
+        /* verbose only: load balancers' TCP checks connect and leave */
+        if (c->tls && !tls_handshake_done(c->tls) && tls_status(c->tls) == 0)
+            log_verbose("TLS client %llu: connection closed during the TLS handshake",
+                        (unsigned long long)c->id);
         client_close(c);
         return;
     }
     if (nread == 0)
         return;
-    c->in.len += (size_t)nread;
+    if (c->tls) {
+        if (client_tls_input(c, b->base, (size_t)nread) < 0)
+            return;
+    } else {
+        c->in.len += (size_t)nread;
+    }
     c->last_active = uv_now(proxy->loop);
     c->frame_ns = latency_now_ns();     /* one clock read per read, not per request */
     if (client_framer(c) < 0) {
@@ -608,6 +776,12 @@ static void client_unqueue_resume(struct client *c)
         }
     }
     c->flags &= ~CLIENT_RESUME_QUEUED;
+}
+
+void client_wait_resp3(struct srvreq *sr, unsigned shape)
+{
+    struct req *r = (struct req *)((char *)sr - offsetof(struct req, sr));
+    r->resp3_up = (uint8_t)shape;
 }
 
 void client_run_resumes(void)
@@ -669,6 +843,8 @@ static void client_closed(uv_handle_t *h)
     }
     buf_free(&c->in);
     outq_free(&c->out);
+    tls_conn_free(c->tls);
+    free(c->name);
     free(c);
 }
 
@@ -689,6 +865,8 @@ void client_close(struct client *c)
     if (c->flags & CLIENT_CLOSING)
         return;
     c->flags |= CLIENT_CLOSING;
+    client_id_del(c);
+    tracking_client_gone(c);
     climits_forget(c);
     client_unqueue_resume(c);
     client_read_stop(c);
@@ -729,7 +907,7 @@ void client_close(struct client *c)
         uv_close((uv_handle_t *)&c->h, client_closed);
 }
 
-struct client *client_internal_open(void)
+struct client *client_internal_open(const struct acl_user *user)
 {
     struct client *c = calloc(1, sizeof(*c));
 
@@ -740,6 +918,10 @@ struct client *client_internal_open(void)
     c->flags = CLIENT_INTERNAL;
     outq_init(&c->out, client_out_error);
     c->last_active = uv_now(proxy->loop);
+    if (user != NULL)
+        auth_client_as(c, user);
+    else
+        auth_client_init(c);
     return c;
 }
 
@@ -786,11 +968,15 @@ static void client_push(struct server *s, const char *reply, size_t len)
 void client_unpin(struct client *c)
 {
     struct server *s = c->pinned;
+
+    c->flags &= ~(CLIENT_PUSH | CLIENT_MULTI | CLIENT_SUBSCRIBED | CLIENT_PUBSUB | CLIENT_PUSH_PAUSED);
+    l1_write_end(c->txn_l1_token);
+    c->txn_l1_token = NULL;
     if (s == NULL)
         return;
     c->pinned = NULL;
-    s->data = NULL;
-    server_close(s, "closed: its client's session moved to another node");
+    s->data = NULL;                     /* client_pinned_closed: only frees it */
+    server_close(s, "closed: its client ended the session (RESET, or another node)");
 }
 
 void client_enter_push(struct client *c)
@@ -801,16 +987,17 @@ void client_enter_push(struct client *c)
 
 struct server *client_pin(struct client *c, struct backend *b)
 {
-    struct server *s = backend_dedicated(b);
+    struct server *s = backend_dedicated_proto(b, c->proto);
     if (s == NULL)
         return NULL;
     s->data = c;
     s->on_close = client_pinned_closed;
+    s->on_push = client_push;           /* RESP3: pub/sub pushes between replies */
     c->pinned = s;
     return s;
 }
 
-int client_accept(uv_stream_t *listener, int is_unix)
+int client_accept(uv_stream_t *listener, int is_unix, struct tls_ctx *tls)
 {
     struct client *c = calloc(1, sizeof(*c));
     int rc;
@@ -828,6 +1015,8 @@ int client_accept(uv_stream_t *listener, int is_unix)
     c->h.stream.data = c;
     c->id = next_client_id++;
     c->flags = is_unix ? CLIENT_UNIX : 0;
+    c->proto = 2;
+    client_id_add(c);
     outq_init(&c->out, client_out_error);
     c->out.on_drained = client_out_drained;
 
@@ -846,8 +1035,28 @@ int client_accept(uv_stream_t *listener, int is_unix)
     proxy->stats.connections_received++;
     if (!is_unix)
         uv_tcp_nodelay(&c->h.tcp, 1);
+    if (tls != NULL) {
+        if ((c->tls = tls_conn_new(tls, NULL)) == NULL) {
+            client_close(c);
+            return -ENOMEM;
+        }
+        c->out.before_write = client_tls_encrypt;
+    }
     outq_attach(&c->out, &c->h.stream);
-    c->last_active = uv_now(proxy->loop);
+    c->last_active = c->created = uv_now(proxy->loop);
+    auth_client_init(c);
+
+    if (!is_unix) {
+        struct sockaddr_storage peer;
+        int len = sizeof(peer);
+        if (uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&peer, &len) == 0 &&
+            auth_refuses_peer((struct sockaddr *)&peer)) {
+            proxy->stats.protected_denied++;
+            outq_append(&c->out, PROTECTED_DENIED_REPLY, sizeof(PROTECTED_DENIED_REPLY) - 1);
+            c->flags |= CLIENT_CLOSE_AFTER_REPLY;
+            return 0;
+        }
+    }
 
     if ((int)proxy->nclients > proxy->cfg->maxclients || proxy->shutting_down) {
         proxy->stats.rejected_connections++;
@@ -878,6 +1087,7 @@ void client_close_all(void)
 {
     while (proxy->clients)
         client_close(proxy->clients);
+    buf_free(&drop_buf);
 }
 
 int client_any_pending(void)
@@ -897,7 +1107,8 @@ void client_idle_check(uint64_t now)
     while (c) {
         struct client *next = c->next;
         /* Like Redis: blocked and subscribed clients are not idle. */
-        if (c->inflight == 0 && !(c->flags & CLIENT_PUSH) && now - c->last_active > limit) {
+        if (c->inflight == 0 && !(c->flags & (CLIENT_PUSH | CLIENT_SUBSCRIBED)) &&
+            now - c->last_active > limit) {
             log_verbose("Closing idle client %llu", (unsigned long long)c->id);
             client_close(c);
         }

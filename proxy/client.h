@@ -13,6 +13,16 @@
  * request that pins the client, or one whose connection is closing, waits
  * until the in-flight ones are answered ("stall": reading stops meanwhile).
  *
+ * Protocol: c->proto is 2 until HELLO 3. A RESP3 client's requests go to
+ * RESP3 server connections (backend_pick_proto), so every reply is Redis's
+ * own bytes for its protocol. Pushes (RESP3 pub/sub messages on its pinned
+ * connection, the proxy's tracking invalidations) are written between
+ * replies, never inside one.
+ *
+ * CLIENT REPLY OFF|SKIP: the request is still forwarded and its reply read
+ * (the server side stays matched one for one); only writing it is skipped
+ * (req->drop). Pushes are written regardless, as Redis 7 does.
+ *
  * Lifetimes: a client is freed in its close callback. Requests still in
  * flight when it closes are abandoned: their replies are read and dropped
  * (the shared connection stays in sync). A pinned connection is closed with
@@ -50,6 +60,8 @@ struct req {
     uint8_t lclass;                   /* enum latency_class it is measured in (LAT_NONE: not) */
     uint8_t kept;                     /* `reply` holds the request's first bytes (slow log) */
     uint64_t start_ns;                /* when it was framed (latency) */
+    uint8_t drop;                     /* CLIENT REPLY OFF|SKIP: read the reply, do not write it */
+    uint8_t resp3_up;                 /* an L1 fill's RESP2 reply for a RESP3 client: 0x80 | RESP3_UP_* */
     struct server *conn;              /* forwarded: the connection it is on (c->conns) */
     void *l1_token;                   /* a write's hold on L1 keys, released with its reply */
     size_t held;                      /* reply bytes counted in client->fifo_bytes */
@@ -72,7 +84,12 @@ enum client_flag {
     CLIENT_TXN_ABORT = 1u << 13,        /* cluster: a command of the transaction got CROSSSLOT: EXECABORT */
     CLIENT_WATCHING = 1u << 14,         /* cluster: WATCH sent, EXEC/DISCARD/UNWATCH not yet */
     CLIENT_INTERNAL = 1u << 15,         /* no socket: the proxy's own (HTTP cache API) */
+    CLIENT_ACL_ALL = 1u << 16,          /* its user may run everything: no per-request ACL check */
+    CLIENT_SUBSCRIBED = 1u << 17,       /* RESP3 pinned session with (P|S)SUBSCRIBE sent */
 };
+
+/* CLIENT REPLY modes (c->reply_mode). */
+enum { CLIENT_REPLY_ON = 0, CLIENT_REPLY_OFF, CLIENT_REPLY_SKIP };
 
 #define CLIENT_CONNS 8                /* connections one client may have requests in flight on */
 
@@ -92,6 +109,9 @@ struct client {
     struct client *resume_next;       /* resume list link */
     uint64_t id;                      /* CLIENT ID-like counter */
     unsigned flags;                   /* enum client_flag */
+    uint8_t proto;                    /* 2 (RESP2) or 3 (after HELLO 3) */
+    uint8_t reply_mode;               /* CLIENT_REPLY_ON|OFF|SKIP */
+    uint8_t drop_cur;                 /* the request being dispatched has its reply dropped */
     struct buf in;                    /* unread input; byte in.data[in.pos] is at stream offset in_base + in.pos */
     uint64_t in_base;                 /* stream offset of in.data[0] */
     struct reqframe *rf;              /* request framer, allocated on the first read (idle clients cost less) */
@@ -103,12 +123,18 @@ struct client {
     struct client_conn *conns;        /* where the in-flight ones are: CLIENT_CONNS entries,
                                          allocated with the framer (idle clients cost less) */
     struct server *pinned;            /* the client's own connection, or NULL */
+    uint64_t created;                 /* loop ms it connected (CLIENT INFO age) */
     uint64_t last_active;             /* loop ms of the last request */
     uint64_t last_write;              /* loop ms of the last write command (read-your-writes) */
     uint64_t frame_ns;                /* when the bytes being framed were read (latency start) */
     void *txn_l1_token;               /* L1 holds of writes queued in MULTI, released after EXEC */
     struct buf *reply;                /* the buffer client_reply_buf handed out */
     struct txn_hold *txn_held;        /* cluster: commands queued in a held MULTI (txn.c), or NULL */
+    const struct acl_user *user;      /* the proxy user it is authenticated as; NULL = not yet */
+    struct tls_conn *tls;             /* TLS engine (tls-port clients); NULL = plain */
+    char *name;                       /* CLIENT SETNAME (malloc'd), NULL = none */
+    struct tracking_client *trk;      /* CLIENT TRACKING state (proxy/tracking.c), NULL = off */
+    struct client *id_next;           /* chain in the id table (client_by_id) */
     size_t fifo_bytes;                /* reply bytes waiting in the FIFO behind an earlier one */
     size_t reply_avg;                 /* average reply size (EWMA), for expected output */
     uint64_t obuf_soft_since;         /* loop ms its output went over the soft limit; 0 = under */
@@ -116,16 +142,21 @@ struct client {
     struct client *limit_next;        /* climits close list link */
 };
 
-/* Accept a client from a listening stream. Returns 0 or a negative error
- * (the pending connection is dropped). */
-int client_accept(uv_stream_t *server, int is_unix);
+/* Accept a client from a listening stream; tls (tls-port) makes it a TLS
+ * session in that configuration. Returns 0 or a negative error (the
+ * pending connection is dropped). */
+struct tls_ctx;
+int client_accept(uv_stream_t *server, int is_unix, struct tls_ctx *tls);
 
 /* An internal client (the HTTP cache API): no socket. Its owner feeds it
  * requests (client_feed) and reads the replies from outq_buf(&c->out),
  * which nothing writes anywhere. It is not in proxy->clients (not counted,
  * never closed by idle checks or shutdown): only its owner closes it, and
- * client_close() frees it at once. NULL on out of memory. */
-struct client *client_internal_open(void);
+ * client_close() frees it at once. It acts as user (NULL: as a new client
+ * would, the default user unless the proxy requires AUTH). NULL on out of
+ * memory. */
+struct acl_user;
+struct client *client_internal_open(const struct acl_user *user);
 
 /* Frame and route RESP requests as if internal client c had sent them
  * (same routing, L1, ordering). 0, or -ENOMEM (nothing fed). */
@@ -144,6 +175,21 @@ void client_close_after_reply(struct client *c);
  * and so it is by client_reply_done() when the buffer could not grow. */
 struct buf *client_reply_buf(struct client *c);
 void client_reply_done(struct client *c);
+
+/* The buffer an out-of-band push (an invalidation) is written into: after
+ * every reply the client is owed (a FIFO entry when some are pending), never
+ * dropped by CLIENT REPLY. Then client_reply_done(). NULL: as above. In a
+ * RESP2 push-mode session the push goes straight to the output. */
+struct buf *client_push_buf(struct client *c);
+
+/* End c's pinned session (RESET; cluster mode: the session moves to
+ * another node): the connection is closed without closing c, the state that
+ * went with it (transaction, subscriptions, push mode) is dropped. Nothing
+ * of c may be in flight on it. */
+void client_unpin(struct client *c);
+
+/* The client with this id, or NULL. */
+struct client *client_by_id(uint64_t id);
 
 /* How a request is forwarded. */
 struct fwd {
@@ -167,6 +213,9 @@ void client_forward(struct client *c, struct server *s, const char *bytes, size_
  * request must wait instead: that connection is closing, or c has requests
  * in flight on CLIENT_CONNS other connections. */
 struct server *client_conn_for(struct client *c, const struct backend *b, int *stall);
+
+/* A shared connection to b in c's protocol (backend_pick_proto). */
+struct server *client_pick(const struct client *c, struct backend *b);
 
 /* The connection for c's next request to b: the one c already uses for b,
  * else backend_pick(b). NULL with *stall set: the request must wait (see
@@ -193,6 +242,10 @@ struct client *client_place_owner(const struct srvreq *sr);
 unsigned client_conns_free(const struct client *c);
 void client_part_sent(struct client *c, struct server *s);
 void client_part_done(struct client *c, struct server *s);
+/* The reply sr (from client_wait) receives is RESP2 but its client speaks
+ * RESP3: convert it (resp3_from_resp2) with shape (0x80 | RESP3_UP_*; 0 =
+ * none). */
+void client_wait_resp3(struct srvreq *sr, unsigned shape);
 
 /* Resume a stalled client (its in-flight requests are answered). */
 void client_resume(struct client *c);
@@ -206,10 +259,6 @@ void client_run_resumes(void);
  * b is known to be down. */
 struct backend;
 struct server *client_pin(struct client *c, struct backend *b);
-
-/* Give up c's own connection (nothing of c may be in flight on it): it is
- * closed, with whatever state it held. */
-void client_unpin(struct client *c);
 
 /* Turn c's pinned connection into a push stream (pub/sub, MONITOR). */
 void client_enter_push(struct client *c);

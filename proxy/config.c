@@ -36,6 +36,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "proxy/acl.h"
+
 #ifndef REDSNANO_VERSION
 #define REDSNANO_VERSION "dev"
 #endif
@@ -65,6 +67,7 @@ enum dtype {
     DT_ADDR,         /* struct hostport */
     DT_ADDRLIST,     /* struct hostport[CONFIG_MAX_ADDRS] + int count; repeatable */
     DT_COMMANDS,     /* char *, space separated upper-case names out of names[] */
+    DT_USERS,        /* struct config_users: NAME rules...; repeatable, checked by proxy/acl */
     DT_OBUF,         /* struct obuf_limit[OBUF_CLASSES]: `class hard soft seconds`, repeatable */
     DT_MEMPCT,       /* struct mempct: a memory size, or N% */
     DT_FRACTION,     /* double, decimal, in [0, 1] */
@@ -103,6 +106,7 @@ struct directive {
 #define ROW_ADDRS(n, f, c, h)                                                  \
     { n, DT_ADDRLIST, CFG_FIELD(f, struct hostport[CONFIG_MAX_ADDRS]),      \
       CFG_FIELD(c, int), NULL, 0, 0, NULL, 0, h }
+#define ROW_USERS(n, f, h)           { n, DT_USERS, CFG_FIELD(f, struct config_users), 0, NULL, 0, 0, NULL, 0, h }
 #define ROW_OBUF(n, f, d, h)                                                   \
     { n, DT_OBUF, CFG_FIELD(f, struct obuf_limit[OBUF_CLASSES]), 0, d, 0, 0, obuf_class_names, 0, h }
 #define ROW_MEMPCT(n, f, d, h)       { n, DT_MEMPCT, CFG_FIELD(f, struct mempct), 0, d, 0, 0, NULL, 0, h }
@@ -114,6 +118,7 @@ static const char *const loglevel_names[] = { "debug", "verbose", "notice", "war
 static const char *const read_policy_names[] = {
     "primary", "replica", "prefer-replica", "nearest", "round-robin", NULL };
 static const char *const l1_mode_names[] = { "tracking", "strict", NULL };
+static const char *const tls_auth_names[] = { "yes", "no", "optional", NULL }; /* enum tls_auth */
 /* client-output-buffer-limit classes, in enum obuf_class order ("slave" is
  * accepted for replica, as Redis does). */
 static const char *const obuf_class_names[] = { "normal", "replica", "pubsub", NULL };
@@ -229,6 +234,43 @@ static const struct directive directive_table[] = {
             "Microseconds from reading a request to its complete reply at or above which a request enters REDSNANO SLOWLOG; -1 = off, 0 = every request"),
     ROW_INT("slowlog-max-len", slowlog_max_len, "128", 0, 1000000,
             "Entries REDSNANO SLOWLOG keeps (the oldest is dropped)"),
+    /* security: credentials, ACL users, protected mode, TLS */
+    ROW_OPTSTR("backend-user", backend_user,
+               "ACL user the proxy authenticates as on every backend connection (pools, pinned, health, L1, replicas, discovered nodes); \"\" = AUTH with the password only"),
+    ROW_OPTSTR("backend-password", backend_password,
+               "Password sent with AUTH on every backend connection; \"\" = none"),
+    ROW_OPTSTR("requirepass", requirepass,
+               "Password of the proxy's default user: clients must AUTH first; \"\" = none"),
+    ROW_USERS("user", users,
+              "A proxy ACL user with Redis's ACL rules (on, >password, ~pattern, %R~, +@category, -command...); repeat for each user"),
+    ROW_BOOL("protected-mode", protected_mode, "yes",
+             "With no requirepass and no user, refuse clients from non-loopback addresses (Redis's DENIED)"),
+    ROW_INT("tls-port", tls_port, "0", 0, 65535,
+            "TCP port for TLS clients (on bind); 0 = none"),
+    ROW_OPTSTR("tls-cert-file", tls_cert_file,
+               "Certificate (PEM) the TLS port presents"),
+    ROW_OPTSTR("tls-key-file", tls_key_file,
+               "Private key (PEM) of tls-cert-file; \"\" = inside the certificate file"),
+    ROW_OPTSTR("tls-ca-cert-file", tls_ca_cert_file,
+               "CA bundle (PEM) client certificates are verified against"),
+    ROW_ENUM("tls-auth-clients", tls_auth_clients, int, "yes", tls_auth_names,
+             "Client certificates: required (yes), not asked for (no), verified if sent (optional)"),
+    ROW_OPTSTR("tls-protocols", tls_protocols,
+               "TLS versions accepted, e.g. \"TLSv1.2 TLSv1.3\"; \"\" = TLSv1.2 and TLSv1.3"),
+    ROW_OPTSTR("tls-ciphers", tls_ciphers,
+               "TLS 1.2 cipher list (OpenSSL syntax); \"\" = OpenSSL's default"),
+    ROW_OPTSTR("tls-ciphersuites", tls_ciphersuites,
+               "TLS 1.3 cipher suites (OpenSSL syntax); \"\" = OpenSSL's default"),
+    ROW_BOOL("backend-tls", backend_tls, "no",
+             "Connect to every backend (primary, replicas, cluster nodes) with TLS"),
+    ROW_OPTSTR("backend-tls-ca-cert-file", backend_tls_ca_cert_file,
+               "CA bundle (PEM) backends' certificates are verified against; \"\" = the system's"),
+    ROW_OPTSTR("backend-tls-cert-file", backend_tls_cert_file,
+               "Client certificate (PEM) presented to backends; \"\" = none"),
+    ROW_OPTSTR("backend-tls-key-file", backend_tls_key_file,
+               "Private key (PEM) of backend-tls-cert-file"),
+    ROW_OPTSTR("backend-tls-server-name", backend_tls_server_name,
+               "Name backends' certificates must match (and SNI); \"\" = each backend's host"),
 };
 
 #define NDIRECTIVES ((int)(sizeof(directive_table) / sizeof(directive_table[0])))
@@ -405,6 +447,9 @@ static void describe(const struct directive *d, char *buf, size_t len)
     case DT_COMMANDS:
         join_words(d->names, " ", words, sizeof(words));
         msgf(buf, len, "one or more of %s", words);
+        break;
+    case DT_USERS:
+        msgf(buf, len, "a user name followed by ACL rules (repeatable, at most %d)", CONFIG_MAX_USERS);
         break;
     case DT_OBUF:
         join_words(d->names, "|", words, sizeof(words));
@@ -589,6 +634,72 @@ static int set_commands(struct config *cfg, const struct directive *d, int argc,
     return 0;
 }
 
+static void users_free(struct config_users *u)
+{
+    for (int i = 0; i < u->n; i++) {
+        for (int k = 0; k < u->v[i].nrules; k++)
+            free(u->v[i].rules[k]);
+        free(u->v[i].rules);
+        free(u->v[i].name);
+    }
+    free(u->v);
+    u->v = NULL;
+    u->n = 0;
+}
+
+/* `user NAME rules...`: the rules are checked by proxy/acl (Redis's
+ * messages) on a scratch ACL holding the earlier lines, then kept. */
+static int set_user(struct config_users *u, const struct directive *d, int argc,
+                    const char *const *argv, char *err, size_t errlen)
+{
+    char msg[256];
+    struct acl *scratch;
+    int rc = 0;
+
+    if (u->n >= CONFIG_MAX_USERS) {
+        msgf(err, errlen, "%s: at most %d can be given", d->name, CONFIG_MAX_USERS);
+        return -1;
+    }
+    if (argv[0][0] == '\0') {
+        msgf(err, errlen, "%s: expects a user name followed by ACL rules", d->name);
+        return -1;
+    }
+    if ((scratch = acl_new()) == NULL)
+        return oom(err, errlen);
+    for (int i = 0; i < u->n && rc == 0; i++)
+        rc = acl_setuser(scratch, u->v[i].name, strlen(u->v[i].name),
+                         (const char *const *)u->v[i].rules, NULL, u->v[i].nrules, NULL, 0);
+    if (rc == 0 && acl_setuser(scratch, argv[0], strlen(argv[0]), argv + 1, NULL, argc - 1,
+                               msg, sizeof(msg)) < 0) {
+        acl_free(scratch);
+        msgf(err, errlen, "%s %s: %s", d->name, argv[0], msg);
+        return -1;
+    }
+    acl_free(scratch);
+    struct config_user *v = realloc(u->v, sizeof(*v) * (size_t)(u->n + 1));
+    if (v == NULL)
+        return oom(err, errlen);
+    u->v = v;
+    struct config_user *nu = &v[u->n];
+    nu->name = strdup(argv[0]);
+    nu->rules = calloc((size_t)(argc > 1 ? argc - 1 : 1), sizeof(char *));
+    nu->nrules = 0;
+    if (nu->name == NULL || nu->rules == NULL) {
+        free(nu->name);
+        free(nu->rules);
+        return oom(err, errlen);
+    }
+    for (int i = 1; i < argc; i++) {
+        if ((nu->rules[nu->nrules] = strdup(argv[i])) == NULL) {
+            u->n++;                   /* freed with the config */
+            return oom(err, errlen);
+        }
+        nu->nrules++;
+    }
+    u->n++;
+    return 0;
+}
+
 /* client-output-buffer-limit: groups of `class hard soft seconds`, the words
  * possibly several per value. Only the classes named change, and only when
  * every group parsed. */
@@ -683,7 +794,8 @@ static int directive_set(struct config *cfg, const struct directive *d, int argc
         msgf(err, errlen, "%s: expects a value: %s", d->name, what);
         return -1;
     }
-    if (argc > 1 && d->type != DT_ADDRLIST && d->type != DT_COMMANDS && d->type != DT_OBUF) {
+    if (argc > 1 && d->type != DT_ADDRLIST && d->type != DT_COMMANDS && d->type != DT_OBUF &&
+        d->type != DT_USERS) {
         bool comment = false;
         for (int i = 1; i < argc; i++)
             comment |= argv[i][0] == '#';
@@ -768,6 +880,8 @@ static int directive_set(struct config *cfg, const struct directive *d, int argc
     }
     case DT_COMMANDS:
         return set_commands(cfg, d, argc, argv, err, errlen);
+    case DT_USERS:
+        return set_user(slot, d, argc, argv, err, errlen);
     case DT_OBUF:
         return set_obuf(cfg, d, argc, argv, err, errlen);
     case DT_MEMPCT:
@@ -813,6 +927,8 @@ void config_free(struct config *cfg)
         const struct directive *d = &directive_table[i];
         if (d->type == DT_STRING || d->type == DT_OPTSTRING || d->type == DT_COMMANDS)
             free(*(char **)field(cfg, d));
+        else if (d->type == DT_USERS)
+            users_free(field(cfg, d));
     }
     free(cfg->config_file);
     memset(cfg, 0, sizeof(*cfg));
@@ -943,6 +1059,8 @@ static int load_apply(struct load *ld, const struct directive *d, enum level lv,
 
     if (d->type == DT_ADDRLIST && ld->level[i] < lv)
         *(int *)((char *)ld->cfg + d->count_off) = 0;
+    if (d->type == DT_USERS && ld->level[i] < lv)
+        users_free(field(ld->cfg, d));
     ld->level[i] = (unsigned char)lv;
     return directive_set(ld->cfg, d, argc, argv, err, errlen);
 }
@@ -1064,7 +1182,7 @@ struct cmd_group {
 /* Checks that span directives. */
 static int load_check(const struct config *cfg, char *err, size_t errlen)
 {
-    if (cfg->port == 0 && cfg->unixsocket == NULL) {
+    if (cfg->port == 0 && cfg->unixsocket == NULL && cfg->tls_port == 0) {
         msgf(err, errlen, "configuration: port is 0 and unixsocket is not set: "
                  "redsnano would accept no clients");
         return -1;
@@ -1077,6 +1195,24 @@ static int load_check(const struct config *cfg, char *err, size_t errlen)
     if (cfg->ncluster > 0 && (cfg->nsentinels > 0 || cfg->nreplicas > 0)) {
         msgf(err, errlen, "configuration: cluster cannot be combined with replica or sentinel: "
                  "in cluster mode the nodes come from CLUSTER SLOTS");
+        return -1;
+    }
+    if (cfg->tls_port > 0 && cfg->tls_cert_file == NULL) {
+        msgf(err, errlen, "configuration: tls-port is set but tls-cert-file is not");
+        return -1;
+    }
+    if (cfg->tls_port > 0 && cfg->tls_auth_clients != 1 && cfg->tls_ca_cert_file == NULL) {
+        msgf(err, errlen, "configuration: tls-auth-clients %s needs tls-ca-cert-file to verify "
+                 "client certificates (or set tls-auth-clients no)",
+                 cfg->tls_auth_clients == 0 ? "yes" : "optional");
+        return -1;
+    }
+    if (cfg->tls_port > 0 && cfg->tls_port == cfg->port) {
+        msgf(err, errlen, "configuration: tls-port and port are both %d", cfg->port);
+        return -1;
+    }
+    if (cfg->backend_user != NULL && cfg->backend_password == NULL) {
+        msgf(err, errlen, "configuration: backend-user is given but backend-password is not");
         return -1;
     }
     if (cfg->nsentinels == 0 && cfg->sentinel_master != NULL) {
@@ -1181,6 +1317,17 @@ const char *config_directive_name(int i)
     return i >= 0 && i < NDIRECTIVES ? directive_table[i].name : NULL;
 }
 
+/* Directives whose values are passwords: shown as "(hidden)" when set. */
+static const char *const secret_directives[] = { "requirepass", "backend-password", "sentinel-password", NULL };
+
+static int is_secret(const struct directive *d)
+{
+    for (int i = 0; secret_directives[i]; i++)
+        if (strcmp(secret_directives[i], d->name) == 0)
+            return 1;
+    return 0;
+}
+
 void config_value(const struct config *cfg, int i, char *out, size_t cap)
 {
     const struct directive *d = &directive_table[i];
@@ -1188,6 +1335,10 @@ void config_value(const struct config *cfg, int i, char *out, size_t cap)
     size_t o = 0;
 
     out[0] = '\0';
+    if (is_secret(d)) {
+        snprintf(out, cap, "%s", *(char *const *)p ? "(hidden)" : "");
+        return;
+    }
     switch (d->type) {
     case DT_INT:
     case DT_MS:
@@ -1248,6 +1399,17 @@ void config_value(const struct config *cfg, int i, char *out, size_t cap)
         }
         break;
     }
+    case DT_USERS: {
+        /* The names only: rules hold passwords. */
+        const struct config_users *u = (const struct config_users *)p;
+        for (int k = 0; k < u->n && o + 1 < cap; k++) {
+            int w = snprintf(out + o, cap - o, "%s%s", k ? " " : "", u->v[k].name);
+            if (w < 0 || (size_t)w >= cap - o)
+                break;
+            o += (size_t)w;
+        }
+        break;
+    }
     }
 }
 
@@ -1264,6 +1426,7 @@ static size_t field_size(const struct directive *d)
     case DT_MEMPCT: return sizeof(struct mempct);
     case DT_ADDR: return sizeof(struct hostport);
     case DT_ADDRLIST: return sizeof(struct hostport) * CONFIG_MAX_ADDRS;
+    case DT_USERS: return sizeof(struct config_users);
     }
     return 0;
 }

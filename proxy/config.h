@@ -32,6 +32,20 @@
 
 #define CONFIG_ERR_LEN 512
 #define CONFIG_MAX_ADDRS 32      /* replicas / sentinels at most */
+#define CONFIG_MAX_USERS 256     /* `user` lines at most */
+
+/* One `user NAME rules...` line (rules as written, applied in order). */
+struct config_user {
+    char *name;                  /* the user name */
+    char **rules;                /* ACL SETUSER rules, each malloc'ed */
+    int nrules;                  /* how many */
+};
+
+/* Every `user` line, in order (later lines for a name add rules to it). */
+struct config_users {
+    struct config_user *v;       /* the lines, malloc'ed */
+    int n;                       /* how many */
+};
 
 /* client-output-buffer-limit classes, as Redis names them. */
 enum obuf_class { OBUF_NORMAL = 0, OBUF_REPLICA, OBUF_PUBSUB, OBUF_CLASSES };
@@ -109,6 +123,26 @@ struct config {
     int http_timeout;            /* ms an HTTP client may take to send its request (default 10000) */
     int slowlog_log_slower_than; /* µs: requests at least this slow enter the slow log; -1 = off (default 10000) */
     int slowlog_max_len;         /* slow log entries kept (default 128) */
+
+    /* security (issue 10) */
+    char *backend_user;          /* backend-user: the proxy's ACL user on backends, or NULL */
+    char *backend_password;      /* backend-password: AUTH on every backend connection, or NULL */
+    char *requirepass;           /* the default user's password, or NULL (no password) */
+    struct config_users users;   /* `user NAME rules...` lines (proxy ACL users) */
+    bool protected_mode;         /* refuse non-loopback clients when no auth is set (default yes) */
+    int tls_port;                /* TLS port for clients; 0 = none (default) */
+    char *tls_cert_file;         /* server certificate (PEM), or NULL */
+    char *tls_key_file;          /* its private key (PEM), or NULL */
+    char *tls_ca_cert_file;      /* CA to verify client certificates, or NULL */
+    int tls_auth_clients;        /* enum tls_auth: yes (default) | no | optional */
+    char *tls_protocols;         /* "TLSv1.2 TLSv1.3" (default when NULL) */
+    char *tls_ciphers;           /* TLS <= 1.2 cipher list, or NULL */
+    char *tls_ciphersuites;      /* TLS 1.3 suites, or NULL */
+    bool backend_tls;            /* TLS to every backend (default no) */
+    char *backend_tls_ca_cert_file; /* CA to verify backends, or NULL (system default) */
+    char *backend_tls_cert_file; /* client certificate sent to backends, or NULL */
+    char *backend_tls_key_file;  /* its private key, or NULL */
+    char *backend_tls_server_name; /* name backends' certificates must carry; NULL = their host */
 
     /* not directives: what the command line asked for */
     char *config_file;           /* the file read, or NULL */

@@ -16,6 +16,8 @@
 
 #include <errno.h>
 #include <http_parser.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +31,8 @@
 #include "base/log.h"
 #include "base/outq.h"
 #include "protocol/reply.h"
+#include "protocol/command.h"
+#include "proxy/auth.h"
 #include "proxy/client.h"
 #include "proxy/metrics.h"
 #include "proxy/proxy.h"
@@ -51,6 +55,10 @@ struct http_conn {
     int open_handles;                 /* tcp + timer not yet closed */
     int closing;                      /* closing started */
     struct client *cache;             /* the internal client of a /cache request, or NULL */
+    char hname[16];                   /* the header field being read (first bytes, lower case) */
+    size_t hname_len;                 /* its length so far (may exceed the buffer) */
+    int in_value;                     /* a header value is being read */
+    struct buf authz;                 /* the Authorization header's value (bounded) */
     enum cache_op op;                 /* what that request does */
     struct http_conn *prev, *next;    /* every connection */
     char rbuf[HTTP_READ_CHUNK];       /* read buffer */
@@ -71,6 +79,7 @@ static void conn_closed(uv_handle_t *h)
     outq_free(&hc->out);
     buf_free(&hc->url);
     buf_free(&hc->body);
+    buf_free(&hc->authz);
     free(hc);
 }
 
@@ -124,6 +133,8 @@ static const char *reason(int code)
     case 200: return "OK";
     case 204: return "No Content";
     case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";
@@ -152,6 +163,8 @@ static void respond(struct http_conn *hc, int code, const char *ctype, const cha
                REDSNANO_VERSION);
     if (code == 405)
         buf_printf(b, "Allow: GET, PUT, DELETE\r\n");
+    if (code == 401)
+        buf_printf(b, "WWW-Authenticate: Basic realm=\"redsnano\", charset=\"UTF-8\"\r\n");
     if (code != 204) {
         buf_printf(b, "Content-Type: %s\r\nContent-Length: %zu\r\n\r\n", ctype, len);
         if (hc->parser.method != HTTP_HEAD)
@@ -276,7 +289,8 @@ static void resp_arg(struct buf *b, const char *p, size_t n)
 
 /* Run the cache request through an internal client: the same router, L1
  * and backends as any client's. */
-static void cache_request(struct http_conn *hc, const char *key, size_t klen, long long ttl)
+static void cache_request(struct http_conn *hc, const struct acl_user *user, const char *key, size_t klen,
+                          long long ttl)
 {
     struct buf req = { 0 };
     char num[24];
@@ -311,10 +325,52 @@ static void cache_request(struct http_conn *hc, const char *key, size_t klen, lo
         respond_text(hc, 405, "method not allowed: GET, PUT or DELETE\n");
         return;
     }
-    if (req.oom || (hc->cache = client_internal_open()) == NULL || client_feed(hc->cache, req.data, req.len) < 0) {
+    if (req.oom || (hc->cache = client_internal_open(user)) == NULL || client_feed(hc->cache, req.data, req.len) < 0) {
         respond_text(hc, 500, "out of memory\n");
     }
     buf_free(&req);
+}
+
+/* The proxy user an HTTP request acts as: the one its Basic credentials
+ * name (*refused and a 401 answered when they are wrong, or missing while
+ * the proxy requires AUTH); NULL without *refused: the default user, as a
+ * client that never sent AUTH. */
+static const struct acl_user *http_user(struct http_conn *hc, int *refused)
+{
+    static const char basic[] = "basic ";
+    unsigned char dec[HTTP_MAX_AUTHZ];
+    const char *v = hc->authz.data;
+    size_t n = hc->authz.len;
+
+    *refused = 0;
+    if (n == 0 && !auth_required())
+        return NULL;                    /* the default user, as a new client */
+    while (n > 0 && v[0] == ' ') {
+        v++;
+        n--;
+    }
+    if (n > sizeof(basic) - 1 && cmd_word_eq(v, sizeof(basic) - 1, basic)) {
+        v += sizeof(basic) - 1;
+        n -= sizeof(basic) - 1;
+        while (n > 0 && v[n - 1] == ' ')
+            n--;
+        int len = n % 4 == 0 && n < sizeof(dec) ? EVP_DecodeBlock(dec, (const unsigned char *)v, (int)n) : -1;
+        /* EVP_DecodeBlock counts the '=' padding as zero bytes. */
+        for (size_t k = n; len > 0 && k > 0 && v[k - 1] == '='; k--)
+            len--;
+        const unsigned char *colon = len > 0 ? memchr(dec, ':', (size_t)len) : NULL;
+        if (colon != NULL) {
+            const struct acl_user *u = auth_basic((const char *)dec, (size_t)(colon - dec), (const char *)colon + 1,
+                                                  (size_t)len - (size_t)(colon - dec) - 1);
+            OPENSSL_cleanse(dec, sizeof(dec));
+            if (u != NULL)
+                return u;
+        }
+        OPENSSL_cleanse(dec, sizeof(dec));
+    }
+    *refused = 1;
+    respond_text(hc, 401, "authentication required: HTTP Basic with a proxy user (requirepass / user)\n");
+    return NULL;
 }
 
 /* The internal client's reply (complete) becomes the response. */
@@ -333,7 +389,9 @@ static void cache_reply(struct http_conn *hc, const char *p, size_t n)
         struct buf t = { 0 };
         buf_append(&t, p + 1, len - 1);
         buf_append(&t, "\n", 1);
-        int code = len > 10 && memcmp(p + 1, "WRONGTYPE", 9) == 0 ? 409 : 502;
+        int code = len > 10 && memcmp(p + 1, "WRONGTYPE", 9) == 0 ? 409
+                 : len > 7 && memcmp(p + 1, "NOPERM", 6) == 0      ? 403
+                                                                   : 502;
         respond(hc, code, "text/plain; charset=utf-8", t.data ? t.data : "", t.len);
         buf_free(&t);
         return;
@@ -440,7 +498,10 @@ static void http_dispatch(struct http_conn *hc)
         } else if (query_ttl(query, qlen, &ttl) < 0 || (ttl > 0 && method != HTTP_PUT)) {
             respond_text(hc, 400, "bad ttl: ?ttl=<seconds > 0>, with PUT only\n");
         } else {
-            cache_request(hc, key.data, key.len, ttl);
+            int refused;
+            const struct acl_user *user = http_user(hc, &refused);
+            if (!refused)
+                cache_request(hc, user, key.data, key.len, ttl);
         }
         buf_free(&key);
         return;
@@ -460,6 +521,33 @@ static int on_url(http_parser *p, const char *at, size_t len)
         return 0;
     }
     return buf_append(&hc->url, at, len) == 0 ? 0 : -1;
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t len)
+{
+    struct http_conn *hc = p->data;
+    if (hc->in_value) {                 /* a new field starts */
+        hc->in_value = 0;
+        hc->hname_len = 0;
+    }
+    for (size_t i = 0; i < len; i++, hc->hname_len++)
+        if (hc->hname_len < sizeof(hc->hname))
+            hc->hname[hc->hname_len] = (char)(at[i] >= 'A' && at[i] <= 'Z' ? at[i] + 32 : at[i]);
+    return 0;
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t len)
+{
+    struct http_conn *hc = p->data;
+    hc->in_value = 1;
+    if (hc->hname_len != 13 || memcmp(hc->hname, "authorization", 13) != 0)
+        return 0;
+    if (hc->authz.len + len > HTTP_MAX_AUTHZ) {
+        hc->status = 431;
+        http_parser_pause(p, 1);
+        return 0;
+    }
+    return buf_append(&hc->authz, at, len) == 0 ? 0 : -1;
 }
 
 static int on_headers_complete(http_parser *p)
@@ -574,6 +662,8 @@ int http_start(void)
         return 0;
     http_parser_settings_init(&settings);
     settings.on_url = on_url;
+    settings.on_header_field = on_header_field;
+    settings.on_header_value = on_header_value;
     settings.on_headers_complete = on_headers_complete;
     settings.on_body = on_body;
     settings.on_message_complete = on_message_complete;

@@ -27,6 +27,7 @@
 
 #define HTTP_READ_CHUNK (16 * 1024)      /* room offered to each read */
 #define HTTP_MAX_URL 8192                /* longest request target (414 beyond) */
+#define HTTP_MAX_AUTHZ 1024              /* longest Authorization header value (431 beyond) */
 
 int http_start(void);
 void http_stop(void);

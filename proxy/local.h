@@ -3,11 +3,14 @@
  *
  *   router_dispatch ─> local_* ─> client_reply_buf (keeps reply order)
  *
- * PING, ECHO, QUIT, HELLO (RESP2 only: HELLO 3 gets -NOPROTO), SELECT 0 and
- * RESET on an unpinned client (nothing to change), REDSNANO (the proxy's
- * own introspection: STATS, L1, BACKENDS), and the refusal of admin
- * commands. Replies match Redis 7.0's byte for byte where Redis has the
- * command.
+ * PING, ECHO, QUIT, HELLO [2|3] [AUTH u p] [SETNAME n] (the client's protocol:
+ * its replies and its server connections follow it), RESET (unpins, leaves
+ * tracking, back to RESP2 and CLIENT REPLY ON), SELECT 0 on an unpinned
+ * client, the client's own session (CLIENT ID, INFO, GETNAME, SETNAME,
+ * REPLY; CLIENT TRACKING, CACHING, TRACKINGINFO, GETREDIR through
+ * proxy/tracking.c), REDSNANO (the proxy's own introspection: STATS, L1,
+ * BACKENDS), and the refusal of admin commands. Replies match Redis 7.0's
+ * byte for byte where Redis has the command, in the client's protocol.
  */
 #ifndef REDSNANO_PROXY_LOCAL_H
 #define REDSNANO_PROXY_LOCAL_H
@@ -17,8 +20,9 @@
 
 struct client;
 
-/* Answer a CMD_PROXY_LOCAL command. Returns 1 if answered, 0 if it must be
- * forwarded after all (HELLO with AUTH/SETNAME). */
+/* Answer a CMD_PROXY_LOCAL command. Returns 1 if answered, -1 if it must
+ * wait for the client's in-flight requests (HELLO changing the protocol,
+ * RESET: dispatch it again then), 0 if it is not the proxy's after all. */
 int local_command(struct client *c, const struct cmd *cmd, const struct reqmsg *m);
 
 /* -ERR for an admin command refused by allow-admin-commands. */

@@ -22,13 +22,16 @@
 #include "backends/topology.h"
 #include "base/log.h"
 #include "base/outq.h"
+#include "base/tls.h"
 #include "l1/l1.h"
+#include "proxy/auth.h"
 #include "proxy/client.h"
 #include "proxy/climits.h"
 #include "proxy/config.h"
 #include "proxy/http.h"
 #include "proxy/latency.h"
 #include "proxy/listener.h"
+#include "proxy/tracking.h"
 #include "proxy/proxy.h"
 #include "proxy/reload.h"
 
@@ -52,6 +55,7 @@ static void stop_everything(void)
     http_stop();
     client_close_all();
     slowlog_free();
+    tracking_stop();
     topology_close(&proxy->topo, "shutting down");
     uv_timer_stop(&cron);
     uv_close((uv_handle_t *)&cron, NULL);
@@ -73,6 +77,7 @@ static void cron_cb(uv_timer_t *t)
         return;
     }
     client_idle_check(now);
+    tracking_cron();
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -98,12 +103,50 @@ static void on_sighup(uv_signal_t *h, int signum)
     (void)reload_run(err, sizeof(err));
 }
 
+/* The TLS configurations (tls-* for clients, backend-tls-* for backends).
+ * Returns 0, or -1 after logging why. */
+static int tls_from_config(struct proxy *p, const struct config *cfg)
+{
+    char err[256];
+
+    if (cfg->tls_port > 0) {
+        struct tls_opts o = {
+            .cert_file = cfg->tls_cert_file,
+            .key_file = cfg->tls_key_file,
+            .ca_file = cfg->tls_ca_cert_file,
+            .protocols = cfg->tls_protocols,
+            .ciphers = cfg->tls_ciphers,
+            .ciphersuites = cfg->tls_ciphersuites,
+            .auth_clients = (enum tls_auth)cfg->tls_auth_clients,
+        };
+        if ((p->tls_clients = tls_ctx_new_server(&o, err, sizeof(err))) == NULL) {
+            log_warn("tls-port: %s", err);
+            return -1;
+        }
+    }
+    if (cfg->backend_tls) {
+        struct tls_opts o = {
+            .cert_file = cfg->backend_tls_cert_file,
+            .key_file = cfg->backend_tls_key_file,
+            .ca_file = cfg->backend_tls_ca_cert_file,
+            .server_name = cfg->backend_tls_server_name,
+        };
+        if ((p->backend_hs.tls = tls_ctx_new_client(&o, err, sizeof(err))) == NULL) {
+            log_warn("backend-tls: %s", err);
+            return -1;
+        }
+        p->backend_hs.tls_server_name = cfg->backend_tls_server_name;
+    }
+    return 0;
+}
+
 /* The primary moved (Sentinel): clients pinned to the old one lose their
  * session state. */
 static void on_primary_change(struct topology *t, void *ud)
 {
     (void)ud;
     client_close_pinned(&t->primary, "ERR redsnano: primary changed, session ended");
+    tracking_primary_changed();
 }
 
 /* Work done once per loop iteration, right before the loop polls (Redis's
@@ -159,6 +202,12 @@ int main(int argc, char **argv)
     reload_init(argc, argv);
     reload_settings();
     climits_start(&proxy->climits_set);
+    if (auth_init(&the_config, err, sizeof(err)) < 0) {
+        log_warn("%s", err);
+        return 1;
+    }
+    if (tls_from_config(proxy, &the_config) < 0)
+        return 1;
     if (topology_init(&proxy->topo, proxy->loop, &proxy->backend_set, &the_config.primary,
                       the_config.replicas, the_config.nreplicas) < 0)
         return 1;
@@ -195,6 +244,9 @@ int main(int argc, char **argv)
     uv_walk(proxy->loop, close_stragglers, NULL);
     uv_run(proxy->loop, UV_RUN_DEFAULT);
     uv_loop_close(proxy->loop);
+    tls_ctx_unref(proxy->tls_clients);
+    tls_ctx_unref(proxy->backend_hs.tls);
+    auth_free();
     config_free(&the_config);
     return 0;
 }

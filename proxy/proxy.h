@@ -41,7 +41,11 @@ struct client;
     X(retries, "read_retries", "reads resent after their replica failed")                 \
     X(backpressure_waits, "backpressure_waits", "times a client's requests waited for it to read its replies") \
     X(output_limit_closes, "client_output_limit_closes", "clients closed over client-output-buffer-limit") \
-    X(evicted_clients, "evicted_clients", "clients closed by maxmemory-clients")
+    X(evicted_clients, "evicted_clients", "clients closed by maxmemory-clients")                 \
+    X(auth_failures, "auth_failures", "AUTH / HELLO AUTH refused (WRONGPASS)")           \
+    X(acl_denied, "acl_denied", "requests refused with NOAUTH or NOPERM")                \
+    X(protected_denied, "protected_mode_denied", "clients refused by protected mode")  \
+    X(tls_failures, "tls_failures", "TLS clients closed for a handshake or TLS error")
 
 struct proxy_stats {
 #define PROXY_STAT_FIELD(field, name, help) uint64_t field;
@@ -56,6 +60,8 @@ struct proxy {
     struct backend_settings backend_set; /* the backends' settings, from cfg */
     struct sentinel_settings sentinel_set; /* the Sentinels', from cfg */
     struct l1_settings l1_set;        /* the L1's, from cfg */
+    struct handshake_settings backend_hs; /* the proxy's identity and TLS on backends, from cfg */
+    struct tls_ctx *tls_clients;      /* tls-port's server configuration, or NULL */
     struct climits_settings climits_set; /* client limits, from cfg */
     struct topology topo;             /* primary + replicas, or the cluster */
     struct client *clients;           /* every connected client (doubly linked) */

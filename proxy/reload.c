@@ -52,7 +52,10 @@ void reload_settings(void)
         .health_timeout_ms = (uint64_t)cfg->health_timeout,
         .replica_max_lag = cfg->replica_max_lag,
         .read_policy = cfg->read_policy,
+        .hs = &p->backend_hs,
     };
+    p->backend_hs.user = cfg->backend_user;
+    p->backend_hs.password = cfg->backend_password;
     p->sentinel_set = (struct sentinel_settings){
         .addrs = cfg->sentinels,
         .naddrs = cfg->nsentinels,

@@ -23,6 +23,8 @@
 #include "backends/topology.h"
 #include "l1/l1.h"
 #include "protocol/command.h"
+#include "proxy/auth.h"
+#include "protocol/resp3.h"
 #include "proxy/client.h"
 #include "proxy/fanout.h"
 #include "proxy/latency.h"
@@ -33,6 +35,7 @@
 #define ROUTER_STACK_KEYS 64           /* key positions looked at without a malloc */
 #define SLOT_NONE (-1)                 /* the call names no key */
 #define SLOT_CROSS (-2)                /* its keys hash to several slots */
+#define RESP3_UP 0x80u                 /* route_l1: the client speaks RESP3 (shape flags beside it) */
 
 enum route {
     ROUTE_READ = 0,                    /* read-only: read-policy, the L1 */
@@ -149,6 +152,16 @@ static int route_pinned(struct client *c, const struct cmd *cmd, struct reqmsg *
             return ROUTER_DONE;
         }
     }
+    if (c->proto == 3 && (op == CMD_OP_SUBSCRIBE || op == CMD_OP_UNSUBSCRIBE) &&
+        !(c->flags & CLIENT_MULTI) && cmd_arity_ok(cmd, m->argc)) {
+        /* RESP3: Redis confirms with pushes, not replies (they reach the
+         * client through the connection's on_push, between replies), and
+         * commands keep working while subscribed. */
+        if (op == CMD_OP_SUBSCRIBE)
+            c->flags |= CLIENT_SUBSCRIBED | CLIENT_PUBSUB;   /* and the pubsub output class */
+        server_send_raw(c->pinned, m->bytes, m->len);
+        return ROUTER_DONE;
+    }
     if (f & CMD_PROXY_SUBSCRIBE) {
         /* From here on the connection is a stream of pushes: every later
          * request goes through and Redis answers it in-stream. */
@@ -183,10 +196,14 @@ static int route_pinned(struct client *c, const struct cmd *cmd, struct reqmsg *
 }
 
 /* A read the L1 may answer (a cacheable read, or MGET per key): 1 when it
- * did (hit, or the client waits on a fill), 0 to forward it. */
+ * did (hit, or the client waits on a fill), 0 to forward it. The L1 keeps
+ * RESP2 replies; a RESP3 client gets them as Redis would send them in RESP3
+ * (resp3_from_resp2, with the command table's shape). */
 static int route_l1(struct client *c, const struct cmd *cmd, struct reqmsg *m)
 {
-    int mget = cmd->op == CMD_OP_MGET;
+    /* MGET's nil elements differ between the protocols (`$-1`, `_`): RESP3
+     * clients' MGETs are forwarded. */
+    int mget = cmd->op == CMD_OP_MGET && c->proto == 2;
     uint8_t id = mget ? 0 : l1_command_id(m);
     if (id == 0 && !mget)
         return 0;
@@ -201,10 +218,12 @@ static int route_l1(struct client *c, const struct cmd *cmd, struct reqmsg *m)
     int may_wait = !stall && (cur == NULL || l1_owns_server(cur));
     int rc = mget ? l1_mget(m, may_wait, may_wait ? cur : NULL, &bytes, &n, &pending)
                   : l1_read(id, m, may_wait, may_wait ? cur : NULL, &bytes, &n, &pending);
+    unsigned shape = c->proto == 3 ? RESP3_UP | cmd_resp3_shape(cmd, m->argc, m->argv, m->argvlen) : 0;
     if (rc == L1_HIT) {
         struct buf *b = client_reply_buf(c);
         if (b != NULL) {
-            buf_append(b, bytes, n);
+            if (!shape || resp3_from_resp2(b, bytes, n, shape & ~RESP3_UP) != 0)
+                buf_append(b, bytes, n);
             client_reply_done(c);
         }
         latency_done(LAT_l1, NULL, c->frame_ns, c, NULL, 0);
@@ -212,15 +231,28 @@ static int route_l1(struct client *c, const struct cmd *cmd, struct reqmsg *m)
     }
     if (rc == L1_WAIT) {
         struct srvreq *sr = client_wait(c, l1_pending_server(pending));
-        if (sr != NULL)
+        if (sr != NULL) {
+            client_wait_resp3(sr, shape);
             l1_wait(pending, sr);
+        }
         return 1;
     }
     return 0;
 }
 
+/* Does the command belong to the client's session with the proxy (its
+ * protocol, id, name, tracking, reply mode, RESET)? Those are always the
+ * proxy's, pinned or not: the client owns no Redis connection. */
+static int session_command(const struct cmd *cmd)
+{
+    return cmd->op == CMD_OP_HELLO || cmd->op == CMD_OP_RESET || cmd->op == CMD_OP_CLIENT_REPLY ||
+           cmd->op == CMD_OP_AUTH || cmd->op == CMD_OP_ACL_WHOAMI ||
+           (cmd->op >= CMD_OP_CLIENT_ID && cmd->op <= CMD_OP_CLIENT_GETREDIR);
+}
+
 /* Requests the proxy answers or refuses itself, before any routing.
- * Returns 1 when the request was answered. */
+ * Returns 1 when the request was answered, -1 when it must wait for the
+ * client's in-flight requests (dispatched again then), 0 to route it. */
 static int answer_locally(struct client *c, const struct cmd *cmd, struct reqmsg *m)
 {
     uint32_t f = cmd->flags;
@@ -229,17 +261,11 @@ static int answer_locally(struct client *c, const struct cmd *cmd, struct reqmsg
         local_deny(c, m);
         return 1;
     }
-    /* Replies are matched to requests one for one: a client cannot turn
-     * them off. */
-    if (cmd->op == CMD_OP_CLIENT_REPLY && !arg_is(m, 2, "on")) {
-        local_error(c, "ERR redsnano: CLIENT REPLY OFF|SKIP is not supported through the proxy");
-        return 1;
-    }
-    /* Inside a pinned session only HELLO is intercepted (RESP3 must never
-     * be negotiated); the rest is Redis's to answer or queue. */
-    /* A held cluster transaction (txn.c) is a session too. */
+    /* Inside a session (a pinned connection, or a held cluster transaction:
+     * txn.c) PING, ECHO and QUIT are Redis's to answer or queue; the
+     * session's own commands stay the proxy's. */
     int session = c->pinned != NULL || (c->flags & CLIENT_TXN_HELD);
-    if ((f & CMD_PROXY_LOCAL) && (!session || cmd->op == CMD_OP_HELLO))
+    if ((f & CMD_PROXY_LOCAL) && (!session || session_command(cmd)))
         return local_command(c, cmd, m);
     if (session)
         return 0;
@@ -253,10 +279,6 @@ static int answer_locally(struct client *c, const struct cmd *cmd, struct reqmsg
             return 1;
         }
     }
-    if (cmd->op == CMD_OP_RESET) {
-        local_status(c, "RESET");       /* no state to reset */
-        return 1;
-    }
     return 0;
 }
 
@@ -267,6 +289,9 @@ static enum route classify(const struct client *c, const struct cmd *cmd, const 
         return ROUTE_PIN;
     if (cmd == NULL)
         return ROUTE_WRITE;             /* unknown to us: Redis answers it (modules, newer commands) */
+    /* RESP3 answers UNSUBSCRIBE with pushes: only a pinned session routes them. */
+    if (cmd->op == CMD_OP_UNSUBSCRIBE && c->proto == 3)
+        return ROUTE_PIN;
     /* State on the connection (MULTI, SUBSCRIBE, MONITOR...), or a call that
      * blocks it: the client's own connection. */
     if (((cmd->flags & (CMD_PROXY_PIN | CMD_PROXY_SUBSCRIBE)) && !(cmd->flags & CMD_BLOCKING)) ||
@@ -282,7 +307,12 @@ int router_dispatch(struct client *c, struct reqmsg *m)
     struct topology *t = &proxy->topo;
     const struct cmd *cmd = cmd_lookup_argv(m->argc, m->argv, m->argvlen);
 
-    if (c->flags & CLIENT_PUSH) {
+    /* NOAUTH / NOPERM before anything is answered or routed. REDSNANO is
+     * the proxy's own: any authenticated user may ask. */
+    if (!(c->flags & CLIENT_ACL_ALL) && (c->user == NULL || cmd != NULL || !arg_is(m, 0, "redsnano")) &&
+        auth_check(c, cmd, m))
+        return ROUTER_DONE;
+    if ((c->flags & CLIENT_PUSH) && !(cmd != NULL && cmd->op == CMD_OP_RESET)) {
         /* A push stream: Redis answers in-stream, we cannot tell when a
          * write completes; drop its keys from the L1 now, tracking covers
          * the rest. */
@@ -294,9 +324,13 @@ int router_dispatch(struct client *c, struct reqmsg *m)
         local_redsnano(c, m);
         return ROUTER_DONE;
     }
-    if (cmd != NULL && (cmd->op != CMD_OP_NONE || (cmd->flags & (CMD_PROXY_DENY | CMD_PROXY_LOCAL | CMD_PROXY_TXN))) &&
-        answer_locally(c, cmd, m))
-        return ROUTER_DONE;
+    if (cmd != NULL && (cmd->op != CMD_OP_NONE || (cmd->flags & (CMD_PROXY_DENY | CMD_PROXY_LOCAL | CMD_PROXY_TXN)))) {
+        int rc = answer_locally(c, cmd, m);
+        if (rc < 0)
+            return ROUTER_STALL;
+        if (rc > 0)
+            return ROUTER_DONE;
+    }
 
     int slot = SLOT_NONE;
     if (t->mode == TOPOLOGY_CLUSTER) {
@@ -332,6 +366,10 @@ int router_dispatch(struct client *c, struct reqmsg *m)
         return route_pinned(c, cmd, m, c->pinned ? c->pinned->backend : b);
     }
     case ROUTE_READ:
+        /* A tracking client reads from the primary, past the L1: an older
+         * value there could arrive after the invalidation that voids it. */
+        if (c->trk != NULL)
+            return route_to(c, cmd, m, topology_write_backend(t, slot), ROUTE_READ, slot);
         if (t->mode == TOPOLOGY_STATIC && l1_on() && route_l1(c, cmd, m))
             return ROUTER_DONE;
         /* read-your-writes: a client's reads follow its writes to the

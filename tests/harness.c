@@ -1215,18 +1215,26 @@ int harness_raw_wait_eof(harness_raw *r, int timeout_ms)
 int harness_http(int port, const char *method, const char *target, const char *body, size_t len,
                  int timeout_ms, harness_http_resp *out)
 {
-    char head[1024];
+    return harness_http_headers(port, method, target, NULL, body, len, timeout_ms, out);
+}
+
+int harness_http_headers(int port, const char *method, const char *target, const char *headers,
+                         const char *body, size_t len, int timeout_ms, harness_http_resp *out)
+{
+    char head[2048];
     int n;
     harness_raw *r = harness_raw_open(port);
 
     memset(out, 0, sizeof(*out));
     if (r == NULL)
         return -ECONNREFUSED;
+    if (headers == NULL)
+        headers = "";
     if (body != NULL)
-        n = snprintf(head, sizeof(head), "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %zu\r\n\r\n",
-                     method, target, len);
+        n = snprintf(head, sizeof(head), "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%sContent-Length: %zu\r\n\r\n",
+                     method, target, headers, len);
     else
-        n = snprintf(head, sizeof(head), "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", method, target);
+        n = snprintf(head, sizeof(head), "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s\r\n", method, target, headers);
     int rc = harness_raw_send(r, head, (size_t)n);
     if (rc == 0 && body != NULL && len > 0)
         rc = harness_raw_send(r, body, len);
@@ -1573,6 +1581,160 @@ char *harness_resp(const char *first, ...)
     va_end(ap);
     fclose(f);
     return buf;
+}
+
+char *harness_resp_line(const char *line)
+{
+    char *buf = NULL;
+    size_t size = 0, n = 1;
+    FILE *f;
+
+    for (const char *p = line; *p; p++)
+        n += *p == ' ';
+    f = open_memstream(&buf, &size);
+    cr_assert_not_null(f, "open_memstream: out of memory");
+    fprintf(f, "*%zu\r\n", n);
+    for (const char *p = line;;) {
+        const char *sp = strchr(p, ' ');
+        size_t len = sp ? (size_t)(sp - p) : strlen(p);
+        fprintf(f, "$%zu\r\n%.*s\r\n", len, (int)len, p);
+        if (sp == NULL)
+            break;
+        p = sp + 1;
+    }
+    fclose(f);
+    return buf;
+}
+
+/* ---- transcripts ---------------------------------------------------------- */
+
+void harness_tx_open(harness_tx *t, int nconns, int port)
+{
+    memset(t, 0, sizeof(*t));
+    t->f = open_memstream(&t->text, &t->len);
+    cr_assert_not_null(t->f, "open_memstream: out of memory");
+    cr_assert(nconns <= HARNESS_TX_CONNS);
+    for (int i = 0; i < nconns; i++)
+        harness_tx_connect(t, i, port);
+}
+
+void harness_tx_connect(harness_tx *t, int i, int port)
+{
+    harness_raw_close(t->conn[i], false);
+    t->conn[i] = harness_raw_open(port);
+    cr_assert_not_null(t->conn[i], "connect to %d: %s", port, harness_error());
+}
+
+void harness_tx_drop(harness_tx *t, int i)
+{
+    harness_raw_close(t->conn[i], false);
+    t->conn[i] = NULL;
+}
+
+void harness_tx_close(harness_tx *t)
+{
+    for (int i = 0; i < HARNESS_TX_CONNS; i++)
+        harness_tx_drop(t, i);
+    fclose(t->f);
+    t->f = NULL;
+}
+
+void harness_tx_send_as(harness_tx *t, int i, const char *line, const char *log_as)
+{
+    char *cmd = harness_resp_line(line);
+    cr_assert_eq(harness_raw_sends(t->conn[i], cmd), 0, "send %s: %s", line, harness_error());
+    free(cmd);
+    fprintf(t->f, "%d< %s\n", i, log_as ? log_as : line);
+}
+
+void harness_tx_reply(harness_tx *t, int i)
+{
+    char *r = NULL;
+    long n = harness_raw_reply(t->conn[i], HARNESS_TX_REPLY_MS, &r);
+    if (n < 0)
+        fprintf(t->f, "%d> (no reply: %s)\n", i, harness_error());
+    else
+        fprintf(t->f, "%d> %s\n", i, r);
+    free(r);
+}
+
+void harness_tx_reply_masked(harness_tx *t, int i, const char *from, const char *to)
+{
+    char *r = NULL;
+    long n = harness_raw_reply(t->conn[i], HARNESS_TX_REPLY_MS, &r);
+    size_t flen = strlen(from);
+
+    if (n < 0) {
+        fprintf(t->f, "%d> (no reply: %s)\n", i, harness_error());
+        return;
+    }
+    fprintf(t->f, "%d> ", i);
+    for (const char *p = r; *p;) {
+        const char *hit = flen ? strstr(p, from) : NULL;
+        if (hit == NULL) {
+            fputs(p, t->f);
+            break;
+        }
+        fprintf(t->f, "%.*s%s", (int)(hit - p), p, to);
+        p = hit + flen;
+    }
+    fputc('\n', t->f);
+    free(r);
+}
+
+void harness_tx_reply_type(harness_tx *t, int i)
+{
+    char *r = NULL;
+    long n = harness_raw_reply(t->conn[i], HARNESS_TX_REPLY_MS, &r);
+    fprintf(t->f, "%d> type %c\n", i, n > 0 ? r[0] : '?');
+    free(r);
+}
+
+long long harness_tx_reply_int(harness_tx *t, int i)
+{
+    char *r = NULL;
+    long n = harness_raw_reply(t->conn[i], HARNESS_TX_REPLY_MS, &r);
+    long long v = n > 0 && r[0] == ':' ? strtoll(r + 1, NULL, 10) : -1;
+    fprintf(t->f, "%d> %s\n", i, n > 0 && r[0] == ':' ? "(integer)" : "(not an integer)");
+    free(r);
+    return v;
+}
+
+void harness_tx_cmd(harness_tx *t, int i, const char *line)
+{
+    harness_tx_send(t, i, line);
+    harness_tx_reply(t, i);
+}
+
+void harness_tx_quiet(harness_tx *t, int i)
+{
+    char *r = NULL;
+    long n = harness_raw_reply(t->conn[i], HARNESS_TX_QUIET_MS, &r);
+    if (n > 0)
+        fprintf(t->f, "%d> unexpected %s\n", i, r);
+    free(r);
+}
+
+void harness_tx_note(harness_tx *t, const char *what)
+{
+    fprintf(t->f, "-- %s\n", what);
+}
+
+void harness_tx_same_at(int line, const char *what, const char *proxy_tx, const char *redis_tx)
+{
+    if (strcmp(proxy_tx, redis_tx) == 0)
+        return;
+    size_t k = 0, start = 0;
+    while (proxy_tx[k] && proxy_tx[k] == redis_tx[k]) {
+        if (proxy_tx[k] == '\n')
+            start = k + 1;
+        k++;
+    }
+    const char *pe = strchr(proxy_tx + start, '\n'), *re = strchr(redis_tx + start, '\n');
+    cr_assert_fail("line %d: %s: transcripts differ\n  proxy: %.*s\n  redis: %.*s%s", line, what,
+                   pe ? (int)(pe - proxy_tx - start) : (int)strlen(proxy_tx + start), proxy_tx + start,
+                   re ? (int)(re - redis_tx - start) : (int)strlen(redis_tx + start), redis_tx + start,
+                   harness_diag());
 }
 
 /* ---- INFO-style text ------------------------------------------------------ */

@@ -40,7 +40,11 @@
  *     7110-7129  test_ops.c (HTTP port, latency, slow log, reload)
  *     7150-7169  test_sentinel.c
  *     7200-7239  test_l1.c
+ *     7240-7254  test_auth.c
+ *     7255-7269  test_tls.c
  *     7300-7349  test_cluster.c (cluster bus ports 17300-17349, see HARNESS_BUS_BELOW)
+ *     7400-7419  test_resp3.c
+ *     7420-7439  test_tracking.c
  * Port 6379 is never used (a system redis may run there).
  *
  * Failure convention: functions named harness_try_* and harness_raw_* report
@@ -58,6 +62,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include <hiredis/hiredis.h>
@@ -254,6 +259,10 @@ typedef struct harness_http_resp {
 int harness_http(int port, const char *method, const char *target, const char *body, size_t len,
                  int timeout_ms, harness_http_resp *out);
 
+/* harness_http with extra header lines ("Name: value\r\n"..., or NULL). */
+int harness_http_headers(int port, const char *method, const char *target, const char *headers,
+                         const char *body, size_t len, int timeout_ms, harness_http_resp *out);
+
 /* Free what harness_http filled (safe on a zeroed struct). */
 void harness_http_free(harness_http_resp *r);
 
@@ -324,9 +333,79 @@ redisReply *harness_pipe_reply_at(int line, redisContext *c, const char *what);
  */
 void harness_proxy_check_exit(harness_proc *p);
 
+/* RESP encoding of one command written as a line of words separated by
+ * single spaces ("ZRANGE z 0 -1 WITHSCORES"; no word may hold a space),
+ * malloc'd. For corpora of commands kept as plain strings. */
+char *harness_resp_line(const char *line);
+
 /* RESP encoding of one command, arguments as a NULL-terminated list (malloc'd). */
 char *harness_resp(const char *first, ...) __attribute__((sentinel));
 #define harness_resp_cmd(...) harness_resp(__VA_ARGS__, (const char *)NULL)
+
+/* ---- transcripts: differential runs over raw sockets ------------------------ */
+
+/*
+ * A transcript records what the connections of one run sent and received,
+ * reply by reply, as exact bytes ("0< GET k" / "0> $1\r\nv\r\n"). The same
+ * scenario is run against the proxy and against a reference redis and the
+ * two transcripts compared: the way to test RESP3 (hiredis 0.14 cannot read
+ * it) and asynchronous pushes.
+ */
+#define HARNESS_TX_CONNS 6            /* connections one transcript may use */
+#define HARNESS_TX_REPLY_MS 5000      /* bound for one awaited reply */
+#define HARNESS_TX_QUIET_MS 200       /* "nothing more arrives" window */
+
+typedef struct harness_tx {
+    FILE *f;                          /* open_memstream over text */
+    char *text;                       /* the transcript (valid after harness_tx_close) */
+    size_t len;                       /* its length */
+    harness_raw *conn[HARNESS_TX_CONNS]; /* the run's connections (NULL = unused) */
+} harness_tx;
+
+/* Start a transcript with nconns connections to port (asserts). */
+void harness_tx_open(harness_tx *t, int nconns, int port);
+
+/* Open connection i to another port (a write straight to Redis). */
+void harness_tx_connect(harness_tx *t, int i, int port);
+
+/* Close connection i now (its peer sees it go). */
+void harness_tx_drop(harness_tx *t, int i);
+
+/* Close the connections; t->text stays (free it). */
+void harness_tx_close(harness_tx *t);
+
+/* Send a command line on connection i and note it; log_as (if not NULL)
+ * is written instead of the line (ids that differ between runs). */
+void harness_tx_send_as(harness_tx *t, int i, const char *line, const char *log_as);
+#define harness_tx_send(t, i, line) harness_tx_send_as((t), (i), (line), NULL)
+
+/* Wait for one reply (or push) on connection i and note its bytes. */
+void harness_tx_reply(harness_tx *t, int i);
+
+/* The same, noting only its type byte (replies that differ by nature:
+ * HELLO's id). */
+void harness_tx_reply_type(harness_tx *t, int i);
+
+/* The same for an integer reply that differs between runs (CLIENT ID):
+ * noted as "(integer)", returned (-1 if it is not an integer). */
+long long harness_tx_reply_int(harness_tx *t, int i);
+
+/* The same, with each occurrence of `from` in the reply noted as `to`
+ * (an id inside a reply that differs between runs). */
+void harness_tx_reply_masked(harness_tx *t, int i, const char *from, const char *to);
+
+/* Send and note the reply. */
+void harness_tx_cmd(harness_tx *t, int i, const char *line);
+
+/* Nothing arrives on connection i for HARNESS_TX_QUIET_MS (noted if something does). */
+void harness_tx_quiet(harness_tx *t, int i);
+
+/* Note a free-form line (a step both runs take). */
+void harness_tx_note(harness_tx *t, const char *what);
+
+/* Assert two transcripts are identical, showing the first differing line. */
+#define harness_tx_same(what, a, b) harness_tx_same_at(__LINE__, (what), (a), (b))
+void harness_tx_same_at(int line, const char *what, const char *proxy_tx, const char *redis_tx);
 
 /* ---- INFO-style text ("name:value" lines) --------------------------------- */
 

@@ -69,9 +69,8 @@ DENY = [
 # connection. Everything Redis flags "blocking" is added automatically (and
 # WAIT, see EXTRA_BLOCKING).
 PIN = [
-    "multi", "watch", "select", "auth",
-    "client|setname", "client|reply", "client|tracking", "client|no-evict",
-    "client|caching", "readonly", "readwrite", "reset",
+    "multi", "watch", "select",
+    "client|no-evict", "readonly", "readwrite",
     "subscribe", "psubscribe", "ssubscribe",
 ]
 
@@ -81,7 +80,15 @@ TXN = ["multi", "exec", "discard", "watch", "unwatch"]
 SUBSCRIBE = ["subscribe", "psubscribe", "ssubscribe", "monitor"]
 
 # Answered by the proxy itself.
-LOCAL = ["ping", "echo", "quit", "hello"]
+# AUTH and ACL WHOAMI are the proxy's: it has its own users (proxy/auth.c)
+# and shares its connections, which carry the proxy's identity. The CLIENT
+# subcommands about the client's own session (its id, name, tracking, reply
+# mode) and RESET are the proxy's too: the client owns no Redis connection
+# (proxy/tracking.c is the tracking server).
+LOCAL = ["ping", "echo", "quit", "hello", "reset", "auth", "acl|whoami",
+         "client|id", "client|info", "client|getname", "client|setname",
+         "client|tracking", "client|caching", "client|trackinginfo",
+         "client|getredir", "client|reply"]
 
 # May touch keys the arguments do not name (or keys of another database):
 # whole-keyspace commands, scripts and functions (their keys are declared but
@@ -106,6 +113,8 @@ PROXY_OPS = {
     "echo": "CMD_OP_ECHO",
     "quit": "CMD_OP_QUIT",
     "hello": "CMD_OP_HELLO",
+    "auth": "CMD_OP_AUTH",
+    "acl|whoami": "CMD_OP_ACL_WHOAMI",
     "multi": "CMD_OP_MULTI",
     "exec": "CMD_OP_EXEC",
     "discard": "CMD_OP_DISCARD",
@@ -116,6 +125,17 @@ PROXY_OPS = {
     "client|reply": "CMD_OP_CLIENT_REPLY",
     "xread": "CMD_OP_BLOCK_OPTION",
     "xreadgroup": "CMD_OP_BLOCK_OPTION",
+    "subscribe": "CMD_OP_SUBSCRIBE",
+    "psubscribe": "CMD_OP_SUBSCRIBE",
+    "ssubscribe": "CMD_OP_SUBSCRIBE",
+    "client|id": "CMD_OP_CLIENT_ID",
+    "client|info": "CMD_OP_CLIENT_INFO",
+    "client|getname": "CMD_OP_CLIENT_GETNAME",
+    "client|setname": "CMD_OP_CLIENT_SETNAME",
+    "client|tracking": "CMD_OP_CLIENT_TRACKING",
+    "client|caching": "CMD_OP_CLIENT_CACHING",
+    "client|trackinginfo": "CMD_OP_CLIENT_TRACKINGINFO",
+    "client|getredir": "CMD_OP_CLIENT_GETREDIR",
     "unsubscribe": "CMD_OP_UNSUBSCRIBE",
     "punsubscribe": "CMD_OP_UNSUBSCRIBE",
     "sunsubscribe": "CMD_OP_UNSUBSCRIBE",
@@ -151,6 +171,23 @@ CLUSTER_OPS = {
     "scan": "CMD_CLUSTER_SCAN",
     "spublish": "CMD_CLUSTER_CHANNEL",
 }
+
+# How a command's RESP3 reply differs in shape from its RESP2 reply (enum
+# cmd_resp3 in protocol/command.h), for resp3_from_resp2(): the L1 keeps
+# RESP2 replies and serves RESP3 clients through it. Complete for the
+# commands the L1 may cache (l1-commands); others are forwarded on RESP3
+# connections and never converted.
+RESP3_MAP = ["hgetall", "config|get"]            # flat field/value array -> map
+RESP3_SET = ["smembers", "sinter", "sunion", "sdiff"]   # array -> set
+RESP3_SCORE_PAIRS = [                             # with WITHSCORES: flat member/score -> [member, double] pairs
+    "zrange", "zrangebyscore", "zrevrange", "zrevrangebyscore",
+    "zunion", "zinter", "zdiff", "zrandmember",
+]
+RESP3_SHAPES = [
+    ("CMD_RESP3_MAP", RESP3_MAP),
+    ("CMD_RESP3_SET", RESP3_SET),
+    ("CMD_RESP3_SCORE_PAIRS", RESP3_SCORE_PAIRS),
+]
 
 PROXY_FLAGS = [
     ("CMD_PROXY_DENY", DENY),
@@ -419,6 +456,11 @@ def apply_proxy_flags(cmds):
         if n not in byname:
             raise GenError("cluster op %s (%s): no such command" % (n, op))
         byname[n]["cluster"] = op
+    for shape, names in RESP3_SHAPES:
+        for n in names:
+            if n not in byname:
+                raise GenError("RESP3 shape %s (%s): no such command" % (n, shape))
+            byname[n].setdefault("resp3", []).append(shape)
     # A container reached without a known subcommand is refused if any of its
     # subcommands would be: the proxy never forwards what it cannot classify.
     for c in cmds:
@@ -576,11 +618,12 @@ def emit_entry(c, specs_arr, subs_arr):
     return "    { %s, %d, %s, %s, %d, %s, %d, %s%s }," % (
         cstr(c["name"]), c["arity"], cflags(c["flags"], FLAG_ORDER),
         specs_arr, len(c["specs"]), subs_arr, len(c["subs"]), c.get("op", "CMD_OP_NONE"),
-        acl_entry_fields(c) + cluster_entry_field(c))  # ACL hook, Cluster hook
+        acl_entry_fields(c) + cluster_entry_field(c) +  # ACL hook, Cluster hook
+        ", %s" % (" | ".join(c.get("resp3", [])) or "0"))
 
 
 def cluster_entry_field(c):
-    """The entry's last field: what it does in cluster mode (CLUSTER_OPS)."""
+    """What the entry does in cluster mode (CLUSTER_OPS)."""
     return ", %s" % c.get("cluster", "CMD_CLUSTER_NONE")
 
 
@@ -625,7 +668,7 @@ def generate(cmds, version):
  * cmd_lookup_sub() binary-searches them; cmd_lookup() goes through the hash
  * index cmd_table_hash at the end of this file.
  * Entry: { name, arity, flags, keyspecs, nkeyspecs, subcommands, nsubcommands, op,
- *          acl_categories, acl_flags, cluster }
+ *          acl_categories, acl_flags, cluster, resp3 }
  * Key spec: { bs, bs_pos, bs_keyword, fk, fk_a, fk_b, fk_c, flags, ops }
  */
 #include "protocol/command.h"

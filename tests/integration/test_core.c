@@ -862,15 +862,16 @@ CORE_TEST(inline_commands_are_answered)
     harness_raw_close(raw, false);
 }
 
-CORE_TEST(hello_3_is_refused_with_noproto)
+CORE_TEST(hello_4_is_refused_with_noproto)
 {
     redisReply *r;
 
-    harness_skip_if_direct();
-    r = harness_expect(core_px, REDIS_REPLY_ERROR, "HELLO 3");
-    cr_assert(strncmp(r->str, "NOPROTO", 7) == 0, "HELLO 3 error \"%s\" does not start with NOPROTO", r->str);
+    r = harness_expect(core_px, REDIS_REPLY_ERROR, "HELLO 4");
+    cr_assert(strncmp(r->str, "NOPROTO", 7) == 0, "HELLO 4 error \"%s\" does not start with NOPROTO", r->str);
     freeReplyObject(r);
     harness_expect_status(core_px, "PONG", "PING");
+    /* HELLO 3 is answered with a RESP3 map hiredis 0.14 cannot read: see
+     * test_resp3.c. */
 }
 
 CORE_TEST(hello_2_returns_an_array)

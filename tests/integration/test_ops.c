@@ -242,6 +242,75 @@ Test(ops, cache_api_matches_redis)
 
 /* ---- bad and slow HTTP clients ------------------------------------------------- */
 
+/* An HTTP exchange with an Authorization header (NULL = none): its status. */
+static int ops_status_as(const char *method, const char *target, const char *authz)
+{
+    char hdr[256] = "";
+    harness_http_resp r;
+
+    if (authz != NULL)
+        snprintf(hdr, sizeof(hdr), "Authorization: %s\r\n", authz);
+    int rc = harness_http_headers(OPS_PORT(2), method, target, hdr, method[0] == 'P' ? "v" : NULL,
+                                  method[0] == 'P' ? 1 : 0, OPS_HTTP_MS, &r);
+    cr_assert_eq(rc, 0, "%s %s: %s", method, target, harness_error());
+    int s = r.status;
+    if (s == 401)
+        cr_assert(strstr(r.head, "WWW-Authenticate: Basic") != NULL, "%s", r.head);
+    harness_http_free(&r);
+    return s;
+}
+
+/* ops_start for a proxy that requires AUTH (PING needs it too: started
+ * unready, then waited on through its HTTP port). */
+#define ops_start_auth(...)                                                                              \
+    do {                                                                                                 \
+        char http_[16];                                                                                  \
+        ops_redis = harness_redis_start(OPS_PORT(0));                                                    \
+        snprintf(ops_primary, sizeof(ops_primary), "127.0.0.1:%d", OPS_PORT(0));                         \
+        snprintf(http_, sizeof(http_), "%d", OPS_PORT(2));                                               \
+        ops_proxy = harness_proxy_start_unready(OPS_PORT(1), "--primary", ops_primary, "--http-port", http_, \
+                                                "--l1-admission", "no", __VA_ARGS__);                    \
+        harness_diag_set(ops_proxy, NULL);                                                               \
+        cr_assert(harness_wait_until(ops_status("/healthz") == 200, 10000), "no /healthz");              \
+    } while (0)
+
+Test(ops, cache_api_checks_basic_credentials_against_the_proxy_users)
+{
+    harness_skip_if_direct();
+    ops_start_auth("--requirepass", "s3cret");
+    redisContext *direct = harness_connect(OPS_PORT(0));
+    harness_cmd_ok(direct, "SET %s %s", "r:1", "one");
+
+    /* base64("default:s3cret"), ("default:wrong"), (":s3cret") */
+    cr_assert_eq(ops_status_as("GET", "/cache/r:1", NULL), 401);
+    cr_assert_eq(ops_status_as("GET", "/cache/r:1", "Basic ZGVmYXVsdDp3cm9uZw=="), 401);
+    cr_assert_eq(ops_status_as("GET", "/cache/r:1", "Bearer x"), 401);
+    cr_assert_eq(ops_status_as("GET", "/cache/r:1", "Basic !!!"), 401);
+    cr_assert_eq(ops_status_as("GET", "/cache/r:1", "Basic ZGVmYXVsdDpzM2NyZXQ="), 200);
+    cr_assert_eq(ops_status_as("GET", "/cache/r:1", "basic OnMzY3JldA=="), 200, "an empty user name is the default user");
+    cr_assert_eq(ops_status_as("PUT", "/cache/w:1", "Basic ZGVmYXVsdDpzM2NyZXQ="), 204);
+    harness_expect_bulk(direct, "v", "GET %s", "w:1");
+    /* Health and metrics stay open for load balancers and scrapers. */
+    cr_assert_eq(ops_status("/healthz"), 200);
+    cr_assert_eq(ops_status("/metrics"), 200);
+    redisFree(direct);
+}
+
+Test(ops, cache_api_enforces_a_users_key_patterns)
+{
+    harness_skip_if_direct();
+    ops_start_auth("--user", "reader", "on", ">pw", "%R~r:*", "+@read");
+    redisContext *direct = harness_connect(OPS_PORT(0));
+    harness_cmd_ok(direct, "SET %s %s", "r:1", "one");
+    harness_cmd_ok(direct, "SET %s %s", "x:1", "one");
+    /* base64("reader:pw") */
+    cr_assert_eq(ops_status_as("GET", "/cache/r:1", "Basic cmVhZGVyOnB3"), 200);
+    cr_assert_eq(ops_status_as("GET", "/cache/x:1", "Basic cmVhZGVyOnB3"), 403, "NOPERM for a key outside %%R~r:*");
+    cr_assert_eq(ops_status_as("PUT", "/cache/r:1", "Basic cmVhZGVyOnB3"), 403, "NOPERM: SET is not @read");
+    harness_expect_bulk(direct, "one", "GET %s", "r:1");
+    redisFree(direct);
+}
+
 Test(ops, bad_requests_get_400_and_big_bodies_413)
 {
     harness_skip_if_direct();

@@ -257,8 +257,14 @@ Test(command_flags, proxy_pin_txn_local_subscribe)
     cr_expect(flags_of("EXEC") & CMD_PROXY_TXN);
     cr_expect(flags_of("UNWATCH") & CMD_PROXY_TXN);
     cr_expect(flags_of("SELECT 1") & CMD_PROXY_PIN);
-    cr_expect(flags_of("CLIENT SETNAME x") & CMD_PROXY_PIN);
+    cr_expect(flags_of("CLIENT NO-EVICT on") & CMD_PROXY_PIN);
     cr_expect_not(flags_of("CLIENT GETNAME") & CMD_PROXY_PIN);
+    /* The client's session (name, tracking, reply mode, RESET) is the proxy's. */
+    cr_expect(flags_of("CLIENT SETNAME x") & CMD_PROXY_LOCAL);
+    cr_expect_not(flags_of("CLIENT SETNAME x") & CMD_PROXY_PIN);
+    cr_expect(flags_of("CLIENT TRACKING on") & CMD_PROXY_LOCAL);
+    cr_expect(flags_of("RESET") & CMD_PROXY_LOCAL);
+    cr_expect_not(flags_of("CLIENT LIST") & CMD_PROXY_LOCAL);
     cr_expect(flags_of("PING") & CMD_PROXY_LOCAL);
     cr_expect(flags_of("QUIT") & CMD_PROXY_LOCAL);
     cr_expect(flags_of("HELLO 3") & CMD_PROXY_LOCAL);
@@ -319,7 +325,10 @@ Test(command_ops, ops_are_data)
     cr_expect_eq(t_resolve("WATCH")->op, CMD_OP_WATCH);
     cr_expect_eq(t_resolve("UNWATCH")->op, CMD_OP_UNWATCH);
     cr_expect_eq(t_resolve("CLIENT REPLY OFF")->op, CMD_OP_CLIENT_REPLY);
-    cr_expect_eq(t_resolve("CLIENT GETNAME")->op, CMD_OP_NONE);
+    cr_expect_eq(t_resolve("CLIENT GETNAME")->op, CMD_OP_CLIENT_GETNAME);
+    cr_expect_eq(t_resolve("CLIENT TRACKING on")->op, CMD_OP_CLIENT_TRACKING);
+    cr_expect_eq(t_resolve("SSUBSCRIBE a")->op, CMD_OP_SUBSCRIBE);
+    cr_expect_eq(t_resolve("CLIENT LIST")->op, CMD_OP_NONE);
     cr_expect_eq(t_resolve("GET k")->op, CMD_OP_NONE);
 }
 

@@ -189,6 +189,24 @@ static void assert_config_eq(const struct config *a, const struct config *b)
     assert_str_or_null_eq(a->l1_commands, b->l1_commands, "l1-commands");
     cr_assert_eq(a->l1_serve_stale, b->l1_serve_stale);
     cr_assert_eq(a->l1_revalidate_after, b->l1_revalidate_after);
+    assert_str_or_null_eq(a->backend_user, b->backend_user, "backend-user");
+    assert_str_or_null_eq(a->backend_password, b->backend_password, "backend-password");
+    assert_str_or_null_eq(a->requirepass, b->requirepass, "requirepass");
+    cr_assert_eq(a->users.n, b->users.n, "user lines");
+    cr_assert_eq(a->protected_mode, b->protected_mode);
+    cr_assert_eq(a->tls_port, b->tls_port);
+    assert_str_or_null_eq(a->tls_cert_file, b->tls_cert_file, "tls-cert-file");
+    assert_str_or_null_eq(a->tls_key_file, b->tls_key_file, "tls-key-file");
+    assert_str_or_null_eq(a->tls_ca_cert_file, b->tls_ca_cert_file, "tls-ca-cert-file");
+    cr_assert_eq(a->tls_auth_clients, b->tls_auth_clients);
+    assert_str_or_null_eq(a->tls_protocols, b->tls_protocols, "tls-protocols");
+    assert_str_or_null_eq(a->tls_ciphers, b->tls_ciphers, "tls-ciphers");
+    assert_str_or_null_eq(a->tls_ciphersuites, b->tls_ciphersuites, "tls-ciphersuites");
+    cr_assert_eq(a->backend_tls, b->backend_tls);
+    assert_str_or_null_eq(a->backend_tls_ca_cert_file, b->backend_tls_ca_cert_file, "backend-tls-ca-cert-file");
+    assert_str_or_null_eq(a->backend_tls_cert_file, b->backend_tls_cert_file, "backend-tls-cert-file");
+    assert_str_or_null_eq(a->backend_tls_key_file, b->backend_tls_key_file, "backend-tls-key-file");
+    assert_str_or_null_eq(a->backend_tls_server_name, b->backend_tls_server_name, "backend-tls-server-name");
 }
 
 /* Run config_load with stdout sent to a file; returns its result and what
@@ -915,7 +933,7 @@ CONFIG_TEST(directive_list_has_every_directive)
     char names[64][64];
     int n = directive_names(names, 64);
 
-    cr_assert_eq(n, 45);
+    cr_assert_eq(n, 63);
     cr_assert_str_eq(names[0], "port");
     for (int i = 0; i < n; i++) {
         const char *argv[] = { "x" };
@@ -959,6 +977,54 @@ CONFIG_TEST(sentinel_needs_a_master_name)
     cr_assert_str_eq(cfg.sentinel_master, "mymaster");
     cr_assert_str_eq(cfg.sentinel_password, "pw");
     config_free(&cfg);
+}
+
+CONFIG_TEST(user_lines_keep_their_rules_in_order_and_bad_rules_get_redis_message)
+{
+    struct config cfg;
+    char err[CONFIG_ERR_LEN];
+    const char *good[] = { "--user", "alice", "on", ">pw", "~a:*", "+@read",
+                           "--requirepass", "top", NULL };
+    const char *bad[] = { "--user", "bob", "on", "+nosuchcommand", NULL };
+    const char *text = "user alice on >pw ~a:*\nuser alice +get\nuser carol off\n";
+
+    cr_assert_eq(load(&cfg, err, good, NULL), 0, "%s", err);
+    cr_assert_eq(cfg.users.n, 1);
+    cr_assert_str_eq(cfg.users.v[0].name, "alice");
+    cr_assert_eq(cfg.users.v[0].nrules, 4);
+    cr_assert_str_eq(cfg.users.v[0].rules[3], "+@read");
+    cr_assert_str_eq(cfg.requirepass, "top");
+    config_free(&cfg);
+    cr_assert_eq(load(&cfg, err, bad, NULL), -1);
+    cr_assert(strstr(err, "user bob: ERR Error in ACL SETUSER modifier '+nosuchcommand'") != NULL,
+              "%s", err);
+    cr_assert_eq(load_text(&cfg, err, text), 0, "%s", err);
+    cr_assert_eq(cfg.users.n, 3);
+    cr_assert_str_eq(cfg.users.v[1].rules[0], "+get");
+    config_free(&cfg);
+}
+
+CONFIG_TEST(tls_and_backend_credentials_are_checked_together)
+{
+    struct config cfg;
+    char err[CONFIG_ERR_LEN];
+    const char *no_cert[] = { "--tls-port", "6380", NULL };
+    const char *no_ca[] = { "--tls-port", "6380", "--tls-cert-file", "/x.crt", NULL };
+    const char *no_auth[] = { "--tls-port", "6380", "--tls-cert-file", "/x.crt",
+                              "--tls-auth-clients", "no", "--port", "0", NULL };
+    const char *user_only[] = { "--backend-user", "proxy", NULL };
+
+    cr_assert_eq(load(&cfg, err, no_cert, NULL), -1);
+    cr_assert(strstr(err, "tls-cert-file is not") != NULL, "%s", err);
+    cr_assert_eq(load(&cfg, err, no_ca, NULL), -1);
+    cr_assert(strstr(err, "needs tls-ca-cert-file") != NULL, "%s", err);
+    cr_assert_eq(load(&cfg, err, no_auth, NULL), 0, "%s", err);
+    cr_assert_eq(cfg.tls_port, 6380);
+    cr_assert_eq(cfg.port, 0, "port 0 leaves only TLS");
+    cr_assert_eq(cfg.tls_auth_clients, 1);
+    config_free(&cfg);
+    cr_assert_eq(load(&cfg, err, user_only, NULL), -1);
+    cr_assert(strstr(err, "backend-password is not") != NULL, "%s", err);
 }
 
 /* ------------------------------------------------------------ config_set / free */
@@ -1029,7 +1095,11 @@ static FILE *open_example(void)
 CONFIG_TEST(example_file_documents_every_directive_with_its_default)
 {
     static const char *const no_default[] = {
-        "unixsocket", "replica", "sentinel", "sentinel-master", "sentinel-password", NULL };
+        "unixsocket", "replica", "sentinel", "sentinel-master", "sentinel-password",
+        "backend-user", "backend-password", "requirepass", "user", "tls-cert-file", "tls-key-file",
+        "tls-ca-cert-file", "tls-protocols", "tls-ciphers", "tls-ciphersuites",
+        "backend-tls-ca-cert-file", "backend-tls-cert-file", "backend-tls-key-file",
+        "backend-tls-server-name", NULL };
     char names[64][64], line[1024], err[CONFIG_ERR_LEN];
     bool seen[64] = { false };
     int n = directive_names(names, 64);

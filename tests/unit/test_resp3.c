@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "protocol/command.h"
 #include "protocol/reply.h"
 #include "protocol/resp3.h"
 #include "resp3_fixtures.h"
@@ -292,4 +293,60 @@ Test(resp3, redis_replies_scan_when_cut_at_any_byte)
         cr_assert_eq(replyframe_is_push(&f), fx->resp3[0] == '>');
         replyframe_free(&f);
     }
+}
+
+/* Split a fixture's command line into argv (no '|' arguments). */
+static int fixture_argv(const char *cmd, char *copy, size_t cap, const char **argv, int max)
+{
+    int argc = 0;
+    snprintf(copy, cap, "%s", cmd);
+    for (char *tok = strtok(copy, " "); tok && argc < max; tok = strtok(NULL, " "))
+        argv[argc++] = tok;
+    return argc;
+}
+
+/* resp3_from_resp2, with the shape from the command table, turns what Redis
+ * sends a RESP2 client into what it sends a RESP3 client, for every recorded
+ * reply of a command the L1 may cache and of every command with a shape. */
+Test(resp3, from_resp2_matches_redis_for_the_l1_commands)
+{
+    static const char *const l1_cmds[] = { "get", "hget", "hgetall", "lrange", "smembers", "zrange" };
+    int checked = 0;
+
+    for (size_t i = 0; i < sizeof(resp3_fixtures) / sizeof(resp3_fixtures[0]); i++) {
+        const struct resp3_fixture *fx = &resp3_fixtures[i];
+        char copy[512];
+        const char *argv[32];
+        if (strchr(fx->cmd, '|'))
+            continue;
+        int argc = fixture_argv(fx->cmd, copy, sizeof(copy), argv, 32);
+        const struct cmd *c = cmd_lookup_argv(argc, argv, NULL);
+        int l1 = 0;
+        for (size_t k = 0; c && k < sizeof(l1_cmds) / sizeof(l1_cmds[0]); k++)
+            l1 |= strcmp(c->name, l1_cmds[k]) == 0;
+        if (c == NULL || (!l1 && c->resp3 == 0))
+            continue;
+        struct buf out = { 0 };
+        int rc = resp3_from_resp2(&out, fx->resp2, fx->resp2_len, cmd_resp3_shape(c, argc, argv, NULL));
+        cr_assert_eq(rc, 0, "%s: %d", fx->cmd, rc);
+        cr_assert(out.len == fx->resp3_len && memcmp(out.data, fx->resp3, out.len) == 0,
+                  "%s: got %.*s wanted %s", fx->cmd, (int)out.len, out.data, fx->resp3);
+        buf_free(&out);
+        checked++;
+    }
+    cr_assert_geq(checked, 12, "only %d recorded replies checked", checked);
+}
+
+Test(resp3, from_resp2_refuses_what_is_not_one_reply_of_the_shape)
+{
+    struct buf out = { 0 };
+    buf_append(&out, "x", 1);
+    cr_assert_eq(resp3_from_resp2(&out, "*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n", 25, RESP3_UP_MAP), -EINVAL);
+    cr_assert_eq(resp3_from_resp2(&out, "*2\r\n$1\r\na\r\n:1\r\n", 15, RESP3_UP_PAIRS), -EINVAL);
+    cr_assert_eq(resp3_from_resp2(&out, "$-1\r\n$-1\r\n", 10, 0), -EINVAL);
+    cr_assert_eq(resp3_from_resp2(&out, "", 0, 0), -EINVAL);
+    cr_assert_eq(out.len, 1, "out is unchanged after a refusal");
+    cr_assert_eq(resp3_from_resp2(&out, "-ERR x\r\n", 8, RESP3_UP_MAP), 0);
+    cr_assert(out.len == 9 && memcmp(out.data + 1, "-ERR x\r\n", 8) == 0);
+    buf_free(&out);
 }

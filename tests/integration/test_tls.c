@@ -1,0 +1,299 @@
+/*
+ * test_tls.c — TLS on both sides of the proxy, with certificates made by
+ * the test (openssl CLI: a CA, a server certificate for 127.0.0.1, a
+ * client certificate, and a client certificate from another CA).
+ *
+ *   redis-cli --tls / redis-benchmark --tls ──TLS──▶ redsnano tls-port ──TLS──▶ redis (TLS only)
+ *   hiredis (plain) ──────────────────────────────▶ redsnano port ─────┘
+ *   raw socket, plaintext ────────────────────────▶ tls-port: closed
+ *
+ * The redis server starts with a plain port for the harness's readiness
+ * probe and a TLS port; the test then turns the plain port off (CONFIG SET
+ * port 0), so only TLS reaches it.
+ *
+ * Ports 7255-7269 (this file).
+ */
+#define _GNU_SOURCE                           /* memmem */
+#include "tests/harness.h"
+
+#include <criterion/criterion.h>
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#define TLS_PORT_BASE 7255                    /* this file's port range start */
+#define TLS_PORT(n) harness_port(TLS_PORT_BASE, (n))
+#define TLS_UP_MS 10000                       /* bound for the backend to be up */
+#define TLS_CLI_MS 20000                      /* bound for one redis-cli / redis-benchmark run */
+#define TLS_REFUSE_MS 3000                    /* bound for a refused client to be closed */
+
+static harness_proc *tls_redis;    /* TLS-only redis */
+static harness_proc *tls_proxy;    /* the proxy */
+static char tls_dir[512];          /* certificates */
+static char tls_ports[4][16];      /* decimal ports: redis plain, redis TLS, proxy, proxy TLS */
+
+static void tls_fini(void)
+{
+    harness_proxy_check_exit(tls_proxy);
+    tls_proxy = NULL;
+    harness_cleanup();
+}
+
+TestSuite(tls, .fini = tls_fini, .timeout = 180);
+
+/* ---- certificates --------------------------------------------------------- */
+
+static void tls_sh(const char *fmt, ...)
+{
+    char cmd[2048];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof(cmd), fmt, ap);
+    va_end(ap);
+    int rc = system(cmd);
+    cr_assert_eq(rc, 0, "command failed (%d): %s", rc, cmd);
+}
+
+static const char *tls_file(const char *name)
+{
+    static char paths[16][600];
+    static int next;
+    char *p = paths[next++ % 16];
+    snprintf(p, 600, "%s/%s", tls_dir, name);
+    return p;
+}
+
+/* A key and certificate signed by ca (self-signed when ca is NULL). */
+static void tls_cert(const char *name, const char *cn, const char *ca, const char *ext)
+{
+    const char *gen = "openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+
+    if (ca == NULL) {
+        tls_sh("cd %s && %s -x509 -days 2 -keyout %s.key -out %s.crt -subj '/CN=%s' "
+               "-config t.cnf -extensions %s 2>>openssl.log", tls_dir, gen, name, name, cn, ext);
+        return;
+    }
+    tls_sh("cd %s && %s -keyout %s.key -out %s.csr -subj '/CN=%s' -config t.cnf 2>>openssl.log"
+           " && openssl x509 -req -days 2 -in %s.csr -CA %s.crt -CAkey %s.key -CAcreateserial"
+           " -out %s.crt -extfile t.cnf -extensions %s 2>>openssl.log",
+           tls_dir, gen, name, name, cn, name, ca, ca, name, ext);
+}
+
+static void tls_make_certs(void)
+{
+    snprintf(tls_dir, sizeof(tls_dir), "%s/certs", harness_tmpdir());
+    tls_sh("mkdir -p %s", tls_dir);
+    FILE *f = fopen(tls_file("t.cnf"), "w");
+    cr_assert_not_null(f);
+    fputs("[req]\ndistinguished_name = dn\n[dn]\n"
+          "[ca_ext]\nbasicConstraints = critical,CA:true\n"
+          "keyUsage = critical,keyCertSign,cRLSign\nsubjectKeyIdentifier = hash\n"
+          "[server_ext]\nbasicConstraints = CA:false\n"
+          "subjectAltName = DNS:localhost,IP:127.0.0.1\nextendedKeyUsage = serverAuth,clientAuth\n"
+          "[client_ext]\nbasicConstraints = CA:false\nextendedKeyUsage = clientAuth\n", f);
+    fclose(f);
+    tls_cert("ca", "Test CA", NULL, "ca_ext");
+    tls_cert("server", "localhost", "ca", "server_ext");
+    tls_cert("client", "client", "ca", "client_ext");
+    tls_cert("ca2", "Other CA", NULL, "ca_ext");
+    tls_cert("client2", "client2", "ca2", "client_ext");
+}
+
+/* ---- set-up ------------------------------------------------------------------ */
+
+/* A TLS-only redis, and the proxy with a TLS port (client certificates
+ * required) in front of it over TLS. */
+static void tls_start(void)
+{
+    char primary[32];
+
+    tls_make_certs();
+    for (int i = 0; i < 4; i++)
+        snprintf(tls_ports[i], sizeof(tls_ports[i]), "%d", TLS_PORT(i));
+    tls_redis = harness_redis_start(TLS_PORT(0), "--tls-port", tls_ports[1],
+                                    "--tls-cert-file", tls_file("server.crt"),
+                                    "--tls-key-file", tls_file("server.key"),
+                                    "--tls-ca-cert-file", tls_file("ca.crt"),
+                                    "--tls-auth-clients", "no");
+    redisContext *c = harness_connect(tls_redis->port);
+    harness_cmd_ok(c, "CONFIG SET port 0");
+    redisFree(c);
+    cr_assert_null(harness_try_connect(TLS_PORT(0), 500), "redis still listens in plaintext");
+
+    snprintf(primary, sizeof(primary), "127.0.0.1:%d", TLS_PORT(1));
+    tls_proxy = harness_proxy_start(TLS_PORT(2), "--primary", primary,
+                                    "--tls-port", tls_ports[3],
+                                    "--tls-cert-file", tls_file("server.crt"),
+                                    "--tls-key-file", tls_file("server.key"),
+                                    "--tls-ca-cert-file", tls_file("ca.crt"),
+                                    "--tls-auth-clients", "yes",
+                                    "--backend-tls", "yes",
+                                    "--backend-tls-ca-cert-file", tls_file("ca.crt"),
+                                    "--l1-maxmemory", "1mb", "--health-interval", "100");
+    harness_diag_set(tls_proxy, NULL);
+}
+
+static bool tls_backend_up(redisContext *px)
+{
+    redisReply *r = harness_cmd(px, "REDSNANO BACKENDS");
+    bool up = r != NULL && r->type == REDIS_REPLY_STRING && strstr(r->str, "health=up") != NULL;
+    if (r)
+        freeReplyObject(r);
+    return up;
+}
+
+/* Run redis-cli --tls against the proxy's TLS port with a client
+ * certificate (cert NULL: none); returns its exit status, output in *out. */
+static int tls_cli(const char *cert, char **out, const char *a1, const char *a2, const char *a3)
+{
+    char crt[64], key[64];
+    const char *argv[20];
+    int n = 0;
+
+    argv[n++] = "redis-cli";
+    argv[n++] = "--tls";
+    argv[n++] = "--cacert";
+    argv[n++] = tls_file("ca.crt");
+    if (cert != NULL) {
+        snprintf(crt, sizeof(crt), "%s.crt", cert);
+        snprintf(key, sizeof(key), "%s.key", cert);
+        argv[n++] = "--cert";
+        argv[n++] = tls_file(crt);
+        argv[n++] = "--key";
+        argv[n++] = tls_file(key);
+    }
+    argv[n++] = "-p";
+    argv[n++] = tls_ports[3];
+    argv[n++] = a1;
+    if (a2)
+        argv[n++] = a2;
+    if (a3)
+        argv[n++] = a3;
+    argv[n] = NULL;
+    return harness_run_capture(argv, TLS_CLI_MS, out);
+}
+
+/* How often the proxy log says needle. */
+static int tls_log_count(const char *needle)
+{
+    char *log = harness_log_tail(tls_proxy, 1 << 20);
+    int n = 0;
+    for (const char *p = log; (p = strstr(p, needle)) != NULL; p++)
+        n++;
+    free(log);
+    return n;
+}
+
+/* ---- tests ------------------------------------------------------------------- */
+
+Test(tls, redis_cli_and_benchmark_over_tls_through_the_proxy_to_a_tls_only_redis)
+{
+    char *out = NULL;
+
+    harness_skip_if_direct();
+    tls_start();
+    redisContext *px = harness_connect(tls_proxy->port);
+    cr_assert(harness_wait_until(tls_backend_up(px), TLS_UP_MS), "backend over TLS not up");
+
+    cr_assert_eq(tls_cli("client", &out, "SET", "tls:k", "v1"), 0, "%s", out);
+    cr_assert(strstr(out, "OK") != NULL, "%s", out);
+    free(out);
+    cr_assert_eq(tls_cli("client", &out, "GET", "tls:k", NULL), 0, "%s", out);
+    cr_assert(strstr(out, "v1") != NULL, "%s", out);
+    free(out);
+    /* the plain port reaches the same TLS backend */
+    harness_expect_bulk(px, "v1", "GET tls:k");
+    harness_cmd_ok(px, "SET tls:k v2");
+    cr_assert_eq(tls_cli("client", &out, "GET", "tls:k", NULL), 0, "%s", out);
+    cr_assert(strstr(out, "v2") != NULL, "%s", out);
+    free(out);
+
+    /* pipelined load over TLS on both sides */
+    const char *bench[] = { "redis-benchmark", "--tls", "--cacert", tls_file("ca.crt"),
+                            "--cert", tls_file("client.crt"), "--key", tls_file("client.key"),
+                            "-p", tls_ports[3], "-t", "set,get", "-n", "20000", "-c", "20",
+                            "-P", "16", "-q", NULL };
+    int st = harness_run_capture(bench, TLS_CLI_MS * 3, &out);
+    cr_assert_eq(st, 0, "%s", out);
+    cr_assert(strstr(out, "GET:") != NULL && strstr(out, "requests per second") != NULL, "%s", out);
+    cr_assert_null(strstr(out, "rror"), "%s", out);
+    free(out);
+    cr_assert_eq(tls_log_count("TLS client"), 0, "no TLS failures expected");
+    harness_expect_status(px, "PONG", "PING");
+    redisFree(px);
+}
+
+Test(tls, plaintext_on_the_tls_port_is_refused_and_logged_once)
+{
+    char *out = NULL;
+
+    harness_skip_if_direct();
+    tls_start();
+    harness_raw *raw = harness_raw_open(TLS_PORT(3));
+    cr_assert_not_null(raw, "%s", harness_error());
+    cr_assert_eq(harness_raw_sends(raw, "*1\r\n$4\r\nPING\r\n"), 0);
+    cr_assert_eq(harness_raw_wait_eof(raw, TLS_REFUSE_MS), 0, "plaintext client not closed");
+    cr_assert(raw->len == 0 || memmem(raw->buf, raw->len, "PONG", 4) == NULL, "answered in plaintext");
+    harness_raw_close(raw, false);
+    cr_assert(harness_wait_until(tls_log_count("TLS handshake failed") == 1, TLS_REFUSE_MS),
+              "one log line for the refused client");
+
+    /* others continue */
+    cr_assert_eq(tls_cli("client", &out, "PING", NULL, NULL), 0, "%s", out);
+    cr_assert(strstr(out, "PONG") != NULL, "%s", out);
+    free(out);
+    redisContext *px = harness_connect(tls_proxy->port);
+    cr_assert_eq(harness_proxy_stat_ll(px, "tls_failures"), 1);
+    redisFree(px);
+}
+
+Test(tls, client_certificate_from_another_ca_or_none_is_refused_with_auth_clients_yes)
+{
+    char *out = NULL;
+
+    harness_skip_if_direct();
+    tls_start();
+    tls_cli("client2", &out, "PING", NULL, NULL);
+    cr_assert_null(strstr(out, "PONG"), "another CA's certificate accepted: %s", out);
+    free(out);
+    cr_assert(harness_wait_until(tls_log_count("certificate verify failed") == 1, TLS_REFUSE_MS),
+              "refusal not logged with its reason");
+
+    tls_cli(NULL, &out, "PING", NULL, NULL);
+    cr_assert_null(strstr(out, "PONG"), "no certificate accepted: %s", out);
+    free(out);
+    cr_assert(harness_wait_until(tls_log_count("did not return a certificate") == 1, TLS_REFUSE_MS),
+              "refusal not logged with its reason");
+
+    cr_assert_eq(tls_cli("client", &out, "PING", NULL, NULL), 0, "%s", out);
+    cr_assert(strstr(out, "PONG") != NULL, "%s", out);
+    free(out);
+}
+
+Test(tls, backend_with_an_untrusted_certificate_is_down_with_the_reason)
+{
+    char primary[32];
+
+    harness_skip_if_direct();
+    tls_make_certs();
+    snprintf(tls_ports[1], sizeof(tls_ports[1]), "%d", TLS_PORT(1));
+    tls_redis = harness_redis_start(TLS_PORT(0), "--tls-port", tls_ports[1],
+                                    "--tls-cert-file", tls_file("server.crt"),
+                                    "--tls-key-file", tls_file("server.key"),
+                                    "--tls-ca-cert-file", tls_file("ca.crt"),
+                                    "--tls-auth-clients", "no");
+    snprintf(primary, sizeof(primary), "127.0.0.1:%d", TLS_PORT(1));
+    tls_proxy = harness_proxy_start(TLS_PORT(2), "--primary", primary, "--backend-tls", "yes",
+                                    "--backend-tls-ca-cert-file", tls_file("ca2.crt"),
+                                    "--health-interval", "100");
+    harness_diag_set(tls_proxy, NULL);
+    redisContext *px = harness_connect(tls_proxy->port);
+    redisReply *r = harness_expect_error(px, "ERR redsnano: backend", "GET k");
+    cr_assert(strstr(r->str, "TLS failed: certificate verify failed") != NULL, "%s", r->str);
+    freeReplyObject(r);
+    redisFree(px);
+}
