@@ -4,38 +4,50 @@
  *   add(h) ─ doorkeeper has h? ── no ──> set its L1SKETCH_DOOR_K bits
  *                               └─ yes ─> +1 on the smallest of the
  *                                         L1SKETCH_DEPTH counters of h
- *   every `sample` additions: counters >>= 1, doorkeeper cleared
+ *   every `sample` additions (10 x capacity, as Caffeine's FrequencySketch):
+ *   counters >>= 1, doorkeeper cleared
  *
- * Row i's counter index and the doorkeeper's bit indexes come from one
- * 64-bit hash re-mixed with a per-row odd constant (splitmix64 finaliser).
- * Counters are bytes capped at L1SKETCH_MAX (4 bits of range as Caffeine,
- * byte-addressed for simplicity).
+ *   one 64-byte block (a cache line) per call, chosen by its hash:
+ *   ┌ row 0: 8 counters ┬ row 1 ┬ row 2 ┬ row 3 ┬ doorkeeper: 256 bits ┐
+ *
+ * As many counters as Caffeine's FrequencySketch (16 per power-of-two unit
+ * of capacity) and, as in its block layout, all of a call's counters in one
+ * cache line; the doorkeeper (a blocked Bloom filter) shares that line, so
+ * an addition or an estimate costs one cache miss, not seven. Block and
+ * positions come from one 64-bit hash re-mixed with per-use odd constants
+ * (splitmix64 finaliser). Counters are bytes capped at L1SKETCH_MAX (4
+ * bits of range as Caffeine, byte-addressed for simplicity).
  */
 #include "l1/sketch.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#define L1SKETCH_DEPTH 4               /* count-min rows */
-#define L1SKETCH_MIN_WIDTH 64          /* smallest row width (power of two) */
-#define L1SKETCH_SAMPLE_PER_WIDTH 8    /* additions per row slot before aging */
-#define L1SKETCH_DOOR_BITS_PER_SAMPLE 8 /* doorkeeper bits per addition of a period (~2% false positives) */
-#define L1SKETCH_DOOR_K 3              /* doorkeeper hash functions */
+#define L1SKETCH_DEPTH 4                /* count-min rows */
+#define L1SKETCH_ROW 8                  /* counters of a row in one block */
+#define L1SKETCH_DOOR_WORDS 4           /* 64-bit doorkeeper words in one block */
+#define L1SKETCH_MIN_CAPACITY 64        /* smallest capacity sized for */
+#define L1SKETCH_COUNTERS_PER_SLOT 16   /* counters per power-of-two unit of capacity (Caffeine: 16 4-bit ones per long) */
+#define L1SKETCH_SAMPLE_PER_CAPACITY 10 /* additions per unit of capacity before aging (Caffeine: 10 x maximum size) */
+#define L1SKETCH_DOOR_K 3               /* doorkeeper bits per call */
 
-/* The sketch: DEPTH rows of width counters, then the doorkeeper's bits. */
+/* One cache line: a call's counters and doorkeeper bits. */
+struct l1sketch_block {
+    uint8_t c[L1SKETCH_DEPTH][L1SKETCH_ROW];   /* counters, row by row */
+    uint64_t door[L1SKETCH_DOOR_WORDS];        /* doorkeeper bits */
+};
+
+/* The sketch: an array of blocks and the aging period. */
 struct l1sketch {
-    uint8_t *rows;               /* DEPTH * width counters, row after row */
-    uint64_t *door;              /* doorkeeper bits */
-    size_t width;                /* counters per row (power of two) */
-    size_t door_bits;            /* doorkeeper size in bits (power of two) */
-    size_t additions;            /* since the last aging */
-    size_t sample;               /* additions per aging period */
+    struct l1sketch_block *blocks; /* nblocks blocks, cache-line aligned */
+    size_t nblocks;                /* power of two */
+    size_t additions;              /* since the last aging */
+    size_t sample;                 /* additions per aging period */
 };
 
-static const uint64_t seeds[L1SKETCH_DEPTH + L1SKETCH_DOOR_K] = {
-    0x9e3779b97f4a7c15ULL, 0xc2b2ae3d27d4eb4fULL, 0x165667b19e3779f9ULL, 0xd6e8feb86659fd93ULL,
-    0xff51afd7ed558ccdULL, 0xc4ceb9fe1a85ec53ULL, 0x2545f4914f6cdd1dULL,
-};
+_Static_assert(sizeof(struct l1sketch_block) == 64, "a block is one cache line");
+
+static const uint64_t seeds[3] = { 0x9e3779b97f4a7c15ULL, 0xc2b2ae3d27d4eb4fULL, 0x165667b19e3779f9ULL };
 
 static inline uint64_t mix(uint64_t x)
 {
@@ -60,15 +72,16 @@ struct l1sketch *l1sketch_new(size_t capacity)
     struct l1sketch *s = calloc(1, sizeof(*s));
     if (s == NULL)
         return NULL;
-    s->width = pow2_at_least(capacity < L1SKETCH_MIN_WIDTH ? L1SKETCH_MIN_WIDTH : capacity);
-    s->sample = s->width * L1SKETCH_SAMPLE_PER_WIDTH;
-    s->door_bits = pow2_at_least(s->sample * L1SKETCH_DOOR_BITS_PER_SAMPLE);
-    s->rows = calloc(L1SKETCH_DEPTH, s->width);
-    s->door = calloc(s->door_bits / 64, sizeof(uint64_t));
-    if (s->rows == NULL || s->door == NULL) {
-        l1sketch_free(s);
+    if (capacity < L1SKETCH_MIN_CAPACITY)
+        capacity = L1SKETCH_MIN_CAPACITY;
+    s->nblocks = pow2_at_least(capacity) * L1SKETCH_COUNTERS_PER_SLOT / (L1SKETCH_DEPTH * L1SKETCH_ROW);
+    s->sample = capacity * L1SKETCH_SAMPLE_PER_CAPACITY;
+    s->blocks = aligned_alloc(sizeof(struct l1sketch_block), s->nblocks * sizeof(struct l1sketch_block));
+    if (s->blocks == NULL) {
+        free(s);
         return NULL;
     }
+    memset(s->blocks, 0, s->nblocks * sizeof(struct l1sketch_block));
     return s;
 }
 
@@ -76,44 +89,56 @@ void l1sketch_free(struct l1sketch *s)
 {
     if (s == NULL)
         return;
-    free(s->rows);
-    free(s->door);
+    free(s->blocks);
     free(s);
 }
 
-static inline size_t door_bit(const struct l1sketch *s, uint64_t h, int k)
+/* Where h lives: its block, and the positions (3 bits per row, 8 per
+ * doorkeeper bit) drawn from *pos. */
+static inline struct l1sketch_block *block_of(const struct l1sketch *s, uint64_t h, uint64_t *pos)
 {
-    return (size_t)mix(h ^ seeds[L1SKETCH_DEPTH + k]) & (s->door_bits - 1);
+    *pos = mix(h ^ seeds[1]);
+    return &s->blocks[mix(h ^ seeds[0]) & (s->nblocks - 1)];
 }
 
-static int door_has(const struct l1sketch *s, uint64_t h)
+/* Doorkeeper bit k of a call (0..255), from bits 12.. of pos. */
+static inline unsigned door_bit(uint64_t pos, int k)
+{
+    return (unsigned)(pos >> (12 + 8 * k)) & (L1SKETCH_DOOR_WORDS * 64 - 1);
+}
+
+static int door_has(const struct l1sketch_block *b, uint64_t pos)
 {
     for (int k = 0; k < L1SKETCH_DOOR_K; k++) {
-        size_t b = door_bit(s, h, k);
-        if (!(s->door[b / 64] & (1ULL << (b % 64))))
+        unsigned bit = door_bit(pos, k);
+        if (!(b->door[bit / 64] & (1ULL << (bit % 64))))
             return 0;
     }
     return 1;
 }
 
-static inline uint8_t *counter(const struct l1sketch *s, uint64_t h, int row)
+/* Counter of a call in row i, from bits 3i..3i+2 of pos. */
+static inline uint8_t *counter(struct l1sketch_block *b, uint64_t pos, int i)
 {
-    return &s->rows[(size_t)row * s->width + ((size_t)mix(h ^ seeds[row]) & (s->width - 1))];
+    return &b->c[i][(pos >> (3 * i)) & (L1SKETCH_ROW - 1)];
 }
 
 void l1sketch_add(struct l1sketch *s, uint64_t h)
 {
-    if (!door_has(s, h)) {
+    uint64_t pos;
+    struct l1sketch_block *b = block_of(s, h, &pos);
+
+    if (!door_has(b, pos)) {
         for (int k = 0; k < L1SKETCH_DOOR_K; k++) {
-            size_t b = door_bit(s, h, k);
-            s->door[b / 64] |= 1ULL << (b % 64);
+            unsigned bit = door_bit(pos, k);
+            b->door[bit / 64] |= 1ULL << (bit % 64);
         }
     } else {
         /* Conservative update: raise only the counters at the minimum. */
         uint8_t *c[L1SKETCH_DEPTH];
         uint8_t min = L1SKETCH_MAX;
         for (int i = 0; i < L1SKETCH_DEPTH; i++) {
-            c[i] = counter(s, h, i);
+            c[i] = counter(b, pos, i);
             if (*c[i] < min)
                 min = *c[i];
         }
@@ -128,11 +153,14 @@ void l1sketch_add(struct l1sketch *s, uint64_t h)
 
 unsigned l1sketch_estimate(const struct l1sketch *s, uint64_t h)
 {
-    if (!door_has(s, h))
+    uint64_t pos;
+    struct l1sketch_block *b = block_of(s, h, &pos);
+
+    if (!door_has(b, pos))
         return 0;                    /* counters only move after the doorkeeper */
     unsigned min = L1SKETCH_MAX;
     for (int i = 0; i < L1SKETCH_DEPTH; i++) {
-        unsigned v = *counter(s, h, i);
+        unsigned v = *counter(b, pos, i);
         if (v < min)
             min = v;
     }
@@ -141,16 +169,19 @@ unsigned l1sketch_estimate(const struct l1sketch *s, uint64_t h)
 
 void l1sketch_reset(struct l1sketch *s)
 {
-    size_t n = (size_t)L1SKETCH_DEPTH * s->width;
-    for (size_t i = 0; i < n; i++)
-        s->rows[i] >>= 1;
-    memset(s->door, 0, s->door_bits / 8);
+    for (size_t i = 0; i < s->nblocks; i++) {
+        struct l1sketch_block *b = &s->blocks[i];
+        for (int r = 0; r < L1SKETCH_DEPTH; r++)
+            for (int j = 0; j < L1SKETCH_ROW; j++)
+                b->c[r][j] >>= 1;
+        memset(b->door, 0, sizeof(b->door));
+    }
     s->additions /= 2;
 }
 
 size_t l1sketch_bytes(const struct l1sketch *s)
 {
-    return sizeof(*s) + (size_t)L1SKETCH_DEPTH * s->width + s->door_bits / 8;
+    return sizeof(*s) + s->nblocks * sizeof(struct l1sketch_block);
 }
 
 uint64_t l1sketch_hash(uint8_t cmd, const char *p, size_t n, const char *q, size_t m)

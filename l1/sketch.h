@@ -8,8 +8,10 @@
  * A count-min sketch (L1SKETCH_DEPTH rows of saturating 4-bit-range
  * counters, conservative update) behind a doorkeeper (a Bloom filter): a
  * call's first sighting only sets its doorkeeper bits, so one-hit calls
- * never reach the counters. After `sample` additions every counter is
- * halved and the doorkeeper cleared (aging), as Caffeine's TinyLFU does.
+ * never reach the counters. After 10 x capacity additions every counter is
+ * halved and the doorkeeper cleared (aging), as Caffeine's TinyLFU does;
+ * 16 counters per power-of-two unit of capacity, a call's 4 counters and
+ * its doorkeeper bits in one cache line (Caffeine's block layout).
  *
  * Contract:
  * - Pure data: no I/O, no clock, no globals. Hashes are the caller's
@@ -17,8 +19,8 @@
  * - An estimate never undercounts the additions since the last reset that
  *   were not halved away; it may overcount (collisions, Bloom false
  *   positives). The doorkeeper adds 1 to the estimate when it holds h.
- * - Memory is fixed at creation: about 12 bytes per unit of capacity
- *   (l1sketch_bytes).
+ * - Memory is fixed at creation: 32 bytes per power-of-two unit of
+ *   capacity, 16 counters and 128 doorkeeper bits (l1sketch_bytes).
  */
 #ifndef REDSNANO_L1_SKETCH_H
 #define REDSNANO_L1_SKETCH_H
@@ -30,8 +32,9 @@
 
 struct l1sketch;
 
-/* A sketch for about `capacity` distinct hot calls (rounded up to a power
- * of two, at least 64). NULL on out of memory. */
+/* A sketch for a cache of about `capacity` entries (at least 64): 16
+ * counters per power-of-two unit of capacity, aged every 10 x capacity
+ * additions. NULL on out of memory. */
 struct l1sketch *l1sketch_new(size_t capacity);
 void l1sketch_free(struct l1sketch *s);
 

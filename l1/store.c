@@ -21,6 +21,11 @@
  * it from the key (SipHash-1-3 with a per-store random key, so clients
  * choosing keys cannot flood one chain).
  *
+ * Recency is approximate: a use moves an entry to the head only once it
+ * has left the newest 1/L1STORE_BUMP_FRACTION of the list (a push clock
+ * stamped on each entry bounds how many are newer), so hot entries are not
+ * relinked on every hit.
+ *
  * Validity is an epoch (always even). An entry is verified when its epoch
  * equals the store's; epoch - 1 marks "unverified, already visited by the
  * current unverified walk", so an entry moved to the head by a use after
@@ -55,6 +60,7 @@
 #define L1STORE_MAX_LEN UINT32_MAX         /* key, args and reply lengths are stored on 32 bits */
 #define L1STORE_SIP_C 1                    /* SipHash compression rounds */
 #define L1STORE_SIP_D 3                    /* SipHash finalisation rounds */
+#define L1STORE_BUMP_FRACTION 8            /* a use moves an entry only once it left the newest 1/8 */
 
 /* One cached reply; the struct is followed by key, args and reply bytes. */
 struct l1entry {
@@ -67,6 +73,7 @@ struct l1entry {
     uint32_t alen;           /* encoded args length */
     uint32_t rlen;           /* reply length (RESP bytes) */
     uint32_t epoch;          /* store epoch when verified (epoch - 1: visited unverified) */
+    uint32_t pushed;         /* store's push clock when last put at the head */
     uint8_t sha1[20];        /* SHA1 of the reply, from the caller */
     uint8_t cmd;             /* command id */
     char data[];             /* key, then args, then reply; no terminator */
@@ -85,6 +92,7 @@ struct l1store {
     uint64_t evictions;           /* entries evicted to make room */
     uint64_t sipkey[2];           /* per-store SipHash key */
     uint32_t epoch;               /* current epoch (even) */
+    uint32_t pushes;              /* push clock: entries put at the head so far (wraps) */
     struct l1entry *uv_next;      /* unverified walk: next to examine, NULL = done */
     struct l1entry *old_next;     /* older walk: next to examine, NULL = end of pass */
     int old_pass;                 /* older walk: a pass is in progress */
@@ -213,6 +221,7 @@ static void l1store_lru_unlink(struct l1store *s, struct l1entry *e)
 /* Put e at the head (most recently used). */
 static void l1store_lru_push(struct l1store *s, struct l1entry *e)
 {
+    e->pushed = ++s->pushes;
     e->older = s->head;
     e->newer = NULL;
     if (s->head)
@@ -343,7 +352,13 @@ struct l1entry *l1store_get(struct l1store *s, uint8_t cmd, const char *key, siz
 {
     struct l1entry *e = *l1store_find(s, cmd, key, klen, args, alen);
 
-    if (e != NULL && e != s->head) {
+    /* At most pushes - pushed entries are newer than e: when that is under
+     * 1/L1STORE_BUMP_FRACTION of the list, e is among the newest already
+     * and stays where it is. A hot entry is not relinked on every hit (two
+     * neighbours' cache lines written each time), at the price of an LRU
+     * order off by at most that fraction. */
+    if (e != NULL && e != s->head &&
+        (uint32_t)(s->pushes - e->pushed) >= s->count / L1STORE_BUMP_FRACTION) {
         l1store_lru_unlink(s, e);
         l1store_lru_push(s, e);
     }

@@ -49,7 +49,9 @@ uint64_t l1entry_filled(const struct l1entry *e);                 /* when put/re
 struct l1store *l1store_new(size_t maxmemory);
 void l1store_free(struct l1store *s);
 
-/* Find the entry for (cmd, key, args). Marks it most recently used. NULL if absent. */
+/* Find the entry for (cmd, key, args). Marks it most recently used (moved
+ * to the head unless it is among the newest count/8 already: the LRU order
+ * is approximate to that fraction). NULL if absent. */
 struct l1entry *l1store_get(struct l1store *s, uint8_t cmd, const char *key, size_t klen,
                             const char *args, size_t alen);
 
