@@ -13,8 +13,8 @@ int hist_bucket(uint64_t us)
     int e = 63 - __builtin_clzll(us - 1);
     if (e >= HIST_MAX_EXP)
         return HIST_FINITE;
-    uint64_t step = 1ULL << (e - 2);      /* 2^e / HIST_SUB */
-    uint64_t s = (us - (1ULL << e) + step - 1) / step; /* 1..HIST_SUB */
+    int shift = e - 2;                    /* step = 2^e / HIST_SUB = 2^(e-2) */
+    uint64_t s = (us - (1ULL << e) + (1ULL << shift) - 1) >> shift; /* 1..HIST_SUB */
     return HIST_SUB + (e - 2) * HIST_SUB + (int)s - 1;
 }
 

@@ -16,7 +16,7 @@
 #include "proxy/client.h"
 #include "proxy/proxy.h"
 
-static struct climits_settings settings;
+static const struct climits_settings *S; /* settings in force (proxy-owned, updated on reload) */
 static size_t total;                  /* memory counted for all clients (sum of c->mem) */
 static struct client *limit_list;     /* clients to close for a limit (linked by limit_next) */
 static int evict_pending;             /* total went over maxmemory-clients */
@@ -38,7 +38,7 @@ void climits_settings_from_config(struct climits_settings *set, const struct con
 
 void climits_start(const struct climits_settings *set)
 {
-    settings = *set;
+    S = set;
 }
 
 size_t climits_held_output(const struct client *c)
@@ -80,7 +80,7 @@ int climits_output_check(struct client *c)
     if (c->flags & CLIENT_INTERNAL)
         return 0;
     int cls = (c->flags & CLIENT_PUBSUB) ? OBUF_PUBSUB : OBUF_NORMAL;
-    const struct obuf_limit *l = &settings.obuf[cls];
+    const struct obuf_limit *l = &S->obuf[cls];
     size_t held = climits_held_output(c);
     int hard = l->hard > 0 && held >= (size_t)l->hard;
     int soft = 0;
@@ -115,20 +115,21 @@ int climits_backpressure(const struct client *c)
     if (c->inflight >= CLIMITS_INFLIGHT_MAX)
         return 1;
     if (c->reply_avg == 0)              /* nothing seen yet: a first window */
-        est = settings.backpressure / CLIMITS_FIRST_WINDOW;
+        est = S->backpressure / CLIMITS_FIRST_WINDOW;
     else
         est = c->reply_avg > CLIMITS_REPLY_EST_MIN ? c->reply_avg : CLIMITS_REPLY_EST_MIN;
-    return held + (size_t)c->inflight * est > settings.backpressure;
+    return held + (size_t)c->inflight * est > S->backpressure;
 }
 
 void climits_account(struct client *c)
 {
-    if (c->flags & CLIENT_CLOSING)
+    /* Counted only while maxmemory-clients is on (climits_total recounts). */
+    if (S->maxmemory_clients == 0 || (c->flags & CLIENT_CLOSING))
         return;
     size_t now = climits_client_mem(c);
     total = total - c->mem + now;
     c->mem = now;
-    if (settings.maxmemory_clients && total > settings.maxmemory_clients)
+    if (S->maxmemory_clients && total > S->maxmemory_clients)
         evict_pending = 1;
 }
 
@@ -152,7 +153,7 @@ void climits_forget(struct client *c)
 static void evict(void)
 {
     evict_pending = 0;
-    while (total > settings.maxmemory_clients) {
+    while (total > S->maxmemory_clients) {
         struct client *big = NULL;
         total = 0;                    /* recount: drained output is not reported */
         for (struct client *c = proxy->clients; c; c = c->next) {
@@ -161,11 +162,11 @@ static void evict(void)
             if (!(c->flags & CLIENT_CLOSING) && (big == NULL || c->mem > big->mem))
                 big = c;
         }
-        if (big == NULL || total <= settings.maxmemory_clients)
+        if (big == NULL || total <= S->maxmemory_clients)
             return;
         log_notice("Evicting client id=%llu holding %zu bytes: clients hold %zu bytes, "
                    "maxmemory-clients is %zu", (unsigned long long)big->id, big->mem, total,
-                   settings.maxmemory_clients);
+                   S->maxmemory_clients);
         proxy->stats.evicted_clients++;
         client_close(big);
     }
@@ -185,5 +186,16 @@ void climits_before_sleep(void)
 
 size_t climits_total(void)
 {
+    if (S->maxmemory_clients == 0)
+        climits_recount();
     return total;
+}
+
+void climits_recount(void)
+{
+    total = 0;
+    for (struct client *c = proxy->clients; c; c = c->next) {
+        c->mem = (c->flags & CLIENT_CLOSING) ? 0 : climits_client_mem(c);
+        total += c->mem;
+    }
 }

@@ -17,7 +17,8 @@
  * framer buffer + output buffers + FIFO replies.
  *
  * Contract:
- * - climits_start() takes the settings once (from main, after the config).
+ * - climits_start() takes the settings (from main, after the config); they
+ *   are read through that pointer, so a reload's new values apply at once.
  * - Closing for a limit never happens inside the caller: the client is
  *   marked and put on a list, closed by climits_before_sleep() (as Redis's
  *   freeClientAsync), so callers may keep using it until they return.
@@ -83,5 +84,9 @@ void climits_before_sleep(void);
 
 /* Bytes counted for all clients now (REDSNANO STATS). */
 size_t climits_total(void);
+
+/* Count every client's memory again (after a reload: maxmemory-clients
+ * may have been turned on; while it is off nothing is counted per event). */
+void climits_recount(void);
 
 #endif

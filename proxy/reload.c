@@ -200,6 +200,7 @@ int reload_run(char *err, size_t cap)
     if (static_mode)
         topology_set_replicas(&proxy->topo, cur->replicas, cur->nreplicas);
     l1_settings_changed();
+    climits_recount();
     /* New users for every connected client (by name), new certificates for
      * new connections: live TLS sessions keep the context they started with. */
     auth_apply(users, cur, proxy->clients);
