@@ -297,3 +297,66 @@ Test(tls, backend_with_an_untrusted_certificate_is_down_with_the_reason)
     freeReplyObject(r);
     redisFree(px);
 }
+
+/* A reload takes new certificates for new connections: here the CA that
+ * client certificates are checked against changes from ca to ca2. */
+Test(tls, reload_swaps_certificates_for_new_connections)
+{
+    char primary[32], conf[600], text[2048];
+
+    harness_skip_if_direct();
+    tls_make_certs();
+    for (int i = 0; i < 4; i++)
+        snprintf(tls_ports[i], sizeof(tls_ports[i]), "%d", TLS_PORT(i));
+    tls_redis = harness_redis_start(TLS_PORT(0));
+    snprintf(primary, sizeof(primary), "127.0.0.1:%d", TLS_PORT(0));
+    snprintf(conf, sizeof(conf), "%s/reload.conf", tls_dir);
+    const char *fmt = "primary %s\ntls-port %s\ntls-cert-file %s\ntls-key-file %s\n"
+                      "tls-auth-clients yes\ntls-ca-cert-file %s\n";
+    char server_crt[512], server_key[512];
+    snprintf(server_crt, sizeof(server_crt), "%s", tls_file("server.crt"));
+    snprintf(server_key, sizeof(server_key), "%s", tls_file("server.key"));
+    snprintf(text, sizeof(text), fmt, primary, tls_ports[3], server_crt, server_key, tls_file("ca.crt"));
+    FILE *f = fopen(conf, "w");
+    cr_assert_not_null(f);
+    fputs(text, f);
+    fclose(f);
+    tls_proxy = harness_proxy_start(TLS_PORT(2), "--config", conf);
+    harness_diag_set(tls_proxy, NULL);
+
+    char *out = NULL;
+    cr_assert_eq(tls_cli("client", &out, "PING", NULL, NULL), 0, "%s", out);
+    cr_assert(strstr(out, "PONG") != NULL, "%s", out);
+    free(out);
+    cr_assert(tls_cli("client2", &out, "PING", NULL, NULL) != 0 || strstr(out, "PONG") == NULL,
+              "a certificate of the other CA was accepted before the reload: %s", out);
+    free(out);
+
+    /* The CA changes in the file; a reload takes it for new connections. */
+    snprintf(text, sizeof(text), fmt, primary, tls_ports[3], server_crt, server_key, tls_file("ca2.crt"));
+    f = fopen(conf, "w");
+    cr_assert_not_null(f);
+    fputs(text, f);
+    fclose(f);
+    redisContext *px = harness_connect(TLS_PORT(2));
+    harness_cmd_ok(px, "REDSNANO CONFIG RELOAD");
+    cr_assert_eq(tls_cli("client2", &out, "PING", NULL, NULL), 0, "%s", out);
+    cr_assert(strstr(out, "PONG") != NULL, "after the reload, client2: %s", out);
+    free(out);
+    cr_assert(tls_cli("client", &out, "PING", NULL, NULL) != 0 || strstr(out, "PONG") == NULL,
+              "a certificate of the old CA is still accepted after the reload: %s", out);
+    free(out);
+
+    /* A certificate file that does not load refuses the reload whole. */
+    snprintf(text, sizeof(text), fmt, primary, tls_ports[3], "/nonexistent/server.crt", server_key,
+             tls_file("ca.crt"));
+    f = fopen(conf, "w");
+    cr_assert_not_null(f);
+    fputs(text, f);
+    fclose(f);
+    freeReplyObject(harness_expect_error(px, "ERR tls-port", "REDSNANO CONFIG RELOAD"));
+    cr_assert_eq(tls_cli("client2", &out, "PING", NULL, NULL), 0, "%s", out);
+    cr_assert(strstr(out, "PONG") != NULL, "the refused reload changed the certificates: %s", out);
+    free(out);
+    redisFree(px);
+}
