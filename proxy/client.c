@@ -273,26 +273,35 @@ static void asking_done(struct srvreq *sr, const char *reply, size_t len, int fa
     free(sr);                           /* ASKING's +OK: nobody waits for it */
 }
 
-/* A cluster node answered -MOVED or -ASK: send the request where it says
- * (after ASKING for -ASK). Redis did not run it, so resending is safe,
- * writes included. Returns 1 if resent. */
-static int req_redirect(struct client *c, struct req *r, const char *reply, size_t len)
+struct server *client_redirect(struct client *c, const char *reply, size_t len, unsigned hops)
 {
     struct backend *to;
     int ask;
 
-    if (r->redirects >= CLUSTER_MAX_REDIRECTS || !topology_redirect(&proxy->topo, reply, len, &to, &ask))
-        return 0;
+    if (hops >= CLUSTER_MAX_REDIRECTS || !topology_redirect(&proxy->topo, reply, len, &to, &ask))
+        return NULL;
     struct server *s = conn_or_pick(c, to);
     if (s == NULL)
-        return 0;
+        return NULL;
     if (ask) {
         struct srvreq *a = calloc(1, sizeof(*a));
         if (a == NULL)
-            return 0;
+            return NULL;
         a->on_reply = asking_done;
         server_send(s, a, "*1\r\n$6\r\nASKING\r\n", 16);
     }
+    return s;
+}
+
+/* A cluster node answered -MOVED or -ASK: send the request where it says.
+ * Redis did not run it, so resending is safe, writes included. Returns 1
+ * if resent. */
+static int req_redirect(struct client *c, struct req *r, const char *reply, size_t len)
+{
+    struct server *s = client_redirect(c, reply, len, r->redirects);
+
+    if (s == NULL)
+        return 0;
     r->redirects++;
     r->retryable = REQ_RETRY_CLUSTER;
     req_resend(c, r, s);

@@ -222,6 +222,11 @@ struct server *client_pick(const struct client *c, struct backend *b);
  * client_conn_for); NULL without: b cannot take it (the reason in b->err). */
 struct server *client_conn_pick(struct client *c, struct backend *b, int *stall);
 
+/* A -MOVED / -ASK reply to a request of c that took `hops` redirections
+ * already: the connection to resend it on (ASKING queued there first for
+ * -ASK), or NULL (not a redirection, too many hops, no connection). */
+struct server *client_redirect(struct client *c, const char *reply, size_t len, unsigned hops);
+
 /* A FIFO place for a request answered by something else than a server
  * connection (an L1 fill): returns the srvreq to complete. `via` is where
  * the answer comes from, for ordering. NULL on out of memory. */

@@ -96,14 +96,6 @@ static long long item_len(const char *p, size_t len)
 
 /* ---- parts ---------------------------------------------------------------- */
 
-static void asking_done(struct srvreq *sr, const char *reply, size_t len, int failed)
-{
-    (void)reply;
-    (void)len;
-    (void)failed;
-    free(sr);                           /* ASKING's +OK: nobody waits for it */
-}
-
 /* Send part p on s, counted in the client's connections. */
 static void part_send(struct client *c, struct fanout_part *p, struct server *s)
 {
@@ -117,23 +109,10 @@ static void part_send(struct client *c, struct fanout_part *p, struct server *s)
 /* A -MOVED / -ASK answer: resend there. 1 if resent. */
 static int part_redirect(struct client *c, struct fanout_part *p, const char *reply, size_t len)
 {
-    struct backend *to;
-    int ask, stall;
+    struct server *s = client_redirect(c, reply, len, p->redirects);
 
-    if (p->redirects >= CLUSTER_MAX_REDIRECTS || !topology_redirect(&proxy->topo, reply, len, &to, &ask))
-        return 0;
-    struct server *s = client_conn_for(c, to, &stall);
-    if (s == NULL && !stall)
-        s = backend_pick(to);
     if (s == NULL)
         return 0;
-    if (ask) {
-        struct srvreq *a = calloc(1, sizeof(*a));
-        if (a == NULL)
-            return 0;
-        a->on_reply = asking_done;
-        server_send(s, a, "*1\r\n$6\r\nASKING\r\n", 16);
-    }
     p->redirects++;
     part_send(c, p, s);
     return 1;
