@@ -54,13 +54,7 @@ void check_send(struct fill *f, const uint8_t *sha)
 {
     struct buf *b = &L.req;
     const char *args = f->data + f->klen;
-    int nargs = 0;
-
-    for (size_t o = 0; o < f->alen; nargs++) {
-        uint32_t n;
-        memcpy(&n, args + o, sizeof(n));
-        o += sizeof(n) + n;
-    }
+    int nargs = fill_nargs(f);
     buf_reset(b);
     buf_printf(b, "*%d\r\n", 6 + nargs);
     if (f->retried_eval) {

@@ -152,10 +152,8 @@ void fill_send_pttl(struct fill *f)
     server_send(f->conn, &f->pre, b->data + b->pos, buf_unread(b));
 }
 
-/* PTTL key, then the call itself (command, key, args), as two requests. */
-static void fill_send_read(struct fill *f)
+int fill_nargs(const struct fill *f)
 {
-    struct buf *b = &L.req;
     const char *args = f->data + f->klen;
     int nargs = 0;
 
@@ -164,6 +162,15 @@ static void fill_send_read(struct fill *f)
         memcpy(&n, args + o, sizeof(n));
         o += sizeof(n) + n;
     }
+    return nargs;
+}
+
+/* PTTL key, then the call itself (command, key, args), as two requests. */
+static void fill_send_read(struct fill *f)
+{
+    struct buf *b = &L.req;
+    const char *args = f->data + f->klen;
+    int nargs = fill_nargs(f);
     f->check = 0;
     fill_send_pttl(f);
     buf_reset(b);

@@ -139,6 +139,10 @@ struct fill *fill_alloc(uint8_t cmd, const char *key, size_t klen, const char *a
                         enum fill_kind kind, struct server *conn);
 /* Send f's PTTL (its answer lands in f->pttl). */
 void fill_send_pttl(struct fill *f);
+
+/* How many arguments after the key a fill's call has (f->data holds them
+ * length-prefixed after the key). */
+int fill_nargs(const struct fill *f);
 /* A read's reply for f: stored (fresh, not an error, TTL known, not
  * cancelled) replacing e, and delivered to f's waiters. */
 void fill_read_done(struct fill *f, struct l1entry *e, const char *val, size_t vlen);
