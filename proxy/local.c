@@ -132,11 +132,8 @@ static int set_name(struct client *c, const char *p, size_t n)
     return 0;
 }
 
-/* HELLO ... AUTH user pass: the hook issue 10 (AUTH/ACL through the proxy)
- * fills in. Until then the proxy does not authenticate clients, and says so
- * instead of forwarding credentials to a shared connection. Returns 1 when
- * the client may go on (authenticated), 0 when it was answered with an error. */
-/* HELLO [protover [AUTH username password] [SETNAME clientname]] */
+/* HELLO [protover [AUTH username password] [SETNAME clientname]]: the
+ * options are parsed here, the credentials checked by proxy/auth.c. */
 static int local_hello(struct client *c, const struct reqmsg *m)
 {
     long ver = c->proto;
