@@ -53,7 +53,6 @@ static void sha1_hex(const uint8_t sha[20], char out[41])
 void check_send(struct fill *f, const uint8_t *sha)
 {
     struct buf *b = &L.req;
-    const char *args = f->data + f->klen;
     int nargs = fill_nargs(f);
     buf_reset(b);
     buf_printf(b, "*%d\r\n", 6 + nargs);
@@ -70,13 +69,7 @@ void check_send(struct fill *f, const uint8_t *sha)
     sha1_hex(sha, hex);
     l1_req_arg(b, hex, 40);
     l1_req_arg(b, l1_cmds[f->cmd].name, strlen(l1_cmds[f->cmd].name));
-    for (size_t o = 0; o < f->alen;) {
-        uint32_t n;
-        memcpy(&n, args + o, sizeof(n));
-        o += sizeof(n);
-        l1_req_arg(b, args + o, n);
-        o += n;
-    }
+    fill_append_args(b, f);
     L.st.checks++;
     server_send(f->conn, &f->sr, b->data + b->pos, buf_unread(b));
 }

@@ -165,18 +165,10 @@ int fill_nargs(const struct fill *f)
     return nargs;
 }
 
-/* PTTL key, then the call itself (command, key, args), as two requests. */
-static void fill_send_read(struct fill *f)
+void fill_append_args(struct buf *b, const struct fill *f)
 {
-    struct buf *b = &L.req;
     const char *args = f->data + f->klen;
-    int nargs = fill_nargs(f);
-    f->check = 0;
-    fill_send_pttl(f);
-    buf_reset(b);
-    buf_printf(b, "*%d\r\n", 2 + nargs);
-    l1_req_arg(b, l1_cmds[f->cmd].name, strlen(l1_cmds[f->cmd].name));
-    l1_req_arg(b, f->data, f->klen);
+
     for (size_t o = 0; o < f->alen;) {
         uint32_t n;
         memcpy(&n, args + o, sizeof(n));
@@ -184,6 +176,20 @@ static void fill_send_read(struct fill *f)
         l1_req_arg(b, args + o, n);
         o += n;
     }
+}
+
+/* PTTL key, then the call itself (command, key, args), as two requests. */
+static void fill_send_read(struct fill *f)
+{
+    struct buf *b = &L.req;
+    int nargs = fill_nargs(f);
+    f->check = 0;
+    fill_send_pttl(f);
+    buf_reset(b);
+    buf_printf(b, "*%d\r\n", 2 + nargs);
+    l1_req_arg(b, l1_cmds[f->cmd].name, strlen(l1_cmds[f->cmd].name));
+    l1_req_arg(b, f->data, f->klen);
+    fill_append_args(b, f);
     f->sr = (struct srvreq){ 0 };
     f->sr.on_reply = fill_on_reply;
     L.st.fills++;

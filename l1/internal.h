@@ -143,6 +143,9 @@ void fill_send_pttl(struct fill *f);
 /* How many arguments after the key a fill's call has (f->data holds them
  * length-prefixed after the key). */
 int fill_nargs(const struct fill *f);
+
+/* Append those arguments to b as RESP bulk strings. */
+void fill_append_args(struct buf *b, const struct fill *f);
 /* A read's reply for f: stored (fresh, not an error, TTL known, not
  * cancelled) replacing e, and delivered to f's waiters. */
 void fill_read_done(struct fill *f, struct l1entry *e, const char *val, size_t vlen);
