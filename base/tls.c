@@ -183,7 +183,6 @@ static struct tls_ctx *ctx_new(const struct tls_opts *o, int server, char *err, 
     if (s == NULL)
         return ctx_fail(s, err, errlen, "cannot create SSL_CTX");
     SSL_CTX_set_options(s, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
-    SSL_CTX_set_mode(s, SSL_MODE_RELEASE_BUFFERS);
     if (ctx_set_protocols(s, o->protocols, err, errlen) != 0) {
         SSL_CTX_free(s);
         return NULL;
