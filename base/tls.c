@@ -480,6 +480,11 @@ long tls_read(struct tls_conn *c, void *dst, size_t cap)
     while (total < cap) {
         size_t got = 0;
 
+        /* Nothing decrypted waits and rbio is empty: SSL_read could only
+         * say WANT_READ (without read-ahead OpenSSL holds no whole record
+         * of its own), so skip the call and its error-queue work. */
+        if (SSL_pending(c->ssl) == 0 && BIO_ctrl_pending(c->rbio) == 0)
+            break;
         ERR_clear_error();
         if (SSL_read_ex(c->ssl, d + total, cap - total, &got) == 1) {
             total += got;
