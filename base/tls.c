@@ -68,6 +68,16 @@ static unsigned long err_take(char *dst, size_t len, const char *fallback)
     return e;
 }
 
+/* Empty the error queue before an SSL call whose failure SSL_get_error
+ * must classify. Peeking is cheap; clearing walks all the queue's slots,
+ * and the queue is nearly always empty already (every failure path takes
+ * and clears it), so the hot path only peeks. */
+static void err_reset(void)
+{
+    if (ERR_peek_error() != 0)
+        ERR_clear_error();
+}
+
 /* Record a failure (the first one wins) and return the sticky status. */
 static int conn_fail(struct tls_conn *c, int status, int ssl_err)
 {
@@ -343,7 +353,7 @@ static int conn_encrypt(struct tls_conn *c, const char *p, size_t n)
     while (n > 0) {
         size_t done = 0;
 
-        ERR_clear_error();
+        err_reset();
         if (SSL_write_ex(c->ssl, p, n, &done) != 1)
             return conn_fail(c, -EPROTO, SSL_get_error(c->ssl, 0));
         p += done;
@@ -485,7 +495,7 @@ long tls_read(struct tls_conn *c, void *dst, size_t cap)
          * of its own), so skip the call and its error-queue work. */
         if (SSL_pending(c->ssl) == 0 && BIO_ctrl_pending(c->rbio) == 0)
             break;
-        ERR_clear_error();
+        err_reset();
         if (SSL_read_ex(c->ssl, d + total, cap - total, &got) == 1) {
             total += got;
             continue;

@@ -73,7 +73,8 @@
  * them around every read and write (SSL_MODE_RELEASE_BUFFERS is not set,
  * as in Redis): a busy connection pays no malloc per record; an idle TLS
  * connection costs ~34 KB more than a plain one. Single-threaded like the rest of redsnano: the
- * OpenSSL error queue is cleared before each operation and read after it.
+ * OpenSSL error queue is emptied before each operation (a cheap peek when it
+ * is already empty, as it nearly always is) and read after it.
  */
 #ifndef REDSNANO_BASE_TLS_H
 #define REDSNANO_BASE_TLS_H
