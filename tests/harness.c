@@ -36,6 +36,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
 #define HARNESS_READY_POLL_MS 20  /* retry period while waiting for readiness */
 #define HARNESS_PROBE_MS 200      /* connect/read bound of one readiness probe */
 #define HARNESS_RAW_CHUNK 65536   /* receive granularity of raw sockets */
@@ -1009,10 +1013,53 @@ harness_raw *harness_raw_open(int port)
     return r;
 }
 
+harness_raw *harness_raw_open_tls(int port, const char *ca_file, const char *cert_file,
+                                  const char *key_file)
+{
+    harness_raw *r = harness_raw_open(port);
+    SSL_CTX *ctx;
+    SSL *ssl;
+
+    if (r == NULL)
+        return NULL;
+    ctx = SSL_CTX_new(TLS_client_method());
+    if (ctx == NULL || !SSL_CTX_load_verify_locations(ctx, ca_file, NULL) ||
+        (cert_file != NULL && (!SSL_CTX_use_certificate_chain_file(ctx, cert_file) ||
+                               !SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM)))) {
+        harness_set_error("TLS configuration: %s", ERR_reason_error_string(ERR_get_error()));
+        SSL_CTX_free(ctx);
+        harness_raw_close(r, false);
+        return NULL;
+    }
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    ssl = SSL_new(ctx);
+    SSL_CTX_free(ctx);                  /* the SSL holds its own reference */
+    if (ssl == NULL || !X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), "127.0.0.1") || !SSL_set_fd(ssl, r->fd) ||
+        SSL_connect(ssl) != 1) {
+        harness_set_error("TLS handshake with 127.0.0.1:%d: %s", port,
+                          ERR_reason_error_string(ERR_get_error()));
+        SSL_free(ssl);
+        harness_raw_close(r, false);
+        return NULL;
+    }
+    r->tls = ssl;
+    return r;
+}
+
 int harness_raw_send(harness_raw *r, const void *bytes, size_t len)
 {
     const char *p = bytes;
 
+    if (r->tls != NULL) {
+        size_t done = 0;
+
+        ERR_clear_error();
+        if (len > 0 && SSL_write_ex(r->tls, bytes, len, &done) != 1) {
+            harness_set_error("TLS send: %s", ERR_reason_error_string(ERR_get_error()));
+            return -EPIPE;
+        }
+        return 0;
+    }
     while (len > 0) {
         ssize_t n = send(r->fd, p, len, MSG_NOSIGNAL);
 
@@ -1045,7 +1092,10 @@ static long harness_raw_fill(harness_raw *r, long long deadline)
         return 0;
     if (left < 0)
         left = 0;
-    pr = poll(&pfd, 1, (int)left);
+    if (r->tls != NULL && SSL_pending(r->tls) > 0)
+        pr = 1;                         /* decrypted bytes wait inside OpenSSL */
+    else
+        pr = poll(&pfd, 1, (int)left);
     if (pr < 0)
         return errno == EINTR ? -EINTR : -errno;
     if (pr == 0)
@@ -1059,7 +1109,21 @@ static long harness_raw_fill(harness_raw *r, long long deadline)
         r->buf = nb;
         r->cap = cap;
     }
-    n = recv(r->fd, r->buf + r->len, r->cap - r->len, 0);
+    if (r->tls != NULL) {
+        size_t got = 0;
+
+        ERR_clear_error();
+        if (SSL_read_ex(r->tls, r->buf + r->len, r->cap - r->len, &got) != 1) {
+            int se = SSL_get_error(r->tls, 0);
+            if (se == SSL_ERROR_WANT_READ)
+                return -EINTR;          /* a record's start only: poll again */
+            r->eof = true;              /* close_notify, TCP end or TLS failure */
+            return 0;
+        }
+        n = (ssize_t)got;
+    } else {
+        n = recv(r->fd, r->buf + r->len, r->cap - r->len, 0);
+    }
     if (n < 0)
         return errno == EINTR ? -EINTR : -errno;
     if (n == 0) {
@@ -1272,6 +1336,7 @@ void harness_raw_close(harness_raw *r, bool rst)
 {
     if (r == NULL)
         return;
+    SSL_free(r->tls);
     if (r->fd >= 0) {
         if (rst) {
             struct linger lg = { 1, 0 };

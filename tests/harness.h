@@ -99,6 +99,7 @@ typedef struct harness_raw {
     size_t len;      /* bytes in buf */
     size_t cap;      /* allocated size of buf */
     bool eof;        /* peer closed its side */
+    void *tls;       /* OpenSSL SSL* when opened by harness_raw_open_tls, else NULL */
 } harness_raw;
 
 /* Description of the last failure of a harness_try_* / harness_raw_* call. */
@@ -219,7 +220,16 @@ int harness_proxy_stat(redisContext *c, const char *name, char *out, size_t cap)
 /* Connect (blocking, TCP_NODELAY); NULL on failure. */
 harness_raw *harness_raw_open(int port);
 
-/* Send all bytes (MSG_NOSIGNAL).  0 or -errno. */
+/*
+ * Connect and complete a TLS handshake (blocking), verifying the server
+ * against ca_file (name 127.0.0.1), presenting cert_file/key_file when not
+ * NULL.  Every harness_raw_* call then speaks TLS on it.  NULL on failure
+ * (harness_error() says why).
+ */
+harness_raw *harness_raw_open_tls(int port, const char *ca_file, const char *cert_file,
+                                  const char *key_file);
+
+/* Send all bytes (MSG_NOSIGNAL; through TLS when opened so).  0 or -errno. */
 int harness_raw_send(harness_raw *r, const void *bytes, size_t len);
 int harness_raw_sends(harness_raw *r, const char *str);
 

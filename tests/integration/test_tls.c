@@ -6,6 +6,7 @@
  *   redis-cli --tls / redis-benchmark --tls ──TLS──▶ redsnano tls-port ──TLS──▶ redis (TLS only)
  *   hiredis (plain) ──────────────────────────────▶ redsnano port ─────┘
  *   raw socket, plaintext ────────────────────────▶ tls-port: closed
+ *   raw socket, TLS (harness_raw_open_tls) ───────▶ tls-port: exact bytes
  *
  * The redis server starts with a plain port for the harness's readiness
  * probe and a TLS port; the test then turns the plain port off (CONFIG SET
@@ -358,5 +359,108 @@ Test(tls, reload_swaps_certificates_for_new_connections)
     cr_assert_eq(tls_cli("client2", &out, "PING", NULL, NULL), 0, "%s", out);
     cr_assert(strstr(out, "PONG") != NULL, "the refused reload changed the certificates: %s", out);
     free(out);
+    redisFree(px);
+}
+
+/* A client speaking TLS with the test's client certificate, straight over a
+ * socket (harness_raw_open_tls), so the test sees every byte. */
+static harness_raw *tls_raw_client(void)
+{
+    harness_raw *raw = harness_raw_open_tls(TLS_PORT(3), tls_file("ca.crt"), tls_file("client.crt"),
+                                            tls_file("client.key"));
+    cr_assert_not_null(raw, "%s", harness_error());
+    return raw;
+}
+
+Test(tls, a_megabyte_request_and_a_megabyte_reply_cross_both_tls_sides_byte_identical)
+{
+    const size_t big = 1024 * 1024 + 7;          /* not a multiple of any record size */
+    char head[64];
+    char *value = malloc(big);
+    char *got = NULL;
+
+    harness_skip_if_direct();
+    cr_assert_not_null(value);
+    for (size_t i = 0; i < big; i++)
+        value[i] = (char)('a' + (i * 7 + i / 251) % 26);
+    tls_start();
+    redisContext *px = harness_connect(tls_proxy->port);
+    cr_assert(harness_wait_until(tls_backend_up(px), TLS_UP_MS), "backend over TLS not up");
+
+    harness_raw *raw = tls_raw_client();
+    int hl = snprintf(head, sizeof(head), "*3\r\n$3\r\nSET\r\n$6\r\ntls:mb\r\n$%zu\r\n", big);
+    cr_assert_eq(harness_raw_send(raw, head, (size_t)hl), 0, "%s", harness_error());
+    cr_assert_eq(harness_raw_send(raw, value, big), 0, "%s", harness_error());
+    cr_assert_eq(harness_raw_sends(raw, "\r\n"), 0, "%s", harness_error());
+    cr_assert_gt(harness_raw_reply(raw, TLS_CLI_MS, &got), 0, "%s", harness_error());
+    cr_assert_str_eq(got, "+OK\r\n");
+    free(got);
+
+    /* the request reached Redis intact: read back over the plain port */
+    redisReply *r = harness_cmd(px, "GET tls:mb");
+    cr_assert(r != NULL && r->type == REDIS_REPLY_STRING && r->len == big, "stored value differs");
+    cr_assert(memcmp(r->str, value, big) == 0, "stored value differs");
+    freeReplyObject(r);
+
+    /* and the reply comes back over TLS intact */
+    cr_assert_eq(harness_raw_sends(raw, "*2\r\n$3\r\nGET\r\n$6\r\ntls:mb\r\n"), 0);
+    long n = harness_raw_reply(raw, TLS_CLI_MS, &got);
+    hl = snprintf(head, sizeof(head), "$%zu\r\n", big);
+    cr_assert_eq(n, (long)(hl + big + 2), "reply of %ld bytes: %s", n, harness_error());
+    cr_assert(memcmp(got, head, (size_t)hl) == 0 && memcmp(got + hl, value, big) == 0 &&
+              memcmp(got + hl + big, "\r\n", 2) == 0, "reply bytes differ");
+    free(got);
+    harness_raw_close(raw, false);
+    free(value);
+    redisFree(px);
+}
+
+Test(tls, pipelined_replies_of_many_sizes_come_back_in_order_over_tls)
+{
+    enum { ROUNDS = 400 };
+    size_t cap = 4 << 20, len = 0;
+    char *req = malloc(cap);
+    char *val = malloc(1024);
+
+    harness_skip_if_direct();
+    cr_assert(req != NULL && val != NULL);
+    tls_start();
+    redisContext *px = harness_connect(tls_proxy->port);
+    cr_assert(harness_wait_until(tls_backend_up(px), TLS_UP_MS), "backend over TLS not up");
+    harness_raw *raw = tls_raw_client();
+
+    /* one write: SET k<i> <value of (i*37)%1000 bytes>, GET k<i>, INCR ctr */
+    for (int i = 0; i < ROUNDS; i++) {
+        size_t vl = (size_t)(i * 37) % 1000;
+        memset(val, 'A' + i % 26, vl);
+        len += (size_t)snprintf(req + len, cap - len, "*3\r\n$3\r\nSET\r\n$%d\r\ntls:p:%05d\r\n$%zu\r\n",
+                                11, i, vl);
+        memcpy(req + len, val, vl);
+        len += vl;
+        len += (size_t)snprintf(req + len, cap - len, "\r\n*2\r\n$3\r\nGET\r\n$11\r\ntls:p:%05d\r\n"
+                                "*2\r\n$4\r\nINCR\r\n$9\r\ntls:p:ctr\r\n", i);
+    }
+    cr_assert_eq(harness_raw_send(raw, req, len), 0, "%s", harness_error());
+    for (int i = 0; i < ROUNDS; i++) {
+        size_t vl = (size_t)(i * 37) % 1000;
+        char *got = NULL, want[32];
+
+        cr_assert_gt(harness_raw_reply(raw, TLS_CLI_MS, &got), 0, "SET %d: %s", i, harness_error());
+        cr_assert_str_eq(got, "+OK\r\n", "SET %d", i);
+        free(got);
+        cr_assert_gt(harness_raw_reply(raw, TLS_CLI_MS, &got), 0, "GET %d: %s", i, harness_error());
+        int hl = snprintf(want, sizeof(want), "$%zu\r\n", vl);
+        memset(val, 'A' + i % 26, vl);
+        cr_assert(strlen(got) == hl + vl + 2 && memcmp(got, want, (size_t)hl) == 0 &&
+                  memcmp(got + hl, val, vl) == 0, "GET %d out of order or altered: %.40s", i, got);
+        free(got);
+        cr_assert_gt(harness_raw_reply(raw, TLS_CLI_MS, &got), 0, "INCR %d: %s", i, harness_error());
+        snprintf(want, sizeof(want), ":%d\r\n", i + 1);
+        cr_assert_str_eq(got, want, "INCR %d out of order", i);
+        free(got);
+    }
+    harness_raw_close(raw, false);
+    free(req);
+    free(val);
     redisFree(px);
 }
