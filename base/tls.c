@@ -1,13 +1,16 @@
 /*
  * base/tls.c — the TLS engine: an SSL object between two memory BIOs.
  *
- *   tls_feed --BIO_write--> rbio --SSL_do_handshake / SSL_read--> tls_read
- *   tls_write --SSL_write--> wbio --BIO_read--> out (or the caller's buf)
+ *   tls_feed --BIO_write--> rbio (memory BIO) --SSL_do_handshake / SSL_read--> tls_read
+ *   tls_write --SSL_write--> wbio (out_bio: appends to c->out) --swap or copy--> caller's buf
  *
  * OpenSSL never sees a file descriptor: a read that needs more bytes ends
  * with SSL_ERROR_WANT_READ (the rbio is empty, not at EOF), a write always
- * completes because the wbio grows. Every failure goes through conn_fail,
- * which keeps the first status and reason on the connection.
+ * completes because c->out grows. The write side is our own BIO so that
+ * records land in c->out directly and tls_take_out can hand that buffer to
+ * an empty destination by swapping, instead of two copies through a memory
+ * BIO. Every failure goes through conn_fail, which keeps the first status
+ * and reason on the connection.
  */
 #include "base/tls.h"
 
@@ -37,8 +40,9 @@ struct tls_conn {
     struct tls_ctx *ctx;             /* configuration (one reference held) */
     SSL *ssl;                        /* the engine; owns rbio and wbio */
     BIO *rbio;                       /* ciphertext from the peer, fed by tls_feed */
-    BIO *wbio;                       /* ciphertext for the peer, drained by the caller */
-    struct buf out;                  /* ciphertext moved out of wbio for tls_pending_out */
+    BIO *wbio;                       /* out_bio: what OpenSSL writes is appended to out */
+    struct buf out;                  /* ciphertext for the peer, taken by the caller */
+    int out_oom;                     /* appending to out failed (a write then fails: -ENOMEM) */
     struct buf early;                /* plaintext written before the handshake completed */
     int status;                      /* 0, or the first failure (sticky) */
     int handshake_done;              /* SSL_do_handshake returned 1 */
@@ -344,6 +348,66 @@ int tls_auth_parse(const char *s, enum tls_auth *out)
     return 0;
 }
 
+/* ---- the write BIO ----------------------------------------------------- */
+
+#define TLS_OUT_KEEP (64 * 1024)     /* keep an emptied out buffer up to this size */
+
+static BIO_METHOD *out_method;       /* out_bio's methods, made once */
+
+/* OpenSSL writes a record: append it to the connection's out buffer. */
+static int out_bio_write(BIO *b, const char *p, int n)
+{
+    struct tls_conn *c = BIO_get_data(b);
+
+    if (n <= 0)
+        return 0;
+    if (buf_append(&c->out, p, (size_t)n) != 0) {
+        c->out_oom = 1;
+        return -1;
+    }
+    return n;
+}
+
+static long out_bio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+    struct tls_conn *c = BIO_get_data(b);
+    (void)num;
+    (void)ptr;
+
+    switch (cmd) {
+    case BIO_CTRL_FLUSH:
+        return 1;                    /* nothing is held back */
+    case BIO_CTRL_WPENDING:
+        return (long)buf_unread(&c->out);
+    default:
+        return 0;
+    }
+}
+
+static int out_bio_create(BIO *b)
+{
+    BIO_set_init(b, 1);
+    return 1;
+}
+
+/* A write BIO appending to c->out; NULL on allocation failure. */
+static BIO *out_bio_new(struct tls_conn *c)
+{
+    if (out_method == NULL) {
+        BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "redsnano out");
+        if (m == NULL || !BIO_meth_set_write(m, out_bio_write) ||
+            !BIO_meth_set_ctrl(m, out_bio_ctrl) || !BIO_meth_set_create(m, out_bio_create)) {
+            BIO_meth_free(m);
+            return NULL;
+        }
+        out_method = m;
+    }
+    BIO *b = BIO_new(out_method);
+    if (b != NULL)
+        BIO_set_data(b, c);
+    return b;
+}
+
 /* ---- connections ------------------------------------------------------- */
 
 /* Encrypt plaintext into wbio. The wbio grows, so a write completes or the
@@ -355,7 +419,7 @@ static int conn_encrypt(struct tls_conn *c, const char *p, size_t n)
 
         err_reset();
         if (SSL_write_ex(c->ssl, p, n, &done) != 1)
-            return conn_fail(c, -EPROTO, SSL_get_error(c->ssl, 0));
+            return conn_fail(c, c->out_oom ? -ENOMEM : -EPROTO, SSL_get_error(c->ssl, 0));
         p += done;
         n -= done;
     }
@@ -422,7 +486,7 @@ struct tls_conn *tls_conn_new(struct tls_ctx *ctx, const char *server_name)
     ERR_clear_error();
     c->ssl = SSL_new(ctx->ssl);
     c->rbio = BIO_new(BIO_s_mem());
-    c->wbio = BIO_new(BIO_s_mem());
+    c->wbio = out_bio_new(c);
     if (c->ssl == NULL || c->rbio == NULL || c->wbio == NULL) {
         BIO_free(c->rbio);
         BIO_free(c->wbio);
@@ -547,32 +611,8 @@ int tls_shutdown(struct tls_conn *c)
     return 0;
 }
 
-/* Move everything in wbio to the end of dst. Returns bytes moved or
- * -ENOMEM (dst unchanged, wbio intact). */
-static long out_drain(struct tls_conn *c, struct buf *dst)
-{
-    size_t n = BIO_ctrl_pending(c->wbio);
-    long moved = 0;
-
-    if (n == 0)
-        return 0;
-    if (buf_reserve(dst, n) != 0)
-        return -ENOMEM;
-    while (n > 0) {
-        int chunk = n > INT_MAX ? INT_MAX : (int)n;
-        int r = BIO_read(c->wbio, dst->data + dst->len, chunk);
-        if (r <= 0)
-            break;
-        dst->len += (size_t)r;
-        moved += r;
-        n -= (size_t)r;
-    }
-    return moved;
-}
-
 size_t tls_pending_out(struct tls_conn *c, const char **p, size_t *n)
 {
-    out_drain(c, &c->out);   /* on -ENOMEM the rest waits in wbio for the next call */
     *p = c->out.data + c->out.pos;
     *n = buf_unread(&c->out);
     return *n;
@@ -587,14 +627,20 @@ long tls_take_out(struct tls_conn *c, struct buf *dst)
 {
     size_t held = buf_unread(&c->out);
 
-    if (buf_reserve(dst, held + BIO_ctrl_pending(c->wbio)) != 0)
+    if (held == 0)
+        return 0;
+    if (buf_unread(dst) == 0) {
+        /* The usual case (the caller emptied dst after tls_write): hand
+         * over our buffer and keep dst's storage for the next records. */
+        struct buf t = *dst;
+        *dst = c->out;
+        c->out = t;
+    } else if (buf_append(dst, c->out.data + c->out.pos, held) != 0) {
         return -ENOMEM;
-    if (held > 0) {
-        buf_append(dst, c->out.data + c->out.pos, held);   /* room reserved above */
-        buf_reset(&c->out);
-        buf_shrink(&c->out, 16 * 1024);
     }
-    return (long)held + out_drain(c, dst);
+    buf_reset(&c->out);
+    buf_shrink(&c->out, TLS_OUT_KEEP);
+    return (long)held;
 }
 
 int tls_handshake_done(const struct tls_conn *c)

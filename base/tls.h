@@ -185,8 +185,11 @@ size_t tls_pending_out(struct tls_conn *c, const char **p, size_t *n);
 void tls_consume_out(struct tls_conn *c, size_t n);
 
 /* Append all waiting ciphertext to dst (e.g. outq_buf(q); then
- * outq_schedule(q)). Returns the byte count (>= 0) or -ENOMEM, in which
- * case dst is unchanged and the output stays in the engine. */
+ * outq_schedule(q)). When dst holds no unread bytes the engine's buffer is
+ * swapped with dst instead of copied (dst->data changes; the engine keeps
+ * dst's old storage for the next records). Returns the byte count (>= 0)
+ * or -ENOMEM, in which case dst is unchanged and the output stays in the
+ * engine. */
 long tls_take_out(struct tls_conn *c, struct buf *dst);
 
 /* Handshake completed (and, for a verifying client, the server verified). */
