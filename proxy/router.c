@@ -173,6 +173,8 @@ static int route_pinned(struct client *c, const struct cmd *cmd, struct reqmsg *
         server_send_raw(c->pinned, m->bytes, m->len);
         return ROUTER_DONE;
     }
+    if (op == CMD_OP_EXEC && txn_exec_aborted(c))
+        return ROUTER_DONE;
     struct fwd fw = {
         .deadline = cmd_blocks(cmd, m->argc, m->argv, m->argvlen) ? SRVREQ_NO_DEADLINE : 0,
         .replies = cmd_replies(cmd, m->argc),
@@ -265,6 +267,20 @@ static int answer_locally(struct client *c, const struct cmd *cmd, struct reqmsg
      * txn.c) PING, ECHO and QUIT are Redis's to answer or queue; the
      * session's own commands stay the proxy's. */
     int session = c->pinned != NULL || (c->flags & CLIENT_TXN_HELD);
+    if ((c->flags & (CLIENT_MULTI | CLIENT_TXN_HELD)) && (f & CMD_PROXY_LOCAL) && session_command(cmd) &&
+        cmd->op != CMD_OP_RESET) {
+        /* Redis would queue it and run it at EXEC; the proxy answers it
+         * and cannot: refused, so EXEC aborts as after any refused
+         * command (never an EXEC reply one element short). */
+        char text[160];
+        int sub = m->argc > 1 && !arg_is(m, 0, cmd->name);   /* CLIENT SETNAME: name the subcommand too */
+        snprintf(text, sizeof(text), "ERR redsnano: '%.*s%s%.*s' is answered by the proxy and cannot be queued in MULTI",
+                 (int)(m->argvlen[0] > 32 ? 32 : m->argvlen[0]), m->argv[0], sub ? " " : "",
+                 sub ? (int)(m->argvlen[1] > 32 ? 32 : m->argvlen[1]) : 0, sub ? m->argv[1] : "");
+        c->flags |= CLIENT_TXN_ABORT;
+        local_error(c, text);
+        return 1;
+    }
     if ((f & CMD_PROXY_LOCAL) && (!session || session_command(cmd)))
         return local_command(c, cmd, m);
     if (session)

@@ -381,3 +381,43 @@ Test(auth, open_proxy_answers_auth_as_redis_without_password)
     redisFree(px);
     redisFree(ref);
 }
+
+/* Redis queues AUTH (and CLIENT SETNAME, HELLO...) inside MULTI and runs it
+ * at EXEC; the proxy answers those itself, so it refuses them there and
+ * the transaction aborts, as after any command refused while queued —
+ * rather than an immediate +OK that would leave EXEC's reply one element
+ * short of what the client counts. */
+Test(auth, auth_inside_multi_is_refused_and_exec_aborts)
+{
+    char primary[32];
+
+    harness_skip_if_direct();
+    auth_redis[0] = harness_redis_start(AUTH_PORT(0));
+    snprintf(primary, sizeof(primary), "127.0.0.1:%d", AUTH_PORT(0));
+    auth_proxy = harness_proxy_start_unready(AUTH_PORT(2), "--primary", primary,
+                                             "--requirepass", AUTH_PROXY_PASS, "--health-interval", "100");
+    harness_diag_set(auth_proxy, NULL);
+    redisContext *px = auth_connect(auth_proxy->port, NULL, AUTH_PROXY_PASS);
+
+    harness_cmd_ok(px, "MULTI");
+    harness_expect_status(px, "QUEUED", "SET multi:k v1");
+    redisReply *r = harness_expect_error(px, "ERR redsnano: 'AUTH' is answered by the proxy", "AUTH %s",
+                                         AUTH_PROXY_PASS);
+    freeReplyObject(r);
+    r = harness_expect_error(px, "ERR redsnano: 'CLIENT SETNAME' is answered by the proxy", "CLIENT SETNAME x");
+    freeReplyObject(r);
+    r = harness_expect_error(px, "EXECABORT Transaction discarded", "EXEC");
+    freeReplyObject(r);
+    redisContext *rc = harness_connect(AUTH_PORT(0));
+    harness_expect_bulk(rc, NULL, "GET multi:k");
+
+    /* The connection stays whole: the next transaction runs. */
+    harness_cmd_ok(px, "MULTI");
+    harness_expect_status(px, "QUEUED", "SET multi:k v2");
+    r = harness_cmd(px, "EXEC");
+    cr_assert(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 1, "EXEC: %s", harness_reply_str(r));
+    freeReplyObject(r);
+    harness_expect_bulk(rc, "v2", "GET multi:k");
+    redisFree(rc);
+    redisFree(px);
+}
