@@ -243,12 +243,13 @@ static int route_l1(struct client *c, const struct cmd *cmd, struct reqmsg *m)
 }
 
 /* Does the command belong to the client's session with the proxy (its
- * protocol, id, name, tracking, reply mode, RESET)? Those are always the
- * proxy's, pinned or not: the client owns no Redis connection. */
+ * protocol, id, name, tracking, reply mode, RESET, its user and the users
+ * it may be)? Those are always the proxy's, pinned or not: the client owns
+ * no Redis connection. */
 static int session_command(const struct cmd *cmd)
 {
     return cmd->op == CMD_OP_HELLO || cmd->op == CMD_OP_RESET || cmd->op == CMD_OP_CLIENT_REPLY ||
-           cmd->op == CMD_OP_AUTH || cmd->op == CMD_OP_ACL_WHOAMI ||
+           cmd->op == CMD_OP_AUTH || (cmd->op >= CMD_OP_ACL_WHOAMI && cmd->op <= CMD_OP_ACL_GETUSER) ||
            (cmd->op >= CMD_OP_CLIENT_ID && cmd->op <= CMD_OP_CLIENT_GETREDIR);
 }
 
