@@ -43,11 +43,6 @@ enum route {
     ROUTE_PIN,                         /* the client's own connection */
 };
 
-static int arg_is(const struct reqmsg *m, int i, const char *s)
-{
-    return i < m->argc && cmd_word_eq(m->argv[i], m->argvlen[i], s);
-}
-
 /* The error a client gets when a backend cannot take a request. */
 static void unavailable(struct client *c, struct backend *b)
 {
@@ -274,7 +269,7 @@ static int answer_locally(struct client *c, const struct cmd *cmd, struct reqmsg
          * and cannot: refused, so EXEC aborts as after any refused
          * command (never an EXEC reply one element short). */
         char text[160];
-        int sub = m->argc > 1 && !arg_is(m, 0, cmd->name);   /* CLIENT SETNAME: name the subcommand too */
+        int sub = m->argc > 1 && !reqmsg_arg_is(m, 0, cmd->name);   /* CLIENT SETNAME: name the subcommand too */
         snprintf(text, sizeof(text), "ERR redsnano: '%.*s%s%.*s' is answered by the proxy and cannot be queued in MULTI",
                  (int)(m->argvlen[0] > 32 ? 32 : m->argvlen[0]), m->argv[0], sub ? " " : "",
                  sub ? (int)(m->argvlen[1] > 32 ? 32 : m->argvlen[1]) : 0, sub ? m->argv[1] : "");
@@ -326,7 +321,7 @@ int router_dispatch(struct client *c, struct reqmsg *m)
 
     /* NOAUTH / NOPERM before anything is answered or routed. REDSNANO is
      * the proxy's own: any authenticated user may ask. */
-    if (!(c->flags & CLIENT_ACL_ALL) && (c->user == NULL || cmd != NULL || !arg_is(m, 0, "redsnano")) &&
+    if (!(c->flags & CLIENT_ACL_ALL) && (c->user == NULL || cmd != NULL || !reqmsg_arg_is(m, 0, "redsnano")) &&
         auth_check(c, cmd, m))
         return ROUTER_DONE;
     if ((c->flags & CLIENT_PUSH) && !(cmd != NULL && cmd->op == CMD_OP_RESET)) {
@@ -337,7 +332,7 @@ int router_dispatch(struct client *c, struct reqmsg *m)
         server_send_raw(c->pinned, m->bytes, m->len);
         return ROUTER_DONE;
     }
-    if (cmd == NULL && arg_is(m, 0, "redsnano")) {
+    if (cmd == NULL && reqmsg_arg_is(m, 0, "redsnano")) {
         local_redsnano(c, m);
         return ROUTER_DONE;
     }
