@@ -1490,3 +1490,87 @@ Test(cluster, a_shard_failover_moves_service_to_the_new_primary_within_5s)
     redisFree(rc);
     harness_proxy_check_exit(clu_proxy);
 }
+
+/* ---- a cluster of more primaries than a client's first in-flight table ---------- */
+
+#define CLU_BIG_BASE 35                   /* port offsets of its nodes: 35..44 */
+#define CLU_BIG_NODES 10                  /* primaries (more than CLIENT_CONNS = 8) */
+#define CLU_BIG_PROXY 45                  /* port offset of the proxy */
+#define CLU_BIG_KEYS 200                  /* keys written over every node at once */
+
+/* Calls touching every node of a 10-primary cluster at once (MSET and MGET
+ * split over all, DBSIZE and KEYS over all) are answered whole; the
+ * in-flight table grows instead of refusing "more than 8 nodes". */
+Test(cluster, calls_over_ten_primaries_at_once_are_answered_whole)
+{
+    int ports[CLU_BIG_NODES];
+    harness_proc *procs[CLU_BIG_NODES];
+    char seed[32];
+    const char *args[HARNESS_MAX_ARGS];
+    size_t a = 0;
+
+    harness_skip_if_direct();
+    for (int i = 0; i < CLU_BIG_NODES; i++)
+        ports[i] = CLU_PORT(CLU_BIG_BASE + i);
+    harness_cluster_start(ports, CLU_BIG_NODES, CLU_NODE_TIMEOUT_MS, procs);
+    snprintf(seed, sizeof(seed), "127.0.0.1:%d", ports[0]);
+    args[a++] = "--cluster";
+    args[a++] = seed;
+    args[a++] = "--health-interval";
+    args[a++] = CLU_STALE_INTERVAL;
+    args[a] = NULL;
+    clu_proxy = harness_try_proxy_startv(CLU_PORT(CLU_BIG_PROXY), args, true);
+    cr_assert_not_null(clu_proxy, "proxy start failed: %s", harness_error());
+    clu_px = harness_connect(clu_proxy->port);
+    harness_diag_set(clu_proxy, NULL);
+
+    /* One MSET and one MGET over every node. */
+    const char *argv[2 * CLU_BIG_KEYS + 1];
+    size_t argvlen[2 * CLU_BIG_KEYS + 1];
+    char keys[CLU_BIG_KEYS][16], vals[CLU_BIG_KEYS][16];
+    argv[0] = "MSET";
+    for (int i = 0; i < CLU_BIG_KEYS; i++) {
+        snprintf(keys[i], sizeof(keys[i]), "big:%d", i);
+        snprintf(vals[i], sizeof(vals[i]), "v%d", i);
+        argv[1 + 2 * i] = keys[i];
+        argv[2 + 2 * i] = vals[i];
+    }
+    for (int i = 0; i < 2 * CLU_BIG_KEYS + 1; i++)
+        argvlen[i] = strlen(argv[i]);
+    cr_assert(harness_wait_until(({
+                                     redisReply *r = redisCommandArgv(clu_px, 2 * CLU_BIG_KEYS + 1, argv, argvlen);
+                                     bool ok = r != NULL && r->type == REDIS_REPLY_STATUS && strcmp(r->str, "OK") == 0;
+                                     if (r)
+                                         freeReplyObject(r);
+                                     ok;
+                                 }),
+                                 CLU_READY_MS),
+              "MSET over %d primaries was not answered +OK; log:\n%s", CLU_BIG_NODES,
+              harness_log_tail(clu_proxy, 2000));
+    int holding = 0;
+    for (int i = 0; i < CLU_BIG_NODES; i++) {
+        redisContext *n = harness_connect(ports[i]);
+        holding += harness_cmd_int(n, "DBSIZE") > 0;
+        redisFree(n);
+    }
+    cr_assert_eq(holding, CLU_BIG_NODES, "precondition: the keys span %d of %d nodes", holding, CLU_BIG_NODES);
+
+    argv[0] = "MGET";
+    for (int i = 0; i < CLU_BIG_KEYS; i++) {
+        argv[1 + i] = keys[i];
+        argvlen[1 + i] = strlen(keys[i]);
+    }
+    argvlen[0] = 4;
+    redisReply *r = redisCommandArgv(clu_px, CLU_BIG_KEYS + 1, argv, argvlen);
+    cr_assert(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == CLU_BIG_KEYS, "MGET: %s",
+              harness_reply_str(r));
+    for (int i = 0; i < CLU_BIG_KEYS; i++)
+        cr_assert(r->element[i]->type == REDIS_REPLY_STRING && strcmp(r->element[i]->str, vals[i]) == 0,
+                  "MGET element %d: %s", i, harness_reply_str(r->element[i]));
+    freeReplyObject(r);
+    harness_expect_int(clu_px, CLU_BIG_KEYS, "DBSIZE");
+    r = harness_expect(clu_px, REDIS_REPLY_ARRAY, "KEYS big:*");
+    cr_assert_eq(r->elements, CLU_BIG_KEYS);
+    freeReplyObject(r);
+    harness_proxy_check_exit(clu_proxy);
+}
