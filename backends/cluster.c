@@ -20,6 +20,7 @@
 #include "backends/topology.h"
 #include "base/hostport.h"
 #include "base/log.h"
+#include "protocol/info.h"
 
 #define CLUSTER_TICK_MS 100             /* how often the timer looks at the map */
 
@@ -239,10 +240,8 @@ static void on_slots(struct srvreq *sr, const char *reply, size_t len, int faile
     C.asking = 0;
     if (failed || C.stopping)
         return;
-    redisReader *rd = redisReaderCreate();
-    redisReply *r = NULL;
-    if (rd != NULL && redisReaderFeed(rd, reply, len) == REDIS_OK &&
-        redisReaderGetReply(rd, (void **)&r) == REDIS_OK && r != NULL) {
+    redisReply *r = reply_object(reply, len);
+    if (r != NULL) {
         if (r->type == REDIS_REPLY_ARRAY) {
             /* The host the map connection talks to, for "" addresses. */
             char host[256] = "127.0.0.1";
@@ -258,8 +257,6 @@ static void on_slots(struct srvreq *sr, const char *reply, size_t len, int faile
         }
         freeReplyObject(r);
     }
-    if (rd != NULL)
-        redisReaderFree(rd);
 }
 
 static void conn_closed(struct server *s)
