@@ -149,6 +149,10 @@ int main(int argc, char **argv)
     }
     tls_ctx_unref(sctx);
     tls_ctx_unref(cctx);
+    buf_free(&req);
+    buf_free(&rep);
+    buf_free(&wire);
+    buf_free(&out);
     char cmd[128];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
     return system(cmd) == 0 ? 0 : 1;
