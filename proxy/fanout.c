@@ -694,14 +694,11 @@ static int fanout_room(struct client *c, const struct fanout *fo)
 {
     unsigned need = 0;
 
-    for (int i = 0; i < fo->nparts; i++) {
+    /* One group per node: its lead stands for it. */
+    for (int i = 0; i < fo->nparts; i += fo->parts[i].group) {
         const struct backend *b = fo->parts[i].b;
-        int stall, dup = 0;
+        int stall;
         if (b == NULL)
-            continue;
-        for (int j = 0; j < i && !dup; j++)
-            dup = fo->parts[j].b == b;
-        if (dup)
             continue;
         if (client_conn_for(c, b, &stall) == NULL) {
             if (stall)
