@@ -64,10 +64,26 @@ uint64_t l1_now(void)
     return uv_now(l1_topo->loop);
 }
 
+/* Append "<type><n>\r\n" (a RESP array or bulk header), without a printf. */
+void l1_req_len(struct buf *b, char type, size_t n)
+{
+    char tmp[24];
+    char *p = tmp + sizeof(tmp);
+
+    *--p = '\n';
+    *--p = '\r';
+    do {
+        *--p = (char)('0' + n % 10);
+        n /= 10;
+    } while (n > 0);
+    *--p = type;
+    buf_append(b, p, (size_t)(tmp + sizeof(tmp) - p));
+}
+
 /* Append one bulk string to a request being built. */
 void l1_req_arg(struct buf *b, const char *p, size_t n)
 {
-    buf_printf(b, "$%zu\r\n", n);
+    l1_req_len(b, '$', n);
     buf_append(b, p, n);
     buf_append(b, "\r\n", 2);
 }
@@ -357,6 +373,38 @@ static int origin_unreachable(void)
     return backend_connected(&l1_topo->primary) == 0 && l1_topo->primary.err[0] != '\0';
 }
 
+/* A read of a key with a write in flight through the proxy: never a hit
+ * nor a fill. A reader that may wait joins the key's shared read (sent
+ * after the key's last write_end, see l1.h) or sends one; the others are
+ * forwarded as plain reads. L1_WAIT or L1_BYPASS. */
+static int read_held(int held, uint8_t id, const struct reqmsg *m, int may_wait, struct server *cur,
+                     void **pending)
+{
+    const char *key = m->argv[1], *args = L.args.data ? L.args.data : "";
+    size_t klen = m->argvlen[1], alen = L.args.len;
+    struct fill *f = NULL;
+
+    if (held == HOLDS_KEY && may_wait && L.ready) {
+        f = fill_find(id, key, klen, args, alen);
+        if (f != NULL && f->kind == FILL_SHARED && (cur == NULL || f->conn == cur)) {
+            L.st.shared_joined++;
+        } else if (f == NULL) {
+            f = fill_new(id, key, klen, args, alen, NULL, FILL_SHARED, cur);
+            if (f != NULL)
+                L.st.shared_reads++;
+        } else {
+            f = NULL;
+        }
+    }
+    if (f == NULL) {
+        L.st.bypass++;
+        L.st.bypass_pending++;
+        return L1_BYPASS;
+    }
+    *pending = f;
+    return L1_WAIT;
+}
+
 int l1_read(uint8_t id, const struct reqmsg *m, int may_wait, struct server *cur, const char **reply,
             size_t *len, void **pending)
 {
@@ -372,10 +420,9 @@ int l1_read(uint8_t id, const struct reqmsg *m, int may_wait, struct server *cur
         h = l1sketch_hash(id, key, klen, args, alen);
         l1sketch_add(L.sketch, h);
     }
-    if (holds_pending(key, klen)) {
-        L.st.bypass++;
-        return L1_BYPASS;
-    }
+    int held = holds_pending(key, klen);
+    if (held)
+        return read_held(held, id, m, may_wait, cur, pending);
     struct l1entry *e = l1store_get(L.store, id, key, klen, args, alen);
     /* Only an answer from the L1 needs the pending invalidations taken
      * first (a miss goes to Redis anyway): misses skip that read. */

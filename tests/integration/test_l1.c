@@ -1522,3 +1522,64 @@ L1_TEST(the_snapshot_is_written_every_interval)
              access(path, F_OK) == 0 ? "exists" : "missing", tmp, access(tmp, F_OK) == 0 ? "left behind" : "gone");
     L1_CHECK(L1_STAT("l1_snapshot_errors") == 0, "a periodic snapshot failed");
 }
+
+/*
+ * Readers of a key with a write in flight through the proxy share one
+ * plain read (l1.h): A's SET is held by CLIENT PAUSE; B's GET sends the
+ * shared read, C's GET joins it; B and C get the same value, old or new
+ * (their reads are concurrent with the write), nothing is forwarded on
+ * its own, and every read after A's OK gets the new value.
+ */
+L1_TEST(readers_of_a_key_with_a_write_in_flight_share_one_read)
+{
+    redisContext *a, *b, *c;
+
+    harness_skip_if_direct();
+    L1_START(30, "--l1-maxmemory", "64mb");
+    a = harness_connect(l1_proxy->port);
+    b = harness_connect(l1_proxy->port);
+    c = harness_connect(l1_proxy->port);
+    harness_cmd_ok(l1_rd, "SET wip v0");
+    for (int round = 1; round <= L1_ROUNDS; round++) {
+        char old[32], new[32];
+        snprintf(old, sizeof(old), "v%d", round - 1);
+        snprintf(new, sizeof(new), "v%d", round);
+        harness_expect_bulk(l1_px, old, "GET %s", "wip");       /* an entry to drop */
+        long long dropped = L1_STAT("l1_inv_proxy_write"), shared = L1_STAT("l1_shared_reads"),
+                  joined = L1_STAT("l1_shared_joined"), bypass = L1_STAT("l1_bypass_pending");
+        harness_cmd_ok(l1_rd, "CLIENT PAUSE %d ALL", L1_PAUSE_MS);
+        redisAppendCommand(a, "SET wip %s", new);
+        harness_pipe_flush(a);
+        L1_WAIT_STAT("l1_inv_proxy_write", dropped + 1, L1_STEP_MS);
+        redisAppendCommand(b, "GET wip");
+        harness_pipe_flush(b);
+        L1_WAIT_STAT("l1_shared_reads", shared + 1, L1_STEP_MS);
+        redisAppendCommand(c, "GET wip");
+        harness_pipe_flush(c);
+        L1_WAIT_STAT("l1_shared_joined", joined + 1, L1_STEP_MS);
+        redisReply *rb = harness_pipe_reply(b, "B's GET"), *rc = harness_pipe_reply(c, "C's GET");
+        L1_CHECK(rb->type == REDIS_REPLY_STRING && rc->type == REDIS_REPLY_STRING && strcmp(rb->str, rc->str) == 0 &&
+                     (strcmp(rb->str, old) == 0 || strcmp(rb->str, new) == 0),
+                 "round %d: B got %s, C got %s (want both %s or both %s)", round,
+                 rb->type == REDIS_REPLY_STRING ? rb->str : "no string", rc->type == REDIS_REPLY_STRING ? rc->str : "no string",
+                 old, new);
+        freeReplyObject(rb);
+        freeReplyObject(rc);
+        redisReply *ra = harness_pipe_reply(a, "A's SET");
+        L1_CHECK(ra->type == REDIS_REPLY_STATUS, "round %d: A's SET returned %s", round, l1_brief(ra));
+        freeReplyObject(ra);
+        L1_CHECK(L1_STAT("l1_shared_reads") == shared + 1 && L1_STAT("l1_bypass_pending") == bypass,
+                 "round %d: %lld shared reads, %lld forwarded, for two readers", round,
+                 L1_STAT("l1_shared_reads") - shared, L1_STAT("l1_bypass_pending") - bypass);
+        /* After A's OK: the new value, then from the L1. */
+        long long hits = L1_STAT("l1_hits");
+        for (int i = 0; i < 2; i++) {
+            harness_expect_bulk(b, new, "GET %s", "wip");
+            harness_expect_bulk(a, new, "GET %s", "wip");
+        }
+        L1_CHECK(L1_STAT("l1_hits") >= hits + 2, "round %d: the key was not cached again after the write", round);
+    }
+    redisFree(a);
+    redisFree(b);
+    redisFree(c);
+}
