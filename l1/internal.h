@@ -110,6 +110,8 @@ struct l1_state {
     struct buf args;                    /* scratch: encoded args of a request */
     struct buf req;                     /* scratch: a request being built */
     struct l1_stats st;                 /* counters */
+    uint32_t win_reads;                 /* admission window: cacheable reads (halved, l1.c) */
+    uint32_t win_hits;                  /* admission window: of those, hits */
     uint64_t audit_max_age;             /* oldest stale entry an audit found (ms since fill) */
     uint64_t audit_last_age;            /* the last one's age */
     int stopping;                       /* l1_stop called */

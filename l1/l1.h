@@ -24,8 +24,10 @@
  *
  * Admission (TinyLFU, l1/sketch.h): every cacheable read is counted; a miss
  * is filled only when its call was seen before (and, when the L1 is full,
- * more often than the entry it would evict); otherwise it is forwarded as
- * a plain read. Nil replies follow the same rule.
+ * more often than the entry it would evict), or, while the L1 has room and
+ * at least half of the recent reads were hits, at its first sighting;
+ * otherwise it is forwarded as a plain read. Nil replies follow the same
+ * rule.
  *
  * Truth, three ways: writes through the proxy drop keys before they are
  * forwarded and keep them uncacheable until answered; tracking reports

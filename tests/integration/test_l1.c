@@ -1082,6 +1082,8 @@ L1_TEST(without_serve_stale_reads_fail_while_the_origin_is_down)
 #define L1_RACE_ROUNDS 300                /* write-vs-fill rounds of the no-MULTI race test */
 #define L1_RACE_READS 4                   /* pipelined proxy GETs per round */
 #define L1_PATTERN_KEYS 10                /* keys per prefix in the INVALIDATE test */
+#define L1_HOT_READS 40                   /* reads of the hot key before the room-admission test */
+#define L1_ROOM_KEYS 1500                 /* 1 KB keys read once through a 1 MB L1 (more than fit) */
 
 /* The value of key straight from redis (malloc'd, NULL for nil). */
 static char *l1_direct_get(const char *key)
@@ -1089,6 +1091,7 @@ static char *l1_direct_get(const char *key)
     return l1_value_at(__LINE__, harness_expect_at(__LINE__, l1_rd, HARNESS_ANY, "GET %s", key), key);
 }
 
+/* A cold L1 (no hits yet): one-hit keys pass through, and are not stored. */
 L1_TEST(admission_keeps_one_hit_keys_out)
 {
     char key[32];
@@ -1582,4 +1585,55 @@ L1_TEST(readers_of_a_key_with_a_write_in_flight_share_one_read)
     redisFree(a);
     redisFree(b);
     redisFree(c);
+}
+
+/*
+ * Admission while the L1 pays (at least half of the recent reads hits):
+ * a key's first read is filled while the L1 has room; once it is full, a
+ * one-hit key is not filled (it would evict a key read more often) and the
+ * frequent key stays a hit. (A cold L1 keeps them out: the test above.)
+ */
+L1_TEST(admission_fills_first_reads_only_while_the_l1_pays_and_has_room)
+{
+    char key[32];
+
+    harness_skip_if_direct();
+    L1_START(31, "--l1-maxmemory", "1mb", "--l1-admission", "yes");
+    harness_cmd_ok(l1_rd, "SET hot v");
+    for (int i = 0; i < L1_HOT_READS; i++)
+        harness_expect_bulk(l1_px, "v", "GET %s", "hot");
+    redisReply *r = harness_reply(l1_rd, "EVAL %s 0 %d %d",
+                                  "for i=0,tonumber(ARGV[1])-1 do redis.call('SET', 'room:'..i, "
+                                  "string.rep('x', tonumber(ARGV[2]))) end return 1",
+                                  L1_ROOM_KEYS, L1_LRU_VALUE);
+    freeReplyObject(r);
+    long long fills = L1_STAT("l1_fills");
+    harness_expect_bulk(l1_px, NULL, "GET %s", "never-set");       /* a nil is admitted alike */
+    L1_CHECK(L1_STAT("l1_fills") == fills + 1 && L1_STAT("l1_admission_rejected") == 1,
+             "a first read while the L1 pays was not filled (%lld fills, %lld rejected)",
+             L1_STAT("l1_fills") - fills, L1_STAT("l1_admission_rejected"));
+    long long rejected = 0;
+    for (int i = 0; i < L1_ROOM_KEYS && rejected == 0; i++) {
+        snprintf(key, sizeof(key), "room:%d", i);
+        char *v = L1_GET(l1_px, key);
+        L1_CHECK(v != NULL && strlen(v) == L1_LRU_VALUE, "GET %s returned %s", key, v ? "a wrong value" : "nil");
+        free(v);
+        harness_expect_bulk(l1_px, "v", "GET %s", "hot");            /* keeps the hit ratio at 1/2+ */
+        rejected = L1_STAT("l1_admission_rejected") - 1;
+    }
+    L1_CHECK(rejected == 1, "one-hit keys were filled until the end: the L1 never counted as full");
+    long long bytes = L1_STAT("l1_bytes"), max = L1_STAT("l1_maxmemory");
+    L1_CHECK(bytes + max / 16 >= max, "a first read was refused with room left (%lld of %lld bytes)", bytes, max);
+    /* Full: more one-hit keys are refused, the frequent key stays. */
+    fills = L1_STAT("l1_fills");
+    long long evicted = L1_STAT("l1_inv_eviction"), hits = L1_STAT("l1_hits");
+    for (int i = 0; i < 10; i++) {
+        snprintf(key, sizeof(key), "once-more:%d", i);
+        harness_expect_bulk(l1_px, NULL, "GET %s", key);
+    }
+    harness_expect_bulk(l1_px, "v", "GET %s", "hot");
+    L1_CHECK(L1_STAT("l1_fills") == fills && L1_STAT("l1_inv_eviction") == evicted,
+             "one-hit keys were filled into a full L1 (%lld fills, %lld evictions)", L1_STAT("l1_fills") - fills,
+             L1_STAT("l1_inv_eviction") - evicted);
+    L1_CHECK(L1_STAT("l1_hits") == hits + 1, "the frequent key is no longer a hit");
 }
