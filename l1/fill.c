@@ -4,6 +4,8 @@
  *   l1_read miss ──> fill_new ──> PTTL key, then the read itself, pipelined
  *                                 on one tracking fill connection (no MULTI)
  *   l1_read check ─> fill_new ──> EVALSHA check script (check.c)
+ *   l1_read, key with a write in flight ─> fill_new(FILL_SHARED): the read
+ *                                 alone, delivered, never stored (l1.h)
  *   l1_mget ───────> fill_alloc ─> PTTL per key to store, then one MGET
  *                                 (mget.c; the same argument holds per key)
  *   a write / an invalidation ──> fill_cancel_key: the fill still delivers
@@ -22,7 +24,6 @@
  * first means its answer is at hand when the read's reply arrives, so the
  * read's bytes are stored and delivered straight from the reply buffer.
  */
-#include <openssl/sha.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,6 +33,7 @@
 
 #define FILL_PTTL_NONE (-3)             /* no PTTL reply yet (or not an integer) */
 #define PTTL_MISSING (-2)               /* Redis: the key does not exist */
+#define FILL_PTTL_PREFIX "*2\r\n$4\r\nPTTL\r\n" /* a PTTL request up to its key */
 
 struct fill *fill_find(uint8_t cmd, const char *key, size_t klen, const char *args, size_t alen)
 {
@@ -60,7 +62,8 @@ static void fill_cancel(struct fill *f)
 {
     f->hashed = 0;
     f->cancelled = 1;
-    L.st.fills_cancelled++;
+    if (f->kind != FILL_SHARED)         /* never stored anyway: no longer joinable */
+        L.st.fills_cancelled++;
 }
 
 void fill_cancel_key(const char *key, size_t klen)
@@ -113,8 +116,7 @@ void fill_free(struct fill *f)
     fill_unhash(f);
     if (f->mget)
         mget_free(f->mget);
-    free(f->data);
-    free(f);
+    free(f);                            /* f->data is in the same block */
 }
 
 void fill_deliver(struct fill *f, const char *reply, size_t len, int failed)
@@ -146,8 +148,7 @@ void fill_send_pttl(struct fill *f)
     f->pre = (struct srvreq){ 0 };
     f->pre.on_reply = fill_pttl_reply;
     buf_reset(b);
-    buf_printf(b, "*2\r\n");
-    l1_req_arg(b, "PTTL", 4);
+    buf_append(b, FILL_PTTL_PREFIX, sizeof(FILL_PTTL_PREFIX) - 1);
     l1_req_arg(b, f->data, f->klen);
     server_send(f->conn, &f->pre, b->data + b->pos, buf_unread(b));
 }
@@ -178,21 +179,24 @@ void fill_append_args(struct buf *b, const struct fill *f)
     }
 }
 
-/* PTTL key, then the call itself (command, key, args), as two requests. */
+/* PTTL key, then the call itself (command, key, args), as two requests
+ * (a shared read: the call alone, it is never stored). */
 static void fill_send_read(struct fill *f)
 {
     struct buf *b = &L.req;
     int nargs = fill_nargs(f);
     f->check = 0;
-    fill_send_pttl(f);
+    if (f->kind != FILL_SHARED)
+        fill_send_pttl(f);
     buf_reset(b);
-    buf_printf(b, "*%d\r\n", 2 + nargs);
+    l1_req_len(b, '*', (size_t)(2 + nargs));
     l1_req_arg(b, l1_cmds[f->cmd].name, strlen(l1_cmds[f->cmd].name));
     l1_req_arg(b, f->data, f->klen);
     fill_append_args(b, f);
     f->sr = (struct srvreq){ 0 };
     f->sr.on_reply = fill_on_reply;
-    L.st.fills++;
+    if (f->kind != FILL_SHARED)
+        L.st.fills++;
     server_send(f->conn, &f->sr, b->data + b->pos, buf_unread(b));
 }
 
@@ -226,14 +230,12 @@ struct fill *fill_new(uint8_t cmd, const char *key, size_t klen, const char *arg
 struct fill *fill_alloc(uint8_t cmd, const char *key, size_t klen, const char *args, size_t alen,
                         enum fill_kind kind, struct server *conn)
 {
-    struct fill *f = calloc(1, sizeof(*f));
+    /* One block: the fill, then its key and args (one malloc per fill). */
+    struct fill *f = malloc(sizeof(*f) + klen + alen + 1);
     if (f == NULL)
         return NULL;
-    f->data = malloc(klen + alen + 1);
-    if (f->data == NULL) {
-        free(f);
-        return NULL;
-    }
+    *f = (struct fill){ 0 };
+    f->data = (char *)(f + 1);
     memcpy(f->data, key, klen);
     memcpy(f->data + klen, args, alen);
     f->conn = conn;
@@ -284,10 +286,11 @@ void fill_read_done(struct fill *f, struct l1entry *e, const char *val, size_t v
      * on its way; and no PTTL answer: do not store. */
     int unknown_ttl = f->pttl == FILL_PTTL_NONE || (f->pttl == PTTL_MISSING && !is_nil);
 
-    if (!f->cancelled && vlen > 0 && val[0] != '-' && !unknown_ttl) {
-        uint8_t sha[20];
-        SHA1((const unsigned char *)val, vlen, sha);
-        l1store_put(L.store, f->cmd, key, f->klen, args, f->alen, val, vlen, sha, l1_now(),
+    if (f->kind == FILL_SHARED) {
+        /* nothing to store or drop: the key had a write in flight */
+    } else if (!f->cancelled && vlen > 0 && val[0] != '-' && !unknown_ttl) {
+        /* SHA1 left to the store: computed only if a hash check needs it. */
+        l1store_put(L.store, f->cmd, key, f->klen, args, f->alen, val, vlen, NULL, l1_now(),
                     l1_expiry_for(f->pttl));
     } else if (e && !f->cancelled) {
         l1store_drop(L.store, e);

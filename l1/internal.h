@@ -52,6 +52,9 @@ enum fill_kind {
                                            client waits on it; not in the fills hash */
     FILL_MGET_KEY,                      /* one key of that MGET to store: PTTL only, in the
                                            fills hash for cancellation, never joined */
+    FILL_SHARED,                        /* a plain read of a key with a write in flight, shared
+                                           by its readers until the key's next write_end;
+                                           never stored, no PTTL */
 };
 
 struct mget;
@@ -73,7 +76,7 @@ struct fill {
     uint8_t retried_eval;               /* resent as EVAL after NOSCRIPT */
     uint32_t h;                         /* hash of the key */
     size_t klen, alen;                  /* key and args lengths */
-    char *data;                         /* key then args */
+    char *data;                         /* key then args (in the fill's own block, after it) */
     struct mget *mget;                  /* FILL_MGET: its keys and held replies (mget.c) */
 };
 
@@ -107,6 +110,8 @@ struct l1_state {
     struct buf args;                    /* scratch: encoded args of a request */
     struct buf req;                     /* scratch: a request being built */
     struct l1_stats st;                 /* counters */
+    uint32_t win_reads;                 /* admission window: cacheable reads (halved, l1.c) */
+    uint32_t win_hits;                  /* admission window: of those, hits */
     uint64_t audit_max_age;             /* oldest stale entry an audit found (ms since fill) */
     uint64_t audit_last_age;            /* the last one's age */
     int stopping;                       /* l1_stop called */
@@ -120,6 +125,9 @@ extern const struct l1_settings *l1_set; /* settings in force (read through, nev
 /* l1.c: helpers. */
 uint32_t l1_hash_bytes(const char *p, size_t n);
 uint64_t l1_now(void);
+/* Append "<type><n>\r\n" ('*' an array, '$' a bulk string header). */
+void l1_req_len(struct buf *b, char type, size_t n);
+/* Append one bulk string. */
 void l1_req_arg(struct buf *b, const char *p, size_t n);
 uint64_t l1_expiry_for(long long pttl);
 /* Is a missed call with sketch hash h worth a fill? (admission) */
@@ -192,6 +200,9 @@ struct server *track_pick(struct server *want);
 int track_owns(const struct server *s);
 
 /* holds.c */
+#define HOLDS_KEY 1                     /* holds_pending: this key has a write in flight */
+#define HOLDS_ALL 2                     /* holds_pending: a write that may touch any key is */
+/* Has the key a write in flight through the proxy? 0, HOLDS_KEY or HOLDS_ALL. */
 int holds_pending(const char *key, size_t klen);
 
 #endif

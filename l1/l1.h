@@ -7,6 +7,14 @@
  *                                        └─ BYPASS: forward as usual
  *   router: any write ──> l1_write_begin (drop keys, cancel fills, hold the
  *                         keys "write pending") ... reply ... l1_write_end
+ *                         (cancels the shared reads sent meanwhile)
+ *
+ * A read of a key with a write in flight is not answered from, nor
+ * stored in, the L1; readers that may wait share one plain read of it
+ * (FILL_SHARED, l1/fill.c), joinable only until the key's next
+ * l1_write_end: every joiner arrived after that read was sent and before
+ * any write of the key was acknowledged, so the value it gets was current
+ * at some instant between its request and its reply.
  *
  *   primary ── fill connections (l1-fill-connections), each CLIENT
  *              TRACKING on REDIRECT <sub id>; fill: PTTL, read (pipelined,
@@ -16,8 +24,10 @@
  *
  * Admission (TinyLFU, l1/sketch.h): every cacheable read is counted; a miss
  * is filled only when its call was seen before (and, when the L1 is full,
- * more often than the entry it would evict); otherwise it is forwarded as
- * a plain read. Nil replies follow the same rule.
+ * more often than the entry it would evict), or, while the L1 has room and
+ * at least half of the recent reads were hits, at its first sighting;
+ * otherwise it is forwarded as a plain read. Nil replies follow the same
+ * rule.
  *
  * Truth, three ways: writes through the proxy drop keys before they are
  * forwarded and keep them uncacheable until answered; tracking reports
@@ -75,6 +85,9 @@ struct l1_settings {
     X(fills, "fill requests sent")                                                       \
     X(coalesced, "misses that waited on another client's fill")                          \
     X(bypass, "cacheable reads forwarded (write pending, L1 not ready)")                 \
+    X(bypass_pending, "of those, forwarded because a write to the key was in flight")   \
+    X(shared_reads, "plain reads sent for a key with a write in flight, shared by its readers") \
+    X(shared_joined, "reads of a key with a write in flight that joined such a shared read") \
     X(checks, "hash checks sent")                                                        \
     X(fills_cancelled, "fills whose key was invalidated before the reply")               \
     X(inv_proxy_write, "entries dropped by a write through the proxy")                   \

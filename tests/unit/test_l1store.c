@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/sha.h>
+
 #include "l1/store.h"
 
 #define T_CHUNK_HEADER sizeof(size_t)   /* what the store adds to malloc_usable_size */
@@ -770,5 +772,23 @@ Test(l1store, a_smaller_budget_evicts_from_the_lru_tail)
     cr_assert_eq(l1store_evictions(s), 100 - l1store_count(s));
     l1store_set_max(s, 1024 * 1024);
     cr_assert_not_null(t_put(s, 1, "k0", "", 200), "a bigger budget takes entries again");
+    l1store_free(s);
+}
+
+/* A reply stored without its SHA1 gets it computed on first use: the SHA1
+ * of the reply bytes, the same on every later call; a given one is kept. */
+Test(l1store, sha1_given_or_computed_on_first_use)
+{
+    struct l1store *s = l1store_new(1 << 20);
+    const char reply[] = "$5\r\nhello\r\n";
+    uint8_t want[20];
+
+    SHA1((const unsigned char *)reply, sizeof(reply) - 1, want);
+    struct l1entry *e = l1store_put(s, T_GET, "k", 1, "", 0, reply, sizeof(reply) - 1, NULL, 0, 1000);
+    cr_assert_not_null(e);
+    cr_assert(memcmp(l1entry_sha1(e), want, 20) == 0, "computed SHA1 differs from SHA1(reply)");
+    cr_assert(memcmp(l1entry_sha1(e), want, 20) == 0, "second call differs");
+    e = l1store_put(s, T_GET, "k", 1, "", 0, reply, sizeof(reply) - 1, t_sha, 0, 1000);
+    cr_assert(memcmp(l1entry_sha1(e), t_sha, 20) == 0, "a given SHA1 was not kept");
     l1store_free(s);
 }
