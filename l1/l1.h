@@ -96,7 +96,9 @@ struct l1_settings {
     X(snapshot_loaded, "entries loaded from l1-snapshot-file at start (served after a hash check)") \
     X(snapshot_expired, "snapshot records past their expiry at start, not loaded")      \
     X(snapshot_saves, "snapshots written to l1-snapshot-file")                           \
-    X(snapshot_errors, "snapshots that could not be read or written (logged)")
+    X(snapshot_errors, "snapshots that could not be read or written (logged)")              \
+    X(reval_slot_moved, "entries unverified because their slot's primary changed (cluster)") \
+    X(redirected, "fills and hash checks answered -MOVED/-ASK (nothing stored)")
 
 struct l1_stats {
 #define L1_STAT_FIELD(name, help) uint64_t name;
