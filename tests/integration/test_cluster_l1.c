@@ -39,6 +39,7 @@
 #define CL1_FAILOVER_MS 15000             /* bound for the proxy to see the new primary */
 #define CL1_KEY_TRIES 10000               /* candidate names tried to find a key per node */
 #define CL1_INTERVAL "200"                /* --health-interval: the slot map is re-read this often */
+#define CL1_STALE_INTERVAL "60000"        /* --health-interval: no periodic re-read during a test */
 
 /* One cluster node, seen directly. */
 typedef struct cl1_node {
@@ -159,11 +160,11 @@ static char *cl1_diag(void)
     return out;
 }
 
-/* Start the proxy on port offset `at` with seed, the L1 on, and wait for
- * `origins` ready origins. */
-static void cl1_proxy_start(int at, const char *seed, int origins)
+/* Start the proxy on port offset `at` with seed, the L1 on, the slot map
+ * re-read every `interval` ms, and wait for `origins` ready origins. */
+static void cl1_proxy_start(int at, const char *seed, int origins, const char *interval)
 {
-    const char *args[] = { "--cluster", seed, "--health-interval", CL1_INTERVAL, "--read-policy", "primary",
+    const char *args[] = { "--cluster", seed, "--health-interval", interval, "--read-policy", "primary",
                            "--l1-maxmemory", "64mb", "--l1-admission", "no", "--loglevel", "verbose", NULL };
 
     cl1_proxy = harness_try_proxy_startv(CL1_PORT(at), args, true);
@@ -176,8 +177,8 @@ static void cl1_proxy_start(int at, const char *seed, int origins)
               harness_diag());
 }
 
-/* The 3-primary cluster and its proxy. */
-static void cl1_start(void)
+/* The 3-primary cluster and its proxy (map re-read every interval ms). */
+static void cl1_start_interval(const char *interval)
 {
     int ports[CL1_NODES];
     harness_proc *procs[CL1_NODES];
@@ -187,7 +188,12 @@ static void cl1_start(void)
         ports[i] = CL1_PORT(i);
     harness_cluster_start(ports, CL1_NODES, CL1_NODE_TIMEOUT_MS, procs);
     cl1_connect_nodes(ports, CL1_NODES);
-    cl1_proxy_start(CL1_PROXY, cl1_nodes[0].addr, CL1_NODES);
+    cl1_proxy_start(CL1_PROXY, cl1_nodes[0].addr, CL1_NODES, interval);
+}
+
+static void cl1_start(void)
+{
+    cl1_start_interval(CL1_INTERVAL);
 }
 
 /* GET key through the proxy twice: the first fills, the second must be a
@@ -368,6 +374,37 @@ Test(cluster_l1, a_moved_slot_is_revalidated_against_its_new_owner)
     harness_proxy_check_exit(cl1_proxy);
 }
 
+Test(cluster_l1, a_fill_answered_moved_is_resent_to_the_new_owner_and_not_stored)
+{
+    char tag[32], key[48], held[48];
+
+    cl1_start_interval(CL1_STALE_INTERVAL);     /* the proxy learns the move from -MOVED only */
+    cl1_key_on(0, "rd:", tag, sizeof(tag));
+    snprintf(key, sizeof(key), "{%s}k", tag);
+    snprintf(held, sizeof(held), "{%s}h", tag);
+    int slot = cl1_keyslot(key);
+    cl1_cache(held, NULL);                      /* an entry of the slot, cached as nil on node 0 */
+    /* The slot moves to node 1 (empty: nothing to migrate) and the key is
+     * written there directly. */
+    harness_expect_status(cl1_nodes[1].c, "OK", "CLUSTER SETSLOT %d NODE %s", slot, cl1_nodes[1].id);
+    harness_expect_status(cl1_nodes[0].c, "OK", "CLUSTER SETSLOT %d NODE %s", slot, cl1_nodes[1].id);
+    harness_expect_status(cl1_nodes[2].c, "OK", "CLUSTER SETSLOT %d NODE %s", slot, cl1_nodes[1].id);
+    harness_expect_status(cl1_nodes[1].c, "OK", "SET %s v", key);
+    long long redirected = cl1_stat("l1_redirected"), moved = cl1_stat("l1_reval_slot_moved");
+    /* The fill goes to node 0, which answers -MOVED: the L1 resends it to
+     * node 1 for the client and stores nothing. */
+    harness_expect_bulk(cl1_px, "v", "GET %s", key);
+    cr_assert_eq(cl1_stat("l1_redirected"), redirected + 1, "the fill was not redirected:\n%s", harness_diag());
+    /* The -MOVED updated the map: the slot's entry is revalidated against
+     * node 1, and the key is filled from node 1 next time. */
+    cr_assert(harness_wait_until(cl1_stat("l1_reval_slot_moved") > moved, CL1_INV_MS),
+              "the slot's entries were not revalidated after the -MOVED:\n%s", harness_diag());
+    cl1_cache(key, "v");
+    harness_expect_status(cl1_nodes[1].c, "OK", "SET %s now", held);
+    cr_assert(cl1_get_is(held, "now"), "%s served stale after the -MOVED:\n%s", held, harness_diag());
+    harness_proxy_check_exit(cl1_proxy);
+}
+
 Test(cluster_l1, a_shard_failover_revalidates_that_nodes_entries_only)
 {
     int ports[CL1_RS_NODES];
@@ -400,7 +437,7 @@ Test(cluster_l1, a_shard_failover_revalidates_that_nodes_entries_only)
             break;
         cr_assert_lt(i, CL1_KEY_TRIES, "no key on another primary");
     }
-    cl1_proxy_start(CL1_RS_PROXY, cl1_nodes[0].addr, 3);
+    cl1_proxy_start(CL1_RS_PROXY, cl1_nodes[0].addr, 3, CL1_INTERVAL);
 
     harness_expect_status(cl1_px, "OK", "SET %s v1", key);
     harness_expect_status(cl1_px, "OK", "SET %s o1", other);
