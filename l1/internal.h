@@ -234,6 +234,9 @@ static inline void origin_sync_pending(void)
     if (L.map_dirty)
         origin_sync();
 }
+/* Close the origins owning no slot since the last origin_sync, reconnect
+ * the ones owning slots again (the tick). */
+void origin_retire_idle(void);
 /* o's entries become unverified (its tracking was lost): the unverified
  * walk visits them again once o is ready. Static mode: every entry. */
 void origin_unverify(struct l1_origin *o);

@@ -222,6 +222,7 @@ static void l1_cron(uv_timer_t *t)
 {
     (void)t;
     origin_sync_pending();
+    origin_retire_idle();
     for (int i = 0; i < L.norigins; i++)
         track_cron(L.origins[i]);
     if (L.snapshot_at && l1_now() >= L.snapshot_at && snapshot_on()) {

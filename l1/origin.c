@@ -9,7 +9,7 @@
  *       l1_mget or tick, never inside a walk or a reply):
  *       slot -> origin from topology_write_backend(slot); a new primary
  *       gets an origin (connected on the next tick); a node owning no slot
- *       is retired (closed); every entry of a slot whose owner changed
+ *       is retired (closed at the tick); every entry of a slot whose owner changed
  *       becomes unverified, its fills are cancelled, and a revalidation
  *       pass checks it against the new owner (check.c)
  *   origin_for_key ─> static: origins[0]; cluster: slot_origin[CRC16 slot]
@@ -28,6 +28,8 @@
 #include "l1/internal.h"
 
 static uint8_t slot_moved[CLUSTER_SLOTS]; /* origin_sync: slots whose owner changed */
+static uint8_t origin_owns[L1_MAX_ORIGINS]; /* origin_sync: origins owning a slot */
+static int retire_due;                    /* origin_sync ran: origin_retire_idle has work */
 
 static void on_map_change(struct topology *t, void *ud)
 {
@@ -145,9 +147,16 @@ static size_t sync_slots(uint8_t *owns)
     return nmoved;
 }
 
-/* Origins owning no slot are closed; one that owns slots again reconnects. */
-static void sync_retire(const uint8_t *owns)
+/* Origins owning no slot are closed; one that owns slots again reconnects
+ * (at the tick: closing connections answers their requests at once, which
+ * must not happen inside a client's read). */
+void origin_retire_idle(void)
 {
+    const uint8_t *owns = origin_owns;
+
+    if (!retire_due)
+        return;
+    retire_due = 0;
     for (int i = 0; i < L.norigins; i++) {
         struct l1_origin *o = L.origins[i];
         if (!owns[i] && !o->retired) {
@@ -160,18 +169,17 @@ static void sync_retire(const uint8_t *owns)
             track_reset(o, "closed: node owns slots again");
         }
     }
+    origin_ready_changed();
 }
 
 void origin_sync(void)
 {
-    uint8_t owns[L1_MAX_ORIGINS] = { 0 };
-
     if (!L.cluster || L.stopping)
         return;
     L.map_dirty = 0;
-    size_t nmoved = sync_slots(owns);
-    sync_retire(owns);
-    origin_ready_changed();
+    memset(origin_owns, 0, sizeof(origin_owns));
+    size_t nmoved = sync_slots(origin_owns);
+    retire_due = 1;
     if (nmoved == 0)
         return;
     /* Their fills read the old owner: deliver, never store. */
