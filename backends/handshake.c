@@ -38,7 +38,7 @@ static void handshake_auth_reply(struct srvreq *r, const char *reply, size_t len
     if (n > 100)
         n = 100;
     snprintf(why, sizeof(why), "refused the proxy's credentials: %.*s", (int)n, reply);
-    log_warn("Backend %s %s (check backend-user / backend-password)", s->name, why);
+    log_warn("%s %s (check %s)", s->name, why, s->hs->directives ? s->hs->directives : "the credentials");
     server_close(s, why);
 }
 

@@ -13,8 +13,8 @@
  *   by the caller for the process's life) and reach each connection through
  *   struct server's `hs` pointer, set by whoever opens it: the pools and
  *   spares (backend.c), health checks, the L1's connections (pool
- *   dedicated ones), cluster nodes. Sentinel connections keep their own
- *   sentinel-password and are opened without it.
+ *   dedicated ones), cluster nodes; the Sentinel connections get their
+ *   own settings (sentinel-password, sentinel-tls).
  * - The AUTH request goes out before any queued request (the outq is empty
  *   when server_connect queues it). A refusal closes the connection with
  *   "refused the proxy's credentials: <Redis's reply>", so every request
@@ -28,12 +28,14 @@
 
 struct server;
 
-/* The proxy's identity towards its backends (backend-* directives). */
+/* The proxy's identity towards its backends (backend-* directives), or
+ * towards the Sentinels (sentinel-password, sentinel-tls). */
 struct handshake_settings {
     const char *user;             /* backend-user; NULL = AUTH with the password only */
     const char *password;         /* backend-password; NULL = no AUTH */
     struct tls_ctx *tls;          /* backend-tls: client configuration; NULL = plain TCP */
     const char *tls_server_name;  /* backend-tls-server-name; NULL = the backend's host */
+    const char *directives;       /* what to check when credentials are refused, for the log */
 };
 
 /* Queue AUTH on a connection that is being opened (called by

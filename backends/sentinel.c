@@ -2,10 +2,12 @@
  * backends/sentinel.c — following Redis Sentinel (see sentinel.h).
  *
  *   sentinel_tick (health-interval) ─> per Sentinel:
- *       cmd connection ─ [AUTH] SENTINEL master / get-master-addr-by-name / replicas
+ *       cmd connection ─ SENTINEL master / get-master-addr-by-name / replicas
  *           └─ last reply of the poll ─> sentinel_poll_done ─┬─ failed: close, back off
  *                                                            └─ sentinel_adopt ─> topology
- *       sub connection (push mode) ─ [AUTH] SUBSCRIBE +switch-master
+ *       sub connection (push mode) ─ SUBSCRIBE +switch-master
+ *   (both connections open through the handshake: TLS with sentinel-tls,
+ *   AUTH sentinel-password; a refused AUTH closes them with Redis's text)
  *           └─ sentinel_on_push ─> sentinel_switch ─> topology_set_primary
  *
  * Every Sentinel struct holds its srvreqs, so replies never outlive their
@@ -32,8 +34,7 @@
 #define SENTINEL_NAME_LEN 280         /* "host:port" / "[v6]:port" */
 
 enum squery_kind {
-    SQ_AUTH = 0,                      /* AUTH sentinel-password */
-    SQ_MASTER,                        /* SENTINEL master NAME (config-epoch) */
+    SQ_MASTER = 0,                    /* SENTINEL master NAME (config-epoch) */
     SQ_ADDR,                          /* SENTINEL get-master-addr-by-name NAME */
     SQ_REPLICAS,                      /* SENTINEL replicas NAME */
     SQ_KINDS
@@ -313,7 +314,7 @@ static void sentinel_on_reply(struct srvreq *req, const char *reply, size_t len,
     struct squery *q = (struct squery *)((char *)req - offsetof(struct squery, req));
     struct sentinel *sn = q->sn;
     static const char *const what[SQ_KINDS] = {
-        "AUTH", "SENTINEL master", "SENTINEL get-master-addr-by-name", "SENTINEL replicas" };
+        "SENTINEL master", "SENTINEL get-master-addr-by-name", "SENTINEL replicas" };
 
     if (!q->active || stopping)
         return;
@@ -322,7 +323,7 @@ static void sentinel_on_reply(struct srvreq *req, const char *reply, size_t len,
         sn_fail_reply(sn, "connection", reply, len);
     } else if (len > 0 && reply[0] == '-') {
         sn_fail_reply(sn, what[q->kind], reply, len);
-    } else if (q->kind != SQ_AUTH) {
+    } else {
         redisReply *r = reply_parse(reply, len);
         if (r == NULL)
             sn_fail(sn, "%s: unreadable reply", what[q->kind]);
@@ -333,11 +334,6 @@ static void sentinel_on_reply(struct srvreq *req, const char *reply, size_t len,
         else
             on_replicas(sn, r);
         freeReplyObject(r);
-    }
-    if (q->kind == SQ_AUTH) {
-        if (sn->failed)               /* wrong password: the poll that follows is moot */
-            sn_give_up(sn, sn->why);
-        return;
     }
     if (--sn->pending == 0)
         sentinel_poll_done(sn);
@@ -379,7 +375,7 @@ static void sentinel_on_push(struct server *s, const char *reply, size_t len)
         return;
     }
     if (len == 0 || reply[0] != '*')
-        return;                       /* +OK of AUTH */
+        return;
     redisReply *r = reply_parse(reply, len);
     if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
         r->element[0]->type == REDIS_REPLY_STRING && strcmp(r->element[0]->str, "message") == 0 &&
@@ -409,6 +405,7 @@ static struct server *sn_connect(struct sentinel *sn)
         return NULL;
     s->data = sn;
     s->on_close = sentinel_conn_closed;
+    s->hs = S->hs;
     if (server_connect(s, T->loop, (const struct sockaddr *)&sn->addr, sn->name,
                        T->set->connect_timeout_ms, T->set->health_timeout_ms) < 0) {
         free(s);
@@ -424,8 +421,7 @@ static void sn_send(struct sentinel *sn, enum squery_kind k, uint64_t deadline)
     q->active = 1;
     q->req.deadline = deadline;
     q->req.abandoned = 0;
-    if (k != SQ_AUTH)
-        sn->pending++;
+    sn->pending++;
     server_send(sn->cmd, &q->req, cmds[k], (size_t)cmdlen[k]);
 }
 
@@ -457,15 +453,9 @@ static void sentinel_poll(struct sentinel *sn, uint64_t now)
             sn_give_up(sn, "cannot open a connection");
             return;
         }
-        if (cmds[SQ_AUTH])
-            sn_send(sn, SQ_AUTH, deadline);
-        if (sn->cmd == NULL)
-            return;                   /* AUTH failed at once: gave up */
     }
     if (sn->sub == NULL && (sn->sub = sn_connect(sn)) != NULL) {
         sn->sub->push = sentinel_on_push;
-        if (cmds[SQ_AUTH])
-            server_send_raw(sn->sub, cmds[SQ_AUTH], (size_t)cmdlen[SQ_AUTH]);
         server_send_raw(sn->sub, subscribe_cmd, (size_t)subscribe_len);
     }
     if (sn->pending > 0)
@@ -547,15 +537,12 @@ int sentinel_start(struct topology *t, const struct sentinel_settings *set)
         log_warn("No Sentinel address could be resolved");
         return -EINVAL;
     }
-    if (set->password)
-        cmdlen[SQ_AUTH] = redisFormatCommand(&cmds[SQ_AUTH], "AUTH %s", set->password);
     cmdlen[SQ_MASTER] = redisFormatCommand(&cmds[SQ_MASTER], "SENTINEL master %s", m);
     cmdlen[SQ_ADDR] = redisFormatCommand(&cmds[SQ_ADDR], "SENTINEL get-master-addr-by-name %s", m);
     cmdlen[SQ_REPLICAS] = redisFormatCommand(&cmds[SQ_REPLICAS], "SENTINEL replicas %s", m);
     subscribe_len = redisFormatCommand(&subscribe_cmd, "SUBSCRIBE +switch-master");
-    for (int k = SQ_MASTER; k < SQ_KINDS; k++)
-        if (cmdlen[k] < 0 || cmds[k] == NULL || subscribe_len < 0 ||
-            (set->password && cmdlen[SQ_AUTH] < 0)) {
+    for (int k = 0; k < SQ_KINDS; k++)
+        if (cmdlen[k] < 0 || cmds[k] == NULL || subscribe_len < 0) {
             free_cmds();
             return -ENOMEM;
         }

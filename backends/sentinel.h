@@ -41,6 +41,7 @@
 #define SENTINEL_BACKOFF_MAX_MS 8000  /* longest retry delay */
 #define SENTINEL_MAX 32               /* Sentinels followed at most */
 
+struct handshake_settings;
 struct topology;
 
 /* The Sentinels to ask and what about (the configuration's). */
@@ -48,7 +49,7 @@ struct sentinel_settings {
     const struct hostport *addrs;     /* the Sentinels */
     int naddrs;
     const char *master;               /* the master name they monitor, NULL = none */
-    const char *password;             /* AUTH for the Sentinels, NULL = none */
+    const struct handshake_settings *hs; /* AUTH and TLS towards the Sentinels; NULL = none */
 };
 
 /* Start polling and subscribing (first poll as soon as the loop runs). */

@@ -71,6 +71,9 @@ enum cmd_op {
     CMD_OP_UNWATCH,          /* UNWATCH */
     CMD_OP_AUTH,             /* AUTH: the proxy's own users (proxy/auth.c) */
     CMD_OP_ACL_WHOAMI,       /* ACL WHOAMI: the proxy's user of this client */
+    CMD_OP_ACL_LIST,         /* ACL LIST: the proxy's users, as Redis prints them */
+    CMD_OP_ACL_USERS,        /* ACL USERS: their names */
+    CMD_OP_ACL_GETUSER,      /* ACL GETUSER name: one of them, part by part */
     CMD_OP_SUBSCRIBE,        /* (P|S)SUBSCRIBE: RESP3 answers with pushes only */
     CMD_OP_CLIENT_ID,        /* CLIENT ID: the proxy's own client id */
     CMD_OP_CLIENT_INFO,      /* CLIENT INFO: the proxy's view of the client */

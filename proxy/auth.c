@@ -15,6 +15,7 @@
 
 #include "base/log.h"
 #include "protocol/reply.h"
+#include "protocol/resp3.h"
 #include "proxy/client.h"
 #include "proxy/config.h"
 #include "proxy/local.h"
@@ -257,12 +258,89 @@ int auth_hello(struct client *c, const struct reqmsg *m, int user_at)
     return 0;
 }
 
-void auth_whoami(struct client *c)
+/* words, space-separated, as an array of bulk strings */
+static void reply_words(struct buf *b, int proto, const char *words, int as_set)
+{
+    long long n = 0;
+    for (const char *p = words; *p; p++)
+        if (*p != ' ' && (p == words || p[-1] == ' '))
+            n++;
+    if (as_set)
+        resp3_set(b, proto, n);
+    else
+        reply_array(b, n);
+    for (const char *p = words; *p;) {
+        if (*p == ' ') {
+            p++;
+            continue;
+        }
+        size_t len = strcspn(p, " ");
+        reply_bulk(b, p, len);
+        p += len;
+    }
+}
+
+/* ACL GETUSER's reply for u, as Redis 7.0 gives it (no selectors). */
+static int getuser_reply(struct buf *b, int proto, const struct acl_user *u)
+{
+    static const struct { const char *name; enum acl_describe part; } parts[] = {
+        { "flags", ACL_DESCRIBE_FLAGS },       { "passwords", ACL_DESCRIBE_PASSWORDS },
+        { "commands", ACL_DESCRIBE_COMMANDS }, { "keys", ACL_DESCRIBE_KEYS },
+        { "channels", ACL_DESCRIBE_CHANNELS },
+    };
+    size_t nparts = sizeof(parts) / sizeof(parts[0]);
+
+    resp3_map(b, proto, (long long)nparts + 1);
+    for (size_t i = 0; i < nparts; i++) {
+        char *s = acl_user_describe(u, parts[i].part);
+        if (s == NULL)
+            return -1;
+        reply_bulk_str(b, parts[i].name);
+        if (parts[i].part == ACL_DESCRIBE_FLAGS)
+            reply_words(b, proto, s, 1);
+        else if (parts[i].part == ACL_DESCRIBE_PASSWORDS)
+            reply_words(b, proto, s, 0);
+        else
+            reply_bulk_str(b, s);
+        free(s);
+    }
+    reply_bulk_str(b, "selectors");
+    return reply_array(b, 0);
+}
+
+void auth_acl_command(struct client *c, const struct cmd *cmd, const struct reqmsg *m)
 {
     struct buf *b = client_reply_buf(c);
+    size_t n = acl_user_count(acl);
+    int failed = 0;
+
     if (b == NULL)
         return;
-    reply_bulk_str(b, acl_user_name(c->user));
+    switch (cmd->op) {
+    case CMD_OP_ACL_WHOAMI:
+        reply_bulk_str(b, acl_user_name(c->user));
+        break;
+    case CMD_OP_ACL_USERS:
+        reply_array(b, (long long)n);
+        for (size_t i = 0; i < n; i++)
+            reply_bulk_str(b, acl_user_name(acl_user_at(acl, i)));
+        break;
+    case CMD_OP_ACL_LIST:
+        reply_array(b, (long long)n);
+        for (size_t i = 0; i < n && !failed; i++) {
+            char *line = acl_user_describe(acl_user_at(acl, i), ACL_DESCRIBE_LIST);
+            failed = line == NULL || reply_bulk_str(b, line) != 0;
+            free(line);
+        }
+        break;
+    default: {                          /* ACL GETUSER name (arity checked by the table) */
+        const struct acl_user *u = acl_user_get(acl, m->argv[2], m->argvlen[2]);
+        failed = u != NULL ? getuser_reply(b, c->proto, u) != 0 : resp3_null(b, c->proto) != 0;
+        break;
+    }
+    }
+    if (failed)
+        b->oom = 1;                     /* the client is closed: never half a reply */
     proxy->stats.local_replies++;
     client_reply_done(c);
 }

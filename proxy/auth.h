@@ -76,8 +76,10 @@ int auth_hello(struct client *c, const struct reqmsg *m, int user_at);
  * itself: HTTP Basic). */
 void auth_client_as(struct client *c, const struct acl_user *u);
 
-/* ACL WHOAMI: the client's user name. */
-void auth_whoami(struct client *c);
+/* ACL WHOAMI | LIST | USERS | GETUSER name (cmd->op): the proxy's users,
+ * as Redis 7.0 answers (passwords only as SHA-256 digests; GETUSER of an
+ * unknown user is nil; no selectors). Always answers. */
+void auth_acl_command(struct client *c, const struct cmd *cmd, const struct reqmsg *m);
 
 /* RESET: back to the default user (authenticated only if it needs no AUTH). */
 void auth_reset(struct client *c);

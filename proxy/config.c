@@ -271,6 +271,9 @@ static const struct directive directive_table[] = {
                "Private key (PEM) of backend-tls-cert-file"),
     ROW_OPTSTR("backend-tls-server-name", backend_tls_server_name,
                "Name backends' certificates must match (and SNI); \"\" = each backend's host"),
+    ROW_BOOL("sentinel-tls", sentinel_tls, "no",
+             "Connect to the Sentinels with TLS, verified with backend-tls-ca-cert-file (and presenting "
+             "backend-tls-cert-file): each Sentinel's certificate must match its host"),
 };
 
 #define NDIRECTIVES ((int)(sizeof(directive_table) / sizeof(directive_table[0])))

@@ -143,6 +143,7 @@ struct config {
     char *backend_tls_cert_file; /* client certificate sent to backends, or NULL */
     char *backend_tls_key_file;  /* its private key, or NULL */
     char *backend_tls_server_name; /* name backends' certificates must carry; NULL = their host */
+    bool sentinel_tls;           /* TLS to the Sentinels, with the backend-tls-* files (default no) */
 
     /* not directives: what the command line asked for */
     char *config_file;           /* the file read, or NULL */

@@ -64,7 +64,9 @@ static void command_name(const struct reqmsg *m, int words, char *out, size_t ou
 void local_arity_error(struct client *c, const struct reqmsg *m)
 {
     char name[64], msg[160];
-    command_name(m, 1, name, sizeof(name));
+    const struct cmd *top = cmd_lookup(m->argv[0], m->argvlen[0]);
+    /* a subcommand is named as Redis 7 names it: 'acl|getuser' */
+    command_name(m, top != NULL && top->nsubcommands > 0 ? 2 : 1, name, sizeof(name));
     snprintf(msg, sizeof(msg), "ERR wrong number of arguments for '%s' command", name);
     local_error(c, msg);
 }
@@ -390,7 +392,10 @@ int local_command(struct client *c, const struct cmd *cmd, const struct reqmsg *
         auth_command(c, m);
         return 1;
     case CMD_OP_ACL_WHOAMI:
-        auth_whoami(c);
+    case CMD_OP_ACL_LIST:
+    case CMD_OP_ACL_USERS:
+    case CMD_OP_ACL_GETUSER:
+        auth_acl_command(c, cmd, m);
         return 1;
     default:
         return local_client(c, cmd, m);

@@ -169,11 +169,12 @@ int main(int argc, char **argv)
         log_warn("%s", err);
         return 1;
     }
-    if (reload_tls_contexts(&the_config, &proxy->tls_clients, &proxy->backend_hs.tls, err, sizeof(err)) < 0) {
+    struct tls_ctx *tls_clients, *tls_outgoing;
+    if (reload_tls_contexts(&the_config, &tls_clients, &tls_outgoing, err, sizeof(err)) < 0) {
         log_warn("%s", err);
         return 1;
     }
-    proxy->backend_hs.tls_server_name = the_config.backend_tls_server_name;
+    reload_use_tls_contexts(tls_clients, tls_outgoing);
     if (topology_init(&proxy->topo, proxy->loop, &proxy->backend_set, &the_config.primary,
                       the_config.replicas, the_config.nreplicas) < 0)
         return 1;
@@ -210,8 +211,7 @@ int main(int argc, char **argv)
     uv_walk(proxy->loop, close_stragglers, NULL);
     uv_run(proxy->loop, UV_RUN_DEFAULT);
     uv_loop_close(proxy->loop);
-    tls_ctx_unref(proxy->tls_clients);
-    tls_ctx_unref(proxy->backend_hs.tls);
+    reload_use_tls_contexts(NULL, NULL);
     auth_free();
     config_free(&the_config);
     return 0;

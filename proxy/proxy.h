@@ -61,6 +61,7 @@ struct proxy {
     struct sentinel_settings sentinel_set; /* the Sentinels', from cfg */
     struct l1_settings l1_set;        /* the L1's, from cfg */
     struct handshake_settings backend_hs; /* the proxy's identity and TLS on backends, from cfg */
+    struct handshake_settings sentinel_hs; /* ... and towards the Sentinels */
     struct tls_ctx *tls_clients;      /* tls-port's server configuration, or NULL */
     struct climits_settings climits_set; /* client limits, from cfg */
     struct topology topo;             /* primary + replicas, or the cluster */

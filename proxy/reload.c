@@ -60,11 +60,15 @@ void reload_settings(void)
     };
     p->backend_hs.user = cfg->backend_user;
     p->backend_hs.password = cfg->backend_password;
+    p->backend_hs.tls_server_name = cfg->backend_tls_server_name;
+    p->backend_hs.directives = "backend-user / backend-password";
+    p->sentinel_hs.password = cfg->sentinel_password;
+    p->sentinel_hs.directives = "sentinel-password";
     p->sentinel_set = (struct sentinel_settings){
         .addrs = cfg->sentinels,
         .naddrs = cfg->nsentinels,
         .master = cfg->sentinel_master,
-        .password = cfg->sentinel_password,
+        .hs = &p->sentinel_hs,
     };
     p->l1_set = (struct l1_settings){
         .maxmemory = cfg->l1_maxmemory,
@@ -111,12 +115,12 @@ static void backend_retime(struct backend *b, void *ud)
     b->connect_timeout = set->connect_timeout_ms;
 }
 
-int reload_tls_contexts(const struct config *cfg, struct tls_ctx **clients, struct tls_ctx **backends, char *err,
+int reload_tls_contexts(const struct config *cfg, struct tls_ctx **clients, struct tls_ctx **outgoing, char *err,
                         size_t cap)
 {
     char e[256];
 
-    *clients = *backends = NULL;
+    *clients = *outgoing = NULL;
     if (cfg->tls_port > 0) {
         struct tls_opts o = {
             .cert_file = cfg->tls_cert_file,
@@ -132,21 +136,34 @@ int reload_tls_contexts(const struct config *cfg, struct tls_ctx **clients, stru
             return -1;
         }
     }
-    if (cfg->backend_tls) {
+    if (cfg->backend_tls || cfg->sentinel_tls) {
         struct tls_opts o = {
             .cert_file = cfg->backend_tls_cert_file,
             .key_file = cfg->backend_tls_key_file,
             .ca_file = cfg->backend_tls_ca_cert_file,
             .server_name = cfg->backend_tls_server_name,
         };
-        if ((*backends = tls_ctx_new_client(&o, e, sizeof(e))) == NULL) {
+        if ((*outgoing = tls_ctx_new_client(&o, e, sizeof(e))) == NULL) {
             tls_ctx_unref(*clients);
             *clients = NULL;
-            snprintf(err, cap, "backend-tls: %s", e);
+            snprintf(err, cap, "%s: %s", cfg->backend_tls ? "backend-tls" : "sentinel-tls", e);
             return -1;
         }
     }
     return 0;
+}
+
+void reload_use_tls_contexts(struct tls_ctx *clients, struct tls_ctx *outgoing)
+{
+    struct proxy *p = proxy;
+
+    tls_ctx_unref(p->tls_clients);
+    p->tls_clients = clients;
+    tls_ctx_unref(p->backend_hs.tls);
+    tls_ctx_unref(p->sentinel_hs.tls);
+    p->backend_hs.tls = outgoing && p->cfg->backend_tls ? tls_ctx_ref(outgoing) : NULL;
+    p->sentinel_hs.tls = outgoing && p->cfg->sentinel_tls ? tls_ctx_ref(outgoing) : NULL;
+    tls_ctx_unref(outgoing);
 }
 
 int reload_run(char *err, size_t cap)
@@ -161,9 +178,9 @@ int reload_run(char *err, size_t cap)
     }
     /* Users and certificates are built before anything changes: a file
      * whose certificate does not load is refused whole too. */
-    struct tls_ctx *tls_clients = NULL, *tls_backends = NULL;
+    struct tls_ctx *tls_clients = NULL, *tls_outgoing = NULL;
     struct acl *users = auth_build(&next, e, sizeof(e));
-    if (users == NULL || reload_tls_contexts(&next, &tls_clients, &tls_backends, e, sizeof(e)) < 0) {
+    if (users == NULL || reload_tls_contexts(&next, &tls_clients, &tls_outgoing, e, sizeof(e)) < 0) {
         acl_free(users);
         config_free(&next);
         snprintf(err, cap, "%s", e);
@@ -204,11 +221,7 @@ int reload_run(char *err, size_t cap)
     /* New users for every connected client (by name), new certificates for
      * new connections: live TLS sessions keep the context they started with. */
     auth_apply(users, cur, proxy->clients);
-    tls_ctx_unref(proxy->tls_clients);
-    proxy->tls_clients = tls_clients;
-    tls_ctx_unref(proxy->backend_hs.tls);
-    proxy->backend_hs.tls = tls_backends;
-    proxy->backend_hs.tls_server_name = cur->backend_tls_server_name;
+    reload_use_tls_contexts(tls_clients, tls_outgoing);
     log_notice("Configuration reloaded%s%s", cur->config_file ? " from " : "",
                cur->config_file ? cur->config_file : "");
     return 0;

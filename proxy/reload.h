@@ -42,14 +42,22 @@ void reload_settings(void);
 
 int reload_run(char *err, size_t cap);
 
-/* The TLS contexts of cfg: tls-port's server context (*clients) and
- * backend-tls's client context (*backends), each NULL when not configured.
- * 0, or -1 with the reason (file, OpenSSL's error) in err and nothing made.
- * At start, and by reload_run() before anything changes. */
+/* The TLS contexts of cfg: tls-port's server context (*clients) and the
+ * client context of outgoing connections (*outgoing: backend-tls and/or
+ * sentinel-tls, one context from the backend-tls-* files), each NULL when
+ * not configured. 0, or -1 with the reason (file, OpenSSL's error) in err
+ * and nothing made. At start, and by reload_run() before anything changes. */
 struct tls_ctx;
 struct config;
-int reload_tls_contexts(const struct config *cfg, struct tls_ctx **clients, struct tls_ctx **backends, char *err,
+int reload_tls_contexts(const struct config *cfg, struct tls_ctx **clients, struct tls_ctx **outgoing, char *err,
                         size_t cap);
+
+/* Install contexts made by reload_tls_contexts() (their references are
+ * taken over): the client listener's, and the outgoing one for backends
+ * (when backend-tls) and Sentinels (when sentinel-tls) by the running
+ * configuration. The previous ones are released; connections already open
+ * keep theirs. (NULL, NULL) at exit releases everything. */
+void reload_use_tls_contexts(struct tls_ctx *clients, struct tls_ctx *outgoing);
 
 /* REDSNANO CONFIG GET pattern | RELOAD: appends one reply to b and returns
  * 1, or 0 when argv[0] is not CONFIG. argv starts at CONFIG. */

@@ -43,11 +43,6 @@ enum route {
     ROUTE_PIN,                         /* the client's own connection */
 };
 
-static int arg_is(const struct reqmsg *m, int i, const char *s)
-{
-    return i < m->argc && cmd_word_eq(m->argv[i], m->argvlen[i], s);
-}
-
 /* The error a client gets when a backend cannot take a request. */
 static void unavailable(struct client *c, struct backend *b)
 {
@@ -173,6 +168,8 @@ static int route_pinned(struct client *c, const struct cmd *cmd, struct reqmsg *
         server_send_raw(c->pinned, m->bytes, m->len);
         return ROUTER_DONE;
     }
+    if (op == CMD_OP_EXEC && txn_exec_aborted(c))
+        return ROUTER_DONE;
     struct fwd fw = {
         .deadline = cmd_blocks(cmd, m->argc, m->argv, m->argvlen) ? SRVREQ_NO_DEADLINE : 0,
         .replies = cmd_replies(cmd, m->argc),
@@ -244,12 +241,13 @@ static int route_l1(struct client *c, const struct cmd *cmd, struct reqmsg *m, s
 }
 
 /* Does the command belong to the client's session with the proxy (its
- * protocol, id, name, tracking, reply mode, RESET)? Those are always the
- * proxy's, pinned or not: the client owns no Redis connection. */
+ * protocol, id, name, tracking, reply mode, RESET, its user and the users
+ * it may be)? Those are always the proxy's, pinned or not: the client owns
+ * no Redis connection. */
 static int session_command(const struct cmd *cmd)
 {
     return cmd->op == CMD_OP_HELLO || cmd->op == CMD_OP_RESET || cmd->op == CMD_OP_CLIENT_REPLY ||
-           cmd->op == CMD_OP_AUTH || cmd->op == CMD_OP_ACL_WHOAMI ||
+           cmd->op == CMD_OP_AUTH || (cmd->op >= CMD_OP_ACL_WHOAMI && cmd->op <= CMD_OP_ACL_GETUSER) ||
            (cmd->op >= CMD_OP_CLIENT_ID && cmd->op <= CMD_OP_CLIENT_GETREDIR);
 }
 
@@ -268,6 +266,20 @@ static int answer_locally(struct client *c, const struct cmd *cmd, struct reqmsg
      * txn.c) PING, ECHO and QUIT are Redis's to answer or queue; the
      * session's own commands stay the proxy's. */
     int session = c->pinned != NULL || (c->flags & CLIENT_TXN_HELD);
+    if ((c->flags & (CLIENT_MULTI | CLIENT_TXN_HELD)) && (f & CMD_PROXY_LOCAL) && session_command(cmd) &&
+        cmd->op != CMD_OP_RESET) {
+        /* Redis would queue it and run it at EXEC; the proxy answers it
+         * and cannot: refused, so EXEC aborts as after any refused
+         * command (never an EXEC reply one element short). */
+        char text[160];
+        int sub = m->argc > 1 && !reqmsg_arg_is(m, 0, cmd->name);   /* CLIENT SETNAME: name the subcommand too */
+        snprintf(text, sizeof(text), "ERR redsnano: '%.*s%s%.*s' is answered by the proxy and cannot be queued in MULTI",
+                 (int)(m->argvlen[0] > 32 ? 32 : m->argvlen[0]), m->argv[0], sub ? " " : "",
+                 sub ? (int)(m->argvlen[1] > 32 ? 32 : m->argvlen[1]) : 0, sub ? m->argv[1] : "");
+        c->flags |= CLIENT_TXN_ABORT;
+        local_error(c, text);
+        return 1;
+    }
     if ((f & CMD_PROXY_LOCAL) && (!session || session_command(cmd)))
         return local_command(c, cmd, m);
     if (session)
@@ -312,7 +324,7 @@ int router_dispatch(struct client *c, struct reqmsg *m)
 
     /* NOAUTH / NOPERM before anything is answered or routed. REDSNANO is
      * the proxy's own: any authenticated user may ask. */
-    if (!(c->flags & CLIENT_ACL_ALL) && (c->user == NULL || cmd != NULL || !arg_is(m, 0, "redsnano")) &&
+    if (!(c->flags & CLIENT_ACL_ALL) && (c->user == NULL || cmd != NULL || !reqmsg_arg_is(m, 0, "redsnano")) &&
         auth_check(c, cmd, m))
         return ROUTER_DONE;
     if ((c->flags & CLIENT_PUSH) && !(cmd != NULL && cmd->op == CMD_OP_RESET)) {
@@ -323,7 +335,7 @@ int router_dispatch(struct client *c, struct reqmsg *m)
         server_send_raw(c->pinned, m->bytes, m->len);
         return ROUTER_DONE;
     }
-    if (cmd == NULL && arg_is(m, 0, "redsnano")) {
+    if (cmd == NULL && reqmsg_arg_is(m, 0, "redsnano")) {
         local_redsnano(c, m);
         return ROUTER_DONE;
     }

@@ -648,12 +648,6 @@ static int add_prefix(struct tracking_client *tc, const char *p, size_t len)
     return 0;
 }
 
-static int arg_is(const struct reqmsg *m, int i, const char *s)
-{
-    size_t n = strlen(s);
-    return i < m->argc && m->argvlen[i] == n && strncasecmp(m->argv[i], s, n) == 0;
-}
-
 static void reply_ok(struct client *c)
 {
     local_status(c, "OK");
@@ -680,7 +674,7 @@ static void cmd_tracking(struct client *c, const struct reqmsg *m)
 
     for (int j = 3; j < m->argc; j++) {
         int more = m->argc - 1 - j;
-        if (arg_is(m, j, "redirect") && more) {
+        if (reqmsg_arg_is(m, j, "redirect") && more) {
             j++;
             if (redir != 0) {
                 local_error(c, "ERR A client can only redirect to a single other client");
@@ -700,27 +694,27 @@ static void cmd_tracking(struct client *c, const struct reqmsg *m)
                 local_error(c, "ERR The client ID you want redirect to does not exist");
                 return;
             }
-        } else if (arg_is(m, j, "bcast")) {
+        } else if (reqmsg_arg_is(m, j, "bcast")) {
             opts |= TRK_BCAST;
-        } else if (arg_is(m, j, "optin")) {
+        } else if (reqmsg_arg_is(m, j, "optin")) {
             opts |= TRK_OPTIN;
-        } else if (arg_is(m, j, "optout")) {
+        } else if (reqmsg_arg_is(m, j, "optout")) {
             opts |= TRK_OPTOUT;
-        } else if (arg_is(m, j, "noloop")) {
+        } else if (reqmsg_arg_is(m, j, "noloop")) {
             opts |= TRK_NOLOOP;
-        } else if (arg_is(m, j, "prefix") && more && nprefix < (int)(sizeof(prefix_at) / sizeof(prefix_at[0]))) {
+        } else if (reqmsg_arg_is(m, j, "prefix") && more && nprefix < (int)(sizeof(prefix_at) / sizeof(prefix_at[0]))) {
             prefix_at[nprefix++] = ++j;
         } else {
             local_error(c, "ERR syntax error");
             return;
         }
     }
-    if (arg_is(m, 2, "off")) {
+    if (reqmsg_arg_is(m, 2, "off")) {
         tracking_off(c);
         reply_ok(c);
         return;
     }
-    if (!arg_is(m, 2, "on")) {
+    if (!reqmsg_arg_is(m, 2, "on")) {
         local_error(c, "ERR syntax error");
         return;
     }
@@ -833,12 +827,12 @@ static void cmd_caching(struct client *c, const struct reqmsg *m)
                        "OPTIN or OPTOUT mode enabled");
         return;
     }
-    if (arg_is(m, 2, "yes")) {
+    if (reqmsg_arg_is(m, 2, "yes")) {
         if (!(tc->flags & TRK_OPTIN)) {
             local_error(c, "ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode.");
             return;
         }
-    } else if (arg_is(m, 2, "no")) {
+    } else if (reqmsg_arg_is(m, 2, "no")) {
         if (!(tc->flags & TRK_OPTOUT)) {
             local_error(c, "ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode.");
             return;

@@ -61,6 +61,20 @@ void txn_forget(struct client *c)
     c->flags &= ~CLIENT_TXN_HELD;
 }
 
+int txn_exec_aborted(struct client *c)
+{
+    if (!(c->flags & CLIENT_TXN_ABORT))
+        return 0;
+    txn_forget(c);
+    c->flags &= ~(CLIENT_TXN_ABORT | CLIENT_MULTI | CLIENT_WATCHING);
+    if (c->pinned != NULL)
+        send_dropped(c->pinned, DISCARD_CMD, sizeof(DISCARD_CMD) - 1, 1);
+    l1_write_end(c->txn_l1_token);    /* its writes never ran */
+    c->txn_l1_token = NULL;
+    local_error(c, "EXECABORT Transaction discarded because of previous errors.");
+    return 1;
+}
+
 /* The held transaction goes to b: pin c there (giving up a connection to
  * another node first), send MULTI and the held commands. ROUTER_DONE when
  * sent (or answered with an error), ROUTER_STALL to wait for c's requests. */
@@ -118,12 +132,8 @@ static int txn_held(struct client *c, const struct cmd *cmd, struct reqmsg *m, i
         local_status(c, "OK");
         return ROUTER_DONE;
     case CMD_OP_EXEC:
-        if (c->flags & CLIENT_TXN_ABORT) {
-            txn_forget(c);
-            c->flags &= ~(CLIENT_TXN_ABORT | CLIENT_WATCHING);
-            local_error(c, "EXECABORT Transaction discarded because of previous errors.");
+        if (txn_exec_aborted(c))
             return ROUTER_DONE;
-        }
         if (c->txn_held == NULL || c->txn_held->n == 0) {
             struct buf *b = client_reply_buf(c);
             txn_forget(c);
@@ -179,16 +189,10 @@ int txn_route(struct client *c, const struct cmd *cmd, struct reqmsg *m, int slo
             local_error(c, "CROSSSLOT Keys in request don't hash to the same slot");
             return ROUTER_DONE;
         }
-        if (op == CMD_OP_EXEC || op == CMD_OP_DISCARD) {
-            c->flags &= ~CLIENT_WATCHING;
-            if (op == CMD_OP_EXEC && (c->flags & CLIENT_TXN_ABORT) && c->pinned != NULL) {
-                c->flags &= ~(CLIENT_TXN_ABORT | CLIENT_MULTI);
-                send_dropped(c->pinned, DISCARD_CMD, sizeof(DISCARD_CMD) - 1, 1);
-                local_error(c, "EXECABORT Transaction discarded because of previous errors.");
-                return ROUTER_DONE;
-            }
-            c->flags &= ~CLIENT_TXN_ABORT;
-        }
+        if (op == CMD_OP_EXEC && txn_exec_aborted(c))
+            return ROUTER_DONE;
+        if (op == CMD_OP_EXEC || op == CMD_OP_DISCARD)
+            c->flags &= ~(CLIENT_WATCHING | CLIENT_TXN_ABORT);
         return TXN_PASS;
     }
     switch (op) {

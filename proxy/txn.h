@@ -17,6 +17,10 @@
  * is not its business (route it as usual: a pinned client's commands go to
  * its connection), or ROUTER_DONE / ROUTER_STALL as router_dispatch does.
  * txn_forget() drops a held transaction (client closing).
+ * txn_exec_aborted() is the EXEC of a transaction flagged CLIENT_TXN_ABORT
+ * (a command refused while it was queued), in either mode: the node gets
+ * DISCARD, the client -EXECABORT as Redis words it; returns 1 when it
+ * answered, 0 when the transaction is not aborted.
  */
 #ifndef REDSNANO_PROXY_TXN_H
 #define REDSNANO_PROXY_TXN_H
@@ -31,5 +35,7 @@ struct client;
 int txn_route(struct client *c, const struct cmd *cmd, struct reqmsg *m, int slot);
 
 void txn_forget(struct client *c);
+
+int txn_exec_aborted(struct client *c);
 
 #endif

@@ -595,6 +595,26 @@ harness_proc *harness_redis_startl(int port, ...)
     return p;
 }
 
+harness_proc *harness_sentinel_start(int port, const char *conf_lines)
+{
+    const char *dir = harness_tmpdir();
+    char conf[512];
+    harness_proc *p;
+
+    snprintf(conf, sizeof(conf), "%s/sentinel-%d.conf", dir, port);
+    FILE *f = fopen(conf, "w");
+    cr_assert_not_null(f, "cannot write %s: %s", conf, strerror(errno));
+    fprintf(f, "port %d\nbind 127.0.0.1\ndaemonize no\ndir \"%s\"\n%s\n", port, dir, conf_lines);
+    fclose(f);
+    const char *argv[] = { "redis-server", conf, "--sentinel", NULL };
+    p = harness_proc_new(HARNESS_SENTINEL, port);
+    harness_proc_set_argv(p, argv);
+    snprintf(p->log_path, sizeof(p->log_path), "%s/sentinel-%d.log", dir, port);
+    cr_assert(harness_proc_launch(p, HARNESS_REDIS_START_MS, false) == 0, "Sentinel start failed: %s",
+              harness_error());
+    return p;
+}
+
 void harness_redis_restart(harness_proc *p)
 {
     cr_assert_not_null(p);

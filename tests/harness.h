@@ -79,6 +79,7 @@
 typedef enum harness_kind {
     HARNESS_REDIS,   /* redis-server */
     HARNESS_PROXY,   /* redsnano */
+    HARNESS_SENTINEL, /* redis-server --sentinel */
     HARNESS_PSEUDO,  /* HARNESS_DIRECT: no process, port of the primary redis */
 } harness_kind;
 
@@ -131,6 +132,16 @@ const char *harness_tmpdir(void);
 harness_proc *harness_try_redis_startv(int port, const char *const *extra);
 harness_proc *harness_redis_startl(int port, ...) __attribute__((sentinel));
 #define harness_redis_start(port, ...) harness_redis_startl((port), ##__VA_ARGS__, (const char *)NULL)
+
+/*
+ * Start a Sentinel (redis-server <conf> --sentinel) on 127.0.0.1:port: the
+ * harness writes <tmpdir>/sentinel-<port>.conf with port, bind, dir and
+ * the given lines (sentinel monitor ..., tls-* ...), logs to
+ * <tmpdir>/sentinel-<port>.log, and waits for an answer to PING on the
+ * plain port (+PONG, or -NOAUTH when the lines set requirepass; bounded by
+ * HARNESS_REDIS_START_MS). Stopped like any process.
+ */
+harness_proc *harness_sentinel_start(int port, const char *conf_lines);
 
 /*
  * Start the proxy: REDSNANO_BIN --port <port> --bind 127.0.0.1 <args...>.

@@ -80,12 +80,13 @@ TXN = ["multi", "exec", "discard", "watch", "unwatch"]
 SUBSCRIBE = ["subscribe", "psubscribe", "ssubscribe", "monitor"]
 
 # Answered by the proxy itself.
-# AUTH and ACL WHOAMI are the proxy's: it has its own users (proxy/auth.c)
-# and shares its connections, which carry the proxy's identity. The CLIENT
+# AUTH and ACL WHOAMI / LIST / USERS / GETUSER are the proxy's: it has its
+# own users (proxy/auth.c) and shares its connections, which carry the
+# proxy's identity. The CLIENT
 # subcommands about the client's own session (its id, name, tracking, reply
 # mode) and RESET are the proxy's too: the client owns no Redis connection
 # (proxy/tracking.c is the tracking server).
-LOCAL = ["ping", "echo", "quit", "hello", "reset", "auth", "acl|whoami",
+LOCAL = ["ping", "echo", "quit", "hello", "reset", "auth", "acl|whoami", "acl|list", "acl|users", "acl|getuser",
          "client|id", "client|info", "client|getname", "client|setname",
          "client|tracking", "client|caching", "client|trackinginfo",
          "client|getredir", "client|reply"]
@@ -115,6 +116,9 @@ PROXY_OPS = {
     "hello": "CMD_OP_HELLO",
     "auth": "CMD_OP_AUTH",
     "acl|whoami": "CMD_OP_ACL_WHOAMI",
+    "acl|list": "CMD_OP_ACL_LIST",
+    "acl|users": "CMD_OP_ACL_USERS",
+    "acl|getuser": "CMD_OP_ACL_GETUSER",
     "multi": "CMD_OP_MULTI",
     "exec": "CMD_OP_EXEC",
     "discard": "CMD_OP_DISCARD",

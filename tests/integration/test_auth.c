@@ -317,6 +317,90 @@ Test(auth, acl_users_are_allowed_and_refused_per_key_pattern_and_category_as_red
     redisFree(ref);
 }
 
+/* Every word of a reply's strings (elements flattened), sorted, joined by
+ * spaces (malloc'd). */
+static int auth_word_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void auth_words_collect(const redisReply *r, char ***w, size_t *n, size_t *cap)
+{
+    if (r->type == REDIS_REPLY_ARRAY) {
+        for (size_t i = 0; i < r->elements; i++)
+            auth_words_collect(r->element[i], w, n, cap);
+        return;
+    }
+    if (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS && r->type != REDIS_REPLY_ERROR)
+        return;
+    char *copy = strdup(r->str), *save = NULL;
+    for (char *t = strtok_r(copy, " ", &save); t != NULL; t = strtok_r(NULL, " ", &save)) {
+        if (*n == *cap)
+            *w = realloc(*w, (*cap = *cap * 2 + 16) * sizeof(**w));
+        (*w)[(*n)++] = strdup(t);
+    }
+    free(copy);
+}
+
+static char *auth_sorted_words(const redisReply *r)
+{
+    char **w = NULL, *out;
+    size_t n = 0, cap = 0, len = 1;
+
+    auth_words_collect(r, &w, &n, &cap);
+    qsort(w, n, sizeof(*w), auth_word_cmp);
+    for (size_t i = 0; i < n; i++)
+        len += strlen(w[i]) + 1;
+    out = calloc(1, len);
+    for (size_t i = 0; i < n; i++) {
+        strcat(out, w[i]);
+        strcat(out, " ");
+        free(w[i]);
+    }
+    free(w);
+    return out;
+}
+
+/* The same rules on the proxy and on the reference redis, word for word:
+ * Redis lists single commands in its hash table's order, the proxy in its
+ * command table's. */
+#define SAME_WORDS(px, ref, cmd)                                                              \
+    do {                                                                                      \
+        redisReply *a_ = harness_reply((px), cmd), *b_ = harness_reply((ref), cmd);           \
+        char *as_ = auth_sorted_words(a_), *bs_ = auth_sorted_words(b_);                      \
+        cr_assert(a_->type == b_->type && a_->elements == b_->elements && strcmp(as_, bs_) == 0, \
+                  "%s: proxy replied %s, redis %s", cmd, as_, bs_);                          \
+        free(as_);                                                                            \
+        free(bs_);                                                                            \
+        freeReplyObject(a_);                                                                  \
+        freeReplyObject(b_);                                                                  \
+    } while (0)
+
+/* ACL LIST / USERS / GETUSER describe the proxy's users (the ones it
+ * enforces), as Redis describes the same users. */
+Test(auth, acl_list_users_and_getuser_describe_the_proxys_users_as_redis)
+{
+    redisContext *px, *ref;
+
+    harness_skip_if_direct();
+    auth_start_users(&px, &ref);
+    SAME(px, ref, "ACL LIST");                       /* NOAUTH */
+    SAME(px, ref, "AUTH %s", AUTH_PROXY_PASS);
+    SAME(px, ref, "ACL USERS");
+    SAME_WORDS(px, ref, "ACL LIST");
+    SAME_WORDS(px, ref, "ACL GETUSER alice");
+    SAME(px, ref, "ACL GETUSER reader");
+    SAME(px, ref, "ACL GETUSER off-user");
+    SAME(px, ref, "ACL GETUSER default");
+    SAME(px, ref, "ACL GETUSER nobody");             /* nil */
+    SAME(px, ref, "ACL GETUSER");                    /* arity */
+    SAME(px, ref, "AUTH alice alicepw");
+    SAME(px, ref, "ACL LIST");                       /* NOPERM: -@dangerous */
+    SAME(px, ref, "ACL USERS");
+    redisFree(px);
+    redisFree(ref);
+}
+
 Test(auth, noauth_hello_auth_and_wrong_passwords_reply_as_redis)
 {
     redisContext *px, *ref;
@@ -380,4 +464,44 @@ Test(auth, open_proxy_answers_auth_as_redis_without_password)
     SAME(px, ref, "ACL WHOAMI");
     redisFree(px);
     redisFree(ref);
+}
+
+/* Redis queues AUTH (and CLIENT SETNAME, HELLO...) inside MULTI and runs it
+ * at EXEC; the proxy answers those itself, so it refuses them there and
+ * the transaction aborts, as after any command refused while queued —
+ * rather than an immediate +OK that would leave EXEC's reply one element
+ * short of what the client counts. */
+Test(auth, auth_inside_multi_is_refused_and_exec_aborts)
+{
+    char primary[32];
+
+    harness_skip_if_direct();
+    auth_redis[0] = harness_redis_start(AUTH_PORT(0));
+    snprintf(primary, sizeof(primary), "127.0.0.1:%d", AUTH_PORT(0));
+    auth_proxy = harness_proxy_start_unready(AUTH_PORT(2), "--primary", primary,
+                                             "--requirepass", AUTH_PROXY_PASS, "--health-interval", "100");
+    harness_diag_set(auth_proxy, NULL);
+    redisContext *px = auth_connect(auth_proxy->port, NULL, AUTH_PROXY_PASS);
+
+    harness_cmd_ok(px, "MULTI");
+    harness_expect_status(px, "QUEUED", "SET multi:k v1");
+    redisReply *r = harness_expect_error(px, "ERR redsnano: 'AUTH' is answered by the proxy", "AUTH %s",
+                                         AUTH_PROXY_PASS);
+    freeReplyObject(r);
+    r = harness_expect_error(px, "ERR redsnano: 'CLIENT SETNAME' is answered by the proxy", "CLIENT SETNAME x");
+    freeReplyObject(r);
+    r = harness_expect_error(px, "EXECABORT Transaction discarded", "EXEC");
+    freeReplyObject(r);
+    redisContext *rc = harness_connect(AUTH_PORT(0));
+    harness_expect_bulk(rc, NULL, "GET multi:k");
+
+    /* The connection stays whole: the next transaction runs. */
+    harness_cmd_ok(px, "MULTI");
+    harness_expect_status(px, "QUEUED", "SET multi:k v2");
+    r = harness_cmd(px, "EXEC");
+    cr_assert(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 1, "EXEC: %s", harness_reply_str(r));
+    freeReplyObject(r);
+    harness_expect_bulk(rc, "v2", "GET multi:k");
+    redisFree(rc);
+    redisFree(px);
 }

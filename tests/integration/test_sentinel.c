@@ -9,9 +9,8 @@
  *   redis replica (PORT 1, --replicaof PORT 0) ◀┘
  *
  * Sentinels are redis-server --sentinel with a config file each in the
- * harness's temporary directory (down-after-milliseconds 1000,
- * failover-timeout 5000), started and stopped by this file (the harness
- * starts plain redis-servers only).
+ * harness's temporary directory (harness_sentinel_start;
+ * down-after-milliseconds 1000, failover-timeout 5000).
  *
  * Ports 7150-7169 (this file; the replica tests use 7100-7109).
  */
@@ -20,13 +19,9 @@
 #include <criterion/criterion.h>
 
 #include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #define SEN_PORT_BASE 7150                    /* this file's port range start */
@@ -41,83 +36,34 @@
 static harness_proc *sen_primary;             /* redis primary (PORT 0) */
 static harness_proc *sen_replica;             /* redis replica (PORT 1) */
 static harness_proc *sen_proxy;               /* the proxy (PORT 8) */
-static pid_t sen_pids[SEN_COUNT];             /* Sentinel processes, 0 = not running */
+static harness_proc *sen_sentinels[SEN_COUNT]; /* Sentinel processes, NULL = not running */
 static char sen_addr[SEN_COUNT][32];          /* "127.0.0.1:<port>" of each Sentinel */
 static char sen_primary_addr[32];             /* "127.0.0.1:<PORT 0>" */
 static char sen_replica_addr[32];             /* "127.0.0.1:<PORT 1>" */
 
 /* ---- Sentinel processes -------------------------------------------------- */
 
-/* Write the config of Sentinel i and start it; wait for PONG. */
+/* Start Sentinel i (monitoring the primary on PORT 0); waits for PONG. */
 static void sen_start_sentinel(int i)
 {
-    const char *dir = harness_tmpdir();
-    char conf[512], log[512];
+    char conf[512];
     int port = SEN_PORT(2 + i);
 
-    snprintf(conf, sizeof(conf), "%s/sentinel-%d.conf", dir, port);
-    snprintf(log, sizeof(log), "%s/sentinel-%d.out", dir, port);
-    FILE *f = fopen(conf, "w");
-    cr_assert_not_null(f, "cannot write %s: %s", conf, strerror(errno));
-    fprintf(f,
-            "port %d\nbind 127.0.0.1\ndaemonize no\ndir \"%s\"\nlogfile \"\"\n"
-            "sentinel monitor %s 127.0.0.1 %d 2\n"
-            "sentinel down-after-milliseconds %s 1000\n"
-            "sentinel failover-timeout %s 5000\n",
-            port, dir, SEN_MASTER, SEN_PORT(0), SEN_MASTER, SEN_MASTER);
-    fclose(f);
+    snprintf(conf, sizeof(conf),
+             "sentinel monitor %s 127.0.0.1 %d 2\n"
+             "sentinel down-after-milliseconds %s 1000\n"
+             "sentinel failover-timeout %s 5000",
+             SEN_MASTER, SEN_PORT(0), SEN_MASTER, SEN_MASTER);
     snprintf(sen_addr[i], sizeof(sen_addr[i]), "127.0.0.1:%d", port);
-
-    pid_t pid = fork();
-    cr_assert(pid >= 0, "fork: %s", strerror(errno));
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        int in = open("/dev/null", O_RDONLY);
-        int out = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (in >= 0)
-            dup2(in, 0);
-        if (out >= 0) {
-            dup2(out, 1);
-            dup2(out, 2);
-        }
-        execlp("redis-server", "redis-server", conf, "--sentinel", (char *)NULL);
-        _exit(127);
-    }
-    sen_pids[i] = pid;
-    long long deadline = harness_now_ms() + HARNESS_REDIS_START_MS;
-    for (;;) {
-        redisContext *c = harness_try_connect(port, 200);
-        if (c) {
-            redisReply *r = harness_cmd(c, "PING");
-            bool ok = r && r->type == REDIS_REPLY_STATUS && strcmp(r->str, "PONG") == 0;
-            if (r)
-                freeReplyObject(r);
-            redisFree(c);
-            if (ok)
-                return;
-        }
-        cr_assert(harness_now_ms() < deadline, "Sentinel on %d did not start", port);
-        harness_sleep_ms(20);
-    }
+    sen_sentinels[i] = harness_sentinel_start(port, conf);
 }
 
 static void sen_stop_sentinels(void)
 {
     for (int i = 0; i < SEN_COUNT; i++) {
-        if (sen_pids[i] <= 0)
-            continue;
-        kill(sen_pids[i], SIGTERM);
-        long long deadline = harness_now_ms() + SEN_STOP_MS;
-        int status;
-        while (waitpid(sen_pids[i], &status, WNOHANG) == 0) {
-            if (harness_now_ms() > deadline) {
-                kill(sen_pids[i], SIGKILL);
-                waitpid(sen_pids[i], &status, 0);
-                break;
-            }
-            harness_sleep_ms(10);
-        }
-        sen_pids[i] = 0;
+        if (sen_sentinels[i] != NULL)
+            harness_proc_stop(sen_sentinels[i]);
+        sen_sentinels[i] = NULL;
     }
 }
 

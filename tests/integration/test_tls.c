@@ -360,3 +360,145 @@ Test(tls, reload_swaps_certificates_for_new_connections)
     free(out);
     redisFree(px);
 }
+
+/* ---- Sentinels over TLS ------------------------------------------------------- */
+
+/* A Sentinel's (plain port, requirepass sentpw) answer to SENTINEL sub m;
+ * NULL when unreachable. */
+static redisReply *tls_sentinel_cmd(const char *sub)
+{
+    redisContext *c = harness_try_connect(TLS_PORT(6), 500);
+    redisReply *r = NULL;
+
+    if (c == NULL)
+        return NULL;
+    redisReply *a = harness_cmd(c, "AUTH sentpw");
+    if (a != NULL && a->type == REDIS_REPLY_STATUS)
+        r = harness_cmd(c, "SENTINEL %s m", sub);
+    if (a)
+        freeReplyObject(a);
+    redisFree(c);
+    return r;
+}
+
+/* Does the Sentinel know the replica, linked over TLS? */
+static bool tls_sentinel_knows_replica(void)
+{
+    redisReply *r = tls_sentinel_cmd("replicas");
+    bool ok = false;
+
+    if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 1) {
+        const redisReply *e = r->element[0];
+        for (size_t i = 0; i + 1 < e->elements; i += 2)
+            if (strcmp(e->element[i]->str, "master-link-status") == 0)
+                ok = strcmp(e->element[i + 1]->str, "ok") == 0;
+    }
+    if (r)
+        freeReplyObject(r);
+    return ok;
+}
+
+/* Does REDSNANO BACKENDS name 127.0.0.1:port as the primary? */
+static bool tls_primary_is(redisContext *px, int port)
+{
+    char want[64];
+    redisReply *r = harness_cmd(px, "REDSNANO BACKENDS");
+    snprintf(want, sizeof(want), "primary:addr=127.0.0.1:%d,", port);
+    bool is = r != NULL && r->type == REDIS_REPLY_STRING && strstr(r->str, want) != NULL;
+    if (r)
+        freeReplyObject(r);
+    return is;
+}
+
+/* Does a SET through px succeed? */
+static bool tls_set_ok(redisContext *px, const char *key, const char *value)
+{
+    redisReply *r = harness_cmd(px, "SET %s %s", key, value);
+    bool ok = r != NULL && r->type == REDIS_REPLY_STATUS;
+    if (r)
+        freeReplyObject(r);
+    return ok;
+}
+
+/* Does p's log hold a (and b, when not NULL)? */
+static bool tls_log_has(const harness_proc *p, const char *a, const char *b)
+{
+    char *log = harness_log_tail(p, 1 << 20);
+    bool has = strstr(log, a) != NULL && (b == NULL || strstr(log, b) != NULL);
+    free(log);
+    return has;
+}
+
+/* A TLS-only deployment followed through its Sentinel: the Sentinel's
+ * tls-port with requirepass (sentinel-tls, sentinel-password), the data on
+ * TLS ports (backend-tls). The proxy is started with the wrong primary (the
+ * replica): the Sentinel names the right one, then a failover is followed;
+ * a wrong sentinel-password is refused and logged with the directive. */
+Test(tls, sentinel_over_tls_with_a_password_names_the_primary_and_a_failover_is_followed)
+{
+    char rep_tls[16], sen_tls[16], replicaof[16], sentinel[32], wrong_primary[32], conf[2048];
+
+    harness_skip_if_direct();
+    tls_make_certs();
+    snprintf(tls_ports[1], sizeof(tls_ports[1]), "%d", TLS_PORT(1));
+    snprintf(rep_tls, sizeof(rep_tls), "%d", TLS_PORT(5));
+    snprintf(sen_tls, sizeof(sen_tls), "%d", TLS_PORT(7));
+    snprintf(replicaof, sizeof(replicaof), "%d", TLS_PORT(1));
+    const char *tls_args[] = { "--tls-cert-file", tls_file("server.crt"), "--tls-key-file", tls_file("server.key"),
+                               "--tls-ca-cert-file", tls_file("ca.crt"), "--tls-auth-clients", "no" };
+    tls_redis = harness_redis_start(TLS_PORT(0), "--tls-port", tls_ports[1], tls_args[0], tls_args[1],
+                                    tls_args[2], tls_args[3], tls_args[4], tls_args[5], tls_args[6], tls_args[7]);
+    harness_redis_start(TLS_PORT(4), "--tls-port", rep_tls, tls_args[0], tls_args[1], tls_args[2], tls_args[3],
+                        tls_args[4], tls_args[5], tls_args[6], tls_args[7], "--tls-replication", "yes",
+                        "--replicaof", "127.0.0.1", replicaof);
+    snprintf(conf, sizeof(conf),
+             "tls-port %d\ntls-cert-file %s\ntls-key-file %s\ntls-ca-cert-file %s\n"
+             "tls-auth-clients no\ntls-replication yes\nrequirepass sentpw\n"
+             "sentinel monitor m 127.0.0.1 %d 1\nsentinel down-after-milliseconds m 1000\n"
+             "sentinel failover-timeout m 5000",
+             TLS_PORT(7), tls_args[1], tls_args[3], tls_args[5], TLS_PORT(1));
+    harness_sentinel_start(TLS_PORT(6), conf);
+    cr_assert(harness_wait_until(tls_sentinel_knows_replica(), TLS_UP_MS * 2),
+              "the Sentinel never saw the replica linked over TLS");
+
+    snprintf(sentinel, sizeof(sentinel), "127.0.0.1:%d", TLS_PORT(7));
+    snprintf(wrong_primary, sizeof(wrong_primary), "127.0.0.1:%d", TLS_PORT(5));
+    tls_proxy = harness_proxy_start_unready(TLS_PORT(2), "--primary", wrong_primary,
+                                            "--sentinel", sentinel, "--sentinel-master", "m",
+                                            "--sentinel-password", "sentpw", "--sentinel-tls", "yes",
+                                            "--backend-tls", "yes", "--backend-tls-ca-cert-file", tls_file("ca.crt"),
+                                            "--health-interval", "100");
+    harness_diag_set(tls_proxy, NULL);
+    redisContext *px = harness_connect(tls_proxy->port);
+    cr_assert(harness_wait_until(tls_primary_is(px, TLS_PORT(1)), TLS_UP_MS),
+              "the TLS Sentinel did not name the primary's TLS port; log:\n%s", harness_log_tail(tls_proxy, 3000));
+    harness_cmd_ok(px, "SET sen:k v1");
+    harness_expect_bulk(px, "v1", "GET sen:k");
+
+    redisReply *r = tls_sentinel_cmd("failover");
+    cr_assert(r != NULL && r->type == REDIS_REPLY_STATUS, "SENTINEL FAILOVER: %s", harness_reply_str(r));
+    freeReplyObject(r);
+    long long t0 = harness_now_ms();
+    cr_assert(harness_wait_until(tls_primary_is(px, TLS_PORT(5)), TLS_UP_MS),
+              "the failover was not followed; log:\n%s", harness_log_tail(tls_proxy, 3000));
+    cr_log_info("the proxy named the new primary %lld ms after SENTINEL FAILOVER", harness_now_ms() - t0);
+    /* Writes land on the new primary (it may still be finishing its switch). */
+    cr_assert(harness_wait_until(tls_set_ok(px, "sen:k", "v2"), TLS_UP_MS), "no write succeeded on the new primary");
+    harness_expect_bulk(px, "v2", "GET sen:k");
+    redisFree(px);
+
+    /* The wrong password: refused, logged with the directive to check. */
+    char primary[32];
+    snprintf(primary, sizeof(primary), "127.0.0.1:%d", TLS_PORT(5));
+    harness_proc *bad = harness_proxy_start_unready(TLS_PORT(8), "--primary", primary,
+                                                    "--sentinel", sentinel, "--sentinel-master", "m",
+                                                    "--sentinel-password", "nope", "--sentinel-tls", "yes",
+                                                    "--backend-tls", "yes",
+                                                    "--backend-tls-ca-cert-file", tls_file("ca.crt"),
+                                                    "--health-interval", "100");
+    cr_assert(harness_wait_until(tls_log_has(bad, "refused the proxy's credentials", "(check sentinel-password)"),
+                                 TLS_UP_MS),
+              "a wrong sentinel-password was not logged; log:\n%s", harness_log_tail(bad, 3000));
+    cr_assert(!tls_log_has(bad, "nope", NULL), "the password appears in the log");
+    harness_proxy_check_exit(bad);
+}
