@@ -228,6 +228,14 @@ static bool cl1_get_is(const char *key, const char *want)
     return ok;
 }
 
+/* Wait until every entry unverified by slot moves since the counters were
+ * (moved0, unchanged0) has been found unchanged by its revalidation (no
+ * write happened meanwhile): the new owner tracks them from then on. */
+static bool cl1_revalidated(long long moved0, long long unchanged0)
+{
+    return cl1_stat("l1_reval_unchanged") - unchanged0 >= cl1_stat("l1_reval_slot_moved") - moved0;
+}
+
 /* ---- tests ---------------------------------------------------------------- */
 
 Test(cluster_l1, reads_hit_the_l1_for_keys_on_every_node)
@@ -345,7 +353,7 @@ Test(cluster_l1, a_moved_slot_is_revalidated_against_its_new_owner)
     cl1_cache(absent, NULL);
     cl1_cache(same, NULL);
 
-    long long slot_moved = cl1_stat("l1_reval_slot_moved");
+    long long slot_moved = cl1_stat("l1_reval_slot_moved"), unchanged = cl1_stat("l1_reval_unchanged");
     /* Move the slot from node 0 to node 1. */
     harness_expect_status(cl1_nodes[1].c, "OK", "CLUSTER SETSLOT %d IMPORTING %s", slot, cl1_nodes[0].id);
     harness_expect_status(cl1_nodes[0].c, "OK", "CLUSTER SETSLOT %d MIGRATING %s", slot, cl1_nodes[1].id);
@@ -357,16 +365,22 @@ Test(cluster_l1, a_moved_slot_is_revalidated_against_its_new_owner)
      * revalidated against node 1. */
     cr_assert(harness_wait_until(cl1_stat("l1_reval_slot_moved") >= slot_moved + 2, CL1_INV_MS),
               "the slot's entries were not revalidated after the move:\n%s", harness_diag());
-    /* Changed on the new owner, behind the proxy's back. */
+    cr_assert(harness_wait_until(cl1_revalidated(slot_moved, unchanged), CL1_INV_MS),
+              "the slot's entries were not checked against node 1:\n%s", harness_diag());
+    /* Changed on the new owner, behind the proxy's back: the revalidation
+     * made node 1 track the entry it checked, so node 1 reports the write
+     * (waited for: Redis may write its reply to the writer before the
+     * report). */
+    long long inv = cl1_stat("l1_inv_tracking");
     harness_expect_status(cl1_nodes[1].c, "OK", "SET %s v2", moved);
     harness_expect_status(cl1_nodes[1].c, "OK", "SET %s now", absent);
+    cr_assert(harness_wait_until(cl1_stat("l1_inv_tracking") > inv, CL1_INV_MS),
+              "node 1 did not report the write to %s:\n%s", absent, harness_diag());
     cr_assert(cl1_get_is(moved, "v2"), "%s served stale after the slot moved:\n%s", moved, harness_diag());
     cr_assert(cl1_get_is(absent, "now"), "%s served as nil after the slot moved and it was written:\n%s", absent,
               harness_diag());
     /* Served from the L1 again: the unchanged entry once revalidated, the
      * others once refilled from node 1. */
-    cr_assert(harness_wait_until(cl1_stat("l1_reval_unchanged") >= 1, CL1_INV_MS),
-              "the unchanged entry was not revalidated:\n%s", harness_diag());
     cl1_hit(same, NULL);
     cl1_hit(moved, "v2");
     cl1_hit(absent, "now");
@@ -391,6 +405,7 @@ Test(cluster_l1, a_fill_answered_moved_is_resent_to_the_new_owner_and_not_stored
     harness_expect_status(cl1_nodes[2].c, "OK", "CLUSTER SETSLOT %d NODE %s", slot, cl1_nodes[1].id);
     harness_expect_status(cl1_nodes[1].c, "OK", "SET %s v", key);
     long long redirected = cl1_stat("l1_redirected"), moved = cl1_stat("l1_reval_slot_moved");
+    long long unchanged = cl1_stat("l1_reval_unchanged");
     /* The fill goes to node 0, which answers -MOVED: the L1 resends it to
      * node 1 for the client and stores nothing. */
     harness_expect_bulk(cl1_px, "v", "GET %s", key);
@@ -399,8 +414,13 @@ Test(cluster_l1, a_fill_answered_moved_is_resent_to_the_new_owner_and_not_stored
      * node 1, and the key is filled from node 1 next time. */
     cr_assert(harness_wait_until(cl1_stat("l1_reval_slot_moved") > moved, CL1_INV_MS),
               "the slot's entries were not revalidated after the -MOVED:\n%s", harness_diag());
+    cr_assert(harness_wait_until(cl1_revalidated(moved, unchanged), CL1_INV_MS),
+              "the slot's entries were not checked against node 1:\n%s", harness_diag());
     cl1_cache(key, "v");
+    long long inv = cl1_stat("l1_inv_tracking");
     harness_expect_status(cl1_nodes[1].c, "OK", "SET %s now", held);
+    cr_assert(harness_wait_until(cl1_stat("l1_inv_tracking") > inv, CL1_INV_MS),
+              "node 1 did not report the write to %s (revalidated there):\n%s", held, harness_diag());
     cr_assert(cl1_get_is(held, "now"), "%s served stale after the -MOVED:\n%s", held, harness_diag());
     harness_proxy_check_exit(cl1_proxy);
 }
@@ -455,22 +475,28 @@ Test(cluster_l1, a_shard_failover_revalidates_that_nodes_entries_only)
                   CL1_SYNC_MS),
               "precondition: %s not replicated", key);
 
-    long long slot_moved = cl1_stat("l1_reval_slot_moved");
+    long long slot_moved = cl1_stat("l1_reval_slot_moved"), unchanged = cl1_stat("l1_reval_unchanged");
     harness_expect_status(cl1_nodes[replica].c, "OK", "CLUSTER FAILOVER");
     /* The proxy sees the shard's new primary: that shard's entries (one:
      * key) are revalidated against it, the other node's are not. */
     cr_assert(harness_wait_until(cl1_stat("l1_reval_slot_moved") > slot_moved, CL1_FAILOVER_MS),
               "the failed-over shard's entries were not revalidated:\n%s", harness_diag());
     cr_assert_eq(cl1_stat("l1_reval_slot_moved"), slot_moved + 1, "only the failed-over node's entry");
+    cr_assert(harness_wait_until(cl1_revalidated(slot_moved, unchanged), CL1_FAILOVER_MS),
+              "the entry was not checked against the new primary:\n%s", harness_diag());
     cr_assert(harness_wait_until(cl1_ready_origins() == 3, CL1_READY_MS), "the new primary's origin is not ready:\n%s",
               harness_diag());
     cl1_hit(other, "o1");               /* the other node's entry is still served */
-    /* Written on the new primary behind the proxy's back: never stale. */
+    /* Written on the new primary behind the proxy's back: the revalidation
+     * made it track the key, so it reports the write; never stale. */
+    long long inv = cl1_stat("l1_inv_tracking");
     harness_expect_status(cl1_nodes[replica].c, "OK", "SET %s v2", key);
+    cr_assert(harness_wait_until(cl1_stat("l1_inv_tracking") > inv, CL1_INV_MS),
+              "the new primary did not report the write (revalidated there):\n%s", harness_diag());
     cr_assert(cl1_get_is(key, "v2"), "%s served stale after the failover:\n%s", key, harness_diag());
     cl1_hit(key, "v2");
-    /* and the new primary's tracking reports its writes */
-    long long inv = cl1_stat("l1_inv_tracking");
+    /* and the new primary's tracking reports its writes to refilled keys */
+    inv = cl1_stat("l1_inv_tracking");
     harness_expect_status(cl1_nodes[replica].c, "OK", "SET %s v3", key);
     cr_assert(harness_wait_until(cl1_stat("l1_inv_tracking") > inv, CL1_INV_MS),
               "the new primary's tracking did not report the write:\n%s", harness_diag());
