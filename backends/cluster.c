@@ -5,6 +5,9 @@
  *        └─ reply ─> owner[slot] = node (a struct backend per primary)
  *   -MOVED from a node ─> owner[slot] = new node at once, full refresh soon
  *   map connection fails ─> next seed / known node on the next tick
+ *   same period ─ INFO replication to each primary with replicas ─> each
+ *        replica's lag (master_repl_offset - its acked offset) and state:
+ *        one lagging past replica-max-lag, or not online, serves no reads
  */
 #include "backends/cluster.h"
 
@@ -20,12 +23,24 @@
 #include "backends/topology.h"
 #include "base/hostport.h"
 #include "base/log.h"
+#include "protocol/info.h"
 
 #define CLUSTER_TICK_MS 100             /* how often the timer looks at the map */
 
 extern const struct topology_ops cluster_ops;
 
 static const char SLOTS_CMD[] = "*2\r\n$7\r\nCLUSTER\r\n$5\r\nSLOTS\r\n";
+static const char INFO_REPL_CMD[] = "*2\r\n$4\r\nINFO\r\n$11\r\nreplication\r\n";
+
+/* Replication state of a node, from its primary's INFO replication. */
+struct nodestate {
+    struct server *conn;                /* primary: INFO replication connection, NULL when none */
+    struct srvreq req;                  /* primary: its request, one at a time */
+    int asking;                         /* primary: req is in flight */
+    long long lag;                      /* replica: bytes behind its primary; -1 = unknown */
+    int syncing;                        /* replica: its primary lists it, not online (syncing) */
+    int lagging;                        /* replica: kept from reads (syncing, or lag > replica-max-lag) */
+};
 
 static struct {
     struct topology *topo;              /* the topology this map drives */
@@ -35,6 +50,7 @@ static struct {
     uint16_t owner[CLUSTER_SLOTS];      /* node index + 1 owning each slot; 0 = unknown */
     uint8_t nrep[CLUSTER_MAX_NODES];    /* replicas CLUSTER SLOTS lists for each primary */
     uint8_t rep[CLUSTER_MAX_NODES][CLUSTER_MAX_REPLICAS]; /* their node indexes */
+    struct nodestate ns[CLUSTER_MAX_NODES]; /* replication state per node */
     unsigned rr;                        /* read rotation over a shard's replicas */
     int known;                          /* slots with an owner */
     struct server *conn;                /* map connection (CLUSTER SLOTS) */
@@ -130,6 +146,7 @@ static struct backend *node_get(const char *host, int port)
     }
     b->err[0] = '\0';
     b->readonly = 1;                  /* a replica then serves its primary's slots */
+    C.ns[C.nnodes].lag = -1;
     C.nodes[C.nnodes++] = b;
     return b;
 }
@@ -242,10 +259,8 @@ static void on_slots(struct srvreq *sr, const char *reply, size_t len, int faile
     C.asking = 0;
     if (failed || C.stopping)
         return;
-    redisReader *rd = redisReaderCreate();
-    redisReply *r = NULL;
-    if (rd != NULL && redisReaderFeed(rd, reply, len) == REDIS_OK &&
-        redisReaderGetReply(rd, (void **)&r) == REDIS_OK && r != NULL) {
+    redisReply *r = reply_object(reply, len);
+    if (r != NULL) {
         if (r->type == REDIS_REPLY_ARRAY) {
             /* The host the map connection talks to, for "" addresses. */
             char host[256] = "127.0.0.1";
@@ -261,8 +276,6 @@ static void on_slots(struct srvreq *sr, const char *reply, size_t len, int faile
         }
         freeReplyObject(r);
     }
-    if (rd != NULL)
-        redisReaderFree(rd);
 }
 
 static void conn_closed(struct server *s)
@@ -271,6 +284,103 @@ static void conn_closed(struct server *s)
         C.conn = NULL;
     C.asking = 0;
     backend_server_free(s);
+}
+
+/* The node named ip:port, or -1 (never creates one). */
+static int node_find(const char *ip, const char *port)
+{
+    char name[300];
+    hostport_name(name, sizeof(name), ip, atoi(port));
+    for (int i = 0; i < C.nnodes; i++)
+        if (strcmp(C.nodes[i]->name, name) == 0)
+            return i;
+    return -1;
+}
+
+/* Replica i is (not) kept from reads now: log the change once. */
+static void set_lagging(int i, int lagging)
+{
+    struct nodestate *ns = &C.ns[i];
+    if (ns->lagging == lagging)
+        return;
+    ns->lagging = lagging;
+    if (lagging && ns->syncing)
+        log_notice("Cluster replica %s is not online (syncing with its primary): its reads go elsewhere",
+                   C.nodes[i]->name);
+    else if (lagging)
+        log_notice("Cluster replica %s is %lld bytes behind its primary (replica-max-lag %lld): its reads go "
+                   "elsewhere", C.nodes[i]->name, ns->lag, C.topo->set->replica_max_lag);
+    else
+        log_notice("Cluster replica %s has caught up: it serves reads again", C.nodes[i]->name);
+}
+
+/* A primary's INFO replication: the lag and state of each replica it lists
+ * (master_repl_offset minus the offset the replica acknowledged, once a
+ * second). Replicas it does not list keep what was known. */
+static void on_repl_info(struct srvreq *sr, const char *reply, size_t len, int failed)
+{
+    struct nodestate *pns = (struct nodestate *)((char *)sr - offsetof(struct nodestate, req));
+    pns->asking = 0;
+    if (failed || C.stopping)
+        return;
+    redisReply *r = reply_object(reply, len);
+    if (r == NULL || r->type != REDIS_REPLY_STRING) {
+        if (r)
+            freeReplyObject(r);
+        return;
+    }
+    long long mo = info_number(r->str, r->len, "master_repl_offset");
+    char line[512], ip[256], port[16], state[32], off[32];
+    for (int k = 0; mo >= 0; k++) {
+        char field[16];
+        snprintf(field, sizeof(field), "slave%d", k);
+        if (info_field(r->str, r->len, field, line, sizeof(line)) < 0)
+            break;
+        if (info_kv(line, "ip", ip, sizeof(ip)) < 0 || info_kv(line, "port", port, sizeof(port)) < 0 ||
+            info_kv(line, "state", state, sizeof(state)) < 0 || info_kv(line, "offset", off, sizeof(off)) < 0)
+            continue;
+        int i = node_find(ip, port);
+        if (i < 0)
+            continue;
+        struct nodestate *ns = &C.ns[i];
+        long long o = strtoll(off, NULL, 10);
+        ns->lag = mo > o ? mo - o : 0;
+        ns->syncing = strcmp(state, "online") != 0;
+        long long max = C.topo->set->replica_max_lag;
+        set_lagging(i, ns->syncing || (max > 0 && ns->lag > max));
+    }
+    freeReplyObject(r);
+}
+
+static void repl_conn_closed(struct server *s)
+{
+    for (int i = 0; i < C.nnodes; i++)
+        if (C.ns[i].conn == s) {
+            C.ns[i].conn = NULL;
+            C.ns[i].asking = 0;
+        }
+    backend_server_free(s);
+}
+
+/* Ask each primary that has replicas for its INFO replication. */
+static void poll_replication(void)
+{
+    for (int i = 0; i < C.nnodes; i++) {
+        struct nodestate *ns = &C.ns[i];
+        if (C.nrep[i] == 0 || C.nodes[i]->role != BACKEND_PRIMARY || ns->asking)
+            continue;
+        if (ns->conn != NULL && ns->conn->state == SERVER_CLOSING)
+            continue;                   /* its on_close clears it */
+        if (ns->conn == NULL) {
+            if ((ns->conn = backend_dedicated(C.nodes[i])) == NULL)
+                continue;
+            ns->conn->on_close = repl_conn_closed;
+        }
+        ns->asking = 1;
+        ns->req.on_reply = on_repl_info;
+        ns->req.deadline = 0;
+        server_send(ns->conn, &ns->req, INFO_REPL_CMD, sizeof(INFO_REPL_CMD) - 1);
+    }
 }
 
 static void refresh(void)
@@ -299,6 +409,7 @@ static void tick(uv_timer_t *t)
     if (C.soon || now >= C.next_refresh || C.known == 0) {
         C.next_refresh = now + C.topo->set->health_interval_ms;
         refresh();
+        poll_replication();
     }
 }
 
@@ -329,6 +440,9 @@ void cluster_stop(void)
     uv_close((uv_handle_t *)&C.timer, NULL);
     if (C.conn)
         server_close(C.conn, "shutting down");
+    for (int i = 0; i < C.nnodes; i++)
+        if (C.ns[i].conn)
+            server_close(C.ns[i].conn, "shutting down");
 }
 
 static int cluster_redirect(struct topology *t, const char *reply, size_t len, struct backend **to, int *ask)
@@ -399,7 +513,8 @@ void cluster_report(struct buf *t)
                    b->name, slots[i], (unsigned long long)b->requests, (unsigned long long)b->errors,
                    backend_inflight(b), backend_connected(b), b->role == BACKEND_PRIMARY ? "primary" : "replica");
         if (of >= 0)
-            buf_printf(t, ",replica_of=%s", C.nodes[of]->name);
+            buf_printf(t, ",replica_of=%s,lag=%lld,serves_reads=%d", C.nodes[of]->name, C.ns[i].lag,
+                       !C.ns[i].lagging);
         buf_printf(t, ",listed=%d\r\n", b->healthy);
     }
     buf_printf(t, "\r\n");
@@ -418,9 +533,10 @@ static struct backend *cluster_write_backend(struct topology *t, int slot)
  * A replica counts as healthy while the map lists it and its connections
  * are not backing off after a failure; route_to falls back to the primary
  * when a pick fails. */
-static int replica_usable(const struct backend *b, uint64_t now)
+static int replica_usable(int i, uint64_t now)
 {
-    return b->healthy && b->retry_at <= now;
+    const struct backend *b = C.nodes[i];
+    return b->healthy && b->retry_at <= now && !C.ns[i].lagging;
 }
 
 static struct backend *cluster_read_backend(struct topology *t, int slot)
@@ -439,16 +555,15 @@ static struct backend *cluster_read_backend(struct topology *t, int slot)
             unsigned i = C.rr++ % (unsigned)(n + 1);
             if (i == (unsigned)n)
                 return p;
-            struct backend *b = C.nodes[C.rep[idx][i]];
-            if (replica_usable(b, now))
-                return b;
+            if (replica_usable(C.rep[idx][i], now))
+                return C.nodes[C.rep[idx][i]];
         }
         return p;
     }
     for (int k = 0; k < n; k++) {
-        struct backend *b = C.nodes[C.rep[idx][C.rr++ % (unsigned)n]];
-        if (replica_usable(b, now))
-            return b;
+        int i = C.rep[idx][C.rr++ % (unsigned)n];
+        if (replica_usable(i, now))
+            return C.nodes[i];
     }
     return p;
 }

@@ -29,6 +29,7 @@
 #include "backends/server.h"
 #include "backends/topology.h"
 #include "base/log.h"
+#include "protocol/info.h"
 
 #define HEALTH_SLOTS (1 + TOPOLOGY_MAX_REPLICAS)   /* the primary + every replica */
 #define HEALTH_WHY_LEN 160                    /* room for a failure reason */
@@ -103,56 +104,6 @@ static uint64_t check_timeout_ms(void)
     return T->set->health_timeout_ms;
 }
 
-/* Parse one complete reply into a hiredis object (NULL on bad bytes). */
-static redisReply *reply_parse(const char *p, size_t len)
-{
-    redisReader *rd = redisReaderCreate();
-    void *obj = NULL;
-
-    if (rd == NULL)
-        return NULL;
-    if (redisReaderFeed(rd, p, len) != REDIS_OK || redisReaderGetReply(rd, &obj) != REDIS_OK)
-        obj = NULL;
-    redisReaderFree(rd);
-    return obj;
-}
-
-/* The text of an INFO field ("name:value" line) into out. 0 or -1. */
-static int info_field(const char *info, size_t len, const char *name, char *out, size_t cap)
-{
-    size_t n = strlen(name);
-    const char *p = info, *end = info + len;
-
-    while (p < end) {
-        const char *eol = memchr(p, '\n', (size_t)(end - p));
-        const char *line_end = eol ? eol : end;
-        if ((size_t)(line_end - p) > n && memcmp(p, name, n) == 0 && p[n] == ':') {
-            const char *v = p + n + 1;
-            size_t vlen = (size_t)(line_end - v);
-            if (vlen > 0 && v[vlen - 1] == '\r')
-                vlen--;
-            if (vlen >= cap)
-                vlen = cap - 1;
-            memcpy(out, v, vlen);
-            out[vlen] = '\0';
-            return 0;
-        }
-        p = line_end + 1;
-    }
-    return -1;
-}
-
-static long long info_number(const char *info, size_t len, const char *name)
-{
-    char v[32];
-    char *end;
-
-    if (info_field(info, len, name, v, sizeof(v)) < 0)
-        return -1;
-    long long x = strtoll(v, &end, 10);
-    return end == v || *end != '\0' || x < 0 ? -1 : x;
-}
-
 /* Record the first failure of the round; error replies are shortened to
  * what happened ("-ERR redsnano: backend H:P timed out..." -> "timed out..."). */
 static void slot_fail(struct hslot *sl, const char *reply, size_t len)
@@ -207,7 +158,7 @@ static void health_on_ping(struct hslot *sl, const char *reply, size_t len)
 
 static void health_on_info(struct hslot *sl, const char *reply, size_t len)
 {
-    redisReply *r = reply_parse(reply, len);
+    redisReply *r = reply_object(reply, len);
 
     if (r == NULL || r->type != REDIS_REPLY_STRING) {
         if (r && r->type == REDIS_REPLY_ERROR)

@@ -29,6 +29,7 @@
 #include "backends/topology.h"
 #include "base/hostport.h"
 #include "base/log.h"
+#include "protocol/info.h"
 
 #define SENTINEL_WHY_LEN 200          /* room for a failure reason */
 #define SENTINEL_NAME_LEN 280         /* "host:port" / "[v6]:port" */
@@ -95,20 +96,6 @@ static const struct sentinel_settings *S; /* the Sentinels and the master name *
 static int is_primary(const char *name)
 {
     return strcmp(T->primary.name, name) == 0;
-}
-
-/* Parse one complete reply into a hiredis object (NULL on bad bytes). */
-static redisReply *reply_parse(const char *p, size_t len)
-{
-    redisReader *rd = redisReaderCreate();
-    void *obj = NULL;
-
-    if (rd == NULL)
-        return NULL;
-    if (redisReaderFeed(rd, p, len) != REDIS_OK || redisReaderGetReply(rd, &obj) != REDIS_OK)
-        obj = NULL;
-    redisReaderFree(rd);
-    return obj;
 }
 
 /* The value of key in a flat key/value array reply, or NULL. */
@@ -324,7 +311,7 @@ static void sentinel_on_reply(struct srvreq *req, const char *reply, size_t len,
     } else if (len > 0 && reply[0] == '-') {
         sn_fail_reply(sn, what[q->kind], reply, len);
     } else {
-        redisReply *r = reply_parse(reply, len);
+        redisReply *r = reply_object(reply, len);
         if (r == NULL)
             sn_fail(sn, "%s: unreadable reply", what[q->kind]);
         else if (q->kind == SQ_MASTER)
@@ -376,7 +363,7 @@ static void sentinel_on_push(struct server *s, const char *reply, size_t len)
     }
     if (len == 0 || reply[0] != '*')
         return;
-    redisReply *r = reply_parse(reply, len);
+    redisReply *r = reply_object(reply, len);
     if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
         r->element[0]->type == REDIS_REPLY_STRING && strcmp(r->element[0]->str, "message") == 0 &&
         r->element[1]->type == REDIS_REPLY_STRING && strcmp(r->element[1]->str, "+switch-master") == 0 &&

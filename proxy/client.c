@@ -152,14 +152,35 @@ static void client_schedule_resume(struct client *c);
 
 /* ---- the connections a client's requests are in flight on ---------------- */
 
+/* Grow c's in-flight table to at least n entries. 0 or -1. */
+static int conns_grow(struct client *c, unsigned n)
+{
+    if (n <= c->nconns)
+        return 0;
+    if (n > CLIENT_CONNS_MAX)
+        return -1;
+    unsigned cap = c->nconns * 2 > n ? c->nconns * 2 : n;
+    if (cap > CLIENT_CONNS_MAX)
+        cap = CLIENT_CONNS_MAX;
+    struct client_conn *t = calloc(cap, sizeof(*t));
+    if (t == NULL)
+        return -1;
+    memcpy(t, c->conns, c->nconns * sizeof(*t));
+    if (c->nconns > CLIENT_CONNS)
+        free(c->conns);                 /* not the framer's entries */
+    c->conns = t;
+    c->nconns = cap;
+    return 0;
+}
+
 struct server *client_conn_for(struct client *c, const struct backend *b, int *stall)
 {
-    int free_entries = 0;
+    unsigned free_entries = 0;
 
     *stall = 0;
     if (c->inflight == 0)
         return NULL;                    /* every entry is free */
-    for (int i = 0; i < CLIENT_CONNS; i++) {
+    for (unsigned i = 0; i < c->nconns; i++) {
         struct server *s = c->conns[i].s;
         if (s == NULL) {
             free_entries++;
@@ -173,7 +194,7 @@ struct server *client_conn_for(struct client *c, const struct backend *b, int *s
             return *stall ? NULL : s;
         }
     }
-    if (free_entries == 0)
+    if (free_entries == 0 && conns_grow(c, c->nconns + 1) < 0)
         *stall = 1;
     return NULL;
 }
@@ -188,7 +209,7 @@ static void conn_add(struct client *c, struct server *s)
         c->conns[0].n = 1;
         return;
     }
-    for (int i = 0; i < CLIENT_CONNS; i++) {
+    for (unsigned i = 0; i < c->nconns; i++) {
         if (c->conns[i].s == s) {
             c->conns[i].n++;
             return;
@@ -207,7 +228,7 @@ static void conn_add(struct client *c, struct server *s)
 static void conn_del(struct client *c, struct server *s)
 {
     c->inflight--;
-    for (int i = 0; i < CLIENT_CONNS; i++) {
+    for (unsigned i = 0; i < c->nconns; i++) {
         if (c->conns[i].s != s)
             continue;
         if (--c->conns[i].n == 0) {
@@ -508,12 +529,12 @@ struct client *client_place_owner(const struct srvreq *sr)
     return r->client;
 }
 
-unsigned client_conns_free(const struct client *c)
+int client_conns_reserve(struct client *c, unsigned n)
 {
-    unsigned n = 0;
-    for (int i = 0; i < CLIENT_CONNS; i++)
-        n += c->conns[i].s == NULL;
-    return n;
+    unsigned free_entries = 0;
+    for (unsigned i = 0; i < c->nconns; i++)
+        free_entries += c->conns[i].s == NULL;
+    return free_entries >= n ? 0 : conns_grow(c, c->nconns + n - free_entries);
 }
 
 void client_part_sent(struct client *c, struct server *s)
@@ -646,6 +667,7 @@ static int client_framer(struct client *c)
         return -ENOMEM;
     memset(fm->conns, 0, sizeof(fm->conns));
     c->conns = fm->conns;
+    c->nconns = CLIENT_CONNS;
     c->rf = &fm->rf;
     c->msg = &fm->msg;
     reqframe_init(c->rf, &proxy->limits);
@@ -850,6 +872,8 @@ static void client_closed(uv_handle_t *h)
         reqframe_free(c->rf);
         free(c->rf);
     }
+    if (c->nconns > CLIENT_CONNS)
+        free(c->conns);                 /* grown out of the framer's allocation */
     buf_free(&c->in);
     outq_free(&c->out);
     tls_conn_free(c->tls);

@@ -91,7 +91,8 @@ enum client_flag {
 /* CLIENT REPLY modes (c->reply_mode). */
 enum { CLIENT_REPLY_ON = 0, CLIENT_REPLY_OFF, CLIENT_REPLY_SKIP };
 
-#define CLIENT_CONNS 8                /* connections one client may have requests in flight on */
+#define CLIENT_CONNS 8                /* in-flight table entries made with the framer (grows on demand) */
+#define CLIENT_CONNS_MAX 1024         /* connections one client may have requests in flight on at most */
 
 /* A connection the client has requests in flight on. */
 struct client_conn {
@@ -120,8 +121,9 @@ struct client {
     struct req *head, *tail;          /* FIFO of requests not yet answered to the client */
     unsigned nreqs;                   /* requests in the FIFO */
     unsigned inflight;                /* of those, waiting on a server */
-    struct client_conn *conns;        /* where the in-flight ones are: CLIENT_CONNS entries,
-                                         allocated with the framer (idle clients cost less) */
+    struct client_conn *conns;        /* where the in-flight ones are: nconns entries, the first
+                                         CLIENT_CONNS allocated with the framer (idle clients cost less) */
+    unsigned nconns;                  /* entries in conns; more than CLIENT_CONNS: conns is its own allocation */
     struct server *pinned;            /* the client's own connection, or NULL */
     uint64_t created;                 /* loop ms it connected (CLIENT INFO age) */
     uint64_t last_active;             /* loop ms of the last request */
@@ -211,7 +213,9 @@ void client_forward(struct client *c, struct server *s, const char *bytes, size_
 /* The connection c already has requests in flight on for backend b, so the
  * next one goes there too (NULL: none, pick one). *stall is set when the
  * request must wait instead: that connection is closing, or c has requests
- * in flight on CLIENT_CONNS other connections. */
+ * in flight on CLIENT_CONNS_MAX other connections (the table grows to the
+ * number of backends a client uses at once, e.g. the nodes of a big
+ * cluster). */
 struct server *client_conn_for(struct client *c, const struct backend *b, int *stall);
 
 /* A shared connection to b in c's protocol (backend_pick_proto). */
@@ -240,11 +244,12 @@ struct srvreq *client_wait(struct client *c, struct server *via);
  * out of memory (the client is closed).
  * client_part_sent() / client_part_done() count a part in flight on s (as
  * c->conns), so the client's next request for that backend goes on the
- * same connection, after it; client_conns_free() says how many other
- * backends c may still use at once. */
+ * same connection, after it; client_conns_reserve() makes room for n
+ * more backends at once (0, or -1 when it cannot: over CLIENT_CONNS_MAX,
+ * out of memory). */
 struct srvreq *client_place(struct client *c);
 struct client *client_place_owner(const struct srvreq *sr);
-unsigned client_conns_free(const struct client *c);
+int client_conns_reserve(struct client *c, unsigned n);
 void client_part_sent(struct client *c, struct server *s);
 void client_part_done(struct client *c, struct server *s);
 /* The reply sr (from client_wait) receives is RESP2 but its client speaks

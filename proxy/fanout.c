@@ -570,33 +570,28 @@ static struct fanout *plan_scan(const struct cmd *cmd, const struct reqmsg *m, c
 
 /* ---- dispatch ------------------------------------------------------------------ */
 
-/* Can every part go out now? 1 yes; 0 the client must wait; -1 never. */
+/* Can every part go out now? 1 yes; 0 the client must wait; -1 never
+ * (more nodes than a client may use at once, or out of memory). */
 static int fanout_room(struct client *c, const struct fanout *fo)
 {
-    const struct backend *seen[CLIENT_CONNS];
-    int nseen = 0, need = 0;
+    unsigned need = 0;
 
     for (int i = 0; i < fo->nparts; i++) {
         const struct backend *b = fo->parts[i].b;
         int stall, dup = 0;
         if (b == NULL)
             continue;
-        for (int j = 0; j < nseen; j++)
-            dup = dup || seen[j] == b;
+        for (int j = 0; j < i && !dup; j++)
+            dup = fo->parts[j].b == b;
         if (dup)
             continue;
         if (client_conn_for(c, b, &stall) == NULL) {
-            if (stall && client_conns_free(c) > 0)
+            if (stall)
                 return 0;               /* its connection is closing */
             need++;
         }
-        if (nseen == CLIENT_CONNS)
-            return -1;
-        seen[nseen++] = b;
     }
-    if ((unsigned)need <= client_conns_free(c))
-        return 1;
-    return c->inflight > 0 ? 0 : -1;
+    return client_conns_reserve(c, need) == 0 ? 1 : -1;
 }
 
 /* May a read part go to a replica (read-policy; not right after this
@@ -638,7 +633,8 @@ int fanout_dispatch(struct client *c, const struct cmd *cmd, struct reqmsg *m)
         fanout_free(fo);
         struct buf *b = client_reply_buf(c);
         if (b != NULL) {
-            reply_errorf(b, "ERR redsnano: this call needs more than %d cluster nodes at once", CLIENT_CONNS);
+            reply_errorf(b, "ERR redsnano: this call needs more than %d cluster nodes at once (or memory)",
+                         CLIENT_CONNS_MAX);
             client_reply_done(c);
         }
         return ROUTER_DONE;

@@ -1217,14 +1217,38 @@ static bool clu_replica_has(int port, const char *key, const char *want)
     return ok;
 }
 
+/* The ports of the primary and of the (first) replica serving key's slot,
+ * by CLUSTER SLOTS asked of the node on port. Asserts both exist. */
+static void clu_shard_of(int port, const char *key, int *primary, int *replica)
+{
+    redisContext *n0 = harness_connect(port);
+    int slot = (int)harness_cmd_int(n0, "CLUSTER KEYSLOT %s", key);
+    redisReply *r = harness_expect(n0, REDIS_REPLY_ARRAY, "CLUSTER SLOTS");
+    char *slots_text = harness_reply_str(r);
+
+    *primary = *replica = -1;
+    for (size_t i = 0; i < r->elements; i++) {
+        redisReply *e = r->element[i];
+
+        if (e->element[0]->integer <= slot && slot <= e->element[1]->integer && e->elements >= 4) {
+            *primary = (int)e->element[2]->element[1]->integer;
+            *replica = (int)e->element[3]->element[1]->integer;
+        }
+    }
+    freeReplyObject(r);
+    redisFree(n0);
+    cr_assert(*primary > 0 && *replica > 0, "precondition: slot %d has no primary and replica in CLUSTER SLOTS: %s",
+              slot, slots_text);
+    free(slots_text);
+}
+
 Test(cluster, reads_go_to_the_shards_replica_and_fall_back_to_its_primary)
 {
-    int ports[CLU_RS_NODES], primary = -1, replica = -1, slot;
+    int ports[CLU_RS_NODES], primary = -1, replica = -1;
     harness_proc *procs[CLU_RS_NODES];
     const char *args[HARNESS_MAX_ARGS];
     char seed[32];
     const char *k = "rs:key";
-    redisContext *n0;
     redisReply *r;
     size_t a = 0;
 
@@ -1232,23 +1256,7 @@ Test(cluster, reads_go_to_the_shards_replica_and_fall_back_to_its_primary)
     for (int i = 0; i < CLU_RS_NODES; i++)
         ports[i] = CLU_PORT(CLU_RS_BASE + i);
     harness_cluster_start_replicas(ports, CLU_RS_NODES, 1, CLU_NODE_TIMEOUT_MS, procs);
-    n0 = harness_connect(ports[0]);
-    slot = (int)harness_cmd_int(n0, "CLUSTER KEYSLOT %s", k);
-    r = harness_expect(n0, REDIS_REPLY_ARRAY, "CLUSTER SLOTS");
-    char *slots_text = harness_reply_str(r);
-    for (size_t i = 0; i < r->elements; i++) {
-        redisReply *e = r->element[i];
-
-        if (e->element[0]->integer <= slot && slot <= e->element[1]->integer && e->elements >= 4) {
-            primary = (int)e->element[2]->element[1]->integer;
-            replica = (int)e->element[3]->element[1]->integer;
-        }
-    }
-    freeReplyObject(r);
-    redisFree(n0);
-    cr_assert(primary > 0 && replica > 0, "precondition: slot %d has no primary and replica in CLUSTER SLOTS: %s", slot,
-              slots_text);
-    free(slots_text);
+    clu_shard_of(ports[0], k, &primary, &replica);
 
     snprintf(seed, sizeof(seed), "127.0.0.1:%d", ports[0]);
     args[a++] = "--cluster";
@@ -1401,29 +1409,12 @@ static void clu_rs_start(const char *key, const char *const *extra, int *primary
 {
     const char *args[HARNESS_MAX_ARGS];
     static char seed[32];
-    redisContext *n0;
-    redisReply *r;
     size_t a = 0;
-    int slot;
 
     for (int i = 0; i < CLU_RS_NODES; i++)
         ports[i] = CLU_PORT(CLU_RS_BASE + i);
     harness_cluster_start_replicas(ports, CLU_RS_NODES, 1, CLU_NODE_TIMEOUT_MS, procs);
-    n0 = harness_connect(ports[0]);
-    slot = (int)harness_cmd_int(n0, "CLUSTER KEYSLOT %s", key);
-    *primary = *replica = -1;
-    r = harness_expect(n0, REDIS_REPLY_ARRAY, "CLUSTER SLOTS");
-    for (size_t i = 0; i < r->elements; i++) {
-        redisReply *e = r->element[i];
-
-        if (e->element[0]->integer <= slot && slot <= e->element[1]->integer && e->elements >= 4) {
-            *primary = (int)e->element[2]->element[1]->integer;
-            *replica = (int)e->element[3]->element[1]->integer;
-        }
-    }
-    freeReplyObject(r);
-    redisFree(n0);
-    cr_assert(*primary > 0 && *replica > 0, "precondition: slot %d has no primary and replica", slot);
+    clu_shard_of(ports[0], key, primary, replica);
     snprintf(seed, sizeof(seed), "127.0.0.1:%d", ports[0]);
     args[a++] = "--cluster";
     args[a++] = seed;
@@ -1495,5 +1486,157 @@ Test(cluster, a_shard_failover_moves_service_to_the_new_primary_within_5s)
     cr_assert_eq(errors, 0, "%d of %d writes failed during a manual failover (nothing was in flight)", errors, n);
     harness_expect_bulk(clu_px, NULL, "GET fo:other");
     redisFree(rc);
+    harness_proxy_check_exit(clu_proxy);
+}
+
+/* ---- a cluster of more primaries than a client's first in-flight table ---------- */
+
+#define CLU_BIG_BASE 35                   /* port offsets of its nodes: 35..44 */
+#define CLU_BIG_NODES 10                  /* primaries (more than CLIENT_CONNS = 8) */
+#define CLU_BIG_PROXY 45                  /* port offset of the proxy */
+#define CLU_BIG_KEYS 200                  /* keys written over every node at once */
+
+/* Calls touching every node of a 10-primary cluster at once (MSET and MGET
+ * split over all, DBSIZE and KEYS over all) are answered whole; the
+ * in-flight table grows instead of refusing "more than 8 nodes". */
+Test(cluster, calls_over_ten_primaries_at_once_are_answered_whole)
+{
+    int ports[CLU_BIG_NODES];
+    harness_proc *procs[CLU_BIG_NODES];
+    char seed[32];
+    const char *args[HARNESS_MAX_ARGS];
+    size_t a = 0;
+
+    harness_skip_if_direct();
+    for (int i = 0; i < CLU_BIG_NODES; i++)
+        ports[i] = CLU_PORT(CLU_BIG_BASE + i);
+    harness_cluster_start(ports, CLU_BIG_NODES, CLU_NODE_TIMEOUT_MS, procs);
+    snprintf(seed, sizeof(seed), "127.0.0.1:%d", ports[0]);
+    args[a++] = "--cluster";
+    args[a++] = seed;
+    args[a++] = "--health-interval";
+    args[a++] = CLU_STALE_INTERVAL;
+    args[a] = NULL;
+    clu_proxy = harness_try_proxy_startv(CLU_PORT(CLU_BIG_PROXY), args, true);
+    cr_assert_not_null(clu_proxy, "proxy start failed: %s", harness_error());
+    clu_px = harness_connect(clu_proxy->port);
+    harness_diag_set(clu_proxy, NULL);
+
+    /* One MSET and one MGET over every node. */
+    const char *argv[2 * CLU_BIG_KEYS + 1];
+    size_t argvlen[2 * CLU_BIG_KEYS + 1];
+    char keys[CLU_BIG_KEYS][16], vals[CLU_BIG_KEYS][16];
+    argv[0] = "MSET";
+    for (int i = 0; i < CLU_BIG_KEYS; i++) {
+        snprintf(keys[i], sizeof(keys[i]), "big:%d", i);
+        snprintf(vals[i], sizeof(vals[i]), "v%d", i);
+        argv[1 + 2 * i] = keys[i];
+        argv[2 + 2 * i] = vals[i];
+    }
+    for (int i = 0; i < 2 * CLU_BIG_KEYS + 1; i++)
+        argvlen[i] = strlen(argv[i]);
+    cr_assert(harness_wait_until(({
+                                     redisReply *r = redisCommandArgv(clu_px, 2 * CLU_BIG_KEYS + 1, argv, argvlen);
+                                     bool ok = r != NULL && r->type == REDIS_REPLY_STATUS && strcmp(r->str, "OK") == 0;
+                                     if (r)
+                                         freeReplyObject(r);
+                                     ok;
+                                 }),
+                                 CLU_READY_MS),
+              "MSET over %d primaries was not answered +OK; log:\n%s", CLU_BIG_NODES,
+              harness_log_tail(clu_proxy, 2000));
+    int holding = 0;
+    for (int i = 0; i < CLU_BIG_NODES; i++) {
+        redisContext *n = harness_connect(ports[i]);
+        holding += harness_cmd_int(n, "DBSIZE") > 0;
+        redisFree(n);
+    }
+    cr_assert_eq(holding, CLU_BIG_NODES, "precondition: the keys span %d of %d nodes", holding, CLU_BIG_NODES);
+
+    argv[0] = "MGET";
+    for (int i = 0; i < CLU_BIG_KEYS; i++) {
+        argv[1 + i] = keys[i];
+        argvlen[1 + i] = strlen(keys[i]);
+    }
+    argvlen[0] = 4;
+    redisReply *r = redisCommandArgv(clu_px, CLU_BIG_KEYS + 1, argv, argvlen);
+    cr_assert(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == CLU_BIG_KEYS, "MGET: %s",
+              harness_reply_str(r));
+    for (int i = 0; i < CLU_BIG_KEYS; i++)
+        cr_assert(r->element[i]->type == REDIS_REPLY_STRING && strcmp(r->element[i]->str, vals[i]) == 0,
+                  "MGET element %d: %s", i, harness_reply_str(r->element[i]));
+    freeReplyObject(r);
+    harness_expect_int(clu_px, CLU_BIG_KEYS, "DBSIZE");
+    r = harness_expect(clu_px, REDIS_REPLY_ARRAY, "KEYS big:*");
+    cr_assert_eq(r->elements, CLU_BIG_KEYS);
+    freeReplyObject(r);
+    harness_proxy_check_exit(clu_proxy);
+}
+
+/* Does REDSNANO BACKENDS say of the node on port "serves_reads=<want>"? */
+static bool clu_serves_reads(int port, int want)
+{
+    char needle[64];
+    redisReply *r = harness_cmd(clu_px, "REDSNANO BACKENDS");
+    bool is = false;
+
+    snprintf(needle, sizeof(needle), "addr=127.0.0.1:%d,", port);
+    const char *line = r != NULL && r->type == REDIS_REPLY_STRING ? strstr(r->str, needle) : NULL;
+    if (line != NULL) {
+        const char *eol = strstr(line, "\r\n"), *f = strstr(line, "serves_reads=");
+        is = f != NULL && (eol == NULL || f < eol) && atoi(f + 13) == want;
+    }
+    if (r)
+        freeReplyObject(r);
+    return is;
+}
+
+/* replica-max-lag in cluster mode: a replica that stops acknowledging the
+ * primary's stream (SIGSTOP) while writes go on leaves the read rotation
+ * once its primary's INFO shows it behind, and comes back when it catches
+ * up (SIGCONT). Its reads go to the primary meanwhile, without waiting on
+ * the stopped replica. */
+Test(cluster, a_replica_behind_its_primary_past_replica_max_lag_serves_no_reads)
+{
+    int ports[CLU_RS_NODES], primary, replica, ri = -1;
+    harness_proc *procs[CLU_RS_NODES];
+    const char *k = "lag:key";
+    const char *extra[] = { "--read-policy", "replica", "--read-your-writes", "0", "--replica-max-lag", "100",
+                            "--health-interval", "100", NULL };
+    char big[2048];
+
+    harness_skip_if_direct();
+    clu_rs_start(k, extra, &primary, &replica, ports, procs);
+    for (int i = 0; i < CLU_RS_NODES; i++)
+        if (ports[i] == replica)
+            ri = i;
+    cr_assert(harness_wait_until(clu_set_ok(k, "v"), CLU_READY_MS), "the proxy did not route SET");
+    cr_assert(harness_wait_until(clu_replica_has(replica, k, "v"), CLU_RS_SYNC_MS), "precondition: not replicated");
+    cr_assert(harness_wait_until(clu_serves_reads(replica, 1), CLU_READY_MS), "precondition: the replica serves no reads");
+    long long r0 = clu_calls(replica, "get");
+    harness_expect_bulk(clu_px, "v", "GET %s", k);
+    cr_assert_eq(clu_calls(replica, "get") - r0, 1, "precondition: the replica did not serve the GET");
+
+    /* Frozen replica, writes go on: 2 KB beyond what it acknowledged. */
+    cr_assert_eq(harness_stop_signal(procs[ri], SIGSTOP), 0);
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    harness_cmd_ok(clu_px, "SET %s %s", k, big);
+    long long t0 = harness_now_ms();
+    cr_assert(harness_wait_until(clu_serves_reads(replica, 0), 2000),
+              "the lagging replica still serves reads; log:\n%s", harness_log_tail(clu_proxy, 2000));
+    cr_log_info("the replica left the read rotation %lld ms after the write", harness_now_ms() - t0);
+    long long p0 = clu_calls(primary, "get");
+    harness_expect_bulk(clu_px, big, "GET %s", k);
+    cr_assert_eq(clu_calls(primary, "get") - p0, 1, "the read did not go to the primary");
+
+    /* Thawed: it catches up and serves again. */
+    cr_assert_eq(harness_stop_signal(procs[ri], SIGCONT), 0);
+    cr_assert(harness_wait_until(clu_serves_reads(replica, 1), 5000), "the replica never came back; log:\n%s",
+              harness_log_tail(clu_proxy, 2000));
+    char *log = harness_log_tail(clu_proxy, 1 << 20);
+    cr_assert_not_null(strstr(log, "bytes behind its primary (replica-max-lag 100)"), "not logged:\n%s", log);
+    cr_assert_not_null(strstr(log, "has caught up"), "not logged:\n%s", log);
+    free(log);
     harness_proxy_check_exit(clu_proxy);
 }

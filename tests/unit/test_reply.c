@@ -6,7 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "protocol/info.h"
 #include "protocol/reply.h"
+
+#include <hiredis/hiredis.h>
 
 /* Scan `in` arriving `step` bytes at a time; return the lengths of the
  * replies found, comma separated. */
@@ -356,4 +359,36 @@ Test(reply, array_split_refuses_what_is_not_one_array)
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         cr_assert_eq(reply_array_split(bad[i], strlen(bad[i]), el, 4), -1, "accepted %s", bad[i]);
     cr_assert_eq(reply_array_split("*0\r\n", 4, el, 4), 0);
+}
+
+/* protocol/info.h: the control queries' replies. */
+Test(reply, info_fields_and_slave_lines_are_read_within_their_bounds)
+{
+    const char info[] = "# Replication\r\nrole:master\r\nconnected_slaves:1\r\n"
+                        "slave0:ip=127.0.0.1,port=7001,state=online,offset=4242,lag=0\r\n"
+                        "master_repl_offset:5000\r\nrepl_backlog_size:x";
+    size_t len = sizeof(info) - 1;
+    char v[64];
+
+    cr_assert_eq(info_number(info, len, "master_repl_offset"), 5000);
+    cr_assert_eq(info_number(info, len, "repl_backlog_size"), -1);       /* not a number */
+    cr_assert_eq(info_number(info, len, "master"), -1);                  /* a prefix of a name is not it */
+    size_t cut = (size_t)(strstr(info, "master_repl_offset") - info) + 10;
+    cr_assert_eq(info_number(info, cut, "master_repl_offset"), -1);      /* past len: not read */
+    cr_assert_eq(info_field(info, len, "slave0", v, sizeof(v)), 0);
+    cr_assert_str_eq(v, "ip=127.0.0.1,port=7001,state=online,offset=4242,lag=0");
+    char s[16];
+    cr_assert_eq(info_kv(v, "state", s, sizeof(s)), 0);
+    cr_assert_str_eq(s, "online");
+    cr_assert_eq(info_kv(v, "lag", s, sizeof(s)), 0);
+    cr_assert_str_eq(s, "0");
+    cr_assert_eq(info_kv(v, "ip", s, 4), 0);                            /* truncated to cap */
+    cr_assert_str_eq(s, "127");
+    cr_assert_eq(info_kv(v, "of", s, sizeof(s)), -1);
+    cr_assert_eq(info_field(info, len, "slave1", v, sizeof(v)), -1);
+
+    redisReply *r = reply_object("*2\r\n$1\r\na\r\n:1\r\n", 15);
+    cr_assert(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2);
+    freeReplyObject(r);
+    cr_assert_null(reply_object("*2\r\n$1\r\na\r\n", 11));              /* not complete */
 }
