@@ -10,6 +10,9 @@
  *                                 (mget.c; the same argument holds per key)
  *   a write / an invalidation ──> fill_cancel_key: the fill still delivers
  *                                 to its waiters but stores nothing
+ *   -MOVED / -ASK (cluster: the slot moved) ──> nothing stored; a fill with
+ *                                 waiters is resent once to the node named
+ *                                 (fill_redirect), else the entry is dropped
  *   reply ──> store (unless cancelled, an error, or expired in between),
  *             deliver to every waiter (single-flight)
  *
@@ -27,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backends/topology.h"
 #include "base/glob.h"
 #include "base/log.h"
 #include "l1/internal.h"
@@ -98,6 +102,22 @@ size_t fill_cancel_matching(const char *pat, size_t plen)
         }
     }
     return n;
+}
+
+void fill_cancel_if(int (*pred)(const char *key, size_t klen, void *ctx), void *ctx)
+{
+    for (int i = 0; i < L1_FILL_BUCKETS; i++) {
+        struct fill **pp = &L.fills[i];
+        while (*pp) {
+            struct fill *f = *pp;
+            if (pred(f->data, f->klen, ctx)) {
+                *pp = f->hnext;
+                fill_cancel(f);
+                continue;
+            }
+            pp = &f->hnext;
+        }
+    }
 }
 
 void fill_cancel_all(void)
@@ -215,12 +235,14 @@ static void fill_send(struct fill *f, const uint8_t *sha)
 struct fill *fill_new(uint8_t cmd, const char *key, size_t klen, const char *args, size_t alen,
                       const uint8_t *sha, enum fill_kind kind, struct server *conn)
 {
-    conn = track_pick(conn);
+    struct l1_origin *o = origin_for_key(key, klen);
+    conn = origin_ready(o) ? track_pick(o, conn) : NULL;
     if (conn == NULL)
         return NULL;
     struct fill *f = fill_alloc(cmd, key, klen, args, alen, kind, conn);
     if (f == NULL)
         return NULL;
+    f->origin = o;
     if (kind == FILL_REVAL)
         L.reval_inflight++;
     fill_send(f, sha);
@@ -298,6 +320,89 @@ void fill_read_done(struct fill *f, struct l1entry *e, const char *val, size_t v
     fill_deliver(f, val, vlen, 0);
 }
 
+int fill_is_redirect(const char *reply, size_t len)
+{
+    return (len > 7 && memcmp(reply, "-MOVED ", 7) == 0) || (len > 5 && memcmp(reply, "-ASK ", 5) == 0);
+}
+
+static void asking_done(struct srvreq *sr, const char *reply, size_t len, int failed)
+{
+    (void)reply;
+    (void)len;
+    (void)failed;
+    free(sr);                           /* ASKING's +OK: nobody waits for it */
+}
+
+/* f's call again, alone (an ASKING applies to the next command only): a
+ * redirected read is delivered, never stored. */
+static void fill_resend(struct fill *f)
+{
+    struct buf *b = &L.req;
+    int nargs = fill_nargs(f);
+
+    f->check = 0;
+    f->pttl = FILL_PTTL_NONE;
+    buf_reset(b);
+    buf_printf(b, "*%d\r\n", 2 + nargs);
+    l1_req_arg(b, l1_cmds[f->cmd].name, strlen(l1_cmds[f->cmd].name));
+    l1_req_arg(b, f->data, f->klen);
+    fill_append_args(b, f);
+    f->sr = (struct srvreq){ 0 };
+    f->sr.on_reply = fill_on_reply;
+    server_send(f->conn, &f->sr, b->data + b->pos, buf_unread(b));
+}
+
+int fill_redirect(struct fill *f, const char *reply, size_t len)
+{
+    struct backend *to;
+    int ask;
+
+    if (f->redirects >= L1_MAX_REDIRECTS || (f->kind == FILL_MGET && !mget_resendable(f)) ||
+        !topology_redirect(l1_topo, reply, len, &to, &ask))
+        return 0;
+    struct l1_origin *o = origin_of_backend(to);
+    struct server *conn = origin_ready(o) ? track_pick(o, NULL) : NULL;
+    if (conn == NULL)
+        return 0;
+    struct srvreq *a = ask ? calloc(1, sizeof(*a)) : NULL;
+    if (ask && a == NULL)
+        return 0;
+    f->redirects++;
+    fill_unhash(f);
+    f->cancelled = 1;                   /* read where the map did not say: never stored */
+    f->conn = conn;
+    f->origin = o;
+    if (a != NULL) {
+        a->on_reply = asking_done;
+        server_send(conn, a, "*1\r\n$6\r\nASKING\r\n", 16);
+    }
+    if (f->kind == FILL_MGET)
+        mget_resend(f);
+    else
+        fill_resend(f);
+    return 1;
+}
+
+/* A fill or check answered -MOVED/-ASK: its slot moved (the map is told).
+ * Nothing is stored and a checked entry counts as changed (dropped); the
+ * waiters get the value from the node named, or the redirection itself
+ * when that cannot be asked. */
+static void fill_redirected(struct fill *f, struct l1entry *e, const char *reply, size_t len)
+{
+    L.st.redirected++;
+    if (e != NULL && f->check && !f->cancelled) {
+        l1store_drop(L.store, e);
+        L.st.inv_hash_mismatch++;
+    }
+    if (f->waiters != NULL && fill_redirect(f, reply, len)) {
+        if (f->kind == FILL_REVAL)
+            L.reval_inflight++;         /* still one of the pass's checks */
+        return;
+    }
+    fill_deliver(f, reply, len, 0);
+    fill_done(f);
+}
+
 void fill_on_reply(struct srvreq *sr, const char *reply, size_t len, int failed)
 {
     struct fill *f = (struct fill *)((char *)sr - offsetof(struct fill, sr));
@@ -307,18 +412,24 @@ void fill_on_reply(struct srvreq *sr, const char *reply, size_t len, int failed)
     long long pttl = -1;
 
     if (f->kind == FILL_MGET) {
+        if (!failed && fill_is_redirect(reply, len) && fill_redirect(f, reply, len))
+            return;                     /* the MGET again, on the node named */
         mget_reply(f, reply, len, failed);
         return;
     }
     if (f->kind == FILL_REVAL)
         L.reval_inflight--;
-    if (f->kind == FILL_AUDIT && !failed && L.sub != NULL && server_read_now(L.sub) < 0)
-        track_unready("invalidation channel closed");
+    if (f->kind == FILL_AUDIT && !failed && f->origin->sub != NULL && server_read_now(f->origin->sub) < 0)
+        track_unready(f->origin, "invalidation channel closed");
     /* (An audit first takes the invalidations already sent: a write made
      * after the audited hit, reported but not yet read, is no stale hit.) */
     struct l1entry *e = l1store_get(L.store, f->cmd, key, f->klen, args, f->alen);
     if (failed) {
         fill_failed(f, e, reply, len);
+        return;
+    }
+    if (fill_is_redirect(reply, len)) {
+        fill_redirected(f, e, reply, len);
         return;
     }
     if (f->check && len > 9 && memcmp(reply, "-NOSCRIPT", 9) == 0 && !f->retried_eval) {

@@ -195,6 +195,7 @@ void l1_report(struct buf *t)
                "l1_audit_last_age_ms:%llu\r\n",
                L.nfill, L.sketch ? l1sketch_bytes(L.sketch) : 0, (unsigned long long)L.audit_max_age,
                (unsigned long long)L.audit_last_age);
+    origin_report(t);
 #define L1_STAT_LINE(name, help) buf_printf(t, "l1_" #name ":%llu\r\n", (unsigned long long)s->name);
     L1_STATS(L1_STAT_LINE)
 #undef L1_STAT_LINE
@@ -257,7 +258,10 @@ static void snapshot_load(void)
 static void l1_cron(uv_timer_t *t)
 {
     (void)t;
-    track_cron();
+    origin_sync_pending();
+    origin_retire_idle();
+    for (int i = 0; i < L.norigins; i++)
+        track_cron(L.origins[i]);
     if (L.snapshot_at && l1_now() >= L.snapshot_at && snapshot_on()) {
         snapshot_save();
         L.snapshot_at = l1_now() + (uint64_t)l1_set->snapshot_interval_s * 1000;
@@ -332,13 +336,14 @@ int l1_start(struct topology *t, const struct l1_settings *set)
     script_sha(check_script, L.check_sha);
     L.nfill = set->fill_connections < 1 ? 1
               : set->fill_connections > L1_MAX_FILL_CONNS ? L1_MAX_FILL_CONNS : set->fill_connections;
+    if (origin_start() < 0)
+        return -ENOMEM;
     L.on = 1;
     if (snapshot_on()) {
         snapshot_load();
         if (set->snapshot_interval_s > 0)
             L.snapshot_at = l1_now() + (uint64_t)set->snapshot_interval_s * 1000;
     }
-    track_start();
     uv_timer_init(t->loop, &L.timer);
     uv_timer_start(&L.timer, l1_cron, 0, L1_CRON_MS);
     log_notice("L1 on: %lld bytes, %s mode, max ttl %llu ms, %d fill connections, admission %s",
@@ -357,7 +362,8 @@ void l1_stop(void)
     L.ready = 0;
     uv_timer_stop(&L.timer);
     uv_close((uv_handle_t *)&L.timer, NULL);
-    track_stop();
+    for (int i = 0; i < L.norigins; i++)
+        track_stop(L.origins[i]);
 }
 
 int l1_on(void)
@@ -389,9 +395,9 @@ struct server *l1_pending_server(const void *pending)
     return ((const struct fill *)pending)->conn;
 }
 
-static int origin_unreachable(void)
+static int origin_unreachable(const struct l1_origin *o)
 {
-    return backend_connected(&l1_topo->primary) == 0 && l1_topo->primary.err[0] != '\0';
+    return o != NULL && backend_connected(o->b) == 0 && o->b->err[0] != '\0';
 }
 
 /* A read of a key with a write in flight through the proxy: never a hit
@@ -432,6 +438,8 @@ int l1_read(uint8_t id, const struct reqmsg *m, int may_wait, struct server *cur
     const char *key = m->argv[1];
     size_t klen = m->argvlen[1];
 
+    origin_sync_pending();
+    struct l1_origin *o = origin_for_key(key, klen);
     encode_args(m);
     const char *args = L.args.data ? L.args.data : "";
     size_t alen = L.args.len;
@@ -448,15 +456,15 @@ int l1_read(uint8_t id, const struct reqmsg *m, int may_wait, struct server *cur
     struct l1entry *e = l1store_get(L.store, id, key, klen, args, alen);
     /* Only an answer from the L1 needs the pending invalidations taken
      * first (a miss goes to Redis anyway): misses skip that read. */
-    if (e && track_drain())
+    if (e && track_drain(o))
         e = l1store_get(L.store, id, key, klen, args, alen);
     if (e && l1_now() >= l1entry_expires(e)) {
         l1store_drop(L.store, e);
         L.st.inv_expiry++;
         e = NULL;
     }
-    if (!L.ready) {
-        if (e && l1_set->serve_stale && origin_unreachable()) {
+    if (!origin_ready(o)) {
+        if (e && l1_set->serve_stale && origin_unreachable(o)) {
             L.st.stale_served++;
             *reply = l1entry_reply(e, len);
             return L1_HIT;

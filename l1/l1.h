@@ -37,6 +37,12 @@
  * is revalidated by pipelined hash checks in batches, not flushed. In
  * `strict` mode every hit is a hash check.
  *
+ * Cluster mode (l1/origin.c): one origin — fill connections, subscriber,
+ * readiness — per primary node; an entry belongs to its key's slot owner.
+ * A slot that gets another owner (moved, failed over) has its entries
+ * unverified and revalidated against the new owner; losing one node's
+ * tracking revalidates that node's entries only.
+ *
  * Restarts (l1-snapshot-file, l1/snapshot.h): entries are written every
  * l1-snapshot-interval seconds and at a clean exit, and loaded at start
  * unverified: each is served only once a hash check (the batched
@@ -109,7 +115,9 @@ struct l1_settings {
     X(snapshot_loaded, "entries loaded from l1-snapshot-file at start (served after a hash check)") \
     X(snapshot_expired, "snapshot records past their expiry at start, not loaded")      \
     X(snapshot_saves, "snapshots written to l1-snapshot-file")                           \
-    X(snapshot_errors, "snapshots that could not be read or written (logged)")
+    X(snapshot_errors, "snapshots that could not be read or written (logged)")              \
+    X(reval_slot_moved, "entries unverified because their slot's primary changed (cluster)") \
+    X(redirected, "fills and hash checks answered -MOVED/-ASK (nothing stored)")
 
 struct l1_stats {
 #define L1_STAT_FIELD(name, help) uint64_t name;
@@ -117,10 +125,12 @@ struct l1_stats {
 #undef L1_STAT_FIELD
 };
 
-/* Start the L1 on t's primary with these settings (nothing when
- * set->maxmemory is 0): the fill and subscriber connections open on the
- * first tick; a primary change (topology listener) revalidates. 0 or a
- * negative errno. */
+/* Start the L1 on t with these settings (nothing when set->maxmemory is
+ * 0): static mode on t's primary, cluster mode on every primary node of the
+ * slot map (learnt through a map listener); the fill and subscriber
+ * connections open on the next tick; a primary change (static: topology
+ * listener; cluster: a slot's new owner) revalidates. 0 or a negative
+ * errno. */
 int l1_start(struct topology *t, const struct l1_settings *set);
 
 /* INFO-style lines (REDSNANO L1): state, sizes, every counter. */

@@ -480,6 +480,20 @@ void l1store_unverify_all(struct l1store *s)
     s->uv_next = s->tail;
 }
 
+size_t l1store_unverify_if(struct l1store *s, int (*pred)(const struct l1entry *e, void *ctx), void *ctx)
+{
+    size_t n = 0;
+
+    for (struct l1entry *e = s->head; e != NULL; e = e->older) {
+        if (pred(e, ctx)) {
+            e->epoch = 0;            /* neither the epoch nor its visited mark (both >= 1) */
+            n++;
+        }
+    }
+    s->uv_next = s->tail;
+    return n;
+}
+
 void l1store_drop(struct l1store *s, struct l1entry *e)
 {
     l1store_remove(s, l1store_link_of(s, e));

@@ -73,6 +73,12 @@ int l1store_verified(const struct l1store *s, const struct l1entry *e);
 /* Every entry becomes unverified (epoch bump, O(1)). */
 void l1store_unverify_all(struct l1store *s);
 
+/* The entries for which pred returns non-zero become unverified (and
+ * unvisited: the unverified walk restarts at the LRU tail and visits them
+ * again). pred must not change the store. Returns how many matched. O(entries):
+ * for rare events (one origin of several lost, a slot moved). */
+size_t l1store_unverify_if(struct l1store *s, int (*pred)(const struct l1entry *e, void *ctx), void *ctx);
+
 /* Drop one entry. */
 void l1store_drop(struct l1store *s, struct l1entry *e);
 

@@ -211,7 +211,7 @@ static const struct directive directive_table[] = {
     ROW_MS("l1-revalidate-after", l1_revalidate_after, "0", 0, MS_MAX,
            "Milliseconds after which an L1 entry is revalidated in the background; 0 = never"),
     ROW_INT("l1-fill-connections", l1_fill_connections, "4", 1, L1_MAX_FILL_CONNECTIONS,
-            "Tracking connections to the primary that L1 fills and hash checks are spread over"),
+            "Tracking connections to the primary (cluster mode: to each primary node) that L1 fills and hash checks are spread over"),
     ROW_BOOL("l1-admission", l1_admission, "yes",
              "TinyLFU admission: a missed read is filled into the L1 only when it was read before lately (and, with the L1 full, more often than the entry it would evict), or, while the L1 has room and at least half of the recent reads were hits, at its first read; others are forwarded as plain reads"),
     ROW_INT("l1-ttl-jitter", l1_ttl_jitter, "10", 0, 100,

@@ -20,6 +20,7 @@
 #include "backends/cluster.h"
 #include "backends/topology.h"
 #include "base/buf.h"
+#include "l1/l1.h"
 #include "protocol/reply.h"
 #include "proxy/client.h"
 #include "proxy/proxy.h"
@@ -58,6 +59,7 @@ struct fanout {
     int nkeys;                        /* SPLIT: keys of the call */
     int *key_part;                    /* SPLIT_ARRAY: part of each key, in call order */
     int scan_node;                    /* SCAN: node index the part went to */
+    void *l1_token;                   /* a write's keys held in the L1 until every part answered */
     struct fanout_part parts[];       /* the parts */
 };
 
@@ -444,6 +446,7 @@ static void fanout_merge(const struct fanout *fo, struct buf *out)
 
 static void fanout_free(struct fanout *fo)
 {
+    l1_write_end(fo->l1_token);
     for (int i = 0; i < fo->nparts; i++) {
         buf_free(&fo->parts[i].req);
         buf_free(&fo->parts[i].reply);
@@ -761,6 +764,10 @@ int fanout_dispatch(struct client *c, const struct cmd *cmd, struct reqmsg *m)
     }
     if (cmd->flags & CMD_WRITE)
         c->last_write = uv_now(proxy->loop);
+    /* A split write (MSET, DEL over nodes) or a flush drops its keys from
+     * the L1 and holds them until every part is answered. */
+    if (l1_on() && (cmd->flags & (CMD_WRITE | CMD_PROXY_FLUSH)))
+        fo->l1_token = l1_write_begin(cmd, m);
     /* Every part counts as pending until all are sent: one answered at
      * once (connection down) must not finish the whole early. */
     fo->pending = fo->nparts + 1;

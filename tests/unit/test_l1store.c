@@ -569,6 +569,44 @@ Test(l1store, walk_unverified_skips_verified_and_restarts_on_unverify_all)
     l1store_free(s);
 }
 
+/* unverify_if predicate: entries whose index is a multiple of 3. */
+static int t_every_third(const struct l1entry *e, void *ctx)
+{
+    (void)ctx;
+    return t_index(e) % 3 == 0;
+}
+
+Test(l1store, unverify_if_unverifies_the_matching_entries_and_restarts_the_walk)
+{
+    struct l1store *s = l1store_new(1 << 24);
+    static struct t_walk w;
+    char key[32];
+    size_t n;
+
+    memset(&w, 0, sizeof(w));
+    w.s = s;
+    t_fill(s, T_NKEYS);
+    n = l1store_unverify_if(s, t_every_third, NULL);
+    cr_assert_eq(n, (T_NKEYS + 2) / 3);
+    for (int i = 0; i < T_NKEYS; i++) {
+        snprintf(key, sizeof(key), "k%d", i);
+        cr_assert_eq(l1store_verified(s, t_get(s, T_GET, key, "")), i % 3 != 0, "k%d", i);
+    }
+    /* The walk visits exactly those; visited, they are not visited again... */
+    while (l1store_walk_unverified(s, 50, t_walk_fn, &w) != 0)
+        ;
+    cr_assert_eq((size_t)w.n, n);
+    cr_assert_eq(l1store_walk_unverified(s, 50, t_walk_fn, &w), 0);
+    /* ...until they are unverified again (an origin came back). */
+    cr_assert_eq(l1store_unverify_if(s, t_every_third, NULL), n);
+    while (l1store_walk_unverified(s, 50, t_walk_fn, &w) != 0)
+        ;
+    cr_assert_eq((size_t)w.n, 2 * n);
+    for (int i = 0; i < T_NKEYS; i++)
+        cr_assert_eq(w.visits[i], i % 3 == 0 ? 2 : 0, "k%d visited %d times", i, w.visits[i]);
+    l1store_free(s);
+}
+
 Test(l1store, walk_older_visits_verified_entries_filled_before)
 {
     struct l1store *s = l1store_new(1 << 24);
