@@ -243,11 +243,14 @@ static void apply_slots(const redisReply *r, const char *asked_host)
     }
     memcpy(C.nrep, nrep, sizeof(nrep));
     memcpy(C.rep, rep, sizeof(rep));
-    if (C.known != known || memcmp(owner, C.owner, sizeof(owner)) != 0)
+    int changed = C.known != known || memcmp(owner, C.owner, sizeof(owner)) != 0;
+    if (changed)
         log_notice("Cluster slot map: %d slots over %d node(s) known", known, C.nnodes);
     memcpy(C.owner, owner, sizeof(owner));
     C.known = known;
     C.maps++;
+    if (changed)
+        topology_map_changed(C.topo);
 }
 
 static void on_slots(struct srvreq *sr, const char *reply, size_t len, int failed)
@@ -476,9 +479,12 @@ static int cluster_redirect(struct topology *t, const char *reply, size_t len, s
     if (b == NULL)
         return 0;
     if (!*ask) {
+        uint16_t was = C.owner[slot];
         C.owner[slot] = (uint16_t)(node_index(b) + 1);
         C.soon = 1;
         C.moved++;
+        if (was != C.owner[slot])
+            topology_map_changed(C.topo);
     } else {
         C.asked++;
     }

@@ -64,6 +64,22 @@ int topology_listen(struct topology *t, topology_listener_fn *fn, void *ud)
     return 0;
 }
 
+int topology_listen_map(struct topology *t, topology_listener_fn *fn, void *ud)
+{
+    if (t->nmap_listeners == TOPOLOGY_MAX_LISTENERS)
+        return -1;
+    t->map_listeners[t->nmap_listeners].fn = fn;
+    t->map_listeners[t->nmap_listeners].ud = ud;
+    t->nmap_listeners++;
+    return 0;
+}
+
+void topology_map_changed(struct topology *t)
+{
+    for (int i = 0; i < t->nmap_listeners; i++)
+        t->map_listeners[i].fn(t, t->map_listeners[i].ud);
+}
+
 int topology_set_primary(struct topology *t, const char *host, int port)
 {
     struct backend *p = &t->primary;

@@ -78,7 +78,12 @@ struct topology {
         topology_listener_fn *fn;
         void *ud;
     } listeners[TOPOLOGY_MAX_LISTENERS]; /* primary-change listeners */
-    int nlisteners;
+    int nlisteners;                   /* listeners[] in use */
+    struct {
+        topology_listener_fn *fn;
+        void *ud;
+    } map_listeners[TOPOLOGY_MAX_LISTENERS]; /* slot-map-change listeners (cluster mode) */
+    int nmap_listeners;               /* map_listeners[] in use */
 };
 
 /* Static mode over primary + replicas (resolved now). Returns 0, or -1 with
@@ -135,6 +140,16 @@ int topology_set_replicas(struct topology *t, const struct hostport *addrs, int 
 
 /* Register a primary-change listener (at most TOPOLOGY_MAX_LISTENERS). */
 int topology_listen(struct topology *t, topology_listener_fn *fn, void *ud);
+
+/* Register a slot-map listener (at most TOPOLOGY_MAX_LISTENERS): called
+ * after the cluster mode's slot map changed (a slot has another owner, a
+ * new map or a -MOVED applied), with write_backend(slot) already answering
+ * from the new map. It must be cheap (it may run once per -MOVED): note
+ * the change, act on it later. 0, or -1 when full. */
+int topology_listen_map(struct topology *t, topology_listener_fn *fn, void *ud);
+
+/* The slot map changed: call the map listeners (cluster.c). */
+void topology_map_changed(struct topology *t);
 
 /* The static mode's operations (cluster.c installs its own). */
 extern const struct topology_ops topology_static_ops;

@@ -1,8 +1,9 @@
 # shellcheck shell=bash
-# bench/lib.sh — shared helpers of bench/compare, bench/instructions and bench/memory.
+# bench/lib.sh — shared helpers of bench/compare, bench/cluster, bench/instructions and bench/memory.
 #
-#   compare / instructions / memory ──source──> lib.sh ──starts──> redis-server
-#                                                         ├──────> redsnano (L1 off / on)
+#   compare / cluster / instructions / memory ──source──> lib.sh ──starts──> redis-server
+#                                                         ├──────> a Redis Cluster (bench_start_redis_cluster)
+#                                                         ├──────> redsnano (L1 off / on / cluster mode)
 #                                                         └──────> nutcracker (twemproxy)
 #
 # Contract:
@@ -116,12 +117,19 @@ bench_redsnano_bin() {
 # (BENCH_WAIT, default 10).
 bench_start_redsnano() {
     local port=$1 rport=$2; shift 2
+    bench_start_redsnano_mode "$port" --primary "127.0.0.1:$rport" "$@"
+}
+
+# The same with the deployment given as directives instead of a primary:
+# bench_start_redsnano_mode PORT --cluster 127.0.0.1:7931 [--name value ...].
+bench_start_redsnano_mode() {
+    local port=$1; shift
     local bin; bin=$(bench_redsnano_bin)
     RS_PID=""
     [[ -n $bin ]] || { bench_log "redsnano: no binary (build/redsnano)"; return 1; }
     bench_port_free "$port" || bench_die "port $port is in use"
     # shellcheck disable=SC2086
-    "${BENCH_PFX[@]}" ${BENCH_WRAP:-} "$bin" --port "$port" --bind 127.0.0.1 --primary "127.0.0.1:$rport" \
+    "${BENCH_PFX[@]}" ${BENCH_WRAP:-} "$bin" --port "$port" --bind 127.0.0.1 \
         --loglevel warning "$@" >"$BENCH_TMP/redsnano-$port.log" 2>&1 &
     RS_PID=$!
     bench_track "$RS_PID"
@@ -134,8 +142,8 @@ bench_start_redsnano() {
     return 0
 }
 
-# Write the twemproxy config for one pool listening on PORT with the single
-# server 127.0.0.1:RPORT. Fairness choices (see bench/README.md): one server
+# Write the twemproxy config for one pool listening on PORT with the
+# servers 127.0.0.1:RPORT (one, or several as "A B C", weight 1 each). Fairness choices (see bench/README.md): one server
 # connection, connected before the first request, never ejected, no request
 # timeout (a timeout costs twemproxy a timer per request; none is the
 # cheapest setting for it).
@@ -152,11 +160,13 @@ bench:
   server_connections: ${NC_SERVER_CONNECTIONS:-1}
   backlog: 1024
   servers:
-   - 127.0.0.1:$rport:1
 EOF
+    local p
+    for p in $rport; do printf '   - 127.0.0.1:%s:1\n' "$p" >>"$file"; done
 }
 
-# Start nutcracker on PORT (stats on SPORT) in front of 127.0.0.1:RPORT,
+# Start nutcracker on PORT (stats on SPORT) in front of 127.0.0.1:RPORT
+# (one port, or several as "A B C": one ketama pool over them),
 # optionally under BENCH_WRAP. Log level 4 (warnings), as redsnano's
 # "warning"; mbuf size left at its default (16 KiB). Sets NC_PID.
 bench_start_nutcracker() {
@@ -240,3 +250,37 @@ bench_wait_idle() {
 
 # CPU time used so far by all threads of PID, in ns (from schedstat).
 bench_cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f", s }'; }
+
+# Start a Redis Cluster of one primary per port in PORTS ("A B C"; bus port
+# = port + 10000; no replicas), join it with redis-cli --cluster create and
+# wait (up to 30 s) until every node says cluster_state:ok. Each node is
+# tracked; their pids are put in CLUSTER_PIDS.
+bench_start_redis_cluster() {
+    local ports=$1 p addrs=() i ok
+    CLUSTER_PIDS=()
+    for p in $ports; do
+        bench_port_free $((p + 10000)) || bench_die "cluster bus port $((p + 10000)) is in use"
+        mkdir -p "$BENCH_TMP/cluster-$p"
+        bench_start_redis "$p" --cluster-enabled yes --cluster-config-file "nodes-$p.conf" \
+            --cluster-node-timeout 5000 --dir "$BENCH_TMP/cluster-$p"
+        CLUSTER_PIDS+=("$REDIS_PID")
+        addrs+=("127.0.0.1:$p")
+    done
+    redis-cli --cluster create "${addrs[@]}" --cluster-yes >"$BENCH_TMP/cluster-create.log" 2>&1 ||
+        bench_die "redis-cli --cluster create failed (see $BENCH_TMP/cluster-create.log)"
+    for ((i = 0; i < 300; i++)); do
+        ok=1
+        for p in $ports; do
+            redis-cli -h 127.0.0.1 -p "$p" CLUSTER INFO 2>/dev/null | grep -q '^cluster_state:ok' || ok=0
+        done
+        ((ok)) && return 0
+        sleep 0.1
+    done
+    bench_die "the cluster on $ports did not reach cluster_state:ok in 30 s"
+}
+
+# CPU time used so far by all threads of every PID given, in ns.
+bench_cpu_ns_sum() {
+    local pid
+    for pid in "$@"; do cat /proc/"$pid"/task/*/schedstat 2>/dev/null; done | awk '{ s += $1 } END { printf "%.0f", s }'
+}

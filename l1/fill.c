@@ -4,10 +4,15 @@
  *   l1_read miss ──> fill_new ──> PTTL key, then the read itself, pipelined
  *                                 on one tracking fill connection (no MULTI)
  *   l1_read check ─> fill_new ──> EVALSHA check script (check.c)
+ *   l1_read, key with a write in flight ─> fill_new(FILL_SHARED): the read
+ *                                 alone, delivered, never stored (l1.h)
  *   l1_mget ───────> fill_alloc ─> PTTL per key to store, then one MGET
  *                                 (mget.c; the same argument holds per key)
  *   a write / an invalidation ──> fill_cancel_key: the fill still delivers
  *                                 to its waiters but stores nothing
+ *   -MOVED / -ASK (cluster: the slot moved) ──> nothing stored; a fill with
+ *                                 waiters is resent once to the node named
+ *                                 (fill_redirect), else the entry is dropped
  *   reply ──> store (unless cancelled, an error, or expired in between),
  *             deliver to every waiter (single-flight)
  *
@@ -22,16 +27,17 @@
  * first means its answer is at hand when the read's reply arrives, so the
  * read's bytes are stored and delivered straight from the reply buffer.
  */
-#include <openssl/sha.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "backends/topology.h"
 #include "base/glob.h"
 #include "base/log.h"
 #include "l1/internal.h"
 
 #define FILL_PTTL_NONE (-3)             /* no PTTL reply yet (or not an integer) */
 #define PTTL_MISSING (-2)               /* Redis: the key does not exist */
+#define FILL_PTTL_PREFIX "*2\r\n$4\r\nPTTL\r\n" /* a PTTL request up to its key */
 
 struct fill *fill_find(uint8_t cmd, const char *key, size_t klen, const char *args, size_t alen)
 {
@@ -60,7 +66,8 @@ static void fill_cancel(struct fill *f)
 {
     f->hashed = 0;
     f->cancelled = 1;
-    L.st.fills_cancelled++;
+    if (f->kind != FILL_SHARED)         /* never stored anyway: no longer joinable */
+        L.st.fills_cancelled++;
 }
 
 void fill_cancel_key(const char *key, size_t klen)
@@ -97,6 +104,22 @@ size_t fill_cancel_matching(const char *pat, size_t plen)
     return n;
 }
 
+void fill_cancel_if(int (*pred)(const char *key, size_t klen, void *ctx), void *ctx)
+{
+    for (int i = 0; i < L1_FILL_BUCKETS; i++) {
+        struct fill **pp = &L.fills[i];
+        while (*pp) {
+            struct fill *f = *pp;
+            if (pred(f->data, f->klen, ctx)) {
+                *pp = f->hnext;
+                fill_cancel(f);
+                continue;
+            }
+            pp = &f->hnext;
+        }
+    }
+}
+
 void fill_cancel_all(void)
 {
     for (int i = 0; i < L1_FILL_BUCKETS; i++) {
@@ -113,8 +136,7 @@ void fill_free(struct fill *f)
     fill_unhash(f);
     if (f->mget)
         mget_free(f->mget);
-    free(f->data);
-    free(f);
+    free(f);                            /* f->data is in the same block */
 }
 
 void fill_deliver(struct fill *f, const char *reply, size_t len, int failed)
@@ -146,8 +168,7 @@ void fill_send_pttl(struct fill *f)
     f->pre = (struct srvreq){ 0 };
     f->pre.on_reply = fill_pttl_reply;
     buf_reset(b);
-    buf_printf(b, "*2\r\n");
-    l1_req_arg(b, "PTTL", 4);
+    buf_append(b, FILL_PTTL_PREFIX, sizeof(FILL_PTTL_PREFIX) - 1);
     l1_req_arg(b, f->data, f->klen);
     server_send(f->conn, &f->pre, b->data + b->pos, buf_unread(b));
 }
@@ -178,21 +199,24 @@ void fill_append_args(struct buf *b, const struct fill *f)
     }
 }
 
-/* PTTL key, then the call itself (command, key, args), as two requests. */
+/* PTTL key, then the call itself (command, key, args), as two requests
+ * (a shared read: the call alone, it is never stored). */
 static void fill_send_read(struct fill *f)
 {
     struct buf *b = &L.req;
     int nargs = fill_nargs(f);
     f->check = 0;
-    fill_send_pttl(f);
+    if (f->kind != FILL_SHARED)
+        fill_send_pttl(f);
     buf_reset(b);
-    buf_printf(b, "*%d\r\n", 2 + nargs);
+    l1_req_len(b, '*', (size_t)(2 + nargs));
     l1_req_arg(b, l1_cmds[f->cmd].name, strlen(l1_cmds[f->cmd].name));
     l1_req_arg(b, f->data, f->klen);
     fill_append_args(b, f);
     f->sr = (struct srvreq){ 0 };
     f->sr.on_reply = fill_on_reply;
-    L.st.fills++;
+    if (f->kind != FILL_SHARED)
+        L.st.fills++;
     server_send(f->conn, &f->sr, b->data + b->pos, buf_unread(b));
 }
 
@@ -211,12 +235,14 @@ static void fill_send(struct fill *f, const uint8_t *sha)
 struct fill *fill_new(uint8_t cmd, const char *key, size_t klen, const char *args, size_t alen,
                       const uint8_t *sha, enum fill_kind kind, struct server *conn)
 {
-    conn = track_pick(conn);
+    struct l1_origin *o = origin_for_key(key, klen);
+    conn = origin_ready(o) ? track_pick(o, conn) : NULL;
     if (conn == NULL)
         return NULL;
     struct fill *f = fill_alloc(cmd, key, klen, args, alen, kind, conn);
     if (f == NULL)
         return NULL;
+    f->origin = o;
     if (kind == FILL_REVAL)
         L.reval_inflight++;
     fill_send(f, sha);
@@ -226,14 +252,12 @@ struct fill *fill_new(uint8_t cmd, const char *key, size_t klen, const char *arg
 struct fill *fill_alloc(uint8_t cmd, const char *key, size_t klen, const char *args, size_t alen,
                         enum fill_kind kind, struct server *conn)
 {
-    struct fill *f = calloc(1, sizeof(*f));
+    /* One block: the fill, then its key and args (one malloc per fill). */
+    struct fill *f = malloc(sizeof(*f) + klen + alen + 1);
     if (f == NULL)
         return NULL;
-    f->data = malloc(klen + alen + 1);
-    if (f->data == NULL) {
-        free(f);
-        return NULL;
-    }
+    *f = (struct fill){ 0 };
+    f->data = (char *)(f + 1);
     memcpy(f->data, key, klen);
     memcpy(f->data + klen, args, alen);
     f->conn = conn;
@@ -284,15 +308,99 @@ void fill_read_done(struct fill *f, struct l1entry *e, const char *val, size_t v
      * on its way; and no PTTL answer: do not store. */
     int unknown_ttl = f->pttl == FILL_PTTL_NONE || (f->pttl == PTTL_MISSING && !is_nil);
 
-    if (!f->cancelled && vlen > 0 && val[0] != '-' && !unknown_ttl) {
-        uint8_t sha[20];
-        SHA1((const unsigned char *)val, vlen, sha);
-        l1store_put(L.store, f->cmd, key, f->klen, args, f->alen, val, vlen, sha, l1_now(),
+    if (f->kind == FILL_SHARED) {
+        /* nothing to store or drop: the key had a write in flight */
+    } else if (!f->cancelled && vlen > 0 && val[0] != '-' && !unknown_ttl) {
+        /* SHA1 left to the store: computed only if a hash check needs it. */
+        l1store_put(L.store, f->cmd, key, f->klen, args, f->alen, val, vlen, NULL, l1_now(),
                     l1_expiry_for(f->pttl));
     } else if (e && !f->cancelled) {
         l1store_drop(L.store, e);
     }
     fill_deliver(f, val, vlen, 0);
+}
+
+int fill_is_redirect(const char *reply, size_t len)
+{
+    return (len > 7 && memcmp(reply, "-MOVED ", 7) == 0) || (len > 5 && memcmp(reply, "-ASK ", 5) == 0);
+}
+
+static void asking_done(struct srvreq *sr, const char *reply, size_t len, int failed)
+{
+    (void)reply;
+    (void)len;
+    (void)failed;
+    free(sr);                           /* ASKING's +OK: nobody waits for it */
+}
+
+/* f's call again, alone (an ASKING applies to the next command only): a
+ * redirected read is delivered, never stored. */
+static void fill_resend(struct fill *f)
+{
+    struct buf *b = &L.req;
+    int nargs = fill_nargs(f);
+
+    f->check = 0;
+    f->pttl = FILL_PTTL_NONE;
+    buf_reset(b);
+    buf_printf(b, "*%d\r\n", 2 + nargs);
+    l1_req_arg(b, l1_cmds[f->cmd].name, strlen(l1_cmds[f->cmd].name));
+    l1_req_arg(b, f->data, f->klen);
+    fill_append_args(b, f);
+    f->sr = (struct srvreq){ 0 };
+    f->sr.on_reply = fill_on_reply;
+    server_send(f->conn, &f->sr, b->data + b->pos, buf_unread(b));
+}
+
+int fill_redirect(struct fill *f, const char *reply, size_t len)
+{
+    struct backend *to;
+    int ask;
+
+    if (f->redirects >= L1_MAX_REDIRECTS || (f->kind == FILL_MGET && !mget_resendable(f)) ||
+        !topology_redirect(l1_topo, reply, len, &to, &ask))
+        return 0;
+    struct l1_origin *o = origin_of_backend(to);
+    struct server *conn = origin_ready(o) ? track_pick(o, NULL) : NULL;
+    if (conn == NULL)
+        return 0;
+    struct srvreq *a = ask ? calloc(1, sizeof(*a)) : NULL;
+    if (ask && a == NULL)
+        return 0;
+    f->redirects++;
+    fill_unhash(f);
+    f->cancelled = 1;                   /* read where the map did not say: never stored */
+    f->conn = conn;
+    f->origin = o;
+    if (a != NULL) {
+        a->on_reply = asking_done;
+        server_send(conn, a, "*1\r\n$6\r\nASKING\r\n", 16);
+    }
+    if (f->kind == FILL_MGET)
+        mget_resend(f);
+    else
+        fill_resend(f);
+    return 1;
+}
+
+/* A fill or check answered -MOVED/-ASK: its slot moved (the map is told).
+ * Nothing is stored and a checked entry counts as changed (dropped); the
+ * waiters get the value from the node named, or the redirection itself
+ * when that cannot be asked. */
+static void fill_redirected(struct fill *f, struct l1entry *e, const char *reply, size_t len)
+{
+    L.st.redirected++;
+    if (e != NULL && f->check && !f->cancelled) {
+        l1store_drop(L.store, e);
+        L.st.inv_hash_mismatch++;
+    }
+    if (f->waiters != NULL && fill_redirect(f, reply, len)) {
+        if (f->kind == FILL_REVAL)
+            L.reval_inflight++;         /* still one of the pass's checks */
+        return;
+    }
+    fill_deliver(f, reply, len, 0);
+    fill_done(f);
 }
 
 void fill_on_reply(struct srvreq *sr, const char *reply, size_t len, int failed)
@@ -304,18 +412,24 @@ void fill_on_reply(struct srvreq *sr, const char *reply, size_t len, int failed)
     long long pttl = -1;
 
     if (f->kind == FILL_MGET) {
+        if (!failed && fill_is_redirect(reply, len) && fill_redirect(f, reply, len))
+            return;                     /* the MGET again, on the node named */
         mget_reply(f, reply, len, failed);
         return;
     }
     if (f->kind == FILL_REVAL)
         L.reval_inflight--;
-    if (f->kind == FILL_AUDIT && !failed && L.sub != NULL && server_read_now(L.sub) < 0)
-        track_unready("invalidation channel closed");
+    if (f->kind == FILL_AUDIT && !failed && f->origin->sub != NULL && server_read_now(f->origin->sub) < 0)
+        track_unready(f->origin, "invalidation channel closed");
     /* (An audit first takes the invalidations already sent: a write made
      * after the audited hit, reported but not yet read, is no stale hit.) */
     struct l1entry *e = l1store_get(L.store, f->cmd, key, f->klen, args, f->alen);
     if (failed) {
         fill_failed(f, e, reply, len);
+        return;
+    }
+    if (fill_is_redirect(reply, len)) {
+        fill_redirected(f, e, reply, len);
         return;
     }
     if (f->check && len > 9 && memcmp(reply, "-NOSCRIPT", 9) == 0 && !f->retried_eval) {

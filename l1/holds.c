@@ -4,8 +4,10 @@
  *   router: write ──> l1_write_begin: drop the keys' entries, cancel their
  *                     fills, hold each key (count++) ──> token
  *   reply ──────────> l1_write_end(token): release (count--)
- *   l1_read ────────> holds_pending(key)? BYPASS: the write may not have
- *                     reached Redis yet, a fill could read the old value
+ *                     and cancel the key's shared reads (l1.h)
+ *   l1_read ────────> holds_pending(key)? no fill, no hit: the write may not
+ *                     have reached Redis yet, a fill could store the old
+ *                     value; readers share one plain read (FILL_SHARED)
  *
  * A write that may touch any key (FLUSHALL, a script without declared
  * keys, too many keys) holds everything (global count) and flushes.
@@ -78,7 +80,9 @@ static void pend_release(struct pend *p)
 
 int holds_pending(const char *key, size_t klen)
 {
-    return global_pending > 0 || (npend > 0 && pend_find(key, klen, 0) != NULL);
+    if (global_pending > 0)
+        return HOLDS_ALL;
+    return npend > 0 && pend_find(key, klen, 0) != NULL ? HOLDS_KEY : 0;
 }
 
 /* Drop one key everywhere and hold it while the write is in flight. */
@@ -145,8 +149,12 @@ void l1_write_end(void *token)
         struct wtoken *next = t->next;
         if (t->global && global_pending > 0)
             global_pending--;
-        for (int i = 0; i < t->nkeys; i++)
+        for (int i = 0; i < t->nkeys; i++) {
+            /* A shared read sent before this write's reply may have run
+             * before the write: no later reader may join it. */
+            fill_cancel_key(t->keys[i]->key, t->keys[i]->klen);
             pend_release(t->keys[i]);
+        }
         free(t);
         t = next;
     }

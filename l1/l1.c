@@ -31,6 +31,8 @@
 #define L1_SKETCH_MAX ((size_t)1 << 24) /* largest sketch (~200 MB of entries) */
 #define L1_ADMIT_MIN 2                  /* a call must have been seen this often to be filled */
 #define L1_FULL_MARGIN 16               /* "full" = within 1/16 of the budget: compare with the victim */
+#define L1_ADMIT_WINDOW 65536           /* reads in the admission's hit-ratio window (then halved) */
+#define L1_ROOM_ADMIT_PCT 50            /* hit ratio (%) above which a first sighting is filled while there is room */
 
 const struct l1_cmd l1_cmds[] = {
     { NULL, 0, 0 },
@@ -64,10 +66,26 @@ uint64_t l1_now(void)
     return uv_now(l1_topo->loop);
 }
 
+/* Append "<type><n>\r\n" (a RESP array or bulk header), without a printf. */
+void l1_req_len(struct buf *b, char type, size_t n)
+{
+    char tmp[24];
+    char *p = tmp + sizeof(tmp);
+
+    *--p = '\n';
+    *--p = '\r';
+    do {
+        *--p = (char)('0' + n % 10);
+        n /= 10;
+    } while (n > 0);
+    *--p = type;
+    buf_append(b, p, (size_t)(tmp + sizeof(tmp) - p));
+}
+
 /* Append one bulk string to a request being built. */
 void l1_req_arg(struct buf *b, const char *p, size_t n)
 {
-    buf_printf(b, "$%zu\r\n", n);
+    l1_req_len(b, '$', n);
     buf_append(b, p, n);
     buf_append(b, "\r\n", 2);
 }
@@ -119,20 +137,39 @@ static uint64_t entry_hash(const struct l1entry *e)
     return l1sketch_hash(l1entry_cmd(e), k, klen, a, alen);
 }
 
-/* Is a missed call with sketch hash h worth a fill? Seen at least
- * L1_ADMIT_MIN times lately, and when the store is (nearly) full, more
- * often than the least recently used entry a fill would evict. (Caffeine's
- * rule, every miss filled while there is room, was measured and not kept:
- * on an all-miss load it made every miss a fill, 0.09x L1 off at -P 16;
- * see bench/README.md.) */
+/* One cacheable read for the admission's hit-ratio window (hit: answered
+ * from the L1). Both counts are halved every L1_ADMIT_WINDOW reads. */
+static void admit_note(int hit)
+{
+    L.win_hits += (uint32_t)hit;
+    if (++L.win_reads >= L1_ADMIT_WINDOW) {
+        L.win_reads /= 2;
+        L.win_hits /= 2;
+    }
+}
+
+/* Does the L1 pay lately: at least L1_ROOM_ADMIT_PCT percent of the recent
+ * cacheable reads were hits? */
+static int admit_pays(void)
+{
+    return (uint64_t)L.win_hits * 100 >= (uint64_t)L.win_reads * L1_ROOM_ADMIT_PCT && L.win_reads > 0;
+}
+
+/* Is a missed call with sketch hash h worth a fill?
+ * - While the store has room: when seen at least L1_ADMIT_MIN times
+ *   lately, or, once the L1 pays (admit_pays), at its first sighting
+ *   (Caffeine's "admit while there is room", gated: on a load that
+ *   misses, a fill costs Redis 2-3 plain reads and would never be hit).
+ * - When it is (nearly) full: seen L1_ADMIT_MIN times and more often
+ *   than the least recently used entry a fill would evict. */
 int l1_admit(uint64_t h)
 {
     unsigned f = l1sketch_estimate(L.sketch, h);
-    if (f < L1_ADMIT_MIN)
-        return 0;
     size_t max = l1store_maxmemory(L.store);
     if (l1store_bytes(L.store) + max / L1_FULL_MARGIN < max)
-        return 1;
+        return f >= L1_ADMIT_MIN || admit_pays();
+    if (f < L1_ADMIT_MIN)
+        return 0;
     struct l1entry *victim = l1store_oldest(L.store);
     return victim == NULL || f > l1sketch_estimate(L.sketch, entry_hash(victim));
 }
@@ -158,6 +195,7 @@ void l1_report(struct buf *t)
                "l1_audit_last_age_ms:%llu\r\n",
                L.nfill, L.sketch ? l1sketch_bytes(L.sketch) : 0, (unsigned long long)L.audit_max_age,
                (unsigned long long)L.audit_last_age);
+    origin_report(t);
 #define L1_STAT_LINE(name, help) buf_printf(t, "l1_" #name ":%llu\r\n", (unsigned long long)s->name);
     L1_STATS(L1_STAT_LINE)
 #undef L1_STAT_LINE
@@ -220,7 +258,10 @@ static void snapshot_load(void)
 static void l1_cron(uv_timer_t *t)
 {
     (void)t;
-    track_cron();
+    origin_sync_pending();
+    origin_retire_idle();
+    for (int i = 0; i < L.norigins; i++)
+        track_cron(L.origins[i]);
     if (L.snapshot_at && l1_now() >= L.snapshot_at && snapshot_on()) {
         snapshot_save();
         L.snapshot_at = l1_now() + (uint64_t)l1_set->snapshot_interval_s * 1000;
@@ -295,13 +336,14 @@ int l1_start(struct topology *t, const struct l1_settings *set)
     script_sha(check_script, L.check_sha);
     L.nfill = set->fill_connections < 1 ? 1
               : set->fill_connections > L1_MAX_FILL_CONNS ? L1_MAX_FILL_CONNS : set->fill_connections;
+    if (origin_start() < 0)
+        return -ENOMEM;
     L.on = 1;
     if (snapshot_on()) {
         snapshot_load();
         if (set->snapshot_interval_s > 0)
             L.snapshot_at = l1_now() + (uint64_t)set->snapshot_interval_s * 1000;
     }
-    track_start();
     uv_timer_init(t->loop, &L.timer);
     uv_timer_start(&L.timer, l1_cron, 0, L1_CRON_MS);
     log_notice("L1 on: %lld bytes, %s mode, max ttl %llu ms, %d fill connections, admission %s",
@@ -320,7 +362,8 @@ void l1_stop(void)
     L.ready = 0;
     uv_timer_stop(&L.timer);
     uv_close((uv_handle_t *)&L.timer, NULL);
-    track_stop();
+    for (int i = 0; i < L.norigins; i++)
+        track_stop(L.origins[i]);
 }
 
 int l1_on(void)
@@ -352,9 +395,41 @@ struct server *l1_pending_server(const void *pending)
     return ((const struct fill *)pending)->conn;
 }
 
-static int origin_unreachable(void)
+static int origin_unreachable(const struct l1_origin *o)
 {
-    return backend_connected(&l1_topo->primary) == 0 && l1_topo->primary.err[0] != '\0';
+    return o != NULL && backend_connected(o->b) == 0 && o->b->err[0] != '\0';
+}
+
+/* A read of a key with a write in flight through the proxy: never a hit
+ * nor a fill. A reader that may wait joins the key's shared read (sent
+ * after the key's last write_end, see l1.h) or sends one; the others are
+ * forwarded as plain reads. L1_WAIT or L1_BYPASS. */
+static int read_held(int held, uint8_t id, const struct reqmsg *m, int may_wait, struct server *cur,
+                     void **pending)
+{
+    const char *key = m->argv[1], *args = L.args.data ? L.args.data : "";
+    size_t klen = m->argvlen[1], alen = L.args.len;
+    struct fill *f = NULL;
+
+    if (held == HOLDS_KEY && may_wait && L.ready) {
+        f = fill_find(id, key, klen, args, alen);
+        if (f != NULL && f->kind == FILL_SHARED && (cur == NULL || f->conn == cur)) {
+            L.st.shared_joined++;
+        } else if (f == NULL) {
+            f = fill_new(id, key, klen, args, alen, NULL, FILL_SHARED, cur);
+            if (f != NULL)
+                L.st.shared_reads++;
+        } else {
+            f = NULL;
+        }
+    }
+    if (f == NULL) {
+        L.st.bypass++;
+        L.st.bypass_pending++;
+        return L1_BYPASS;
+    }
+    *pending = f;
+    return L1_WAIT;
 }
 
 int l1_read(uint8_t id, const struct reqmsg *m, int may_wait, struct server *cur, const char **reply,
@@ -363,6 +438,8 @@ int l1_read(uint8_t id, const struct reqmsg *m, int may_wait, struct server *cur
     const char *key = m->argv[1];
     size_t klen = m->argvlen[1];
 
+    origin_sync_pending();
+    struct l1_origin *o = origin_for_key(key, klen);
     encode_args(m);
     const char *args = L.args.data ? L.args.data : "";
     size_t alen = L.args.len;
@@ -371,23 +448,23 @@ int l1_read(uint8_t id, const struct reqmsg *m, int may_wait, struct server *cur
     if (l1_set->admission) {
         h = l1sketch_hash(id, key, klen, args, alen);
         l1sketch_add(L.sketch, h);
+        admit_note(0);
     }
-    if (holds_pending(key, klen)) {
-        L.st.bypass++;
-        return L1_BYPASS;
-    }
+    int held = holds_pending(key, klen);
+    if (held)
+        return read_held(held, id, m, may_wait, cur, pending);
     struct l1entry *e = l1store_get(L.store, id, key, klen, args, alen);
     /* Only an answer from the L1 needs the pending invalidations taken
      * first (a miss goes to Redis anyway): misses skip that read. */
-    if (e && track_drain())
+    if (e && track_drain(o))
         e = l1store_get(L.store, id, key, klen, args, alen);
     if (e && l1_now() >= l1entry_expires(e)) {
         l1store_drop(L.store, e);
         L.st.inv_expiry++;
         e = NULL;
     }
-    if (!L.ready) {
-        if (e && l1_set->serve_stale && origin_unreachable()) {
+    if (!origin_ready(o)) {
+        if (e && l1_set->serve_stale && origin_unreachable(o)) {
             L.st.stale_served++;
             *reply = l1entry_reply(e, len);
             return L1_HIT;
@@ -397,6 +474,7 @@ int l1_read(uint8_t id, const struct reqmsg *m, int may_wait, struct server *cur
     }
     if (e && l1store_verified(L.store, e) && l1_set->mode == L1_TRACKING) {
         L.st.hits++;
+        L.win_hits += (uint32_t)(l1_set->admission != 0);
         *reply = l1entry_reply(e, len);
         l1_hit_audit(e);
         return L1_HIT;

@@ -7,6 +7,14 @@
  *                                        └─ BYPASS: forward as usual
  *   router: any write ──> l1_write_begin (drop keys, cancel fills, hold the
  *                         keys "write pending") ... reply ... l1_write_end
+ *                         (cancels the shared reads sent meanwhile)
+ *
+ * A read of a key with a write in flight is not answered from, nor
+ * stored in, the L1; readers that may wait share one plain read of it
+ * (FILL_SHARED, l1/fill.c), joinable only until the key's next
+ * l1_write_end: every joiner arrived after that read was sent and before
+ * any write of the key was acknowledged, so the value it gets was current
+ * at some instant between its request and its reply.
  *
  *   primary ── fill connections (l1-fill-connections), each CLIENT
  *              TRACKING on REDIRECT <sub id>; fill: PTTL, read (pipelined,
@@ -16,8 +24,10 @@
  *
  * Admission (TinyLFU, l1/sketch.h): every cacheable read is counted; a miss
  * is filled only when its call was seen before (and, when the L1 is full,
- * more often than the entry it would evict); otherwise it is forwarded as
- * a plain read. Nil replies follow the same rule.
+ * more often than the entry it would evict), or, while the L1 has room and
+ * at least half of the recent reads were hits, at its first sighting;
+ * otherwise it is forwarded as a plain read. Nil replies follow the same
+ * rule.
  *
  * Truth, three ways: writes through the proxy drop keys before they are
  * forwarded and keep them uncacheable until answered; tracking reports
@@ -26,6 +36,12 @@
  * dropped, the primary changed), every entry becomes unverified at once and
  * is revalidated by pipelined hash checks in batches, not flushed. In
  * `strict` mode every hit is a hash check.
+ *
+ * Cluster mode (l1/origin.c): one origin — fill connections, subscriber,
+ * readiness — per primary node; an entry belongs to its key's slot owner.
+ * A slot that gets another owner (moved, failed over) has its entries
+ * unverified and revalidated against the new owner; losing one node's
+ * tracking revalidates that node's entries only.
  *
  * Restarts (l1-snapshot-file, l1/snapshot.h): entries are written every
  * l1-snapshot-interval seconds and at a clean exit, and loaded at start
@@ -75,6 +91,9 @@ struct l1_settings {
     X(fills, "fill requests sent")                                                       \
     X(coalesced, "misses that waited on another client's fill")                          \
     X(bypass, "cacheable reads forwarded (write pending, L1 not ready)")                 \
+    X(bypass_pending, "of those, forwarded because a write to the key was in flight")   \
+    X(shared_reads, "plain reads sent for a key with a write in flight, shared by its readers") \
+    X(shared_joined, "reads of a key with a write in flight that joined such a shared read") \
     X(checks, "hash checks sent")                                                        \
     X(fills_cancelled, "fills whose key was invalidated before the reply")               \
     X(inv_proxy_write, "entries dropped by a write through the proxy")                   \
@@ -96,7 +115,9 @@ struct l1_settings {
     X(snapshot_loaded, "entries loaded from l1-snapshot-file at start (served after a hash check)") \
     X(snapshot_expired, "snapshot records past their expiry at start, not loaded")      \
     X(snapshot_saves, "snapshots written to l1-snapshot-file")                           \
-    X(snapshot_errors, "snapshots that could not be read or written (logged)")
+    X(snapshot_errors, "snapshots that could not be read or written (logged)")              \
+    X(reval_slot_moved, "entries unverified because their slot's primary changed (cluster)") \
+    X(redirected, "fills and hash checks answered -MOVED/-ASK (nothing stored)")
 
 struct l1_stats {
 #define L1_STAT_FIELD(name, help) uint64_t name;
@@ -104,10 +125,12 @@ struct l1_stats {
 #undef L1_STAT_FIELD
 };
 
-/* Start the L1 on t's primary with these settings (nothing when
- * set->maxmemory is 0): the fill and subscriber connections open on the
- * first tick; a primary change (topology listener) revalidates. 0 or a
- * negative errno. */
+/* Start the L1 on t with these settings (nothing when set->maxmemory is
+ * 0): static mode on t's primary, cluster mode on every primary node of the
+ * slot map (learnt through a map listener); the fill and subscriber
+ * connections open on the next tick; a primary change (static: topology
+ * listener; cluster: a slot's new owner) revalidates. 0 or a negative
+ * errno. */
 int l1_start(struct topology *t, const struct l1_settings *set);
 
 /* INFO-style lines (REDSNANO L1): state, sizes, every counter. */

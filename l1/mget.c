@@ -19,6 +19,11 @@
  *
  * A nil element is not stored: MGET answers nil for a key of another type,
  * where GET answers WRONGTYPE.
+ *
+ * Cluster mode: a held key is answered only while its node's origin is
+ * ready; the keys asked from Redis must share one slot (one MGET on their
+ * node's fill connection; its bytes are kept to be resent after a -MOVED /
+ * -ASK), else the MGET goes through as usual (split per slot, fanout.c).
  */
 #include <errno.h>
 #include <openssl/sha.h>
@@ -42,6 +47,7 @@ struct mget {
     size_t *off, *len;                  /* per key: its held reply in `held`, or off MGET_ASKED */
     struct fill **kids;                 /* per asked key: its fill to store it, or NULL */
     struct buf held;                    /* the held keys' replies, copied at request time */
+    struct buf req;                     /* cluster: the MGET sent, kept for a redirection */
 };
 
 static struct buf mget_out;             /* the merged reply of an MGET answered at once */
@@ -52,6 +58,7 @@ void mget_free(struct mget *g)
         if (g->kids[j])
             fill_free(g->kids[j]);
     buf_free(&g->held);
+    buf_free(&g->req);
     free(g->off);
     free(g->len);
     free(g->kids);
@@ -78,7 +85,7 @@ static struct mget *mget_new(size_t n)
 static struct l1entry *held_entry(const char *key, size_t klen)
 {
     struct l1entry *e = l1store_get(L.store, L1_CMD_GET, key, klen, "", 0);
-    if (e == NULL)
+    if (e == NULL || !origin_ready(origin_for_key(key, klen)))
         return NULL;
     if (l1_now() >= l1entry_expires(e)) {
         l1store_drop(L.store, e);
@@ -129,6 +136,43 @@ static int mget_merge(struct buf *out, const struct mget *g, const struct reply_
     return rc;
 }
 
+/* The origin every key not held belongs to, when they share one slot
+ * (always in static mode); NULL otherwise or when it is not ready. */
+static struct l1_origin *mget_asked_origin(const struct mget *g, const struct reqmsg *m)
+{
+    size_t first = SIZE_MAX;
+    for (size_t i = 0; i < g->n; i++) {
+        if (g->off[i] != MGET_ASKED)
+            continue;
+        if (first == SIZE_MAX)
+            first = i;
+        else if (!origin_same_slot(m->argv[first + 1], m->argvlen[first + 1], m->argv[i + 1], m->argvlen[i + 1]))
+            return NULL;
+    }
+    if (first == SIZE_MAX)
+        return NULL;
+    struct l1_origin *o = origin_for_key(m->argv[first + 1], m->argvlen[first + 1]);
+    return origin_ready(o) ? o : NULL;
+}
+
+int mget_resendable(const struct fill *f)
+{
+    return f->mget->req.len > 0 && !f->mget->req.oom;
+}
+
+void mget_resend(struct fill *f)
+{
+    struct mget *g = f->mget;
+    for (size_t j = 0; j < g->nask; j++) {
+        if (g->kids[j])
+            fill_free(g->kids[j]);      /* nothing stored from a redirected MGET */
+        g->kids[j] = NULL;
+    }
+    f->sr = (struct srvreq){ 0 };
+    f->sr.on_reply = fill_on_reply;
+    server_send(f->conn, &f->sr, g->req.data + g->req.pos, buf_unread(&g->req));
+}
+
 /* Ask Redis for the keys not held: a PTTL for each admitted one (its
  * FILL_MGET_KEY fill), then one MGET. Returns the FILL_MGET, NULL when it
  * cannot be sent. */
@@ -163,6 +207,8 @@ static struct fill *mget_ask(struct mget *g, const struct reqmsg *m, struct serv
     f->sr = (struct srvreq){ 0 };
     f->sr.on_reply = fill_on_reply;
     L.st.mget_asked += g->nask;
+    if (L.cluster)
+        buf_append(&g->req, b->data + b->pos, buf_unread(b));
     server_send(conn, &f->sr, b->data + b->pos, buf_unread(b));
     return f;
 }
@@ -188,8 +234,9 @@ int l1_mget(const struct reqmsg *m, int may_wait, struct server *cur, const char
     }
     /* Held replies are answered only after the invalidations already sent
      * are taken (at most one read of the subscriber per loop iteration). */
+    origin_sync_pending();
     if (!pending_write)
-        track_drain();
+        track_drain_all();
     struct mget *g = pending_write || !L.ready ? NULL : mget_new(n);
     size_t nheld = g ? mget_lookup(g, m) : 0;
     for (size_t i = 0; g && nheld == 0 && i < n; i++)
@@ -210,9 +257,11 @@ int l1_mget(const struct reqmsg *m, int may_wait, struct server *cur, const char
             L.st.bypass++;
         }
     } else {
-        struct server *conn = track_pick(cur);
+        struct l1_origin *o = mget_asked_origin(g, m);
+        struct server *conn = o ? track_pick(o, cur) : NULL;
         struct fill *f = conn ? mget_ask(g, m, conn, h) : NULL;
         if (f != NULL) {
+            f->origin = o;
             L.st.hits += nheld;
             L.st.mget++;
             g = NULL;                   /* the fill owns it */

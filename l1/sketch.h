@@ -2,8 +2,9 @@
  * l1/sketch.h — TinyLFU admission: how often has a call been read lately?
  *
  *   l1_read (every cacheable read) ──> l1sketch_add(h)
- *   miss ──> l1sketch_estimate(h) >= 2 and, when the store is full,
- *            > estimate(LRU victim) ──> fill; else plain pass-through read
+ *   miss ──> l1sketch_estimate(h) >= 2 (or room and the L1 pays, l1.c)
+ *            and, when the store is full, > estimate(LRU victim) ──> fill;
+ *            else plain pass-through read
  *
  * A count-min sketch (L1SKETCH_DEPTH rows of saturating 4-bit-range
  * counters, conservative update) behind a doorkeeper (a Bloom filter): a

@@ -49,6 +49,7 @@
 #include <errno.h>
 #include <endian.h>
 #include <malloc.h>
+#include <openssl/sha.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -74,7 +75,8 @@ struct l1entry {
     uint32_t rlen;           /* reply length (RESP bytes) */
     uint32_t epoch;          /* store epoch when verified (epoch - 1: visited unverified) */
     uint32_t pushed;         /* store's push clock when last put at the head */
-    uint8_t sha1[20];        /* SHA1 of the reply, from the caller */
+    uint8_t sha1[20];        /* SHA1 of the reply (valid when sha1_known) */
+    uint8_t sha1_known;      /* sha1 given by the caller or computed on first use */
     uint8_t cmd;             /* command id */
     char data[];             /* key, then args, then reply; no terminator */
 };
@@ -180,6 +182,13 @@ const char *l1entry_reply(const struct l1entry *e, size_t *len)
 
 const uint8_t *l1entry_sha1(const struct l1entry *e)
 {
+    if (!e->sha1_known) {
+        /* Computed once, on the first hash check or snapshot that needs it
+         * (the entry is the store's own memory; const is the reader's view). */
+        struct l1entry *w = (struct l1entry *)e;
+        SHA1((const unsigned char *)w->data + w->klen + w->alen, w->rlen, w->sha1);
+        w->sha1_known = 1;
+    }
     return e->sha1;
 }
 
@@ -403,7 +412,9 @@ struct l1entry *l1store_put(struct l1store *s, uint8_t cmd, const char *key, siz
     e->epoch = s->epoch;
     e->filled = now;
     e->expires = expires;
-    memcpy(e->sha1, sha1, sizeof(e->sha1));
+    e->sha1_known = sha1 != NULL;
+    if (sha1 != NULL)
+        memcpy(e->sha1, sha1, sizeof(e->sha1));
     if (klen)
         memcpy(e->data, key, klen);
     if (alen)
@@ -467,6 +478,20 @@ void l1store_unverify_all(struct l1store *s)
         s->epoch = L1STORE_EPOCH_FIRST;
     }
     s->uv_next = s->tail;
+}
+
+size_t l1store_unverify_if(struct l1store *s, int (*pred)(const struct l1entry *e, void *ctx), void *ctx)
+{
+    size_t n = 0;
+
+    for (struct l1entry *e = s->head; e != NULL; e = e->older) {
+        if (pred(e, ctx)) {
+            e->epoch = 0;            /* neither the epoch nor its visited mark (both >= 1) */
+            n++;
+        }
+    }
+    s->uv_next = s->tail;
+    return n;
 }
 
 void l1store_drop(struct l1store *s, struct l1entry *e)

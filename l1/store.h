@@ -40,7 +40,8 @@ struct l1entry;
 const char *l1entry_key(const struct l1entry *e, size_t *len);
 const char *l1entry_args(const struct l1entry *e, size_t *len);   /* args after the key, encoded by the caller */
 const char *l1entry_reply(const struct l1entry *e, size_t *len);  /* RESP bytes */
-const uint8_t *l1entry_sha1(const struct l1entry *e);             /* 20 bytes */
+const uint8_t *l1entry_sha1(const struct l1entry *e);             /* 20 bytes (SHA1 of the reply,
+                                                                     computed on first use) */
 uint8_t l1entry_cmd(const struct l1entry *e);
 uint64_t l1entry_expires(const struct l1entry *e);                /* caller's clock, ms */
 uint64_t l1entry_filled(const struct l1entry *e);                 /* when put/refreshed, ms */
@@ -56,7 +57,8 @@ struct l1entry *l1store_get(struct l1store *s, uint8_t cmd, const char *key, siz
                             const char *args, size_t alen);
 
 /* Store (or replace) the entry for (cmd, key, args), verified, copying
- * every byte. Returns it, or NULL when it cannot fit or memory is short
+ * every byte. sha1: SHA1 of the reply, or NULL to have it computed when
+ * first asked (l1entry_sha1). Returns it, or NULL when it cannot fit or memory is short
  * (any previous entry for the same id is dropped in that case). */
 struct l1entry *l1store_put(struct l1store *s, uint8_t cmd, const char *key, size_t klen,
                             const char *args, size_t alen, const char *reply, size_t rlen,
@@ -70,6 +72,12 @@ int l1store_verified(const struct l1store *s, const struct l1entry *e);
 
 /* Every entry becomes unverified (epoch bump, O(1)). */
 void l1store_unverify_all(struct l1store *s);
+
+/* The entries for which pred returns non-zero become unverified (and
+ * unvisited: the unverified walk restarts at the LRU tail and visits them
+ * again). pred must not change the store. Returns how many matched. O(entries):
+ * for rare events (one origin of several lost, a slot moved). */
+size_t l1store_unverify_if(struct l1store *s, int (*pred)(const struct l1entry *e, void *ctx), void *ctx);
 
 /* Drop one entry. */
 void l1store_drop(struct l1store *s, struct l1entry *e);

@@ -1,14 +1,15 @@
 /*
- * l1/track.c — the invalidation channel: one subscriber, several tracking
- * fill connections redirected to it.
+ * l1/track.c — an origin's invalidation channel: one subscriber, several
+ * tracking fill connections redirected to it (per origin: in cluster mode
+ * each primary node has its own, l1/origin.c).
  *
  *   subscriber: CLIENT ID ─> SUBSCRIBE __redis__:invalidate ─> sub_push:
  *               drop the keys' entries, cancel their fills
  *   fill conn i (l1-fill-connections of them): CLIENT TRACKING on
  *               REDIRECT <subscriber id>, SCRIPT LOAD check ─> up
  *   ready = subscriber up and every fill connection up
- *   any of them lost ─> unready: every entry unverified, fills cancelled;
- *               reconnect with backoff, then revalidate (check.c)
+ *   any of them lost ─> unready: the origin's entries unverified, fills
+ *               cancelled; reconnect with backoff, then revalidate (check.c)
  *
  * Losing a fill connection loses the tracking of every key read on it
  * (Redis forgets its tracked keys' owner), so it unreadies the L1 as the
@@ -27,8 +28,8 @@
 #define TRACK_RECONNECT_MIN_MS 100      /* first reconnect delay */
 #define TRACK_RECONNECT_MAX_MS 3200     /* longest reconnect delay */
 
-static void track_connect(void);
-static void connect_fill(int i);
+static void track_connect(struct l1_origin *o);
+static void connect_fill(struct l1_origin *o, int i);
 static void setup_on_reply(struct srvreq *sr, const char *reply, size_t len, int failed);
 
 /* Internal setup requests (CLIENT ID, CLIENT TRACKING, SCRIPT LOAD). */
@@ -36,11 +37,12 @@ struct setup_req {
     struct srvreq sr;                   /* on a fill or the subscriber connection */
     int step;                           /* which step this answers */
     int conn;                           /* fill connection index (-1: subscriber) */
+    struct l1_origin *o;                /* whose connection */
 };
 
 enum { STEP_SUB_ID = 1, STEP_TRACKING, STEP_LOAD_CHECK };
 
-static void setup_send(struct server *s, int conn, int step, const char *bytes, size_t len)
+static void setup_send(struct l1_origin *o, struct server *s, int conn, int step, const char *bytes, size_t len)
 {
     struct setup_req *r = calloc(1, sizeof(*r));
     if (r == NULL) {
@@ -49,38 +51,44 @@ static void setup_send(struct server *s, int conn, int step, const char *bytes, 
     }
     r->step = step;
     r->conn = conn;
+    r->o = o;
     r->sr.on_reply = setup_on_reply;
     server_send(s, &r->sr, bytes, len);
 }
 
-static int fills_up(void)
+static int fills_up(const struct l1_origin *o)
 {
     for (int i = 0; i < L.nfill; i++)
-        if (!L.fills_c[i].up)
+        if (!o->fills_c[i].up)
             return 0;
     return 1;
 }
 
-static void check_ready(void)
+static void check_ready(struct l1_origin *o)
 {
-    if (L.ready || !L.sub_up || !fills_up())
+    if (o->ready || o->retired || !o->sub_up || !fills_up(o))
         return;
-    L.ready = 1;
-    L.backoff = TRACK_RECONNECT_MIN_MS;
-    log_notice("L1 tracking on (%d fill connections, invalidations to client %lld): serving from the L1",
-               L.nfill, L.sub_id);
+    o->ready = 1;
+    o->backoff = TRACK_RECONNECT_MIN_MS;
+    origin_ready_changed();
+    log_notice("L1 tracking on %s (%d fill connections, invalidations to client %lld): serving from the L1",
+               o->b->name, L.nfill, o->sub_id);
     if (l1store_count(L.store) > 0) {
+        /* Its entries were unverified when it was lost; a walk may have
+         * passed them meanwhile (another origin was ready): visit again. */
+        if (L.cluster)
+            origin_unverify(o);
         L.reval_active = 1;
         check_reval_next();
     }
 }
 
 /* (Re)point fill connection i's tracking at the current subscriber. */
-static void send_tracking(int i)
+static void send_tracking(struct l1_origin *o, int i)
 {
     struct buf *b = &L.req;
     char id[32];
-    int n = snprintf(id, sizeof(id), "%lld", L.sub_id);
+    int n = snprintf(id, sizeof(id), "%lld", o->sub_id);
 
     buf_reset(b);
     buf_printf(b, "*5\r\n");
@@ -89,10 +97,10 @@ static void send_tracking(int i)
     l1_req_arg(b, "on", 2);
     l1_req_arg(b, "REDIRECT", 8);
     l1_req_arg(b, id, (size_t)n);
-    setup_send(L.fills_c[i].s, i, STEP_TRACKING, b->data, b->len);
+    setup_send(o, o->fills_c[i].s, i, STEP_TRACKING, b->data, b->len);
 }
 
-static void send_script_load(int i)
+static void send_script_load(struct l1_origin *o, int i)
 {
     struct buf *b = &L.req;
     buf_reset(b);
@@ -100,7 +108,7 @@ static void send_script_load(int i)
     l1_req_arg(b, "SCRIPT", 6);
     l1_req_arg(b, "LOAD", 4);
     l1_req_arg(b, check_script, strlen(check_script));
-    setup_send(L.fills_c[i].s, i, STEP_LOAD_CHECK, b->data, b->len);
+    setup_send(o, o->fills_c[i].s, i, STEP_LOAD_CHECK, b->data, b->len);
 }
 
 /* Invalidation pushes: ["message", "__redis__:invalidate", [keys] | nil]
@@ -145,200 +153,246 @@ static void sub_push(struct server *s, const char *p, size_t len)
 static void setup_on_reply(struct srvreq *sr, const char *reply, size_t len, int failed)
 {
     struct setup_req *r = (struct setup_req *)sr;
+    struct l1_origin *o = r->o;
     int step = r->step, i = r->conn;
     free(r);
     if (failed || L.stopping)
         return;                         /* the connection's close handler acts */
     if (reply[0] == '-') {
-        log_warn("L1 setup step %d refused by the primary: %.*s", step, (int)(len > 2 ? len - 2 : len),
+        log_warn("L1 setup step %d refused by %s: %.*s", step, o->b->name, (int)(len > 2 ? len - 2 : len),
                  reply);
-        if (step == STEP_SUB_ID && L.sub)
-            server_close(L.sub, "setup refused");
-        else if (i >= 0 && L.fills_c[i].s)
-            server_close(L.fills_c[i].s, "setup refused");
+        if (step == STEP_SUB_ID && o->sub)
+            server_close(o->sub, "setup refused");
+        else if (i >= 0 && o->fills_c[i].s)
+            server_close(o->fills_c[i].s, "setup refused");
         return;
     }
     switch (step) {
     case STEP_SUB_ID:
-        L.sub_id = strtoll(reply + 1, NULL, 10);
-        L.sub->push = sub_push;
-        server_send_raw(L.sub, "*2\r\n$9\r\nSUBSCRIBE\r\n$20\r\n__redis__:invalidate\r\n", 47);
-        L.sub_up = 1;
+        o->sub_id = strtoll(reply + 1, NULL, 10);
+        o->sub->push = sub_push;
+        server_send_raw(o->sub, "*2\r\n$9\r\nSUBSCRIBE\r\n$20\r\n__redis__:invalidate\r\n", 47);
+        o->sub_up = 1;
         /* Fill connections may have survived: redirect them here. */
         for (int k = 0; k < L.nfill; k++) {
-            if (L.fills_c[k].s && L.fills_c[k].s->state != SERVER_CLOSING)
-                send_tracking(k);
-            else if (L.fills_c[k].s == NULL)
-                connect_fill(k);
+            if (o->fills_c[k].s && o->fills_c[k].s->state != SERVER_CLOSING)
+                send_tracking(o, k);
+            else if (o->fills_c[k].s == NULL)
+                connect_fill(o, k);
         }
         break;
     case STEP_TRACKING:
-        if (L.fills_c[i].up)
-            check_ready();              /* a re-redirect after the subscriber came back */
+        if (o->fills_c[i].up)
+            check_ready(o);             /* a re-redirect after the subscriber came back */
         break;
     case STEP_LOAD_CHECK:
-        L.fills_c[i].up = 1;
-        check_ready();
+        o->fills_c[i].up = 1;
+        check_ready(o);
         break;
     }
 }
 
-void track_unready(const char *why)
+/* Fills of o's keys (o's entries) read at an unknown point. */
+static int key_of_origin(const char *key, size_t klen, void *ctx)
 {
-    if (L.ready) {
+    return origin_owns_key(ctx, key, klen);
+}
+
+void track_unready(struct l1_origin *o, const char *why)
+{
+    if (o->ready) {
         L.st.tracking_resets++;
-        log_warn("L1 invalidation channel lost (%s): entries unverified until revalidated", why);
+        log_warn("L1 invalidation channel of %s lost (%s): its entries unverified until revalidated", o->b->name,
+                 why);
     }
-    L.ready = 0;
-    L.reval_active = 0;
-    l1store_unverify_all(L.store);
+    o->ready = 0;
+    origin_ready_changed();
+    if (!L.ready)
+        L.reval_active = 0;
+    origin_unverify(o);
     /* Fills in flight read at an unknown point: deliver, never store. */
-    fill_cancel_all();
-    if (L.reconnect_at == 0) {
-        L.reconnect_at = l1_now() + L.backoff;
-        L.backoff = L.backoff * 2 > TRACK_RECONNECT_MAX_MS ? TRACK_RECONNECT_MAX_MS : L.backoff * 2;
+    if (L.cluster)
+        fill_cancel_if(key_of_origin, o);
+    else
+        fill_cancel_all();
+    if (o->reconnect_at == 0 && !o->retired) {
+        o->reconnect_at = l1_now() + o->backoff;
+        o->backoff = o->backoff * 2 > TRACK_RECONNECT_MAX_MS ? TRACK_RECONNECT_MAX_MS : o->backoff * 2;
     }
 }
 
 static void conn_closed(struct server *s)
 {
     const char *why = s->err[0] ? s->err : "closed";
-    for (int i = 0; i < L.nfill; i++) {
-        if (s == L.fills_c[i].s) {
-            L.fills_c[i].s = NULL;
-            L.fills_c[i].up = 0;
-            if (!L.stopping)
-                track_unready(why);
+    for (int k = 0; k < L.norigins; k++) {
+        struct l1_origin *o = L.origins[k];
+        for (int i = 0; i < L.nfill; i++) {
+            if (s == o->fills_c[i].s) {
+                o->fills_c[i].s = NULL;
+                o->fills_c[i].up = 0;
+                if (!L.stopping)
+                    track_unready(o, why);
+            }
         }
-    }
-    if (s == L.sub) {
-        L.sub = NULL;
-        L.sub_up = 0;
-        if (!L.stopping)
-            track_unready(why);
+        if (s == o->sub) {
+            o->sub = NULL;
+            o->sub_up = 0;
+            if (!L.stopping)
+                track_unready(o, why);
+        }
     }
     backend_server_free(s);
 }
 
-static void connect_sub(void)
+static void connect_sub(struct l1_origin *o)
 {
-    L.sub = backend_dedicated(&l1_topo->primary);
-    if (L.sub == NULL)
+    o->sub = backend_dedicated(o->b);
+    if (o->sub == NULL)
         return;
-    L.sub->on_close = conn_closed;
-    setup_send(L.sub, -1, STEP_SUB_ID, "*2\r\n$6\r\nCLIENT\r\n$2\r\nID\r\n", 24);
+    o->sub->on_close = conn_closed;
+    setup_send(o, o->sub, -1, STEP_SUB_ID, "*2\r\n$6\r\nCLIENT\r\n$2\r\nID\r\n", 24);
 }
 
-static void connect_fill(int i)
+static void connect_fill(struct l1_origin *o, int i)
 {
-    L.fills_c[i].s = backend_dedicated(&l1_topo->primary);
-    if (L.fills_c[i].s == NULL)
+    o->fills_c[i].s = backend_dedicated(o->b);
+    if (o->fills_c[i].s == NULL)
         return;
-    L.fills_c[i].s->on_close = conn_closed;
-    send_tracking(i);
-    send_script_load(i);
+    o->fills_c[i].s->on_close = conn_closed;
+    send_tracking(o, i);
+    send_script_load(o, i);
 }
 
 /* Bring up whatever is missing (from the cron, after the backoff). */
-static void track_connect(void)
+static void track_connect(struct l1_origin *o)
 {
     int missing = 0;
-    L.reconnect_at = 0;
-    if (L.sub == NULL)
-        connect_sub();
+    o->reconnect_at = 0;
+    if (o->sub == NULL)
+        connect_sub(o);
     for (int i = 0; i < L.nfill; i++) {
-        if (L.fills_c[i].s == NULL && L.sub_up)
-            connect_fill(i);
-        missing |= L.fills_c[i].s == NULL && L.sub_up;
+        if (o->fills_c[i].s == NULL && o->sub_up)
+            connect_fill(o, i);
+        missing |= o->fills_c[i].s == NULL && o->sub_up;
     }
-    if (L.sub == NULL || missing) {
-        L.reconnect_at = l1_now() + L.backoff;
-        L.backoff = L.backoff * 2 > TRACK_RECONNECT_MAX_MS ? TRACK_RECONNECT_MAX_MS : L.backoff * 2;
+    if (o->sub == NULL || missing) {
+        o->reconnect_at = l1_now() + o->backoff;
+        o->backoff = o->backoff * 2 > TRACK_RECONNECT_MAX_MS ? TRACK_RECONNECT_MAX_MS : o->backoff * 2;
     }
 }
 
+void track_reset(struct l1_origin *o, const char *why)
+{
+    track_unready(o, why);
+    for (int i = 0; i < L.nfill; i++)
+        if (o->fills_c[i].s)
+            server_close(o->fills_c[i].s, why);
+    if (o->sub)
+        server_close(o->sub, why);
+    o->backoff = TRACK_RECONNECT_MIN_MS;
+    o->reconnect_at = o->retired ? 0 : l1_now();
+}
+
+/* Static mode: Sentinel (or a reload) named another primary. */
 static void on_primary_change(struct topology *t, void *ud)
 {
     (void)t;
     (void)ud;
-    track_unready("primary changed");
-    for (int i = 0; i < L.nfill; i++)
-        if (L.fills_c[i].s)
-            server_close(L.fills_c[i].s, "closed: primary changed");
-    if (L.sub)
-        server_close(L.sub, "closed: primary changed");
-    L.backoff = TRACK_RECONNECT_MIN_MS;
-    L.reconnect_at = l1_now();
+    if (!L.cluster)
+        track_reset(L.origins[0], "closed: primary changed");
 }
 
-void track_cron(void)
+void track_cron(struct l1_origin *o)
 {
-    if (L.reconnect_at && l1_now() >= L.reconnect_at)
-        track_connect();
+    if (o->retired)
+        return;
+    if (o->reconnect_at && l1_now() >= o->reconnect_at)
+        track_connect(o);
     /* The subscriber is back but a fill connection is not: open it now. */
-    if (L.sub_up && L.reconnect_at == 0)
+    if (o->sub_up && o->reconnect_at == 0)
         for (int i = 0; i < L.nfill; i++)
-            if (L.fills_c[i].s == NULL) {
-                track_connect();
+            if (o->fills_c[i].s == NULL) {
+                track_connect(o);
                 break;
             }
 }
 
-void track_start(void)
+void track_start(struct l1_origin *o)
 {
-    L.backoff = TRACK_RECONNECT_MIN_MS;
-    L.reconnect_at = 1;                 /* connect on the first cron tick */
-    topology_listen(l1_topo, on_primary_change, NULL);
+    o->backoff = TRACK_RECONNECT_MIN_MS;
+    o->reconnect_at = 1;                /* connect on the next cron tick */
+    if (o->index == 0 && !L.cluster)
+        topology_listen(l1_topo, on_primary_change, NULL);
 }
 
-void track_stop(void)
+void track_stop(struct l1_origin *o)
 {
     for (int i = 0; i < L.nfill; i++)
-        if (L.fills_c[i].s)
-            server_close(L.fills_c[i].s, "shutting down");
-    if (L.sub)
-        server_close(L.sub, "shutting down");
+        if (o->fills_c[i].s)
+            server_close(o->fills_c[i].s, "shutting down");
+    if (o->sub)
+        server_close(o->sub, "shutting down");
 }
 
 /* Take the invalidations already on the subscriber's socket before
  * answering from the L1 (once per loop iteration): a client that saw a
  * write elsewhere complete and then reads must not get the old value just
  * because its socket was served first. */
-int track_drain(void)
+int track_drain(struct l1_origin *o)
 {
     int did = 0;
-    if (L.ready && L.drained != outq_iteration()) {
-        L.drained = outq_iteration();
+    if (o == NULL)
+        return 0;
+    if (o->ready && o->drained != outq_iteration()) {
+        o->drained = outq_iteration();
         did = 1;
-        if (server_read_now(L.sub) < 0)
-            track_unready("invalidation channel closed");
+        if (server_read_now(o->sub) < 0)
+            track_unready(o, "invalidation channel closed");
     }
-    if (!L.ready)
+    if (!o->ready)
         return did;
     for (int i = 0; i < L.nfill; i++) {
-        struct server *s = L.fills_c[i].s;
+        struct server *s = o->fills_c[i].s;
         if (s == NULL || s->state != SERVER_CONNECTED) {
-            track_unready("fill connection closed");
+            track_unready(o, "fill connection closed");
             return did;
         }
     }
     return did;
 }
 
-int track_owns(const struct server *s)
+int track_drain_all(void)
+{
+    int did = 0;
+    for (int i = 0; i < L.norigins; i++)
+        if (L.origins[i]->ready)
+            did |= track_drain(L.origins[i]);
+    return did;
+}
+
+/* Is s one of o's fill connections? */
+static int origin_owns_server(const struct l1_origin *o, const struct server *s)
 {
     for (int i = 0; i < L.nfill; i++)
-        if (s != NULL && L.fills_c[i].s == s)
+        if (s != NULL && o->fills_c[i].s == s)
             return 1;
     return 0;
 }
 
-struct server *track_pick(struct server *want)
+int track_owns(const struct server *s)
 {
-    if (want != NULL && track_owns(want))
+    for (int k = 0; k < L.norigins; k++)
+        if (origin_owns_server(L.origins[k], s))
+            return 1;
+    return 0;
+}
+
+struct server *track_pick(struct l1_origin *o, struct server *want)
+{
+    if (want != NULL && origin_owns_server(o, want))
         return want->state == SERVER_CONNECTED ? want : NULL;
     for (int k = 0; k < L.nfill; k++) {
-        struct track_conn *c = &L.fills_c[L.rr++ % (unsigned)L.nfill];
+        struct track_conn *c = &o->fills_c[o->rr++ % (unsigned)L.nfill];
         if (c->up && c->s && c->s->state == SERVER_CONNECTED)
             return c->s;
     }

@@ -3,9 +3,11 @@
  * fanout.h).
  *
  *   fanout_dispatch ─> targets (slots of the keys, or every primary)
- *        ─> check room (client conns) ─> client_place ─> parts sent at once
- *   part_on_reply ─> -MOVED/-ASK? resend : keep the reply
- *        ─> last part ─> merge ─> place->on_reply (the client's FIFO)
+ *        ─> check room (client conns) ─> client_place ─> parts sent at once,
+ *           the parts of one node as one server request (group_send)
+ *   group_on_reply ─> the node's replies cut apart, one per part
+ *   part_on_reply / each cut reply ─> -MOVED/-ASK? resend that part alone
+ *        : keep the reply ─> last part ─> merge ─> place->on_reply (the client's FIFO)
  */
 #include "proxy/fanout.h"
 
@@ -18,6 +20,7 @@
 #include "backends/cluster.h"
 #include "backends/topology.h"
 #include "base/buf.h"
+#include "l1/l1.h"
 #include "protocol/reply.h"
 #include "proxy/client.h"
 #include "proxy/proxy.h"
@@ -28,13 +31,20 @@
 
 struct fanout;
 
-/* One server request of a fan-out. */
+/* One call of a fan-out (a SPLIT: one slot's keys). The parts of one node
+ * are consecutive in fo->parts and leave as one server request: the first
+ * of them (the lead) holds their bytes back to back and takes their replies
+ * together; a part redirected by -MOVED / -ASK is resent alone. */
 struct fanout_part {
-    struct srvreq sr;                 /* on the node's connection */
+    struct srvreq sr;                 /* on the node's connection (the lead's: the whole group) */
     struct fanout *fo;                /* the whole it belongs to */
     struct backend *b;                /* where it goes first */
     struct server *conn;              /* where it is in flight (counted in the client's conns) */
-    struct buf req;                   /* its request bytes (kept: -MOVED / -ASK resend them) */
+    struct fanout_part *lead;         /* the part holding its bytes (itself for a lead) */
+    struct buf req;                   /* a lead: its group's request bytes (kept for resends) */
+    size_t off;                       /* its own bytes: lead->req.data + off ... */
+    size_t len;                       /* ... len bytes */
+    int group;                        /* a lead: parts sent with it, itself included; else 0 */
     struct buf reply;                 /* its reply once answered */
     int redirects;                    /* MOVED/ASK hops taken */
     int nkeys;                        /* SPLIT: keys it carries */
@@ -49,6 +59,7 @@ struct fanout {
     int nkeys;                        /* SPLIT: keys of the call */
     int *key_part;                    /* SPLIT_ARRAY: part of each key, in call order */
     int scan_node;                    /* SCAN: node index the part went to */
+    void *l1_token;                   /* a write's keys held in the L1 until every part answered */
     struct fanout_part parts[];       /* the parts */
 };
 
@@ -56,6 +67,7 @@ struct fanout {
 static int slot_part[CLUSTER_SLOTS];
 
 static void fanout_finish(struct fanout *fo);
+static void part_on_reply(struct srvreq *sr, const char *reply, size_t len, int failed);
 
 int fanout_wanted(const struct cmd *cmd, int slot_cross)
 {
@@ -96,14 +108,24 @@ static long long item_len(const char *p, size_t len)
 
 /* ---- parts ---------------------------------------------------------------- */
 
-/* Send part p on s, counted in the client's connections. */
-static void part_send(struct client *c, struct fanout_part *p, struct server *s)
+/* Send bytes for p on s, expecting `replies` replies, counted in the
+ * client's connections. */
+static void part_send_bytes(struct client *c, struct fanout_part *p, struct server *s, const char *bytes,
+                            size_t len, unsigned replies)
 {
     p->conn = s;
+    p->sr.replies = replies;
     s->backend->requests++;
     client_part_sent(c, s);
     proxy->stats.forwarded++;
-    server_send(s, &p->sr, p->req.data, p->req.len);
+    server_send(s, &p->sr, bytes, len);
+}
+
+/* Send part p alone on s (its own bytes). */
+static void part_send(struct client *c, struct fanout_part *p, struct server *s)
+{
+    p->sr.on_reply = part_on_reply;
+    part_send_bytes(c, p, s, p->lead->req.data + p->off, p->len, 1);
 }
 
 /* A -MOVED / -ASK answer: resend there. 1 if resent. */
@@ -129,6 +151,16 @@ static void part_answered(struct fanout_part *p, const char *reply, size_t len)
         fanout_finish(fo);
 }
 
+/* One part's reply: resent if redirected, else kept. */
+static void part_reply(struct client *c, struct fanout_part *p, const char *reply, size_t len, int failed)
+{
+    if (failed)
+        proxy->stats.backend_errors++;
+    else if (c != NULL && len > 0 && reply[0] == '-' && part_redirect(c, p, reply, len))
+        return;
+    part_answered(p, reply, len);
+}
+
 static void part_on_reply(struct srvreq *sr, const char *reply, size_t len, int failed)
 {
     struct fanout_part *p = (struct fanout_part *)sr;
@@ -138,11 +170,53 @@ static void part_on_reply(struct srvreq *sr, const char *reply, size_t len, int 
     p->conn = NULL;
     if (c != NULL && was_on != NULL)
         client_part_done(c, was_on);
-    if (failed)
-        proxy->stats.backend_errors++;
-    else if (c != NULL && len > 0 && reply[0] == '-' && part_redirect(c, p, reply, len))
+    part_reply(c, p, reply, len, failed);
+}
+
+/* The replies of a group sent as one request: cut apart, one per part in
+ * order (a failure, or bytes that do not frame, answer every part alike). */
+static void group_on_reply(struct srvreq *sr, const char *reply, size_t len, int failed)
+{
+    struct fanout_part *lead = (struct fanout_part *)sr;
+    struct fanout *fo = lead->fo;
+    struct client *c = client_place_owner(fo->place);
+    struct server *was_on = lead->conn;
+    int n = lead->group;
+    size_t pos = 0;
+
+    lead->conn = NULL;
+    lead->sr.on_reply = part_on_reply;   /* a redirected lead is resent alone */
+    if (c != NULL && was_on != NULL)
+        client_part_done(c, was_on);
+    fo->pending++;                       /* fo lives until every part is handled */
+    for (int i = 0; i < n; i++) {
+        struct fanout_part *p = lead + i;
+        long long l = failed ? -1 : item_len(reply + pos, len - pos);
+        if (l < 0) {
+            if (!failed) {
+                reply = "-ERR redsnano: a cluster node's replies do not frame\r\n";
+                len = strlen(reply);
+                failed = 1;
+            }
+            part_reply(c, p, reply, len, 1);
+            continue;
+        }
+        part_reply(c, p, reply + pos, (size_t)l, 0);
+        pos += (size_t)l;
+    }
+    if (--fo->pending == 0)
+        fanout_finish(fo);
+}
+
+/* Send the lead's whole group on s as one request. */
+static void group_send(struct client *c, struct fanout_part *lead, struct server *s)
+{
+    if (lead->group == 1) {
+        part_send(c, lead, s);
         return;
-    part_answered(p, reply, len);
+    }
+    lead->sr.on_reply = group_on_reply;
+    part_send_bytes(c, lead, s, lead->req.data, lead->req.len, (unsigned)lead->group);
 }
 
 /* ---- merging ---------------------------------------------------------------- */
@@ -372,6 +446,7 @@ static void fanout_merge(const struct fanout *fo, struct buf *out)
 
 static void fanout_free(struct fanout *fo)
 {
+    l1_write_end(fo->l1_token);
     for (int i = 0; i < fo->nparts; i++) {
         buf_free(&fo->parts[i].req);
         buf_free(&fo->parts[i].reply);
@@ -408,12 +483,24 @@ static struct fanout *fanout_new(int nparts, uint8_t kind)
     for (int i = 0; i < nparts; i++) {
         fo->parts[i].fo = fo;
         fo->parts[i].sr.on_reply = part_on_reply;
+        fo->parts[i].lead = &fo->parts[i];
+        fo->parts[i].group = 1;
     }
     return fo;
 }
 
-/* Split m by the slots of its keys: one part per slot, in first-key order;
- * a key's chunk runs from it to the next key (MSET: key and value). */
+/* Each part its own group, its bytes all of its req (plan_all, plan_scan). */
+static void parts_alone(struct fanout *fo)
+{
+    for (int i = 0; i < fo->nparts; i++)
+        fo->parts[i].len = fo->parts[i].req.len;
+}
+
+/* Split m by the slots of its keys: one part per slot (Redis Cluster
+ * refuses a multi-key call over slots even on one node), the parts of one
+ * node consecutive and sent as one request (see struct fanout_part). A
+ * key's chunk runs from it to the next key (MSET: key and value); a part
+ * keeps its keys in call order. */
 static struct fanout *plan_split(const struct cmd *cmd, const struct reqmsg *m, int replica_ok)
 {
     int stack_keys[FANOUT_STACK_KEYS], *keys = stack_keys;
@@ -428,45 +515,79 @@ static struct fanout *plan_split(const struct cmd *cmd, const struct reqmsg *m, 
             return NULL;
         n = cmd_keys(cmd, m->argc, m->argv, m->argvlen, keys, NULL, n);
     }
-    int *key_part = malloc((size_t)n * sizeof(*key_part));
-    int *slots = malloc((size_t)n * sizeof(*slots));
+    /* Per key: key_part, kslot, next; per slot (<= n): slots, part, first,
+     * last, args; per slot: its backend. */
+    int *key_part = malloc((size_t)n * sizeof(int));
+    int *w = malloc((size_t)n * 7 * sizeof(int));
+    struct backend **sb = malloc((size_t)n * sizeof(*sb));
     int nparts = 0;
-    if (key_part == NULL || slots == NULL)
+    if (key_part == NULL || w == NULL || sb == NULL)
         goto out;
+    int *kslot = w, *next = w + n, *slots = w + 2 * n, *part = w + 3 * n;
+    int *first = w + 4 * n, *last = w + 5 * n, *args = w + 6 * n;
     for (int i = 0; i < n; i++) {
         int s = (int)cluster_keyslot(m->argv[keys[i]], m->argvlen[keys[i]]);
         if (slot_part[s] == 0) {
             slots[nparts] = s;
             slot_part[s] = ++nparts;
         }
-        key_part[i] = slot_part[s] - 1;
+        kslot[i] = slot_part[s] - 1;
     }
-    for (int i = 0; i < nparts; i++)
-        slot_part[slots[i]] = 0;
+    for (int j = 0; j < nparts; j++) {
+        slot_part[slots[j]] = 0;
+        sb[j] = replica_ok ? topology_read_backend(&proxy->topo, slots[j])
+                           : topology_write_backend(&proxy->topo, slots[j]);
+        part[j] = -1;
+    }
     fo = fanout_new(nparts, cmd->cluster);
     if (fo == NULL)
         goto out;
     fo->nkeys = n;
-    for (int i = 0; i < nparts; i++)
-        fo->parts[i].b = replica_ok ? topology_read_backend(&proxy->topo, slots[i])
-                                    : topology_write_backend(&proxy->topo, slots[i]);
-    for (int i = 0; i < n; i++)
-        fo->parts[key_part[i]].nkeys++;
-    /* Each part: *<1 + its arguments>, the command's own name, its chunks. */
-    for (int p = 0; p < nparts; p++) {
-        struct buf *b = &fo->parts[p].req;
-        int args = 0;
-        for (int i = 0; i < n; i++)
-            if (key_part[i] == p)
-                args += (i + 1 < n ? keys[i + 1] : m->argc) - keys[i];
-        buf_printf(b, "*%d\r\n", 1 + args);
-        put_bulk(b, m->argv[0], m->argvlen[0]);
+    /* Parts in order of each node's first slot; a node's slots together. */
+    for (int j = 0, at = 0; j < nparts; j++) {
+        if (part[j] >= 0)
+            continue;
+        struct fanout_part *lead = &fo->parts[at];
+        lead->group = 0;
+        for (int j2 = j; j2 < nparts; j2++) {
+            if (part[j2] >= 0 || sb[j2] != sb[j])
+                continue;
+            part[j2] = at;
+            fo->parts[at].b = sb[j];
+            fo->parts[at].lead = lead;
+            fo->parts[at].group = 0;
+            lead->group++;
+            first[at] = -1;
+            args[at] = 0;
+            at++;
+        }
     }
     for (int i = 0; i < n; i++) {
-        struct buf *b = &fo->parts[key_part[i]].req;
-        int end = i + 1 < n ? keys[i + 1] : m->argc;
-        for (int a = keys[i]; a < end; a++)
-            put_bulk(b, m->argv[a], m->argvlen[a]);
+        int p = part[kslot[i]];
+        key_part[i] = p;
+        fo->parts[p].nkeys++;
+        args[p] += (i + 1 < n ? keys[i + 1] : m->argc) - keys[i];
+        next[i] = -1;
+        if (first[p] < 0)
+            first[p] = i;
+        else
+            next[last[p]] = i;
+        last[p] = i;
+    }
+    /* Each part: *<1 + its arguments>, the command's own name, its chunks,
+     * appended to its lead's bytes. */
+    for (int p = 0; p < nparts; p++) {
+        struct fanout_part *fp = &fo->parts[p];
+        struct buf *b = &fp->lead->req;
+        fp->off = b->len;
+        buf_printf(b, "*%d\r\n", 1 + args[p]);
+        put_bulk(b, m->argv[0], m->argvlen[0]);
+        for (int i = first[p]; i >= 0; i = next[i]) {
+            int end = i + 1 < n ? keys[i + 1] : m->argc;
+            for (int a = keys[i]; a < end; a++)
+                put_bulk(b, m->argv[a], m->argvlen[a]);
+        }
+        fp->len = b->len - fp->off;
     }
     for (int p = 0; p < nparts; p++)
         if (fo->parts[p].req.oom) {
@@ -478,7 +599,8 @@ static struct fanout *plan_split(const struct cmd *cmd, const struct reqmsg *m, 
     key_part = NULL;
 out:
     free(key_part);
-    free(slots);
+    free(w);
+    free(sb);
     if (keys != stack_keys)
         free(keys);
     return fo;
@@ -503,6 +625,7 @@ static struct fanout *plan_all(const struct cmd *cmd, const struct reqmsg *m)
             return NULL;
         }
     }
+    parts_alone(fo);
     return fo;
 }
 
@@ -562,6 +685,7 @@ static struct fanout *plan_scan(const struct cmd *cmd, const struct reqmsg *m, c
         fanout_free(fo);
         return NULL;
     }
+    parts_alone(fo);
     return fo;
 }
 
@@ -573,14 +697,11 @@ static int fanout_room(struct client *c, const struct fanout *fo)
 {
     unsigned need = 0;
 
-    for (int i = 0; i < fo->nparts; i++) {
+    /* One group per node: its lead stands for it. */
+    for (int i = 0; i < fo->nparts; i += fo->parts[i].group) {
         const struct backend *b = fo->parts[i].b;
-        int stall, dup = 0;
+        int stall;
         if (b == NULL)
-            continue;
-        for (int j = 0; j < i && !dup; j++)
-            dup = fo->parts[j].b == b;
-        if (dup)
             continue;
         if (client_conn_for(c, b, &stall) == NULL) {
             if (stall)
@@ -643,10 +764,14 @@ int fanout_dispatch(struct client *c, const struct cmd *cmd, struct reqmsg *m)
     }
     if (cmd->flags & CMD_WRITE)
         c->last_write = uv_now(proxy->loop);
+    /* A split write (MSET, DEL over nodes) or a flush drops its keys from
+     * the L1 and holds them until every part is answered. */
+    if (l1_on() && (cmd->flags & (CMD_WRITE | CMD_PROXY_FLUSH)))
+        fo->l1_token = l1_write_begin(cmd, m);
     /* Every part counts as pending until all are sent: one answered at
      * once (connection down) must not finish the whole early. */
     fo->pending = fo->nparts + 1;
-    for (int i = 0; i < fo->nparts; i++) {
+    for (int i = 0; i < fo->nparts; i += fo->parts[i].group) {
         struct fanout_part *p = &fo->parts[i];
         struct server *s = NULL;
         int stall;
@@ -654,19 +779,23 @@ int fanout_dispatch(struct client *c, const struct cmd *cmd, struct reqmsg *m)
             p->b->role == BACKEND_REPLICA && topology_retry_backend(&proxy->topo, p->b) != NULL) {
             p->b = topology_retry_backend(&proxy->topo, p->b);   /* the replica is unavailable */
             s = client_conn_pick(c, p->b, &stall);
+            for (int j = 1; j < p->group; j++)
+                p[j].b = p->b;
         }
         if (s != NULL) {
-            part_send(c, p, s);
+            group_send(c, p, s);
             continue;
         }
         char msg[512];
         int n = p->b ? snprintf(msg, sizeof(msg), "-ERR redsnano: backend %s (primary) %s\r\n", p->b->name,
                                 p->b->err[0] ? p->b->err : "unavailable")
                      : snprintf(msg, sizeof(msg), "-CLUSTERDOWN Hash slot not served\r\n");
-        proxy->stats.backend_errors++;
-        if (p->b)
-            p->b->errors++;
-        part_answered(p, msg, (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
+        for (int j = 0; j < p->group; j++) {
+            proxy->stats.backend_errors++;
+            if (p->b)
+                p->b->errors++;
+            part_answered(p + j, msg, (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
+        }
     }
     if (--fo->pending == 0)
         fanout_finish(fo);

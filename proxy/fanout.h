@@ -4,12 +4,15 @@
  *
  *   router_dispatch ─(cmd->cluster, keys over slots / keyless)─> fanout_dispatch
  *        │ client_place(): the request's FIFO place
- *        ├─ part 1 ─> node A (the connection the client uses for A, or a pick)
- *        ├─ part 2 ─> node B          each part follows -MOVED / -ASK itself
- *        └─ part n ─> ...
+ *        ├─ node A's parts, one request ─> node A (the connection the client uses
+ *        │                                  for A, or a pick)
+ *        ├─ node B's parts ─> node B      each part follows -MOVED / -ASK itself
+ *        └─ ...                           (resent alone)
  *   every part answered ─> merge by cmd->cluster ─> the place's reply
  *
- *   SPLIT_ARRAY  MGET a b c      one MGET per slot; elements put back in key order
+ *   SPLIT_ARRAY  MGET a b c      one MGET per slot (Redis Cluster refuses cross-slot calls even
+ *                                on one node), the slots of one node sent as one server
+ *                                request; elements put back in key order
  *   SPLIT_OK     MSET a 1 b 2    one MSET per slot; +OK when every part says +OK
  *   SPLIT_SUM    DEL/UNLINK/EXISTS/TOUCH: one call per slot; integers summed
  *   ALL_SUM      DBSIZE          every primary; summed

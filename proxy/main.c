@@ -184,18 +184,18 @@ int main(int argc, char **argv)
     if (listener_open() < 0 || http_start() < 0)
         return 1;
     if (the_config.ncluster > 0) {
-        /* Cluster mode: the slot map decides; no fixed primary to check. */
+        /* Cluster mode: the slot map decides; no fixed primary to check.
+         * The L1 keeps one origin (tracking, hash checks) per primary node. */
         if (cluster_start(&proxy->topo, the_config.cluster, the_config.ncluster) < 0)
             return 1;
-    } else if (health_start(&proxy->topo) < 0 || sentinel_start(&proxy->topo, &proxy->sentinel_set) < 0 ||
-               l1_start(&proxy->topo, &proxy->l1_set) < 0) {
+    } else if (health_start(&proxy->topo) < 0 || sentinel_start(&proxy->topo, &proxy->sentinel_set) < 0) {
         return 1;
     }
+    if (l1_start(&proxy->topo, &proxy->l1_set) < 0)
+        return 1;
     if (the_config.ncluster == 0)
         log_notice("Primary %s, %d replica(s), %d connection(s) per backend", proxy->topo.primary.name,
                    proxy->topo.nreplicas, the_config.backend_connections);
-    else if (the_config.l1_maxmemory > 0)
-        log_warn("The L1 is off in cluster mode (l1-maxmemory ignored)");
 
     uv_signal_init(proxy->loop, &sigterm);
     uv_signal_start(&sigterm, on_signal, SIGTERM);

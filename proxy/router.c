@@ -195,8 +195,11 @@ static int route_pinned(struct client *c, const struct cmd *cmd, struct reqmsg *
 /* A read the L1 may answer (a cacheable read, or MGET per key): 1 when it
  * did (hit, or the client waits on a fill), 0 to forward it. The L1 keeps
  * RESP2 replies; a RESP3 client gets them as Redis would send them in RESP3
- * (resp3_from_resp2, with the command table's shape). */
-static int route_l1(struct client *c, const struct cmd *cmd, struct reqmsg *m)
+ * (resp3_from_resp2, with the command table's shape). via: the primary of
+ * the call's keys (its fill would go to via's origin); NULL for an MGET over
+ * slots (cluster), which then waits on a fill only when the client has
+ * nothing in flight. */
+static int route_l1(struct client *c, const struct cmd *cmd, struct reqmsg *m, struct backend *via)
 {
     /* MGET's nil elements differ between the protocols (`$-1`, `_`): RESP3
      * clients' MGETs are forwarded. */
@@ -211,8 +214,8 @@ static int route_l1(struct client *c, const struct cmd *cmd, struct reqmsg *m)
      * when no other connection to the primary holds this client's earlier
      * requests (and then on the fill connection it already uses, if any). */
     int stall = 0;
-    struct server *cur = client_conn_for(c, &proxy->topo.primary, &stall);
-    int may_wait = !stall && (cur == NULL || l1_owns_server(cur));
+    struct server *cur = via != NULL ? client_conn_for(c, via, &stall) : NULL;
+    int may_wait = via != NULL ? !stall && (cur == NULL || l1_owns_server(cur)) : c->inflight == 0;
     int rc = mget ? l1_mget(m, may_wait, may_wait ? cur : NULL, &bytes, &n, &pending)
                   : l1_read(id, m, may_wait, may_wait ? cur : NULL, &bytes, &n, &pending);
     unsigned shape = c->proto == 3 ? RESP3_UP | cmd_resp3_shape(cmd, m->argc, m->argv, m->argvlen) : 0;
@@ -352,8 +355,13 @@ int router_dispatch(struct client *c, struct reqmsg *m)
         if (rc != TXN_PASS)
             return rc;
         /* Split over slots, or asked of every primary (fanout.c). */
-        if (!(c->flags & CLIENT_MULTI) && fanout_wanted(cmd, slot == SLOT_CROSS))
+        if (!(c->flags & CLIENT_MULTI) && fanout_wanted(cmd, slot == SLOT_CROSS)) {
+            /* MGET over slots: the L1 answers the keys it holds (per node). */
+            if (cmd->op == CMD_OP_MGET && l1_on() && c->pinned == NULL && c->trk == NULL &&
+                route_l1(c, cmd, m, NULL))
+                return ROUTER_DONE;
             return fanout_dispatch(c, cmd, m);
+        }
         if (slot == SLOT_CROSS) {
             local_error(c, "CROSSSLOT Keys in request don't hash to the same slot");
             return ROUTER_DONE;
@@ -382,7 +390,7 @@ int router_dispatch(struct client *c, struct reqmsg *m)
          * value there could arrive after the invalidation that voids it. */
         if (c->trk != NULL)
             return route_to(c, cmd, m, topology_write_backend(t, slot), ROUTE_READ, slot);
-        if (t->mode == TOPOLOGY_STATIC && l1_on() && route_l1(c, cmd, m))
+        if (l1_on() && route_l1(c, cmd, m, topology_write_backend(t, slot)))
             return ROUTER_DONE;
         /* read-your-writes: a client's reads follow its writes to the
          * primary for a while. */

@@ -19,6 +19,7 @@
 #include <execinfo.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
@@ -1918,6 +1919,19 @@ long long harness_proxy_stat_ll(redisContext *c, const char *name)
 
     cr_assert(rc == 0, "REDSNANO STATS: %s: %s", name, rc == -ENOENT ? "no such field" : strerror(-rc));
     return strtoll(v, NULL, 10);
+}
+
+long long harness_proxy_l1_ll(redisContext *c, const char *name)
+{
+    redisReply *r = redisCommand(c, "REDSNANO L1");
+    long long v;
+
+    cr_assert(r != NULL && r->type == REDIS_REPLY_STRING, "REDSNANO L1: %s",
+              r == NULL ? "no reply" : r->type == REDIS_REPLY_ERROR ? r->str : "not a bulk string");
+    v = harness_text_ll(r->str, name, LLONG_MIN);
+    freeReplyObject(r);
+    cr_assert(v != LLONG_MIN, "REDSNANO L1: %s: no such field", name);
+    return v;
 }
 
 /* ---- Redis Cluster ---------------------------------------------------------- */

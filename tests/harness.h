@@ -45,6 +45,7 @@
  *     7300-7349  test_cluster.c (cluster bus ports 17300-17349, see HARNESS_BUS_BELOW)
  *     7400-7419  test_resp3.c
  *     7420-7439  test_tracking.c
+ *     7500-7549  test_cluster_l1.c (cluster bus ports 17500-17549)
  * Port 6379 is never used (a system redis may run there).
  *
  * Failure convention: functions named harness_try_* and harness_raw_* report
@@ -456,6 +457,9 @@ long long harness_text_cmdstat(const char *info, const char *cmd);
 
 /* A REDSNANO STATS counter as a number; asserts that it is there. */
 long long harness_proxy_stat_ll(redisContext *c, const char *name);
+
+/* A REDSNANO L1 field as a number; asserts that it is there. */
+long long harness_proxy_l1_ll(redisContext *c, const char *name);
 
 /* ---- waiting on observable state ----------------------------------------- */
 

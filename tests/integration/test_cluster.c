@@ -65,6 +65,7 @@ typedef struct clu_node {
 typedef struct clu_backend {
     int port;             /* port of addr= */
     long slots;           /* value of slots= */
+    long long requests;   /* value of requests= (-1 when absent) */
 } clu_backend;
 
 static clu_node clu_nodes[CLU_NODES];     /* the cluster, index = port offset */
@@ -311,6 +312,10 @@ static int clu_backends(clu_backend *out, int cap, char **text)
             out[n].port = atoi(pc + 1);
         }
         out[n].slots = strtol(slots + strlen(",slots="), NULL, 10);
+        {
+            const char *req = strstr(colon, ",requests=");
+            out[n].requests = req != NULL ? strtoll(req + strlen(",requests="), NULL, 10) : -1;
+        }
         n++;
     }
     freeReplyObject(r);
@@ -546,6 +551,67 @@ CLU_TEST(multikey_commands_over_slots_are_split_and_merged_in_order)
         cr_assert(r->type == REDIS_REPLY_NIL, "GET p1 after DEL: %s", harness_reply_str(r));
         freeReplyObject(r);
     }
+}
+
+/* Requests the proxy sent each node (REDSNANO BACKENDS requests=, by node index). */
+static void clu_backend_requests(long long req[CLU_NODES])
+{
+    clu_backend b[CLU_MAX_BACKENDS];
+    char *text = NULL;
+    int n = clu_backends(b, CLU_MAX_BACKENDS, &text);
+
+    for (int i = 0; i < CLU_NODES; i++)
+        req[i] = -1;
+    for (int k = 0; k < n; k++) {
+        int i = clu_node_of_port(b[k].port);
+        cr_assert(i >= 0 && b[k].requests >= 0, "REDSNANO BACKENDS line without requests= or of no node:\n%s", text);
+        req[i] = b[k].requests;
+    }
+    free(text);
+}
+
+static long long clu_calls(int port, const char *cmd);
+
+CLU_TEST(an_mget_over_slots_is_one_request_per_node)
+{
+    enum { N = 10 };
+    const char *keys[N], *want[N];
+    char kbuf[N][32], vbuf[N][32], mset[1024];
+    int nodes[CLU_NODES] = { 0 }, slots_seen[N], nslots = 0;
+    long long before[CLU_NODES], after[CLU_NODES], mget0 = 0, mget1 = 0;
+    size_t len = (size_t)snprintf(mset, sizeof(mset), "MSET");
+
+    clu_proxy_start_default();
+    /* 10 keys in 10 slots, on all 3 nodes. */
+    for (int i = 0; i < N; i++) {
+        int slot;
+        snprintf(kbuf[i], sizeof(kbuf[i]), "key:%012d", i * 7919);
+        snprintf(vbuf[i], sizeof(vbuf[i]), "v%d", i);
+        keys[i] = kbuf[i];
+        want[i] = vbuf[i];
+        slot = clu_keyslot(keys[i]);
+        nodes[clu_owner(slot)]++;
+        for (int j = 0; j < nslots; j++)
+            cr_assert_neq(slots_seen[j], slot, "precondition: two keys in slot %d", slot);
+        slots_seen[nslots++] = slot;
+        len += (size_t)snprintf(mset + len, sizeof(mset) - len, " %s %s", keys[i], vbuf[i]);
+    }
+    cr_assert(nodes[0] > 0 && nodes[1] > 0 && nodes[2] > 0, "precondition: the 10 keys cover every node");
+    harness_expect_status(clu_px, "OK", mset);
+    clu_backend_requests(before);
+    for (int i = 0; i < CLU_NODES; i++)
+        mget0 += clu_calls(clu_nodes[i].port, "mget");
+    clu_expect_mget(keys, want, N);
+    clu_backend_requests(after);
+    for (int i = 0; i < CLU_NODES; i++) {
+        mget1 += clu_calls(clu_nodes[i].port, "mget");
+        cr_assert_eq(after[i] - before[i], 1,
+                     "node %d (%d of the keys) got %lld requests from the proxy for one MGET, not 1", i, nodes[i],
+                     after[i] - before[i]);
+    }
+    /* Redis Cluster refuses a multi-key call over slots even on one node:
+     * each node's request carries one MGET per slot of its keys. */
+    cr_assert_eq(mget1 - mget0, N, "the nodes ran %lld MGETs for 10 keys in 10 slots", mget1 - mget0);
 }
 
 CLU_TEST(a_split_part_follows_moved)
@@ -1096,24 +1162,31 @@ CLU_TEST(spublish_reaches_a_shard_subscriber)
 
 /* ---- the proxy's own view ------------------------------------------------------------ */
 
-CLU_TEST(l1_is_off_in_cluster_mode)
+CLU_TEST(l1_in_cluster_mode_sees_a_write_made_on_the_node_once_it_reports_it)
 {
-    static const char *const extra[] = { "--l1-maxmemory", "64mb", NULL };
+    static const char *const extra[] = { "--l1-maxmemory", "64mb", "--l1-admission", "no", NULL };
     const char *k = "l1:key";
-    redisReply *r;
     int node;
 
     clu_proxy_start(NULL, CLU_STALE_INTERVAL, extra);
-    r = harness_reply(clu_px, "REDSNANO L1");
-    cr_assert(r->type == REDIS_REPLY_STRING && harness_text_ll(r->str, "l1_enabled", -1) == 0,
-              "REDSNANO L1 with --l1-maxmemory in cluster mode: %s", harness_reply_str(r));
-    freeReplyObject(r);
-    /* Nothing cached: a write on the node is seen at once. */
+    cr_assert_eq(harness_proxy_l1_ll(clu_px, "l1_enabled"), 1, "the L1 is on in cluster mode");
+    /* Cached (a GET is an L1 hit once the key's node's tracking is up), yet
+     * a write on the node is seen as soon as that node's tracking reports
+     * it (Redis may write the writer's reply a moment before the report;
+     * tests/integration/test_cluster_l1.c has the rest). */
     node = clu_owner(clu_keyslot(k));
     harness_expect_status(clu_px, "OK", "SET %s v1", k);
-    harness_expect_bulk(clu_px, "v1", "GET %s", k);
-    harness_expect_bulk(clu_px, "v1", "GET %s", k);
+    cr_assert(harness_wait_until(({
+                                     long long hits_ = harness_proxy_l1_ll(clu_px, "l1_hits");
+                                     harness_expect_bulk(clu_px, "v1", "GET %s", k);
+                                     harness_proxy_l1_ll(clu_px, "l1_hits") == hits_ + 1;
+                                 }),
+                                 CLU_READY_MS),
+              "no GET %s was an L1 hit within %d ms", k, CLU_READY_MS);
+    long long inv = harness_proxy_l1_ll(clu_px, "l1_inv_tracking");
     harness_expect_status(clu_nodes[node].c, "OK", "SET %s v2", k);
+    cr_assert(harness_wait_until(harness_proxy_l1_ll(clu_px, "l1_inv_tracking") > inv, CLU_READY_MS),
+              "the node's tracking did not report the write within %d ms", CLU_READY_MS);
     harness_expect_bulk(clu_px, "v2", "GET %s", k);
 }
 

@@ -1082,6 +1082,8 @@ L1_TEST(without_serve_stale_reads_fail_while_the_origin_is_down)
 #define L1_RACE_ROUNDS 300                /* write-vs-fill rounds of the no-MULTI race test */
 #define L1_RACE_READS 4                   /* pipelined proxy GETs per round */
 #define L1_PATTERN_KEYS 10                /* keys per prefix in the INVALIDATE test */
+#define L1_HOT_READS 40                   /* reads of the hot key before the room-admission test */
+#define L1_ROOM_KEYS 1500                 /* 1 KB keys read once through a 1 MB L1 (more than fit) */
 
 /* The value of key straight from redis (malloc'd, NULL for nil). */
 static char *l1_direct_get(const char *key)
@@ -1089,6 +1091,7 @@ static char *l1_direct_get(const char *key)
     return l1_value_at(__LINE__, harness_expect_at(__LINE__, l1_rd, HARNESS_ANY, "GET %s", key), key);
 }
 
+/* A cold L1 (no hits yet): one-hit keys pass through, and are not stored. */
 L1_TEST(admission_keeps_one_hit_keys_out)
 {
     char key[32];
@@ -1521,4 +1524,116 @@ L1_TEST(the_snapshot_is_written_every_interval)
     L1_CHECK(access(path, F_OK) == 0 && access(tmp, F_OK) != 0, "after a periodic snapshot: %s %s, %s %s", path,
              access(path, F_OK) == 0 ? "exists" : "missing", tmp, access(tmp, F_OK) == 0 ? "left behind" : "gone");
     L1_CHECK(L1_STAT("l1_snapshot_errors") == 0, "a periodic snapshot failed");
+}
+
+/*
+ * Readers of a key with a write in flight through the proxy share one
+ * plain read (l1.h): A's SET is held by CLIENT PAUSE; B's GET sends the
+ * shared read, C's GET joins it; B and C get the same value, old or new
+ * (their reads are concurrent with the write), nothing is forwarded on
+ * its own, and every read after A's OK gets the new value.
+ */
+L1_TEST(readers_of_a_key_with_a_write_in_flight_share_one_read)
+{
+    redisContext *a, *b, *c;
+
+    harness_skip_if_direct();
+    L1_START(30, "--l1-maxmemory", "64mb");
+    a = harness_connect(l1_proxy->port);
+    b = harness_connect(l1_proxy->port);
+    c = harness_connect(l1_proxy->port);
+    harness_cmd_ok(l1_rd, "SET wip v0");
+    for (int round = 1; round <= L1_ROUNDS; round++) {
+        char old[32], new[32];
+        snprintf(old, sizeof(old), "v%d", round - 1);
+        snprintf(new, sizeof(new), "v%d", round);
+        harness_expect_bulk(l1_px, old, "GET %s", "wip");       /* an entry to drop */
+        long long dropped = L1_STAT("l1_inv_proxy_write"), shared = L1_STAT("l1_shared_reads"),
+                  joined = L1_STAT("l1_shared_joined"), bypass = L1_STAT("l1_bypass_pending");
+        harness_cmd_ok(l1_rd, "CLIENT PAUSE %d ALL", L1_PAUSE_MS);
+        redisAppendCommand(a, "SET wip %s", new);
+        harness_pipe_flush(a);
+        L1_WAIT_STAT("l1_inv_proxy_write", dropped + 1, L1_STEP_MS);
+        redisAppendCommand(b, "GET wip");
+        harness_pipe_flush(b);
+        L1_WAIT_STAT("l1_shared_reads", shared + 1, L1_STEP_MS);
+        redisAppendCommand(c, "GET wip");
+        harness_pipe_flush(c);
+        L1_WAIT_STAT("l1_shared_joined", joined + 1, L1_STEP_MS);
+        redisReply *rb = harness_pipe_reply(b, "B's GET"), *rc = harness_pipe_reply(c, "C's GET");
+        L1_CHECK(rb->type == REDIS_REPLY_STRING && rc->type == REDIS_REPLY_STRING && strcmp(rb->str, rc->str) == 0 &&
+                     (strcmp(rb->str, old) == 0 || strcmp(rb->str, new) == 0),
+                 "round %d: B got %s, C got %s (want both %s or both %s)", round,
+                 rb->type == REDIS_REPLY_STRING ? rb->str : "no string", rc->type == REDIS_REPLY_STRING ? rc->str : "no string",
+                 old, new);
+        freeReplyObject(rb);
+        freeReplyObject(rc);
+        redisReply *ra = harness_pipe_reply(a, "A's SET");
+        L1_CHECK(ra->type == REDIS_REPLY_STATUS, "round %d: A's SET returned %s", round, l1_brief(ra));
+        freeReplyObject(ra);
+        L1_CHECK(L1_STAT("l1_shared_reads") == shared + 1 && L1_STAT("l1_bypass_pending") == bypass,
+                 "round %d: %lld shared reads, %lld forwarded, for two readers", round,
+                 L1_STAT("l1_shared_reads") - shared, L1_STAT("l1_bypass_pending") - bypass);
+        /* After A's OK: the new value, then from the L1. */
+        long long hits = L1_STAT("l1_hits");
+        for (int i = 0; i < 2; i++) {
+            harness_expect_bulk(b, new, "GET %s", "wip");
+            harness_expect_bulk(a, new, "GET %s", "wip");
+        }
+        L1_CHECK(L1_STAT("l1_hits") >= hits + 2, "round %d: the key was not cached again after the write", round);
+    }
+    redisFree(a);
+    redisFree(b);
+    redisFree(c);
+}
+
+/*
+ * Admission while the L1 pays (at least half of the recent reads hits):
+ * a key's first read is filled while the L1 has room; once it is full, a
+ * one-hit key is not filled (it would evict a key read more often) and the
+ * frequent key stays a hit. (A cold L1 keeps them out: the test above.)
+ */
+L1_TEST(admission_fills_first_reads_only_while_the_l1_pays_and_has_room)
+{
+    char key[32];
+
+    harness_skip_if_direct();
+    L1_START(31, "--l1-maxmemory", "1mb", "--l1-admission", "yes");
+    harness_cmd_ok(l1_rd, "SET hot v");
+    for (int i = 0; i < L1_HOT_READS; i++)
+        harness_expect_bulk(l1_px, "v", "GET %s", "hot");
+    redisReply *r = harness_reply(l1_rd, "EVAL %s 0 %d %d",
+                                  "for i=0,tonumber(ARGV[1])-1 do redis.call('SET', 'room:'..i, "
+                                  "string.rep('x', tonumber(ARGV[2]))) end return 1",
+                                  L1_ROOM_KEYS, L1_LRU_VALUE);
+    freeReplyObject(r);
+    long long fills = L1_STAT("l1_fills");
+    harness_expect_bulk(l1_px, NULL, "GET %s", "never-set");       /* a nil is admitted alike */
+    L1_CHECK(L1_STAT("l1_fills") == fills + 1 && L1_STAT("l1_admission_rejected") == 1,
+             "a first read while the L1 pays was not filled (%lld fills, %lld rejected)",
+             L1_STAT("l1_fills") - fills, L1_STAT("l1_admission_rejected"));
+    long long rejected = 0;
+    for (int i = 0; i < L1_ROOM_KEYS && rejected == 0; i++) {
+        snprintf(key, sizeof(key), "room:%d", i);
+        char *v = L1_GET(l1_px, key);
+        L1_CHECK(v != NULL && strlen(v) == L1_LRU_VALUE, "GET %s returned %s", key, v ? "a wrong value" : "nil");
+        free(v);
+        harness_expect_bulk(l1_px, "v", "GET %s", "hot");            /* keeps the hit ratio at 1/2+ */
+        rejected = L1_STAT("l1_admission_rejected") - 1;
+    }
+    L1_CHECK(rejected == 1, "one-hit keys were filled until the end: the L1 never counted as full");
+    long long bytes = L1_STAT("l1_bytes"), max = L1_STAT("l1_maxmemory");
+    L1_CHECK(bytes + max / 16 >= max, "a first read was refused with room left (%lld of %lld bytes)", bytes, max);
+    /* Full: more one-hit keys are refused, the frequent key stays. */
+    fills = L1_STAT("l1_fills");
+    long long evicted = L1_STAT("l1_inv_eviction"), hits = L1_STAT("l1_hits");
+    for (int i = 0; i < 10; i++) {
+        snprintf(key, sizeof(key), "once-more:%d", i);
+        harness_expect_bulk(l1_px, NULL, "GET %s", key);
+    }
+    harness_expect_bulk(l1_px, "v", "GET %s", "hot");
+    L1_CHECK(L1_STAT("l1_fills") == fills && L1_STAT("l1_inv_eviction") == evicted,
+             "one-hit keys were filled into a full L1 (%lld fills, %lld evictions)", L1_STAT("l1_fills") - fills,
+             L1_STAT("l1_inv_eviction") - evicted);
+    L1_CHECK(L1_STAT("l1_hits") == hits + 1, "the frequent key is no longer a hit");
 }

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/sha.h>
+
 #include "l1/store.h"
 
 #define T_CHUNK_HEADER sizeof(size_t)   /* what the store adds to malloc_usable_size */
@@ -567,6 +569,44 @@ Test(l1store, walk_unverified_skips_verified_and_restarts_on_unverify_all)
     l1store_free(s);
 }
 
+/* unverify_if predicate: entries whose index is a multiple of 3. */
+static int t_every_third(const struct l1entry *e, void *ctx)
+{
+    (void)ctx;
+    return t_index(e) % 3 == 0;
+}
+
+Test(l1store, unverify_if_unverifies_the_matching_entries_and_restarts_the_walk)
+{
+    struct l1store *s = l1store_new(1 << 24);
+    static struct t_walk w;
+    char key[32];
+    size_t n;
+
+    memset(&w, 0, sizeof(w));
+    w.s = s;
+    t_fill(s, T_NKEYS);
+    n = l1store_unverify_if(s, t_every_third, NULL);
+    cr_assert_eq(n, (T_NKEYS + 2) / 3);
+    for (int i = 0; i < T_NKEYS; i++) {
+        snprintf(key, sizeof(key), "k%d", i);
+        cr_assert_eq(l1store_verified(s, t_get(s, T_GET, key, "")), i % 3 != 0, "k%d", i);
+    }
+    /* The walk visits exactly those; visited, they are not visited again... */
+    while (l1store_walk_unverified(s, 50, t_walk_fn, &w) != 0)
+        ;
+    cr_assert_eq((size_t)w.n, n);
+    cr_assert_eq(l1store_walk_unverified(s, 50, t_walk_fn, &w), 0);
+    /* ...until they are unverified again (an origin came back). */
+    cr_assert_eq(l1store_unverify_if(s, t_every_third, NULL), n);
+    while (l1store_walk_unverified(s, 50, t_walk_fn, &w) != 0)
+        ;
+    cr_assert_eq((size_t)w.n, 2 * n);
+    for (int i = 0; i < T_NKEYS; i++)
+        cr_assert_eq(w.visits[i], i % 3 == 0 ? 2 : 0, "k%d visited %d times", i, w.visits[i]);
+    l1store_free(s);
+}
+
 Test(l1store, walk_older_visits_verified_entries_filled_before)
 {
     struct l1store *s = l1store_new(1 << 24);
@@ -770,5 +810,23 @@ Test(l1store, a_smaller_budget_evicts_from_the_lru_tail)
     cr_assert_eq(l1store_evictions(s), 100 - l1store_count(s));
     l1store_set_max(s, 1024 * 1024);
     cr_assert_not_null(t_put(s, 1, "k0", "", 200), "a bigger budget takes entries again");
+    l1store_free(s);
+}
+
+/* A reply stored without its SHA1 gets it computed on first use: the SHA1
+ * of the reply bytes, the same on every later call; a given one is kept. */
+Test(l1store, sha1_given_or_computed_on_first_use)
+{
+    struct l1store *s = l1store_new(1 << 20);
+    const char reply[] = "$5\r\nhello\r\n";
+    uint8_t want[20];
+
+    SHA1((const unsigned char *)reply, sizeof(reply) - 1, want);
+    struct l1entry *e = l1store_put(s, T_GET, "k", 1, "", 0, reply, sizeof(reply) - 1, NULL, 0, 1000);
+    cr_assert_not_null(e);
+    cr_assert(memcmp(l1entry_sha1(e), want, 20) == 0, "computed SHA1 differs from SHA1(reply)");
+    cr_assert(memcmp(l1entry_sha1(e), want, 20) == 0, "second call differs");
+    e = l1store_put(s, T_GET, "k", 1, "", 0, reply, sizeof(reply) - 1, t_sha, 0, 1000);
+    cr_assert(memcmp(l1entry_sha1(e), t_sha, 20) == 0, "a given SHA1 was not kept");
     l1store_free(s);
 }
