@@ -54,30 +54,35 @@ void topology_close(struct topology *t, const char *why)
     topology_foreach(t, close_one, (void *)why);
 }
 
+static int listeners_add(struct topology_listeners *l, topology_listener_fn *fn, void *ud)
+{
+    if (l->n == TOPOLOGY_MAX_LISTENERS)
+        return -1;
+    l->v[l->n].fn = fn;
+    l->v[l->n].ud = ud;
+    l->n++;
+    return 0;
+}
+
+static void listeners_call(struct topology *t, const struct topology_listeners *l)
+{
+    for (int i = 0; i < l->n; i++)
+        l->v[i].fn(t, l->v[i].ud);
+}
+
 int topology_listen(struct topology *t, topology_listener_fn *fn, void *ud)
 {
-    if (t->nlisteners == TOPOLOGY_MAX_LISTENERS)
-        return -1;
-    t->listeners[t->nlisteners].fn = fn;
-    t->listeners[t->nlisteners].ud = ud;
-    t->nlisteners++;
-    return 0;
+    return listeners_add(&t->on_primary, fn, ud);
 }
 
 int topology_listen_map(struct topology *t, topology_listener_fn *fn, void *ud)
 {
-    if (t->nmap_listeners == TOPOLOGY_MAX_LISTENERS)
-        return -1;
-    t->map_listeners[t->nmap_listeners].fn = fn;
-    t->map_listeners[t->nmap_listeners].ud = ud;
-    t->nmap_listeners++;
-    return 0;
+    return listeners_add(&t->on_map, fn, ud);
 }
 
 void topology_map_changed(struct topology *t)
 {
-    for (int i = 0; i < t->nmap_listeners; i++)
-        t->map_listeners[i].fn(t, t->map_listeners[i].ud);
+    listeners_call(t, &t->on_map);
 }
 
 int topology_set_primary(struct topology *t, const char *host, int port)
@@ -97,8 +102,7 @@ int topology_set_primary(struct topology *t, const char *host, int port)
      * they close; the struct itself is reused for the new address. */
     backend_retarget(p, &next);
     t->redis_version[0] = '\0';
-    for (int i = 0; i < t->nlisteners; i++)
-        t->listeners[i].fn(t, t->listeners[i].ud);
+    listeners_call(t, &t->on_primary);
     return 0;
 }
 

@@ -64,6 +64,15 @@ struct topology_ops {
  * struct already pointing at the new address. */
 typedef void topology_listener_fn(struct topology *t, void *ud);
 
+/* Callbacks of one kind of change, called in registration order. */
+struct topology_listeners {
+    struct {
+        topology_listener_fn *fn;
+        void *ud;
+    } v[TOPOLOGY_MAX_LISTENERS];
+    int n;                            /* v[] in use */
+};
+
 struct topology {
     uv_loop_t *loop;                  /* the loop every connection runs on */
     const struct backend_settings *set; /* settings in force */
@@ -74,16 +83,8 @@ struct topology {
     int nreplicas;                    /* replicas configured or discovered */
     unsigned rr;                      /* read rotation */
     char redis_version[32];           /* the primary's, from health checks ("" = unknown) */
-    struct {
-        topology_listener_fn *fn;
-        void *ud;
-    } listeners[TOPOLOGY_MAX_LISTENERS]; /* primary-change listeners */
-    int nlisteners;                   /* listeners[] in use */
-    struct {
-        topology_listener_fn *fn;
-        void *ud;
-    } map_listeners[TOPOLOGY_MAX_LISTENERS]; /* slot-map-change listeners (cluster mode) */
-    int nmap_listeners;               /* map_listeners[] in use */
+    struct topology_listeners on_primary; /* primary-change listeners */
+    struct topology_listeners on_map; /* slot-map-change listeners (cluster mode) */
 };
 
 /* Static mode over primary + replicas (resolved now). Returns 0, or -1 with
