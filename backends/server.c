@@ -421,6 +421,26 @@ int server_read_now(struct server *s)
     }
 }
 
+static void asking_done(struct srvreq *sr, const char *reply, size_t len, int failed)
+{
+    (void)reply;
+    (void)len;
+    (void)failed;
+    free(sr);                           /* ASKING's +OK: nobody waits for it */
+}
+
+int server_send_asking(struct server *s)
+{
+    static const char asking[] = "*1\r\n$6\r\nASKING\r\n";
+    struct srvreq *a = calloc(1, sizeof(*a));
+
+    if (a == NULL)
+        return -ENOMEM;
+    a->on_reply = asking_done;
+    server_send(s, a, asking, sizeof(asking) - 1);
+    return 0;
+}
+
 void server_send_raw(struct server *s, const char *bytes, size_t len)
 {
     if (s->state == SERVER_CLOSING)

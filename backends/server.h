@@ -137,6 +137,10 @@ int server_hello(struct server *s, int proto);
 void server_read_pause(struct server *s);
 void server_read_resume(struct server *s);
 
+/* Queue ASKING (Redis Cluster: the next request on s may touch a slot being
+ * imported); its +OK is read and dropped. 0, or -ENOMEM (nothing queued). */
+int server_send_asking(struct server *s);
+
 /* Queue bytes that expect no reply of their own (push mode). */
 void server_send_raw(struct server *s, const char *bytes, size_t len);
 

@@ -199,25 +199,31 @@ void fill_append_args(struct buf *b, const struct fill *f)
     }
 }
 
-/* PTTL key, then the call itself (command, key, args), as two requests
- * (a shared read: the call alone, it is never stored). */
-static void fill_send_read(struct fill *f)
+/* The call itself (command, key, args) on f's connection, f its request. */
+static void fill_send_call(struct fill *f)
 {
     struct buf *b = &L.req;
-    int nargs = fill_nargs(f);
-    f->check = 0;
-    if (f->kind != FILL_SHARED)
-        fill_send_pttl(f);
+
     buf_reset(b);
-    l1_req_len(b, '*', (size_t)(2 + nargs));
+    l1_req_len(b, '*', (size_t)(2 + fill_nargs(f)));
     l1_req_arg(b, l1_cmds[f->cmd].name, strlen(l1_cmds[f->cmd].name));
     l1_req_arg(b, f->data, f->klen);
     fill_append_args(b, f);
     f->sr = (struct srvreq){ 0 };
     f->sr.on_reply = fill_on_reply;
-    if (f->kind != FILL_SHARED)
-        L.st.fills++;
     server_send(f->conn, &f->sr, b->data + b->pos, buf_unread(b));
+}
+
+/* PTTL key, then the call itself, as two requests (a shared read: the call
+ * alone, it is never stored). */
+static void fill_send_read(struct fill *f)
+{
+    f->check = 0;
+    if (f->kind != FILL_SHARED) {
+        fill_send_pttl(f);
+        L.st.fills++;
+    }
+    fill_send_call(f);
 }
 
 static void fill_send(struct fill *f, const uint8_t *sha)
@@ -325,31 +331,13 @@ int fill_is_redirect(const char *reply, size_t len)
     return (len > 7 && memcmp(reply, "-MOVED ", 7) == 0) || (len > 5 && memcmp(reply, "-ASK ", 5) == 0);
 }
 
-static void asking_done(struct srvreq *sr, const char *reply, size_t len, int failed)
-{
-    (void)reply;
-    (void)len;
-    (void)failed;
-    free(sr);                           /* ASKING's +OK: nobody waits for it */
-}
-
 /* f's call again, alone (an ASKING applies to the next command only): a
  * redirected read is delivered, never stored. */
 static void fill_resend(struct fill *f)
 {
-    struct buf *b = &L.req;
-    int nargs = fill_nargs(f);
-
     f->check = 0;
     f->pttl = FILL_PTTL_NONE;
-    buf_reset(b);
-    buf_printf(b, "*%d\r\n", 2 + nargs);
-    l1_req_arg(b, l1_cmds[f->cmd].name, strlen(l1_cmds[f->cmd].name));
-    l1_req_arg(b, f->data, f->klen);
-    fill_append_args(b, f);
-    f->sr = (struct srvreq){ 0 };
-    f->sr.on_reply = fill_on_reply;
-    server_send(f->conn, &f->sr, b->data + b->pos, buf_unread(b));
+    fill_send_call(f);
 }
 
 int fill_redirect(struct fill *f, const char *reply, size_t len)
@@ -364,18 +352,13 @@ int fill_redirect(struct fill *f, const char *reply, size_t len)
     struct server *conn = origin_ready(o) ? track_pick(o, NULL) : NULL;
     if (conn == NULL)
         return 0;
-    struct srvreq *a = ask ? calloc(1, sizeof(*a)) : NULL;
-    if (ask && a == NULL)
+    if (ask && server_send_asking(conn) < 0)
         return 0;
     f->redirects++;
     fill_unhash(f);
     f->cancelled = 1;                   /* read where the map did not say: never stored */
     f->conn = conn;
     f->origin = o;
-    if (a != NULL) {
-        a->on_reply = asking_done;
-        server_send(conn, a, "*1\r\n$6\r\nASKING\r\n", 16);
-    }
     if (f->kind == FILL_MGET)
         mget_resend(f);
     else

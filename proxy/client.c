@@ -286,14 +286,6 @@ static int req_retry(struct client *c, struct req *r, struct backend *failed_on)
     return 1;
 }
 
-static void asking_done(struct srvreq *sr, const char *reply, size_t len, int failed)
-{
-    (void)reply;
-    (void)len;
-    (void)failed;
-    free(sr);                           /* ASKING's +OK: nobody waits for it */
-}
-
 struct server *client_redirect(struct client *c, const char *reply, size_t len, unsigned hops)
 {
     struct backend *to;
@@ -304,13 +296,8 @@ struct server *client_redirect(struct client *c, const char *reply, size_t len, 
     struct server *s = conn_or_pick(c, to);
     if (s == NULL)
         return NULL;
-    if (ask) {
-        struct srvreq *a = calloc(1, sizeof(*a));
-        if (a == NULL)
-            return NULL;
-        a->on_reply = asking_done;
-        server_send(s, a, "*1\r\n$6\r\nASKING\r\n", 16);
-    }
+    if (ask && server_send_asking(s) < 0)
+        return NULL;
     return s;
 }
 
