@@ -231,6 +231,14 @@ struct server *backend_pick_proto(struct backend *b, int proto)
     return proto == 3 ? backend_pick_in(b, b->conns3, 3) : backend_pick_in(b, b->conns, 2);
 }
 
+int backend_is_shared(const struct backend *b, const struct server *s)
+{
+    for (int i = 0; i < b->nconns; i++)
+        if (b->conns[i] == s)
+            return 1;
+    return 0;
+}
+
 struct server *backend_dedicated(struct backend *b)
 {
     struct server *s = NULL;

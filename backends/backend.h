@@ -118,6 +118,10 @@ struct server *backend_pick(struct backend *b);
  * RESP3 connection. */
 struct server *backend_pick_proto(struct backend *b, int proto);
 
+/* Is s one of b's shared RESP2 connections (the ones backend_pick
+ * returns, carrying many clients' requests; not a dedicated one)? */
+int backend_is_shared(const struct backend *b, const struct server *s);
+
 /* A new connection for one owner. on_close must call backend_server_free. */
 struct server *backend_dedicated(struct backend *b);
 

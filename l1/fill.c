@@ -16,16 +16,21 @@
  *   reply ──> store (unless cancelled, an error, or expired in between),
  *             deliver to every waiter (single-flight)
  *
- * Why no MULTI/EXEC: the fill connection has CLIENT TRACKING on, so Redis
- * remembers the key as soon as the first of the two commands (PTTL) reads
- * it, and any later change of the key sends an invalidation to the
- * subscriber. A write landing between PTTL and the read, or after the read,
- * therefore always reaches l1/track.c, which cancels the fill (not yet
- * answered) or drops the entry it stored (answered first): what is stored
- * is never served past the invalidation, and a hit first takes the
- * invalidations already on the subscriber's socket (track_drain). PTTL
- * first means its answer is at hand when the read's reply arrives, so the
- * read's bytes are stored and delivered straight from the reply buffer.
+ * Why no MULTI/EXEC: any change of the key after the first of the two
+ * commands (PTTL) reads it sends an invalidation to the subscriber — with
+ * l1-tracking broadcast because Redis reports every write of every key
+ * (so the fill may be read on any connection to the same primary, the
+ * client's own included), with keys because the fill connection has
+ * CLIENT TRACKING on and Redis remembers the key from that read. A write
+ * landing between PTTL and the read, or after the read, therefore always
+ * reaches l1/track.c, which cancels the fill (not yet answered) or drops
+ * the entry it stored (answered first): what is stored is never served
+ * past the invalidation, and a hit first takes the invalidations already on
+ * the subscriber's socket (track_drain). A write before the PTTL may be
+ * reported after the reply: it drops a current entry, never keeps a stale
+ * one. PTTL first means its answer is at hand when the read's reply
+ * arrives, so the read's bytes are stored and delivered straight from the
+ * reply buffer.
  */
 #include <stdlib.h>
 #include <string.h>

@@ -271,10 +271,17 @@ int track_drain(struct l1_origin *o);
 /* The same for every ready origin (an MGET's keys may be anywhere). */
 int track_drain_all(void);
 /* A connection of o for a new fill: want if it is an up fill connection
- * of o, else o's next up one; NULL when none. */
+ * of o or one o's fills may share (track_shares), else o's next up fill
+ * connection; NULL when none. */
 struct server *track_pick(struct l1_origin *o, struct server *want);
 /* Is s a fill connection of any origin? */
 int track_owns(const struct server *s);
+/* May a fill of o be read on s though it is not o's: broadcast tracking
+ * (a fill needs no tracking connection) and s is a shared RESP2
+ * connection of o's primary (the client's own, so its order is kept)? */
+int track_shares(const struct l1_origin *o, const struct server *s);
+/* track_shares for any origin. */
+int track_shares_any(const struct server *s);
 /* The origin primary changed (static mode) or o stops owning slots:
  * close its connections; reconnect soon unless retired. */
 void track_reset(struct l1_origin *o, const char *why);

@@ -161,7 +161,8 @@ static int admit_pays(void)
  *   (Caffeine's "admit while there is room", gated: on a load that
  *   misses, a fill costs Redis 2-3 plain reads and would never be hit).
  * - When it is (nearly) full: seen L1_ADMIT_MIN times and more often
- *   than the least recently used entry a fill would evict. */
+ *   than the least recently used entry a fill would evict (as often, when
+ *   both counts are saturated). */
 int l1_admit(uint64_t h)
 {
     unsigned f = l1sketch_estimate(L.sketch, h);
@@ -171,7 +172,36 @@ int l1_admit(uint64_t h)
     if (f < L1_ADMIT_MIN)
         return 0;
     struct l1entry *victim = l1store_oldest(L.store);
-    return victim == NULL || f > l1sketch_estimate(L.sketch, entry_hash(victim));
+    if (victim == NULL)
+        return 1;
+    /* A tie at saturation (both among the hottest: the sketch cannot tell
+     * them apart) goes to recency, as LRU would decide: a hot key dropped
+     * by a write comes back at its next read instead of being locked out. */
+    unsigned fv = l1sketch_estimate(L.sketch, entry_hash(victim));
+    return f > fv || (f == fv && f > L1SKETCH_MAX);
+}
+
+/* Count a cacheable read in the sketch (e: its entry, if held). An entry
+ * keeps in its mark the sketch period (low 3 bits, high bits of the mark)
+ * and how often it was counted in it (5 bits): past L1SKETCH_MAX + 1 its
+ * counters cannot rise (only halve at the next aging), so a hot entry's
+ * later hits skip the sketch's cache line. A period seen again 8 agings
+ * later can only undercount an entry for that one period. */
+static void admit_count(struct l1entry *e, uint64_t h)
+{
+    admit_note(0);
+    if (e != NULL) {
+        uint8_t *mark = l1entry_mark(e);
+        unsigned period = l1sketch_period(L.sketch) & 7;
+        if ((unsigned)(*mark >> 5) != period)
+            *mark = (uint8_t)(period << 5);
+        if ((*mark & 31) > L1SKETCH_MAX) {
+            l1sketch_skip(L.sketch);
+            return;
+        }
+        (*mark)++;
+    }
+    l1sketch_add(L.sketch, h);
 }
 
 void l1_hit_audit(struct l1entry *e)
@@ -390,6 +420,11 @@ int l1_owns_server(const struct server *s)
     return track_owns(s);
 }
 
+int l1_may_read_on(const struct server *s)
+{
+    return track_owns(s) || track_shares_any(s);
+}
+
 struct server *l1_pending_server(const void *pending)
 {
     return ((const struct fill *)pending)->conn;
@@ -445,15 +480,14 @@ int l1_read(uint8_t id, const struct reqmsg *m, int may_wait, struct server *cur
     size_t alen = L.args.len;
     uint64_t h = 0;
 
+    int held = holds_pending(key, klen);
+    struct l1entry *e = held ? NULL : l1store_get(L.store, id, key, klen, args, alen);
     if (l1_set->admission) {
         h = l1sketch_hash(id, key, klen, args, alen);
-        l1sketch_add(L.sketch, h);
-        admit_note(0);
+        admit_count(e, h);
     }
-    int held = holds_pending(key, klen);
     if (held)
         return read_held(held, id, m, may_wait, cur, pending);
-    struct l1entry *e = l1store_get(L.store, id, key, klen, args, alen);
     /* Only an answer from the L1 needs the pending invalidations taken
      * first (a miss goes to Redis anyway): misses skip that read. */
     if (e && track_drain(o))
@@ -498,6 +532,9 @@ int l1_read(uint8_t id, const struct reqmsg *m, int may_wait, struct server *cur
                 L.st.admission_rejected++;
                 return L1_BYPASS;
             }
+        } else if (cur != NULL && !track_owns(cur)) {
+            L.st.bypass++;              /* checks need the fill connections' script */
+            return L1_BYPASS;
         }
         f = fill_new(id, key, klen, args, alen, e ? l1entry_sha1(e) : NULL,
                      e ? FILL_CHECK : FILL_READ, cur);

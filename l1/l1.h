@@ -16,9 +16,12 @@
  * any write of the key was acknowledged, so the value it gets was current
  * at some instant between its request and its reply.
  *
- *   primary ── fill connections (l1-fill-connections), each CLIENT
- *              TRACKING on REDIRECT <sub id>; fill: PTTL, read (pipelined,
- *              no MULTI: tracking + cancellation keep it true, l1/fill.c)
+ *   primary ── fill connections (l1-fill-connections): CLIENT TRACKING on
+ *              REDIRECT <sub id> BCAST on the first (l1-tracking broadcast)
+ *              or on each without BCAST (keys); fill: PTTL, read
+ *              (pipelined, no MULTI: tracking + cancellation keep it true,
+ *              l1/fill.c), on the client's own shared connection to the
+ *              primary when it has requests there (broadcast only)
  *              EVALSHA check -> {1, PTTL} (still this SHA1) | {reply, PTTL}
  *           ── subscriber: SUBSCRIBE __redis__:invalidate -> drop keys
  *
@@ -68,6 +71,11 @@ enum l1_result { L1_BYPASS = 0, L1_HIT, L1_WAIT };
 
 enum l1_mode { L1_TRACKING = 0, L1_STRICT };
 
+/* How the origin reports changes (l1-tracking): every write of every key
+ * (BCAST: no per-key table in Redis, a fill needs no tracking connection)
+ * or the writes of keys the fill connections read (Redis's per-key table). */
+enum l1_tracking { L1_TRACK_BROADCAST = 0, L1_TRACK_KEYS };
+
 /* What the L1 needs from the configuration. */
 struct l1_settings {
     long long maxmemory;              /* bytes; 0 = L1 off */
@@ -77,6 +85,7 @@ struct l1_settings {
     int serve_stale;                  /* serve entries while the origin is unreachable */
     uint64_t revalidate_after_ms;     /* background revalidation age; 0 = never */
     int fill_connections;             /* tracking fill connections (read at start) */
+    enum l1_tracking tracking;        /* broadcast | keys (read at start) */
     int admission;                    /* TinyLFU admission on misses */
     int ttl_jitter;                   /* percent an entry's lifetime is shortened by, at random */
     double audit_rate;                /* fraction of hits hash-checked in the background */
@@ -155,9 +164,11 @@ uint8_t l1_command_id(const struct reqmsg *m);
 /* Answer a cacheable read. HIT: *reply, *len point at bytes to copy now.
  * WAIT: call l1_wait(*pending, sr) with the client's waiter at once.
  * may_wait = 0 turns would-be WAITs into BYPASS (the client has requests in
- * flight elsewhere and must keep its order). cur: the fill connection the
- * client already has requests on (NULL: none): a new fill goes there, and
- * a fill in flight on another one is not joined (BYPASS). */
+ * flight elsewhere and must keep its order). cur: the connection to the
+ * origin the client already has requests on (NULL: none), one for which
+ * l1_may_read_on() holds: a new fill goes there, and a fill in flight on
+ * another one is not joined (BYPASS). A hash check runs on the L1's own
+ * connections only (BYPASS when cur is another). */
 int l1_read(uint8_t id, const struct reqmsg *m, int may_wait, struct server *cur, const char **reply,
             size_t *len, void **pending);
 
@@ -172,6 +183,12 @@ int l1_read(uint8_t id, const struct reqmsg *m, int may_wait, struct server *cur
  * where GET answers WRONGTYPE). */
 int l1_mget(const struct reqmsg *m, int may_wait, struct server *cur, const char **reply, size_t *len,
             void **pending);
+
+/* May l1_read send its fill on s (the client's connection to the key's
+ * origin)? Its own fill connections always; with l1-tracking broadcast,
+ * a shared RESP2 connection of the origin's primary as well. l1_mget only
+ * takes the L1's own (l1_owns_server). */
+int l1_may_read_on(const struct server *s);
 
 /* Attach a waiter to the fill/check returned by l1_read or l1_mget. */
 void l1_wait(void *pending, struct srvreq *sr);

@@ -43,6 +43,7 @@ struct l1sketch {
     size_t nblocks;                /* power of two */
     size_t additions;              /* since the last aging */
     size_t sample;                 /* additions per aging period */
+    size_t period;                 /* agings so far */
 };
 
 _Static_assert(sizeof(struct l1sketch_block) == 64, "a block is one cache line");
@@ -151,20 +152,33 @@ void l1sketch_add(struct l1sketch *s, uint64_t h)
         l1sketch_reset(s);
 }
 
+void l1sketch_skip(struct l1sketch *s)
+{
+    if (++s->additions >= s->sample)
+        l1sketch_reset(s);
+}
+
+uint32_t l1sketch_period(const struct l1sketch *s)
+{
+    return (uint32_t)s->period;
+}
+
 unsigned l1sketch_estimate(const struct l1sketch *s, uint64_t h)
 {
     uint64_t pos;
     struct l1sketch_block *b = block_of(s, h, &pos);
 
-    if (!door_has(b, pos))
-        return 0;                    /* counters only move after the doorkeeper */
+    /* As the TinyLFU paper: the counters, plus one when the doorkeeper
+     * holds h. Counters outlive an aging (halved) while the doorkeeper is
+     * cleared: a hot call not seen since keeps its count, so an entry at
+     * the LRU tail still weighs against a candidate. */
     unsigned min = L1SKETCH_MAX;
     for (int i = 0; i < L1SKETCH_DEPTH; i++) {
         unsigned v = *counter(b, pos, i);
         if (v < min)
             min = v;
     }
-    return min + 1;
+    return min + (unsigned)door_has(b, pos);
 }
 
 void l1sketch_reset(struct l1sketch *s)
@@ -177,6 +191,7 @@ void l1sketch_reset(struct l1sketch *s)
         memset(b->door, 0, sizeof(b->door));
     }
     s->additions /= 2;
+    s->period++;
 }
 
 size_t l1sketch_bytes(const struct l1sketch *s)

@@ -45,6 +45,15 @@ void l1sketch_add(struct l1sketch *s, uint64_t h);
 /* Estimated recent accesses of h, 0..L1SKETCH_MAX + 1. */
 unsigned l1sketch_estimate(const struct l1sketch *s, uint64_t h);
 
+/* Count an access of h that the sketch already holds at its most this
+ * period (the caller knows: it added h L1SKETCH_MAX + 1 times since
+ * l1sketch_period last changed): only the aging clock advances, no
+ * counter is touched (no cache miss). */
+void l1sketch_skip(struct l1sketch *s);
+
+/* How many agings so far (changes when counters are halved). */
+uint32_t l1sketch_period(const struct l1sketch *s);
+
 /* Halve every counter and clear the doorkeeper (also done automatically). */
 void l1sketch_reset(struct l1sketch *s);
 

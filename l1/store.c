@@ -78,6 +78,7 @@ struct l1entry {
     uint8_t sha1[20];        /* SHA1 of the reply (valid when sha1_known) */
     uint8_t sha1_known;      /* sha1 given by the caller or computed on first use */
     uint8_t cmd;             /* command id */
+    uint8_t mark;            /* the caller's (l1entry_mark), 0 when put */
     char data[];             /* key, then args, then reply; no terminator */
 };
 
@@ -195,6 +196,11 @@ const uint8_t *l1entry_sha1(const struct l1entry *e)
 uint8_t l1entry_cmd(const struct l1entry *e)
 {
     return e->cmd;
+}
+
+uint8_t *l1entry_mark(struct l1entry *e)
+{
+    return &e->mark;
 }
 
 uint64_t l1entry_expires(const struct l1entry *e)
@@ -409,6 +415,7 @@ struct l1entry *l1store_put(struct l1store *s, uint8_t cmd, const char *key, siz
     e->alen = (uint32_t)alen;
     e->rlen = (uint32_t)rlen;
     e->cmd = cmd;
+    e->mark = 0;
     e->epoch = s->epoch;
     e->filled = now;
     e->expires = expires;

@@ -43,6 +43,9 @@ const char *l1entry_reply(const struct l1entry *e, size_t *len);  /* RESP bytes 
 const uint8_t *l1entry_sha1(const struct l1entry *e);             /* 20 bytes (SHA1 of the reply,
                                                                      computed on first use) */
 uint8_t l1entry_cmd(const struct l1entry *e);
+/* A byte the caller may keep in an entry (0 when put; the store never
+ * reads it). */
+uint8_t *l1entry_mark(struct l1entry *e);
 uint64_t l1entry_expires(const struct l1entry *e);                /* caller's clock, ms */
 uint64_t l1entry_filled(const struct l1entry *e);                 /* when put/refreshed, ms */
 

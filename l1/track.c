@@ -1,18 +1,26 @@
 /*
- * l1/track.c — an origin's invalidation channel: one subscriber, several
- * tracking fill connections redirected to it (per origin: in cluster mode
- * each primary node has its own, l1/origin.c).
+ * l1/track.c — an origin's invalidation channel: one subscriber, fill
+ * connections, one or all of them tracking, redirected to it (per origin:
+ * in cluster mode each primary node has its own, l1/origin.c).
  *
  *   subscriber: CLIENT ID ─> SUBSCRIBE __redis__:invalidate ─> sub_push:
  *               drop the keys' entries, cancel their fills
- *   fill conn i (l1-fill-connections of them): CLIENT TRACKING on
- *               REDIRECT <subscriber id>, SCRIPT LOAD check ─> up
+ *   fill conn i (l1-fill-connections of them): SCRIPT LOAD check ─> up,
+ *               after CLIENT TRACKING on REDIRECT <subscriber id>
+ *                 l1-tracking broadcast: BCAST, on fill conn 0 only
+ *                 l1-tracking keys: on every fill conn
  *   ready = subscriber up and every fill connection up
- *   any of them lost ─> unready: the origin's entries unverified, fills
- *               cancelled; reconnect with backoff, then revalidate (check.c)
+ *   the subscriber or a tracking fill conn lost ─> unready: the origin's
+ *               entries unverified, fills cancelled; reconnect with
+ *               backoff, then revalidate (check.c)
  *
- * Losing a fill connection loses the tracking of every key read on it
- * (Redis forgets its tracked keys' owner), so it unreadies the L1 as the
+ * Broadcast: Redis reports every write of every key (no per-key table, so
+ * tracking_total_keys stays 0 however many keys the L1 has read), and a
+ * fill may be read on any connection to the origin (fill.c). Keys: Redis
+ * remembers each key read on a tracking connection until it changes (or
+ * tracking-table-max-keys evicts it, reported as an invalidation); losing
+ * such a connection loses the tracking of every key read on it (Redis
+ * forgets its tracked keys' owner), so it unreadies the L1 as the
  * subscriber's loss does.
  */
 #include <stdio.h>
@@ -83,20 +91,32 @@ static void check_ready(struct l1_origin *o)
     }
 }
 
+/* Does fill connection i carry tracking? (broadcast: conn 0 alone, so
+ * each change is reported once) */
+static int tracks(int i)
+{
+    return l1_set->tracking == L1_TRACK_KEYS || i == 0;
+}
+
 /* (Re)point fill connection i's tracking at the current subscriber. */
 static void send_tracking(struct l1_origin *o, int i)
 {
     struct buf *b = &L.req;
     char id[32];
     int n = snprintf(id, sizeof(id), "%lld", o->sub_id);
+    int bcast = l1_set->tracking == L1_TRACK_BROADCAST;
 
+    if (!tracks(i))
+        return;
     buf_reset(b);
-    buf_printf(b, "*5\r\n");
+    buf_printf(b, "*%d\r\n", 5 + bcast);
     l1_req_arg(b, "CLIENT", 6);
     l1_req_arg(b, "TRACKING", 8);
     l1_req_arg(b, "on", 2);
     l1_req_arg(b, "REDIRECT", 8);
     l1_req_arg(b, id, (size_t)n);
+    if (bcast)
+        l1_req_arg(b, "BCAST", 5);
     setup_send(o, o->fills_c[i].s, i, STEP_TRACKING, b->data, b->len);
 }
 
@@ -230,7 +250,7 @@ static void conn_closed(struct server *s)
             if (s == o->fills_c[i].s) {
                 o->fills_c[i].s = NULL;
                 o->fills_c[i].up = 0;
-                if (!L.stopping)
+                if (!L.stopping && tracks(i))
                     track_unready(o, why);
             }
         }
@@ -387,10 +407,28 @@ int track_owns(const struct server *s)
     return 0;
 }
 
+int track_shares(const struct l1_origin *o, const struct server *s)
+{
+    return l1_set->tracking == L1_TRACK_BROADCAST && s->backend == o->b && s->proto == 2 &&
+           backend_is_shared(o->b, s);
+}
+
+int track_shares_any(const struct server *s)
+{
+    for (int k = 0; k < L.norigins; k++)
+        if (track_shares(L.origins[k], s))
+            return 1;
+    return 0;
+}
+
 struct server *track_pick(struct l1_origin *o, struct server *want)
 {
     if (want != NULL && origin_owns_server(o, want))
         return want->state == SERVER_CONNECTED ? want : NULL;
+    /* The client's shared connection, still connecting maybe: the fill
+     * queues behind the client's requests there. */
+    if (want != NULL && track_shares(o, want))
+        return want->state != SERVER_CLOSING ? want : NULL;
     for (int k = 0; k < L.nfill; k++) {
         struct track_conn *c = &o->fills_c[o->rr++ % (unsigned)L.nfill];
         if (c->up && c->s && c->s->state == SERVER_CONNECTED)

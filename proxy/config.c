@@ -118,6 +118,7 @@ static const char *const loglevel_names[] = { "debug", "verbose", "notice", "war
 static const char *const read_policy_names[] = {
     "primary", "replica", "prefer-replica", "nearest", "round-robin", NULL };
 static const char *const l1_mode_names[] = { "tracking", "strict", NULL };
+static const char *const l1_tracking_names[] = { "broadcast", "keys", NULL };
 static const char *const tls_auth_names[] = { "yes", "no", "optional", NULL }; /* enum tls_auth */
 /* client-output-buffer-limit classes, in enum obuf_class order ("slave" is
  * accepted for replica, as Redis does). */
@@ -129,6 +130,7 @@ static const char *const l1_command_names[] = {
 _Static_assert(sizeof(enum loglevel) == sizeof(int), "enums are stored as int");
 _Static_assert(sizeof(enum read_policy) == sizeof(int), "enums are stored as int");
 _Static_assert(sizeof(enum l1_mode) == sizeof(int), "enums are stored as int");
+_Static_assert(sizeof(enum l1_tracking) == sizeof(int), "enums are stored as int");
 
 /* THE directive table, grouped as struct config is. Adding a directive =
  * adding a row here, a field in config.h and a paragraph in redsnano.conf. */
@@ -210,8 +212,10 @@ static const struct directive directive_table[] = {
              "Serve L1 entries while the primary is unreachable"),
     ROW_MS("l1-revalidate-after", l1_revalidate_after, "0", 0, MS_MAX,
            "Milliseconds after which an L1 entry is revalidated in the background; 0 = never"),
+    ROW_ENUM("l1-tracking", l1_tracking, enum l1_tracking, "broadcast", l1_tracking_names,
+             "How Redis reports changes to the L1: broadcast (CLIENT TRACKING BCAST: every write, no per-key table in Redis, fills ride the client's own connection) or keys (Redis remembers each key the L1 read, up to tracking-table-max-keys)"),
     ROW_INT("l1-fill-connections", l1_fill_connections, "4", 1, L1_MAX_FILL_CONNECTIONS,
-            "Tracking connections to the primary (cluster mode: to each primary node) that L1 fills and hash checks are spread over"),
+            "The L1's own connections to the primary (cluster mode: to each primary node) for hash checks and for fills of clients with no request there (l1-tracking keys: every fill)"),
     ROW_BOOL("l1-admission", l1_admission, "yes",
              "TinyLFU admission: a missed read is filled into the L1 only when it was read before lately (and, with the L1 full, more often than the entry it would evict), or, while the L1 has room and at least half of the recent reads were hits, at its first read; others are forwarded as plain reads"),
     ROW_INT("l1-ttl-jitter", l1_ttl_jitter, "10", 0, 100,

@@ -106,6 +106,7 @@ struct config {
     /* L1 (issue 5) */
     long long l1_maxmemory;      /* bytes; 0 = L1 off (default 0) */
     enum l1_mode l1_mode;        /* tracking (default) | strict */
+    enum l1_tracking l1_tracking; /* broadcast (default) | keys */
     int l1_max_ttl;              /* ms an entry may live (default 60000) */
     char *l1_commands;           /* space separated, upper case (default "GET") */
     bool l1_serve_stale;         /* serve entries while the origin is unreachable (default no) */

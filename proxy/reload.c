@@ -29,6 +29,7 @@
 static const char *const fixed[] = {
     "port", "bind", "unixsocket", "primary", "sentinel", "sentinel-master", "sentinel-password",
     "cluster", "http-port", "tls-port", "backend-connections", "backend-spare-connections", "l1-fill-connections",
+    "l1-tracking",
     NULL,
 };
 
@@ -78,6 +79,7 @@ void reload_settings(void)
         .serve_stale = cfg->l1_serve_stale,
         .revalidate_after_ms = (uint64_t)cfg->l1_revalidate_after,
         .fill_connections = cfg->l1_fill_connections,
+        .tracking = cfg->l1_tracking,
         .admission = cfg->l1_admission,
         .ttl_jitter = cfg->l1_ttl_jitter,
         .audit_rate = cfg->l1_audit_rate,

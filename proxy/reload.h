@@ -7,7 +7,7 @@
  *                                       │                               (file:line: ..., or the file)
  *                                       ├─ port, bind, unixsocket, primary, sentinel*, cluster,
  *                                       │  http-port, tls-port, backend-(spare-)connections,
- *                                       │  l1-fill-connections, l1 on<->off:
+ *                                       │  l1-fill-connections, l1-tracking, l1 on<->off:
  *                                       │  logged and kept (config_swap back)
  *                                       └─> proxy->cfg replaced; reload_settings() updates
  *                                           backend_set / l1_set / sentinel_set in place;

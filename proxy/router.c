@@ -210,12 +210,13 @@ static int route_l1(struct client *c, const struct cmd *cmd, struct reqmsg *m, s
     const char *bytes;
     size_t n;
     void *pending;
-    /* A fill runs on one of the L1's own connections to the primary: only
-     * when no other connection to the primary holds this client's earlier
-     * requests (and then on the fill connection it already uses, if any). */
+    /* A fill runs on a connection to the primary the L1 may read on: the
+     * one holding this client's earlier requests to the primary, if any (a
+     * shared one with l1-tracking broadcast, else one of the L1's own). */
     int stall = 0;
     struct server *cur = via != NULL ? client_conn_for(c, via, &stall) : NULL;
-    int may_wait = via != NULL ? !stall && (cur == NULL || l1_owns_server(cur)) : c->inflight == 0;
+    int may_wait = via != NULL ? !stall && (cur == NULL || (mget ? l1_owns_server(cur) : l1_may_read_on(cur)))
+                               : c->inflight == 0;
     int rc = mget ? l1_mget(m, may_wait, may_wait ? cur : NULL, &bytes, &n, &pending)
                   : l1_read(id, m, may_wait, may_wait ? cur : NULL, &bytes, &n, &pending);
     unsigned shape = c->proto == 3 ? RESP3_UP | cmd_resp3_shape(cmd, m->argc, m->argv, m->argvlen) : 0;

@@ -1135,20 +1135,25 @@ L1_TEST(admission_keeps_one_hit_keys_out)
  * the proxy answers the written value within L1_FRESH_MS and keeps
  * answering it (a stale entry would keep the old one until its TTL).
  */
-L1_TEST(a_write_racing_fills_without_multi_never_leaves_a_stale_entry)
+/* Rounds of: the entry dropped, L1_RACE_READS pipelined GETs from two
+ * clients with a direct SET racing them; then the new value must be served
+ * within L1_FRESH_MS and never the old one again. side_writes: each GET
+ * follows a write of another key from the same client, so its fill is read
+ * on the client's own (shared) connection to the primary, not on a fill
+ * connection. */
+static void l1_race_at(int line, bool side_writes)
 {
     char want[32];
-    redisContext *px2;
+    redisContext *px2 = harness_connect(l1_proxy->port);
 
-    harness_skip_if_direct();
-    L1_START(17, "--l1-maxmemory", "64mb", "--l1-fill-connections", "4");
-    px2 = harness_connect(l1_proxy->port);
     harness_cmd_ok(l1_rd, "SET race v0");
     for (int round = 1; round <= L1_RACE_ROUNDS; round++) {
         /* Drop the entry so that the reads below fill again. */
         redisReply *dr = harness_reply(l1_admin, "REDSNANO L1 INVALIDATE race");
         freeReplyObject(dr);
         for (int i = 0; i < L1_RACE_READS; i++) {
+            if (side_writes)
+                redisAppendCommand(i % 2 ? px2 : l1_px, "SET race:side%d x", i % 2);
             redisAppendCommand(i % 2 ? px2 : l1_px, "GET race");
             harness_pipe_flush(i % 2 ? px2 : l1_px);
             if (i == round % L1_RACE_READS) {
@@ -1156,26 +1161,127 @@ L1_TEST(a_write_racing_fills_without_multi_never_leaves_a_stale_entry)
                 harness_pipe_flush(l1_rd);
             }
         }
-        for (int i = 0; i < L1_RACE_READS; i++)
-            free(l1_value_at(__LINE__, harness_pipe_reply(i % 2 ? px2 : l1_px, "GET race"), "GET race"));
+        for (int i = 0; i < L1_RACE_READS; i++) {
+            if (side_writes)
+                freeReplyObject(harness_pipe_reply(i % 2 ? px2 : l1_px, "SET race:side"));
+            free(l1_value_at(line, harness_pipe_reply(i % 2 ? px2 : l1_px, "GET race"), "GET race"));
+        }
         freeReplyObject(harness_pipe_reply(l1_rd, "SET race"));
         snprintf(want, sizeof(want), "v%d", round);
         char *v = NULL;
         bool fresh = harness_wait_until((free(v), v = L1_GET(l1_px, "race"), v && strcmp(v, want) == 0),
                                         L1_FRESH_MS);
-        L1_CHECK(fresh, "round %d: GET race answered %s %d ms after SET race %s", round, v ? v : "nil",
-                 L1_FRESH_MS, want);
+        if (!fresh)
+            l1_fail_at(line, "round %d: GET race answered %s %d ms after SET race %s", round, v ? v : "nil",
+                       L1_FRESH_MS, want);
         free(v);
         for (int i = 0; i < 2; i++) {
-            v = L1_GET(i ? px2 : l1_px, "race");
-            L1_CHECK(v && strcmp(v, want) == 0, "round %d: GET race went back to %s (want %s)", round,
-                     v ? v : "nil", want);
+            v = l1_get_at(line, i ? px2 : l1_px, "race");
+            if (!(v && strcmp(v, want) == 0))
+                l1_fail_at(line, "round %d: GET race went back to %s (want %s)", round, v ? v : "nil", want);
             free(v);
         }
     }
-    L1_CHECK(L1_STAT("l1_hits") > 0 && L1_STAT("l1_fills") >= L1_RACE_ROUNDS,
-             "the race test made no hits or too few fills");
+    if (!(l1_stat_at(line, "l1_hits") > 0 && l1_stat_at(line, "l1_fills") >= L1_RACE_ROUNDS))
+        l1_fail_at(line, "the race test made no hits or too few fills");
     redisFree(px2);
+}
+
+L1_TEST(a_write_racing_fills_without_multi_never_leaves_a_stale_entry)
+{
+    harness_skip_if_direct();
+    L1_START(17, "--l1-maxmemory", "64mb", "--l1-fill-connections", "4");
+    l1_race_at(__LINE__, false);
+}
+
+L1_TEST(a_write_racing_fills_on_the_clients_own_connection_never_leaves_a_stale_entry)
+{
+    harness_skip_if_direct();
+    L1_START(22, "--l1-maxmemory", "64mb");
+    long long bypass0 = L1_STAT("l1_bypass");
+    l1_race_at(__LINE__, true);
+    /* The reads rode the clients' connections (before l1-tracking
+     * broadcast, a read after a write in flight was forwarded around the
+     * L1, and the race above never filled). */
+    long long bypass = L1_STAT("l1_bypass") - bypass0, pending = L1_STAT("l1_bypass_pending");
+    L1_CHECK(bypass - pending <= L1_RACE_ROUNDS, "%lld reads forwarded around the L1 (%lld for a write in flight)",
+             bypass, pending);
+}
+
+L1_TEST(broadcast_tracking_keeps_no_key_table_in_redis_and_fills_on_the_clients_connection)
+{
+    char key[32], want[32];
+
+    harness_skip_if_direct();
+    L1_START(23, "--l1-maxmemory", "64mb");
+    for (int i = 0; i < 200; i++)
+        harness_cmd_ok(l1_rd, "SET bc:%d v%d", i, i);
+    for (int i = 0; i < 200; i++) {
+        snprintf(key, sizeof(key), "bc:%d", i);
+        snprintf(want, sizeof(want), "v%d", i);
+        char *v = L1_GET(l1_px, key);
+        L1_CHECK(v && strcmp(v, want) == 0, "GET %s answered %s", key, v ? v : "nil");
+        free(v);
+    }
+    L1_CHECK(L1_STAT("l1_fills") >= 200, "only %lld fills for 200 cold keys", L1_STAT("l1_fills"));
+    /* Redis keeps no per-key table for the L1: one BCAST prefix (""). */
+    long long keys = harness_info_ll(l1_rd, "stats", "tracking_total_keys");
+    long long prefixes = harness_info_ll(l1_rd, "stats", "tracking_total_prefixes");
+    L1_CHECK(keys == 0 && prefixes == 1, "Redis tracks %lld keys and %lld prefixes (want 0 and 1)", keys, prefixes);
+
+    /* A write elsewhere is still reported. */
+    harness_cmd_ok(l1_rd, "SET bc:7 changed");
+    char *v = NULL;
+    bool fresh = harness_wait_until((free(v), v = L1_GET(l1_px, "bc:7"), v && strcmp(v, "changed") == 0), L1_FRESH_MS);
+    L1_CHECK(fresh, "GET bc:7 answered %s %d ms after a direct SET", v ? v : "nil", L1_FRESH_MS);
+    free(v);
+
+    /* Reads pipelined after a write: filled on the client's connection
+     * (where the write is in flight), not forwarded around the L1. */
+    for (int i = 0; i < 10; i++)
+        harness_cmd_ok(l1_rd, "SET bc:cold:%d c%d", i, i);
+    long long fills0 = L1_STAT("l1_fills"), bypass0 = L1_STAT("l1_bypass");
+    redisAppendCommand(l1_px, "SET bc:side x");
+    for (int i = 0; i < 10; i++)
+        redisAppendCommand(l1_px, "GET bc:cold:%d", i);
+    harness_pipe_flush(l1_px);
+    freeReplyObject(harness_pipe_reply(l1_px, "SET bc:side"));
+    for (int i = 0; i < 10; i++) {
+        snprintf(want, sizeof(want), "c%d", i);
+        v = l1_value_at(__LINE__, harness_pipe_reply(l1_px, "GET bc:cold"), "GET bc:cold");
+        L1_CHECK(v && strcmp(v, want) == 0, "GET bc:cold:%d answered %s", i, v ? v : "nil");
+        free(v);
+    }
+    long long fills = L1_STAT("l1_fills") - fills0, bypass = L1_STAT("l1_bypass") - bypass0;
+    L1_CHECK(fills == 10 && bypass == 0, "10 reads after a write: %lld fills, %lld forwarded (want 10, 0)", fills,
+             bypass);
+    long long hits0 = L1_STAT("l1_hits");
+    v = L1_GET(l1_px, "bc:cold:3");
+    L1_CHECK(v && strcmp(v, "c3") == 0 && L1_STAT("l1_hits") == hits0 + 1, "GET bc:cold:3 answered %s, %lld hits",
+             v ? v : "nil", L1_STAT("l1_hits") - hits0);
+    free(v);
+}
+
+L1_TEST(keys_tracking_has_redis_remember_the_keys_read)
+{
+    char key[32];
+
+    harness_skip_if_direct();
+    L1_START(24, "--l1-maxmemory", "64mb", "--l1-tracking", "keys");
+    for (int i = 0; i < 50; i++) {
+        harness_cmd_ok(l1_rd, "SET kt:%d v", i);
+        snprintf(key, sizeof(key), "kt:%d", i);
+        free(L1_GET(l1_px, key));
+    }
+    long long keys = harness_info_ll(l1_rd, "stats", "tracking_total_keys");
+    long long prefixes = harness_info_ll(l1_rd, "stats", "tracking_total_prefixes");
+    L1_CHECK(keys >= 50 && prefixes == 0, "Redis tracks %lld keys and %lld prefixes (want >= 50 and 0)", keys,
+             prefixes);
+    harness_cmd_ok(l1_rd, "SET kt:7 changed");
+    char *v = NULL;
+    bool fresh = harness_wait_until((free(v), v = L1_GET(l1_px, "kt:7"), v && strcmp(v, "changed") == 0), L1_FRESH_MS);
+    L1_CHECK(fresh, "GET kt:7 answered %s %d ms after a direct SET", v ? v : "nil", L1_FRESH_MS);
+    free(v);
 }
 
 L1_TEST(invalidate_pattern_drops_matching_entries)
