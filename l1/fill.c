@@ -322,8 +322,8 @@ void fill_read_done(struct fill *f, struct l1entry *e, const char *val, size_t v
     if (f->kind == FILL_SHARED) {
         /* nothing to store or drop: the key had a write in flight */
     } else if (!f->cancelled && vlen > 0 && val[0] != '-' && !unknown_ttl) {
-        /* SHA1 left to the store: computed only if a hash check needs it. */
-        l1store_put(L.store, f->cmd, key, f->klen, args, f->alen, val, vlen, NULL, l1_now(),
+        /* No SHA1 kept: a hash check computes it from the reply (l1entry_sha1). */
+        l1store_put(L.store, f->cmd, key, f->klen, args, f->alen, val, vlen, l1_now(),
                     l1_expiry_for(f->pttl));
     } else if (e && !f->cancelled) {
         l1store_drop(L.store, e);

@@ -298,7 +298,7 @@ static int load_one(const struct l1snap_rec *r, void *ctx)
         c->out->expired++;
         return 0;
     }
-    if (l1store_put(c->s, r->cmd, r->key, r->klen, r->args, r->alen, r->reply, r->rlen, r->sha1, c->now_ms,
+    if (l1store_put(c->s, r->cmd, r->key, r->klen, r->args, r->alen, r->reply, r->rlen, c->now_ms,
                     c->now_ms + (r->expires - c->now_unix_ms)) != NULL)
         c->out->loaded++;
     return 0;

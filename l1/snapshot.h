@@ -51,7 +51,8 @@ struct l1snap_rec {
     size_t alen;                        /* their length */
     const char *reply;                  /* RESP bytes */
     size_t rlen;                        /* their length */
-    const uint8_t *sha1;                /* 20 bytes: SHA1 of reply */
+    const uint8_t *sha1;                /* 20 bytes: SHA1 of reply (kept in the format; a load
+                                           hash-checks the reply itself, l1entry_sha1) */
     uint64_t expires;                   /* unix ms */
 };
 

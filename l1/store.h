@@ -40,8 +40,9 @@ struct l1entry;
 const char *l1entry_key(const struct l1entry *e, size_t *len);
 const char *l1entry_args(const struct l1entry *e, size_t *len);   /* args after the key, encoded by the caller */
 const char *l1entry_reply(const struct l1entry *e, size_t *len);  /* RESP bytes */
-const uint8_t *l1entry_sha1(const struct l1entry *e);             /* 20 bytes (SHA1 of the reply,
-                                                                     computed on first use) */
+const uint8_t *l1entry_sha1(const struct l1entry *e);             /* 20 bytes: SHA1 of the reply,
+                                                                     computed at each call into a
+                                                                     buffer the next call reuses */
 uint8_t l1entry_cmd(const struct l1entry *e);
 /* A byte the caller may keep in an entry (0 when put; the store never
  * reads it). */
@@ -60,12 +61,11 @@ struct l1entry *l1store_get(struct l1store *s, uint8_t cmd, const char *key, siz
                             const char *args, size_t alen);
 
 /* Store (or replace) the entry for (cmd, key, args), verified, copying
- * every byte. sha1: SHA1 of the reply, or NULL to have it computed when
- * first asked (l1entry_sha1). Returns it, or NULL when it cannot fit or memory is short
+ * every byte. Returns it, or NULL when it cannot fit or memory is short
  * (any previous entry for the same id is dropped in that case). */
 struct l1entry *l1store_put(struct l1store *s, uint8_t cmd, const char *key, size_t klen,
                             const char *args, size_t alen, const char *reply, size_t rlen,
-                            const uint8_t sha1[20], uint64_t now, uint64_t expires);
+                            uint64_t now, uint64_t expires);
 
 /* Refresh an entry in place (unchanged value): new expiry, verified now. */
 void l1store_verify(struct l1store *s, struct l1entry *e, uint64_t now, uint64_t expires);

@@ -104,10 +104,10 @@ Test(l1snapshot, save_then_load_keeps_entries_and_skips_expired_ones)
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
     struct l1store *s = l1store_new(1 << 20);
     /* loop clock 500 = wall clock 10000 at save */
-    l1store_put(s, 1, "a", 1, "", 0, "$1\r\nA\r\n", 7, sha_a, 0, 600);     /* lives until wall 10100 */
-    l1store_put(s, 1, "b", 1, "", 0, "$1\r\nB\r\n", 7, sha_a, 0, 5500);    /* until wall 15000 */
-    l1store_put(s, 2, "h", 1, "\1\0\0\0f", 5, "$-1\r\n", 5, sha_a, 0, 5500); /* HGET: not cached at load */
-    l1store_put(s, 1, "gone", 4, "", 0, "$1\r\nG\r\n", 7, sha_a, 0, 400); /* already expired at save */
+    l1store_put(s, 1, "a", 1, "", 0, "$1\r\nA\r\n", 7, 0, 600);     /* lives until wall 10100 */
+    l1store_put(s, 1, "b", 1, "", 0, "$1\r\nB\r\n", 7, 0, 5500);    /* until wall 15000 */
+    l1store_put(s, 2, "h", 1, "\1\0\0\0f", 5, "$-1\r\n", 5, 0, 5500); /* HGET: not cached at load */
+    l1store_put(s, 1, "gone", 4, "", 0, "$1\r\nG\r\n", 7, 0, 400); /* already expired at save */
     cr_assert_eq(l1snap_save(path, s, 500, 10000), 3);
     cr_assert_neq(access(tmp, F_OK), 0, "the temporary file was left behind");
     l1store_free(s);

@@ -23,15 +23,12 @@
 
 enum { T_GET = 1, T_HGETALL = 2, T_LRANGE = 3, T_HGET = 4 };
 
-static const uint8_t t_sha[20] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
-                                   11, 12, 13, 14, 15, 16, 17, 18, 19, 20 };
 
 /* Put with NUL-terminated strings; the reply is the key's text. */
 static struct l1entry *t_put(struct l1store *s, uint8_t cmd, const char *key, const char *args,
                              uint64_t now)
 {
-    return l1store_put(s, cmd, key, strlen(key), args, strlen(args), key, strlen(key),
-                       t_sha, now, now + 1000);
+    return l1store_put(s, cmd, key, strlen(key), args, strlen(args), key, strlen(key), now, now + 1000);
 }
 
 static struct l1entry *t_get(struct l1store *s, uint8_t cmd, const char *key, const char *args)
@@ -128,8 +125,7 @@ Test(l1store, put_get_roundtrip_is_byte_exact)
 
     for (size_t i = 0; i < sizeof(reply); i++)
         reply[i] = (char)(i * 7);
-    e = l1store_put(s, T_HGET, key, sizeof(key), args, sizeof(args), reply, sizeof(reply),
-                    t_sha, 1000, 5000);
+    e = l1store_put(s, T_HGET, key, sizeof(key), args, sizeof(args), reply, sizeof(reply), 1000, 5000);
     cr_assert_not_null(e);
     cr_assert_eq(l1store_get(s, T_HGET, key, sizeof(key), args, sizeof(args)), e);
 
@@ -142,7 +138,9 @@ Test(l1store, put_get_roundtrip_is_byte_exact)
     p = l1entry_reply(e, &len);
     cr_assert_eq(len, sizeof(reply));
     cr_assert_arr_eq(p, reply, sizeof(reply));
-    cr_assert_arr_eq(l1entry_sha1(e), t_sha, 20);
+    uint8_t want[20];
+    SHA1((const unsigned char *)reply, sizeof(reply), want);
+    cr_assert_arr_eq(l1entry_sha1(e), want, 20);
     cr_assert_eq(l1entry_cmd(e), T_HGET);
     cr_assert_eq(l1entry_filled(e), 1000);
     cr_assert_eq(l1entry_expires(e), 5000);
@@ -159,7 +157,7 @@ Test(l1store, put_get_roundtrip_is_byte_exact)
 Test(l1store, empty_key_args_and_reply_roundtrip)
 {
     struct l1store *s = l1store_new(1 << 20);
-    struct l1entry *e = l1store_put(s, 0, "", 0, "", 0, "", 0, t_sha, 1, 2);
+    struct l1entry *e = l1store_put(s, 0, "", 0, "", 0, "", 0, 1, 2);
     size_t len = 99;
 
     cr_assert_not_null(e);
@@ -237,9 +235,9 @@ Test(l1store, replace_keeps_one_entry_with_the_new_value)
     const char *p;
     size_t len, bytes;
 
-    cr_assert_not_null(l1store_put(s, T_GET, "k", 1, "", 0, "old", 3, t_sha, 1, 10));
+    cr_assert_not_null(l1store_put(s, T_GET, "k", 1, "", 0, "old", 3, 1, 10));
     bytes = l1store_bytes(s);
-    e = l1store_put(s, T_GET, "k", 1, "", 0, "new", 3, t_sha, 2, 20);
+    e = l1store_put(s, T_GET, "k", 1, "", 0, "new", 3, 2, 20);
     cr_assert_not_null(e);
     cr_assert_eq(l1store_count(s), 1);
     cr_assert_eq(l1store_bytes(s), bytes);
@@ -262,12 +260,12 @@ Test(l1store, put_may_copy_from_the_entry_it_replaces)
     const char *k, *a, *r, *p;
     size_t klen, alen, rlen, len;
 
-    old = l1store_put(s, T_LRANGE, "key", 3, "0 9", 3, "reply", 5, t_sha, 1, 2);
+    old = l1store_put(s, T_LRANGE, "key", 3, "0 9", 3, "reply", 5, 1, 2);
     cr_assert_not_null(old);
     k = l1entry_key(old, &klen);
     a = l1entry_args(old, &alen);
     r = l1entry_reply(old, &rlen);
-    e = l1store_put(s, T_LRANGE, k, klen, a, alen, r, rlen, l1entry_sha1(old), 3, 4);
+    e = l1store_put(s, T_LRANGE, k, klen, a, alen, r, rlen, 3, 4);
     cr_assert_not_null(e);
     cr_assert_eq(l1store_count(s), 1);
     p = l1entry_key(e, &len);
@@ -276,7 +274,6 @@ Test(l1store, put_may_copy_from_the_entry_it_replaces)
     p = l1entry_reply(e, &len);
     cr_assert_eq(len, 5);
     cr_assert_arr_eq(p, "reply", 5);
-    cr_assert_arr_eq(l1entry_sha1(e), t_sha, 20);
     cr_assert_eq(t_get(s, T_LRANGE, "key", "0 9"), e);
     l1store_free(s);
 }
@@ -331,8 +328,7 @@ Test(l1store, budget_never_exceeded_over_random_puts)
 
         snprintf(key, sizeof(key), "key:%d", rand_r(&seed) % 2000);
         snprintf(args, sizeof(args), "%d", rand_r(&seed) % 3);
-        e = l1store_put(s, cmd, key, strlen(key), args, strlen(args), reply + off, rlen,
-                        t_sha, (uint64_t)i, (uint64_t)i + 100);
+        e = l1store_put(s, cmd, key, strlen(key), args, strlen(args), reply + off, rlen, (uint64_t)i, (uint64_t)i + 100);
         cr_assert_leq(l1store_bytes(s), max, "put %d: %zu bytes > budget %zu",
                       i, l1store_bytes(s), max);
         cr_assert_not_null(e, "put %d of %zu bytes refused", i, rlen);
@@ -380,13 +376,13 @@ Test(l1store, entry_larger_than_budget_is_refused_without_evicting)
     static char big[8192];
 
     t_fill(s, 5);
-    cr_assert_null(l1store_put(s, T_GET, "big", 3, "", 0, big, sizeof(big), t_sha, 0, 0));
+    cr_assert_null(l1store_put(s, T_GET, "big", 3, "", 0, big, sizeof(big), 0, 0));
     /* fits the budget alone, but not next to the bucket array */
-    cr_assert_null(l1store_put(s, T_GET, "big", 3, "", 0, big, max - 3, t_sha, 0, 0));
+    cr_assert_null(l1store_put(s, T_GET, "big", 3, "", 0, big, max - 3, 0, 0));
     cr_assert_eq(l1store_count(s), 5);
     cr_assert_eq(l1store_evictions(s), 0);
     /* a refused replacement drops the old entry */
-    cr_assert_null(l1store_put(s, T_GET, "k1", 2, "", 0, big, sizeof(big), t_sha, 0, 0));
+    cr_assert_null(l1store_put(s, T_GET, "k1", 2, "", 0, big, sizeof(big), 0, 0));
     cr_assert_null(t_get(s, T_GET, "k1", ""));
     cr_assert_eq(l1store_count(s), 4);
     cr_assert_leq(l1store_bytes(s), max);
@@ -708,7 +704,7 @@ Test(l1store, accounting_matches_the_entries_after_mixed_operations)
         snprintf(key, sizeof(key), "key%d", rand_r(&seed) % 300);
         if (op < 6) {
             l1store_put(s, (uint8_t)(op % 3), key, strlen(key), "a", (size_t)(op % 2),
-                        reply, (size_t)rand_r(&seed) % sizeof(reply), t_sha, 0, 0);
+                        reply, (size_t)rand_r(&seed) % sizeof(reply), 0, 0);
         } else if (op < 8) {
             l1store_drop_key(s, key, strlen(key));
         } else {
@@ -772,7 +768,7 @@ static double t_overhead(size_t vlen)
     memset(value, 'v', sizeof(value));
     for (size_t i = 0; i < n; i++) {
         snprintf(key, sizeof(key), "key:%06zu", i);
-        cr_assert_not_null(l1store_put(s, T_GET, key, 10, "", 0, value, vlen, t_sha, 0, 0));
+        cr_assert_not_null(l1store_put(s, T_GET, key, 10, "", 0, value, vlen, 0, 0));
     }
     cr_assert_eq(l1store_payload(s), n * (10 + vlen));
     per = (double)(l1store_bytes(s) - l1store_payload(s)) / (double)l1store_count(s);
@@ -813,20 +809,17 @@ Test(l1store, a_smaller_budget_evicts_from_the_lru_tail)
     l1store_free(s);
 }
 
-/* A reply stored without its SHA1 gets it computed on first use: the SHA1
- * of the reply bytes, the same on every later call; a given one is kept. */
-Test(l1store, sha1_given_or_computed_on_first_use)
+/* An entry's SHA1 is the SHA1 of its reply bytes, the same on every call. */
+Test(l1store, sha1_is_computed_from_the_reply)
 {
     struct l1store *s = l1store_new(1 << 20);
     const char reply[] = "$5\r\nhello\r\n";
     uint8_t want[20];
 
     SHA1((const unsigned char *)reply, sizeof(reply) - 1, want);
-    struct l1entry *e = l1store_put(s, T_GET, "k", 1, "", 0, reply, sizeof(reply) - 1, NULL, 0, 1000);
+    struct l1entry *e = l1store_put(s, T_GET, "k", 1, "", 0, reply, sizeof(reply) - 1, 0, 1000);
     cr_assert_not_null(e);
-    cr_assert(memcmp(l1entry_sha1(e), want, 20) == 0, "computed SHA1 differs from SHA1(reply)");
+    cr_assert(memcmp(l1entry_sha1(e), want, 20) == 0, "SHA1 differs from SHA1(reply)");
     cr_assert(memcmp(l1entry_sha1(e), want, 20) == 0, "second call differs");
-    e = l1store_put(s, T_GET, "k", 1, "", 0, reply, sizeof(reply) - 1, t_sha, 0, 1000);
-    cr_assert(memcmp(l1entry_sha1(e), t_sha, 20) == 0, "a given SHA1 was not kept");
     l1store_free(s);
 }
