@@ -420,6 +420,16 @@ int l1_owns_server(const struct server *s)
     return track_owns(s);
 }
 
+void l1_prefetch(const char *const *keys, const size_t *klens, int n)
+{
+    if (!L.on || !(L.cmdmask & (1u << L1_CMD_GET)))
+        return;
+    if (l1_set->admission)
+        for (int i = 0; i < n; i++)
+            l1sketch_prefetch(L.sketch, l1sketch_hash(L1_CMD_GET, keys[i], klens[i], "", 0));
+    l1store_prefetch(L.store, keys, klens, n);
+}
+
 int l1_may_read_on(const struct server *s)
 {
     return track_owns(s) || track_shares_any(s);

@@ -184,6 +184,13 @@ int l1_read(uint8_t id, const struct reqmsg *m, int may_wait, struct server *cur
 int l1_mget(const struct reqmsg *m, int may_wait, struct server *cur, const char **reply, size_t *len,
             void **pending);
 
+/* Warm the memory GETs of these n keys will touch (store buckets and
+ * entries, sketch counters): the proxy calls it with the GETs a client's
+ * read brought, before serving any, so their cache misses overlap instead
+ * of queueing one after another. Changes nothing; no-op unless the L1 is
+ * on and caches GET. */
+void l1_prefetch(const char *const *keys, const size_t *klens, int n);
+
 /* May l1_read send its fill on s (the client's connection to the key's
  * origin)? Its own fill connections always; with l1-tracking broadcast,
  * a shared RESP2 connection of the origin's primary as well. l1_mget only

@@ -152,6 +152,12 @@ void l1sketch_add(struct l1sketch *s, uint64_t h)
         l1sketch_reset(s);
 }
 
+void l1sketch_prefetch(const struct l1sketch *s, uint64_t h)
+{
+    uint64_t pos;
+    __builtin_prefetch(block_of(s, h, &pos));
+}
+
 void l1sketch_skip(struct l1sketch *s)
 {
     if (++s->additions >= s->sample)

@@ -45,6 +45,9 @@ void l1sketch_add(struct l1sketch *s, uint64_t h);
 /* Estimated recent accesses of h, 0..L1SKETCH_MAX + 1. */
 unsigned l1sketch_estimate(const struct l1sketch *s, uint64_t h);
 
+/* Start loading the cache line h's counters live in (no effect otherwise). */
+void l1sketch_prefetch(const struct l1sketch *s, uint64_t h);
+
 /* Count an access of h that the sketch already holds at its most this
  * period (the caller knows: it added h L1SKETCH_MAX + 1 times since
  * l1sketch_period last changed): only the aging clock advances, no

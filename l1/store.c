@@ -55,6 +55,7 @@
 #include <sys/random.h>
 
 #define L1STORE_MIN_BUCKETS 16             /* initial bucket array (power of two) */
+#define L1STORE_PREFETCH_MAX 16            /* keys whose buckets l1store_prefetch warms at once */
 #define L1STORE_CHUNK_HEADER sizeof(size_t) /* glibc's per-chunk size field, not in usable size */
 #define L1STORE_EPOCH_FIRST 2u             /* first store epoch (even, leaves room for the mark) */
 #define L1STORE_EPOCH_STEP 2u              /* per l1store_unverify_all(): epoch and its mark */
@@ -355,6 +356,27 @@ void l1store_free(struct l1store *s)
     l1store_flush(s);
     free(s->buckets);
     free(s);
+}
+
+void l1store_prefetch(const struct l1store *s, const char *const *keys, const size_t *klens, int n)
+{
+    struct l1entry **b[L1STORE_PREFETCH_MAX];
+
+    for (int done = 0; done < n; done += L1STORE_PREFETCH_MAX) {
+        int m = n - done < L1STORE_PREFETCH_MAX ? n - done : L1STORE_PREFETCH_MAX;
+        for (int i = 0; i < m; i++) {
+            b[i] = l1store_bucket(s, keys[done + i], klens[done + i]);
+            __builtin_prefetch(b[i]);
+        }
+        for (int i = 0; i < m; i++) {
+            const struct l1entry *e = *b[i];   /* the first load waits; the others are on their way */
+            if (e != NULL) {
+                __builtin_prefetch(e);
+                __builtin_prefetch((const char *)e + 64);
+                __builtin_prefetch((const char *)e + 128);
+            }
+        }
+    }
 }
 
 struct l1entry *l1store_get(struct l1store *s, uint8_t cmd, const char *key, size_t klen,

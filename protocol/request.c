@@ -33,6 +33,9 @@ static int parse_header_int(const char *p, size_t avail, long long *out)
         neg = 1;
         i++;
     }
+    /* As hiredis's string2ll: no leading zero, no "-0". */
+    if (i < avail && p[i] == '0' && (neg || (i + 1 < avail && p[i + 1] != '\r')))
+        return -1;
     size_t digits = 0;
     for (; i < avail && p[i] != '\r'; i++, digits++) {
         if (p[i] < '0' || p[i] > '9' || digits >= 18)
@@ -343,6 +346,13 @@ static int check_pending(struct reqframe *f)
     if (type != REDIS_REPLY_STRING && type != REDIS_REPLY_ARRAY)
         return 0;
     const char *crlf = memchr(p, '\r', avail < REQ_HEADER_MAX ? avail : REQ_HEADER_MAX);
+    if (crlf != NULL && crlf + 1 < p + avail && crlf[1] != '\n') {
+        /* A lone CR: hiredis would seek a later CRLF and fail on the
+         * digits; fail here too, whatever the reads' sizes. */
+        frame_error(f, "Protocol error: %s", type == REDIS_REPLY_STRING ? "invalid bulk length"
+                                                                       : "invalid multibulk length");
+        return -1;
+    }
     if (crlf == NULL) {
         if (avail >= REQ_HEADER_MAX) {
             frame_error(f, "Protocol error: %s", type == REDIS_REPLY_STRING ? "too big bulk count string"
@@ -377,6 +387,8 @@ static int bulk_waits_for_body(const struct reqframe *f, uint64_t limit)
     const char *crlf = memchr(p, '\r', avail < REQ_HEADER_MAX ? avail : REQ_HEADER_MAX);
     if (crlf == NULL || parse_header_int(p, (size_t)(crlf - p) + 1, &n) != 0 || n < 0)
         return 0;
+    if (crlf + 1 >= p + avail || crlf[1] != '\n')
+        return 0;                       /* maybe a lone CR: hiredis decides, as when all was read at once */
     uint64_t body = reader_offset(f, crlf) + 2;
     return limit < body + (uint64_t)n + 2;
 }

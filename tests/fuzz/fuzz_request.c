@@ -19,13 +19,17 @@
  * canonical multibulk encoding of argv; start >= the previous end (equal
  * unless empty requests were skipped); and both framings give the same
  * messages (offsets and argv) and the same outcome (REQ_MORE or REQ_ERR).
+ * Where reqpeek_get (protocol/peek.h) sees a GET at a message's start, it
+ * must be that message: GET, its key, its length.
  * Set FUZZ_STRICT_ERR=1 to also require the same error text.
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "protocol/peek.h"
 #include "protocol/request.h"
 #include "tests/fuzz/fuzz.h"
 
@@ -155,10 +159,11 @@ static void check_msg(struct outcome *o, const struct reqmsg *m, const uint8_t *
     if (m->start < o->last_end)
         die("message starts before the previous one ended");
     /* A gap is only allowed for skipped empty requests: it must open with
-     * '*' (multibulk "*0" / "*-1") or be blank inline lines. */
+     * '*' (multibulk "*0" / "*-1") or be blank inline lines (a NUL ends an
+     * inline line, as for Redis's sdssplitargs: "\0..." is blank). */
     if (m->start > o->last_end) {
         uint8_t c = in[o->last_end];
-        if (c != '*' && c != '\n' && c != '\r' && c != ' ' && c != '\t' && c != '\v' && c != '\f')
+        if (c != '*' && c != '\n' && c != '\r' && c != ' ' && c != '\t' && c != '\v' && c != '\f' && c != '\0')
             die("gap between messages that is not an empty request");
     }
     o->last_end = m->end;
@@ -167,6 +172,13 @@ static void check_msg(struct outcome *o, const struct reqmsg *m, const uint8_t *
             m->argvlen[i] > (size_t)(m->bytes + m->len - m->argv[i]))
             die("argv outside [bytes, bytes + len)");
     }
+    /* The look ahead (peek.h) agrees with the framer wherever it sees a GET. */
+    const char *pk;
+    size_t pklen, span = reqpeek_get((const char *)in + m->start, inlen - m->start, &pk, &pklen);
+    if (span > 0 && (m->is_inline || span != m->end - m->start || m->argc != 2 || m->argvlen[0] != 3 ||
+                     strncasecmp(m->argv[0], "GET", 3) != 0 || pklen != m->argvlen[1] ||
+                     memcmp(pk, m->argv[1], pklen) != 0))
+        die("reqpeek_get disagrees with the framer");
     if (m->is_inline) {
         check_inline(m);
     } else {

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "protocol/peek.h"
 #include "protocol/request.h"
 
 static const struct reqlimits lim = { .max_bulk_len = 1024, .max_args = 64 };
@@ -202,4 +203,40 @@ Test(request, inline_line_ends_at_nul_and_vertical_space_closes_quotes)
     const char *in2 = "SET \"a\"\vb\r\n";
     frame_all(in2, strlen(in2), strlen(in2), out, sizeof(out), err);
     cr_assert_str_eq(out, "SET|a|b;", "%s (%s)", out, err);
+}
+
+/* ---- the look ahead (protocol/peek.h) ---------------------------------- */
+
+Test(peek, finds_the_key_of_a_leading_get_and_its_span)
+{
+    const char in[] = "*2\r\n$3\r\nget\r\n$5\r\nkey:1\r\n*2\r\n$3\r\nGET\r\n$0\r\n\r\n";
+    const char *k;
+    size_t kl, n = reqpeek_get(in, sizeof(in) - 1, &k, &kl);
+
+    cr_assert_eq(n, 24);
+    cr_assert_eq(kl, 5);
+    cr_assert(memcmp(k, "key:1", 5) == 0);
+    cr_assert_eq(reqpeek_get(in + n, sizeof(in) - 1 - n, &k, &kl), sizeof(in) - 1 - n, "an empty key is a key");
+    cr_assert_eq(kl, 0);
+}
+
+Test(peek, sees_nothing_but_a_complete_get)
+{
+    static const char *const no[] = {
+        "*2\r\n$3\r\nSET\r\n$1\r\na\r\n",          /* another command */
+        "*3\r\n$3\r\nGET\r\n$1\r\na\r\n$1\r\nb\r\n", /* another arity */
+        "*2\r\n$3\r\nGET\r\n$1\r\na\r",             /* incomplete */
+        "*2\r\n$3\r\nGET\r\n$2\r\na\r\n",           /* short key */
+        "*2\r\n$3\r\nGET\r\n$\r\na\r\n",            /* no length */
+        "*2\r\n$3\r\nGET\r\n$99999999999\r\na\r\n", /* too many digits */
+        "GET a\r\n",                                /* inline */
+        "*2\r\n$3\r\nGET\r\n",                      /* no key yet */
+    };
+    const char *k = NULL;
+    size_t kl = 0;
+
+    for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+        cr_assert_eq(reqpeek_get(no[i], strlen(no[i]), &k, &kl), 0, "%zu: %s", i, no[i]);
+    for (size_t n = 0; n < 20; n++)  /* every prefix of a GET is incomplete */
+        cr_assert_eq(reqpeek_get("*2\r\n$3\r\nGET\r\n$1\r\na\r\n", n, &k, &kl), 0, "prefix %zu", n);
 }
