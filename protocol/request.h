@@ -100,6 +100,8 @@ size_t reqframe_mem(const struct reqframe *f);
 
 /* Stream offset where the next message starts (everything before it has
  * been framed and may be dropped by the caller). */
+static inline uint64_t reqframe_consumed(const struct reqframe *f) { return f->msg_start; }
+
 /* Is argument i of m the word w (ASCII case-insensitive)? 0 when m has no
  * argument i. */
 static inline int reqmsg_arg_is(const struct reqmsg *m, int i, const char *w)
@@ -107,7 +109,5 @@ static inline int reqmsg_arg_is(const struct reqmsg *m, int i, const char *w)
     size_t n = strlen(w);
     return i < m->argc && m->argvlen[i] == n && strncasecmp(m->argv[i], w, n) == 0;
 }
-
-static inline uint64_t reqframe_consumed(const struct reqframe *f) { return f->msg_start; }
 
 #endif
