@@ -1102,8 +1102,8 @@ CONFIG_TEST(example_file_documents_every_directive_with_its_default)
         "tls-ca-cert-file", "tls-protocols", "tls-ciphers", "tls-ciphersuites",
         "backend-tls-ca-cert-file", "backend-tls-cert-file", "backend-tls-key-file",
         "backend-tls-server-name", NULL };
-    char names[64][64], line[1024], err[CONFIG_ERR_LEN];
-    bool seen[64] = { false };
+    char names[CONFIG_T_MAX_DIRECTIVES][64], line[1024], err[CONFIG_ERR_LEN];
+    bool seen[CONFIG_T_MAX_DIRECTIVES] = { false };
     int n = directive_names(names, CONFIG_T_MAX_DIRECTIVES);
     struct config loaded, uncommented, def;
     FILE *fp = open_example();
