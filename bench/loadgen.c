@@ -25,6 +25,8 @@
 #include <string.h>
 #include <uv.h>
 
+#include "skew.h"
+
 #define LG_HIST_US 1000000              /* latency histogram range, us (1 us buckets up to 1 s) */
 #define LG_POPULATE_BATCH 1000          /* SETs per pipelined batch when populating */
 #define LG_MAX_PIPELINE 1024            /* most commands per batch */
@@ -63,7 +65,7 @@ struct client {
 };
 
 static struct opts O = { "127.0.0.1", 7379, 0, 0.99, 1000000, 0.95, 100, 1, 50, 10, 0, 0, 1, "key:" };
-static double *cdf;                     /* Zipf CDF over ranks 0..N-1 */
+static struct skew zipf;                /* key ranks (bench/skew.h) */
 static char *value;                     /* the SET value */
 static uv_loop_t *loop;
 static int measuring, stopping, open_clients;
@@ -71,50 +73,6 @@ static uint64_t t_start, t_end;         /* the measured window (ns) */
 static uint64_t n_ops, n_gets, n_sets, n_errors; /* measured commands */
 static uint64_t *hist;                  /* per-us latency counts, measured */
 static uint64_t hist_over;              /* latencies over LG_HIST_US */
-
-static uint64_t rnd(uint64_t *s)
-{
-    *s ^= *s >> 12;
-    *s ^= *s << 25;
-    *s ^= *s >> 27;
-    return *s * 0x2545f4914f6cdd1dULL;
-}
-
-static double rnd01(uint64_t *s)
-{
-    return (double)(rnd(s) >> 11) * (1.0 / 9007199254740992.0);
-}
-
-/* The Zipf CDF: P(rank <= i) with weight 1/(i+1)^s. */
-static int zipf_init(void)
-{
-    cdf = malloc((size_t)O.keys * sizeof(*cdf));
-    if (cdf == NULL)
-        return -1;
-    double sum = 0;
-    for (long i = 0; i < O.keys; i++) {
-        sum += O.zipf > 0 ? pow((double)(i + 1), -O.zipf) : 1.0;
-        cdf[i] = sum;
-    }
-    for (long i = 0; i < O.keys; i++)
-        cdf[i] /= sum;
-    return 0;
-}
-
-/* A key rank drawn from the Zipf distribution (binary search of the CDF). */
-static long zipf_draw(uint64_t *s)
-{
-    double u = rnd01(s);
-    long lo = 0, hi = O.keys - 1;
-    while (lo < hi) {
-        long mid = lo + (hi - lo) / 2;
-        if (cdf[mid] < u)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
 
 static void out_append(struct client *c, const char *p, size_t n)
 {
@@ -163,8 +121,8 @@ static void send_batch(struct client *c)
     c->outlen = 0;
     c->gets = 0;
     for (int i = 0; i < O.pipeline; i++) {
-        size_t klen = (size_t)snprintf(key, sizeof(key), "%s%ld", O.prefix, zipf_draw(&c->rng));
-        if (rnd01(&c->rng) < O.reads) {
+        size_t klen = (size_t)snprintf(key, sizeof(key), "%s%ld", O.prefix, skew_draw(&zipf, &c->rng));
+        if (skew_rnd01(&c->rng) < O.reads) {
             const char *argv[] = { "GET", key };
             size_t len[] = { 3, klen };
             out_cmd(c, 2, argv, len);
@@ -399,7 +357,7 @@ int main(int argc, char **argv)
     parse(argc, argv);
     value = malloc((size_t)O.value_size + 1);
     hist = calloc(LG_HIST_US, sizeof(*hist));
-    if (value == NULL || hist == NULL || zipf_init() != 0) {
+    if (value == NULL || hist == NULL || skew_init(&zipf, O.keys, O.zipf) != 0) {
         fprintf(stderr, "loadgen: out of memory\n");
         return 1;
     }
@@ -474,7 +432,7 @@ int main(int argc, char **argv)
     }
     if (ac)
         redisFree(ac);
-    free(cdf);
+    skew_free(&zipf);
     free(hist);
     free(value);
     return n_errors > 0 ? 3 : 0;
