@@ -30,7 +30,7 @@
 #define L1_SKETCH_MIN 1024              /* smallest sketch */
 #define L1_SKETCH_MAX ((size_t)1 << 24) /* largest sketch (~200 MB of entries) */
 #define L1_ADMIT_MIN 2                  /* a call must have been seen this often to be filled */
-#define L1_FULL_MARGIN 16               /* "full" = within 1/16 of the budget: compare with the victim */
+#define L1_FULL_MARGIN 256              /* "full" = within 1/256 of the budget: compare with the victim */
 #define L1_ADMIT_WINDOW 65536           /* reads in the admission's hit-ratio window (then halved) */
 #define L1_ROOM_ADMIT_PCT 50            /* hit ratio (%) above which a first sighting is filled while there is room */
 
