@@ -12,9 +12,9 @@
  * Truth: the held keys are answered after the pending invalidations are
  * taken (track_drain), as a GET hit is; the others are read from Redis
  * after the request arrived. A key is stored by the argument of fill.c:
- * its PTTL, sent first on a tracking connection, makes Redis track it, and
- * a write after that is reported and cancels the key's fill (or drops the
- * entry). A write through the proxy while a key is held "write pending"
+ * a write after its PTTL (sent first) is reported — every write with
+ * l1-tracking broadcast; with keys, the PTTL on a tracking fill connection
+ * makes Redis track it — and cancels the key's fill (or drops the entry). A write through the proxy while a key is held "write pending"
  * makes the whole MGET go through as usual (BYPASS).
  *
  * A nil element is not stored: MGET answers nil for a key of another type,
