@@ -14,7 +14,8 @@
  * after the request arrived. A key is stored by the argument of fill.c:
  * a write after its PTTL (sent first) is reported — every write with
  * l1-tracking broadcast; with keys, the PTTL on a tracking fill connection
- * makes Redis track it — and cancels the key's fill (or drops the entry). A write through the proxy while a key is held "write pending"
+ * makes Redis track it — and cancels the key's fill (or drops the entry).
+ * A write through the proxy while a key is held "write pending"
  * makes the whole MGET go through as usual (BYPASS).
  *
  * A nil element is not stored: MGET answers nil for a key of another type,

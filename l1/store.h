@@ -62,8 +62,8 @@ struct l1entry *l1store_get(struct l1store *s, uint8_t cmd, const char *key, siz
 
 /* Warm the memory lookups of these n keys will touch: their buckets
  * first, then the first entry of each chain (its first three cache lines:
- * header, key and the start of a reply),
- * so that the cache misses of a batch overlap. Changes nothing. */
+ * header, key and the start of a reply), so that the cache misses of a
+ * batch overlap. Changes nothing. */
 void l1store_prefetch(const struct l1store *s, const char *const *keys, const size_t *klens, int n);
 
 /* Store (or replace) the entry for (cmd, key, args), verified, copying
