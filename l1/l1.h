@@ -184,6 +184,19 @@ int l1_read(uint8_t id, const struct reqmsg *m, int may_wait, struct server *cur
 int l1_mget(const struct reqmsg *m, int may_wait, struct server *cur, const char **reply, size_t *len,
             void **pending);
 
+/* For an MGET l1_mget did not take (cluster: its missing keys span slots;
+ * proxy/fanout.c splits it): el[i], ellen[i] = the reply GET of key i + 1
+ * would get from the L1 now, el[i] = NULL for a key it does not hold.
+ * Returns how many it holds: 0 (every el[i] NULL) when it may answer none
+ * now (not ready, strict mode, GET not cached, a key with a write in flight
+ * through the proxy). Takes the pending invalidations first, as a hit
+ * does; the pointers are valid until the next L1 call; counts nothing
+ * (l1_mget_served does, once the caller uses them). */
+size_t l1_mget_held(const struct reqmsg *m, const char **el, size_t *ellen);
+
+/* An MGET had this many of its keys answered from l1_mget_held. */
+void l1_mget_served(size_t held);
+
 /* Warm the memory GETs of these n keys will touch (store buckets and
  * entries, sketch counters): the proxy calls it with the GETs a client's
  * read brought, before serving any, so their cache misses overlap instead

@@ -22,9 +22,11 @@
  * where GET answers WRONGTYPE.
  *
  * Cluster mode: a held key is answered only while its node's origin is
- * ready; the keys asked from Redis must share one slot (one MGET on their
- * node's fill connection; its bytes are kept to be resent after a -MOVED /
- * -ASK), else the MGET goes through as usual (split per slot, fanout.c).
+ * ready; when the keys asked from Redis share one slot they go as one MGET
+ * on their node's fill connection (its bytes kept to be resent after a
+ * -MOVED / -ASK); else the MGET is split per slot by proxy/fanout.c, which
+ * takes the held keys' replies from l1_mget_held and asks Redis only for
+ * the others (plain reads there: nothing is stored from them).
  */
 #include <errno.h>
 #include <openssl/sha.h>
@@ -277,6 +279,38 @@ int l1_mget(const struct reqmsg *m, int may_wait, struct server *cur, const char
     if (h != hstack)
         free(h);
     return rc;
+}
+
+size_t l1_mget_held(const struct reqmsg *m, const char **el, size_t *ellen)
+{
+    size_t n = (size_t)m->argc - 1, nheld = 0;
+
+    for (size_t i = 0; i < n; i++)
+        el[i] = NULL;
+    if (!L.ready || l1_set->mode != L1_TRACKING || !(L.cmdmask & (1u << L1_CMD_GET)))
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (holds_pending(m->argv[i + 1], m->argvlen[i + 1]))
+            return 0;
+    origin_sync_pending();
+    track_drain_all();
+    for (size_t i = 0; i < n; i++) {
+        struct l1entry *e = held_entry(m->argv[i + 1], m->argvlen[i + 1]);
+        if (e == NULL)
+            continue;
+        el[i] = l1entry_reply(e, &ellen[i]);
+        l1_hit_audit(e);
+        nheld++;
+    }
+    return nheld;
+}
+
+void l1_mget_served(size_t held)
+{
+    if (held == 0)
+        return;
+    L.st.hits += held;
+    L.st.mget++;
 }
 
 void mget_reply(struct fill *f, const char *reply, size_t len, int failed)

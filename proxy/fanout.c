@@ -57,7 +57,10 @@ struct fanout {
     int nparts;                       /* parts[] in use */
     int pending;                      /* parts not answered yet */
     int nkeys;                        /* SPLIT: keys of the call */
-    int *key_part;                    /* SPLIT_ARRAY: part of each key, in call order */
+    int *key_part;                    /* SPLIT_ARRAY: part of each key, in call order (-1: the L1's) */
+    struct buf held;                  /* MGET: the replies the L1 answered, back to back */
+    size_t *held_at;                  /* MGET: per key, its reply's offset and length in held */
+    size_t nheld;                     /* MGET: keys the L1 answered */
     int scan_node;                    /* SCAN: node index the part went to */
     void *l1_token;                   /* a write's keys held in the L1 until every part answered */
     struct fanout_part parts[];       /* the parts */
@@ -287,7 +290,8 @@ static int merge_concat(const struct fanout *fo, struct buf *out)
     return out->oom ? -ENOMEM : 0;
 }
 
-/* MGET: part p's k-th element is the k-th key (in call order) sent to p. */
+/* MGET: part p's k-th element is the k-th key (in call order) sent to p;
+ * a key the L1 answered (key_part -1) takes its reply from fo->held. */
 static int merge_split_array(const struct fanout *fo, struct buf *out)
 {
     size_t *at = calloc(fo->nparts > 0 ? (size_t)fo->nparts : 1, sizeof(*at));
@@ -301,6 +305,10 @@ static int merge_split_array(const struct fanout *fo, struct buf *out)
     if (rc == 0)
         reply_array(out, fo->nkeys);
     for (int k = 0; k < fo->nkeys && rc == 0; k++) {
+        if (fo->key_part[k] < 0) {
+            buf_append(out, fo->held.data + fo->held_at[2 * k], fo->held_at[2 * k + 1]);
+            continue;
+        }
         const struct buf *r = &fo->parts[fo->key_part[k]].reply;
         size_t *pos = &at[fo->key_part[k]];
         long long n = item_len(r->data + *pos, r->len - *pos);
@@ -452,6 +460,8 @@ static void fanout_free(struct fanout *fo)
         buf_free(&fo->parts[i].reply);
     }
     free(fo->key_part);
+    buf_free(&fo->held);
+    free(fo->held_at);
     free(fo);
 }
 
@@ -501,11 +511,13 @@ static void parts_alone(struct fanout *fo)
  * node consecutive and sent as one request (see struct fanout_part). A
  * key's chunk runs from it to the next key (MSET: key and value); a part
  * keeps its keys in call order. */
-static struct fanout *plan_split(const struct cmd *cmd, const struct reqmsg *m, int replica_ok)
+static struct fanout *plan_split(const struct cmd *cmd, const struct reqmsg *m, int replica_ok, int l1_ok)
 {
     int stack_keys[FANOUT_STACK_KEYS], *keys = stack_keys;
     struct fanout *fo = NULL;
     int n = cmd_keys(cmd, m->argc, m->argv, m->argvlen, keys, NULL, FANOUT_STACK_KEYS);
+    const char **el = NULL;             /* MGET: the L1's reply per key (NULL: ask Redis) */
+    size_t *ellen = NULL, nheld = 0;
 
     if (n <= 0)
         return NULL;
@@ -525,7 +537,19 @@ static struct fanout *plan_split(const struct cmd *cmd, const struct reqmsg *m, 
         goto out;
     int *kslot = w, *next = w + n, *slots = w + 2 * n, *part = w + 3 * n;
     int *first = w + 4 * n, *last = w + 5 * n, *args = w + 6 * n;
+    /* MGET (one key per argument): the keys the L1 holds are answered from
+     * it and make no part. */
+    if (l1_ok && cmd->op == CMD_OP_MGET && n == m->argc - 1) {
+        el = malloc((size_t)n * sizeof(*el));
+        ellen = malloc((size_t)n * sizeof(*ellen));
+        if (el != NULL && ellen != NULL)
+            nheld = l1_mget_held(m, el, ellen);
+    }
     for (int i = 0; i < n; i++) {
+        if (nheld > 0 && el[i] != NULL) {
+            kslot[i] = -1;
+            continue;
+        }
         int s = (int)cluster_keyslot(m->argv[keys[i]], m->argvlen[keys[i]]);
         if (slot_part[s] == 0) {
             slots[nparts] = s;
@@ -543,6 +567,22 @@ static struct fanout *plan_split(const struct cmd *cmd, const struct reqmsg *m, 
     if (fo == NULL)
         goto out;
     fo->nkeys = n;
+    if (nheld > 0) {
+        fo->held_at = malloc((size_t)n * 2 * sizeof(*fo->held_at));
+        if (fo->held_at == NULL) {
+            fanout_free(fo);
+            fo = NULL;
+            goto out;
+        }
+        for (int i = 0; i < n; i++) {
+            if (el[i] == NULL)
+                continue;
+            fo->held_at[2 * i] = fo->held.len;
+            fo->held_at[2 * i + 1] = ellen[i];
+            buf_append(&fo->held, el[i], ellen[i]);
+        }
+        fo->nheld = nheld;
+    }
     /* Parts in order of each node's first slot; a node's slots together. */
     for (int j = 0, at = 0; j < nparts; j++) {
         if (part[j] >= 0)
@@ -563,6 +603,10 @@ static struct fanout *plan_split(const struct cmd *cmd, const struct reqmsg *m, 
         }
     }
     for (int i = 0; i < n; i++) {
+        if (kslot[i] < 0) {
+            key_part[i] = -1;           /* the L1's */
+            continue;
+        }
         int p = part[kslot[i]];
         key_part[i] = p;
         fo->parts[p].nkeys++;
@@ -590,7 +634,7 @@ static struct fanout *plan_split(const struct cmd *cmd, const struct reqmsg *m, 
         fp->len = b->len - fp->off;
     }
     for (int p = 0; p < nparts; p++)
-        if (fo->parts[p].req.oom) {
+        if (fo->parts[p].req.oom || fo->held.oom) {
             fanout_free(fo);
             fo = NULL;
             goto out;
@@ -601,6 +645,8 @@ out:
     free(key_part);
     free(w);
     free(sb);
+    free(el);
+    free(ellen);
     if (keys != stack_keys)
         free(keys);
     return fo;
@@ -722,6 +768,13 @@ static int fanout_replica_ok(const struct client *c, const struct cmd *cmd)
              uv_now(proxy->loop) - c->last_write < (uint64_t)proxy->cfg->read_your_writes);
 }
 
+/* May the L1 answer some of an MGET's keys (RESP2: a held GET reply is
+ * RESP2 bytes; not in a tracking or pinned session, as route_l1)? */
+static int fanout_l1_ok(const struct client *c, const struct cmd *cmd)
+{
+    return l1_on() && cmd->op == CMD_OP_MGET && c->proto == 2 && c->trk == NULL && c->pinned == NULL;
+}
+
 int fanout_dispatch(struct client *c, const struct cmd *cmd, struct reqmsg *m)
 {
     const char *err = "CLUSTERDOWN redsnano: the cluster's slot map is not known yet";
@@ -731,7 +784,7 @@ int fanout_dispatch(struct client *c, const struct cmd *cmd, struct reqmsg *m)
         fo = plan_scan(cmd, m, &err);
     else if (cmd->cluster == CMD_CLUSTER_SPLIT_ARRAY || cmd->cluster == CMD_CLUSTER_SPLIT_OK ||
              cmd->cluster == CMD_CLUSTER_SPLIT_SUM)
-        fo = plan_split(cmd, m, fanout_replica_ok(c, cmd));
+        fo = plan_split(cmd, m, fanout_replica_ok(c, cmd), fanout_l1_ok(c, cmd));
     else
         fo = plan_all(cmd, m);
     if (fo == NULL) {
@@ -762,6 +815,7 @@ int fanout_dispatch(struct client *c, const struct cmd *cmd, struct reqmsg *m)
         fanout_free(fo);
         return ROUTER_DONE;
     }
+    l1_mget_served(fo->nheld);
     if (cmd->flags & CMD_WRITE)
         c->last_write = uv_now(proxy->loop);
     /* A split write (MSET, DEL over nodes) or a flush drops its keys from

@@ -319,14 +319,32 @@ Test(cluster_l1, mget_over_three_nodes_answers_held_keys_from_the_l1_in_order)
     freeReplyObject(r);
     cr_assert_eq(cl1_stat("l1_hits"), hits + 3, "three keys held after the first MGET stored one");
 
-    /* Missing keys over two slots: forwarded whole (split per slot), still in order. */
-    r = harness_expect(cl1_px, REDIS_REPLY_ARRAY, "MGET mg:none:1 %s mg:none:2 %s", k0, k2);
+    /* Missing keys over two slots: split per slot, the held keys still
+     * answered from the L1 (not asked of their nodes), all in order. */
+    const char *none1 = "mg:none:1", *none2 = "mg:none:2";
+    cr_assert_neq(cl1_keyslot(none1), cl1_keyslot(none2), "precondition: two slots");
+    long long khits = 0, kmiss = 0;
+    for (int i = 0; i < CL1_NODES; i++) {
+        khits -= harness_info_ll(cl1_nodes[i].c, "stats", "keyspace_hits");
+        kmiss -= harness_info_ll(cl1_nodes[i].c, "stats", "keyspace_misses");
+    }
+    hits = cl1_stat("l1_hits");
+    mget = cl1_stat("l1_mget");
+    r = harness_expect(cl1_px, REDIS_REPLY_ARRAY, "MGET %s %s %s %s", none1, k0, none2, k2);
     cr_assert(r->elements == 4 && r->element[0]->type == REDIS_REPLY_NIL &&
                   r->element[1]->type == REDIS_REPLY_STRING && strcmp(r->element[1]->str, "A") == 0 &&
                   r->element[2]->type == REDIS_REPLY_NIL && r->element[3]->type == REDIS_REPLY_STRING &&
                   strcmp(r->element[3]->str, "C") == 0,
               "MGET with missing keys over slots, in order");
     freeReplyObject(r);
+    for (int i = 0; i < CL1_NODES; i++) {
+        khits += harness_info_ll(cl1_nodes[i].c, "stats", "keyspace_hits");
+        kmiss += harness_info_ll(cl1_nodes[i].c, "stats", "keyspace_misses");
+    }
+    cr_assert_eq(cl1_stat("l1_hits"), hits + 2, "the two held keys were not answered by the L1:\n%s", harness_diag());
+    cr_assert_eq(cl1_stat("l1_mget"), mget + 1, "the MGET was not counted as answered in part by the L1");
+    cr_assert(khits == 0 && kmiss == 2, "the nodes looked up %lld existing and %lld missing keys (want 0 and 2)",
+              khits, kmiss);
     /* A write split over nodes (MSET) drops what it touches. */
     harness_expect_status(cl1_px, "OK", "MSET %s A2 %s C2", k0, k2);
     harness_expect_bulk(cl1_px, "A2", "GET %s", k0);
