@@ -633,12 +633,14 @@ static struct fanout *plan_split(const struct cmd *cmd, const struct reqmsg *m, 
         }
         fp->len = b->len - fp->off;
     }
+    int oom = fo->held.oom;
     for (int p = 0; p < nparts; p++)
-        if (fo->parts[p].req.oom || fo->held.oom) {
-            fanout_free(fo);
-            fo = NULL;
-            goto out;
-        }
+        oom |= fo->parts[p].req.oom;
+    if (oom) {
+        fanout_free(fo);
+        fo = NULL;
+        goto out;
+    }
     fo->key_part = key_part;
     key_part = NULL;
 out:
