@@ -186,10 +186,12 @@ int l1_admit(uint64_t h)
  * mark holds the sketch period it was last counted in (the period's low 3
  * bits, in the mark's top 3) and how often it was counted in it (the low 5
  * bits): past L1SKETCH_MAX + 1 its counters cannot rise (only halve at the
- * next aging), so a hot entry's later hits skip the sketch's cache line. A
- * period seen again 8 agings later can only undercount an entry for that
- * one period. */
-static void admit_count(struct l1entry *e, uint64_t h)
+ * next aging), so a hot entry's later hits skip the sketch's cache line
+ * (and its hash). A period seen again 8 agings later can only undercount
+ * an entry for that one period. Returns the call's sketch hash, 0 when it
+ * was not needed. */
+static uint64_t admit_count(struct l1entry *e, uint8_t id, const char *key, size_t klen, const char *args,
+                            size_t alen)
 {
     admit_note(0);
     if (e != NULL) {
@@ -199,11 +201,13 @@ static void admit_count(struct l1entry *e, uint64_t h)
             *mark = (uint8_t)(period << 5);
         if ((*mark & 31) > L1SKETCH_MAX) {
             l1sketch_skip(L.sketch);
-            return;
+            return 0;
         }
         (*mark)++;
     }
+    uint64_t h = l1sketch_hash(id, key, klen, args, alen);
     l1sketch_add(L.sketch, h);
+    return h;
 }
 
 void l1_hit_audit(struct l1entry *e)
@@ -494,10 +498,8 @@ int l1_read(uint8_t id, const struct reqmsg *m, int may_wait, struct server *cur
 
     int held = holds_pending(key, klen);
     struct l1entry *e = held ? NULL : l1store_get(L.store, id, key, klen, args, alen);
-    if (l1_set->admission) {
-        h = l1sketch_hash(id, key, klen, args, alen);
-        admit_count(e, h);
-    }
+    if (l1_set->admission)
+        h = admit_count(e, id, key, klen, args, alen);
     if (held)
         return read_held(held, id, m, may_wait, cur, pending);
     /* Only an answer from the L1 needs the pending invalidations taken
@@ -540,7 +542,7 @@ int l1_read(uint8_t id, const struct reqmsg *m, int may_wait, struct server *cur
     } else {
         if (e == NULL) {
             L.st.misses++;
-            if (l1_set->admission && !l1_admit(h)) {
+            if (l1_set->admission && !l1_admit(h ? h : l1sketch_hash(id, key, klen, args, alen))) {
                 L.st.admission_rejected++;
                 return L1_BYPASS;
             }
