@@ -84,6 +84,13 @@ static struct mget *mget_new(size_t n)
     return g;
 }
 
+/* May MGET elements be answered from the L1 now (ready, tracking mode,
+ * GET cached)? Per key, held_entry decides. */
+static int mget_usable(void)
+{
+    return L.ready && l1_set->mode == L1_TRACKING && (L.cmdmask & (1u << L1_CMD_GET));
+}
+
 /* The entry GET key would be answered from (verified, not expired), or NULL. */
 static struct l1entry *held_entry(const char *key, size_t klen)
 {
@@ -222,7 +229,7 @@ int l1_mget(const struct reqmsg *m, int may_wait, struct server *cur, const char
     size_t n = (size_t)m->argc - 1;
     uint64_t hstack[MGET_STACK], *h = hstack;
 
-    if (!L.ready || l1_set->mode != L1_TRACKING || !(L.cmdmask & (1u << L1_CMD_GET)) || n == 0)
+    if (!mget_usable() || n == 0)
         return L1_BYPASS;
     if (n > MGET_STACK && (h = malloc(n * sizeof(*h))) == NULL)
         return L1_BYPASS;
@@ -287,7 +294,7 @@ size_t l1_mget_held(const struct reqmsg *m, const char **el, size_t *ellen)
 
     for (size_t i = 0; i < n; i++)
         el[i] = NULL;
-    if (!L.ready || l1_set->mode != L1_TRACKING || !(L.cmdmask & (1u << L1_CMD_GET)))
+    if (!mget_usable())
         return 0;
     for (size_t i = 0; i < n; i++)
         if (holds_pending(m->argv[i + 1], m->argvlen[i + 1]))
